@@ -1,0 +1,277 @@
+// Package config defines every setting of podtap once: the structs, their
+// documented defaults, loading through viper (file, PODTAP_* env, flags), and
+// the resolution of per-pod values from namespace and pod annotations.
+//
+// It imports nothing of podtap's own, so every other package may import it.
+//
+// Each field's comment is its documentation: the config key (the mapstructure
+// tag, dotted with its parents), the accepted values, and the default. The env
+// name of a key is PODTAP_ plus the key upper-cased with dots as underscores,
+// e.g. limits.max_message_bytes is PODTAP_LIMITS_MAX_MESSAGE_BYTES.
+package config
+
+import "time"
+
+// Sidecar is the whole configuration of podtap-sidecar.
+type Sidecar struct {
+	Capture Capture `mapstructure:"capture"`
+	Pod     Pod     `mapstructure:"pod"`
+	Flow    Flow    `mapstructure:"flow"`
+	Limits  Limits  `mapstructure:"limits"`
+	Pairing Pairing `mapstructure:"pairing"`
+	Filter  Filter  `mapstructure:"filter"`
+	Redact  Redact  `mapstructure:"redact"`
+	GRPC    GRPC    `mapstructure:"grpc"`
+	Sink    Sink    `mapstructure:"sink"`
+	Kafka   Kafka   `mapstructure:"kafka"`
+	Metrics Metrics `mapstructure:"metrics"`
+	Log     Log     `mapstructure:"log"`
+}
+
+// Capture says where packets come from.
+type Capture struct {
+	// Interface is the network interface `run` captures on.
+	// "auto" picks lo when a service-mesh proxy shares the pod (traffic is
+	// plaintext only there) and eth0 otherwise. Default "eth0".
+	Interface string `mapstructure:"interface"`
+	// Ports are the TCP ports captured, on either side of a connection.
+	// Empty means all ports. Applied in the kernel as classic BPF.
+	// Default: empty.
+	Ports []int `mapstructure:"ports"`
+	// ExcludePorts are TCP ports never captured, also in the kernel; they
+	// win over Ports. Default: empty.
+	ExcludePorts []int `mapstructure:"exclude_ports"`
+	// Snaplen is the largest number of bytes kept of each packet. It must
+	// cover the interface MTU plus link headers, or segments are cut and
+	// reassembly sees gaps. Default 65535 (safe with GRO/TSO on loopback).
+	Snaplen int `mapstructure:"snaplen"`
+	// RingBytes is the size of the AF_PACKET TPACKET_V3 ring. A larger ring
+	// absorbs bursts at the cost of locked memory. Default 8 MiB.
+	RingBytes ByteSize `mapstructure:"ring_bytes"`
+	// SampleRate is the fraction of connections captured, 0 < rate <= 1.
+	// Sampling is per connection (by flow hash), so a sampled connection is
+	// kept whole. Default 1.
+	SampleRate float64 `mapstructure:"sample_rate"`
+}
+
+// Pod describes the captured workload. In Kubernetes the fields come from
+// the downward API env: POD_NAME, POD_NAMESPACE, POD_UID, NODE_NAME, POD_IP.
+type Pod struct {
+	// Name of the pod (env POD_NAME). Default empty.
+	Name string `mapstructure:"name"`
+	// Namespace of the pod (env POD_NAMESPACE). Default empty.
+	Namespace string `mapstructure:"namespace"`
+	// UID of the pod (env POD_UID). Default empty.
+	UID string `mapstructure:"uid"`
+	// Node the pod runs on (env NODE_NAME). Default empty.
+	Node string `mapstructure:"node"`
+	// IPs are the pod's own addresses (env POD_IP, comma separated), used to
+	// tell inbound from outbound. Empty means the capture interface's
+	// addresses for `run`, and "unknown" direction for `replay`.
+	IPs []string `mapstructure:"ip"`
+	// Workload is the owning workload, e.g. Deployment/checkout. Default empty.
+	Workload string `mapstructure:"workload"`
+}
+
+// Flow bounds decoding and TCP reassembly.
+type Flow struct {
+	// Workers is the number of reassembly workers; connections are sharded
+	// to them by a symmetric hash. 0 means GOMAXPROCS. Default 0.
+	Workers int `mapstructure:"workers"`
+	// MaxConnBufferBytes caps out-of-order data buffered for one connection
+	// (both directions). Past it the oldest gap is skipped. Default 4 MiB.
+	MaxConnBufferBytes ByteSize `mapstructure:"max_conn_buffer_bytes"`
+	// MaxBufferBytes caps out-of-order data buffered for all connections.
+	// Default 64 MiB.
+	MaxBufferBytes ByteSize `mapstructure:"max_buffer_bytes"`
+	// MaxConnections caps tracked connections; a new connection past it is
+	// not tracked and is counted. Default 100000.
+	MaxConnections int `mapstructure:"max_connections"`
+	// IdleTimeout closes a connection that carried no packet for this long.
+	// Default 2m.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// FlushInterval is how often idle connections are swept and stalled
+	// out-of-order data is flushed past its gap. Default 1s.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// DetectBytes is how many bytes of a direction may be examined before a
+	// connection that is not HTTP is ignored. Default 1024.
+	DetectBytes int `mapstructure:"detect_bytes"`
+}
+
+// Limits bound what one message or pair may hold.
+type Limits struct {
+	// MaxMessageBytes is the largest request or response body kept, after
+	// content decoding. A larger message's pair is dropped (too_large).
+	// Default 1 MiB.
+	MaxMessageBytes ByteSize `mapstructure:"max_message_bytes"`
+	// MaxPairBytes is the largest encoded pair. Default 1 MiB.
+	MaxPairBytes ByteSize `mapstructure:"max_pair_bytes"`
+	// MaxHeaderBytes is the largest header block of one message; larger
+	// blocks are a parse error. Default 64 KiB.
+	MaxHeaderBytes ByteSize `mapstructure:"max_header_bytes"`
+}
+
+// Pairing matches responses to requests.
+type Pairing struct {
+	// ResponseTimeout abandons a request whose response has not arrived
+	// (response_timeout). Default 10s.
+	ResponseTimeout time.Duration `mapstructure:"response_timeout"`
+	// MaxPendingPerConn caps requests awaiting a response on one connection
+	// (or HTTP/2 streams open); older ones are abandoned. Default 1024.
+	MaxPendingPerConn int `mapstructure:"max_pending_per_conn"`
+}
+
+// Filter decides which pairs are kept. The first rule that matches names
+// the drop reason.
+type Filter struct {
+	// Enabled turns the filter stage and the content-type rule on.
+	// `--no-filter` sets it false. Default true.
+	Enabled bool `mapstructure:"enabled"`
+	// ContentTypes: at least one half of the pair must have one of these
+	// media types (parameters and case ignored), or the pair is dropped
+	// (content_type). gRPC pairs are exempt. Default application/json,
+	// application/x-www-form-urlencoded.
+	ContentTypes []string `mapstructure:"content_types"`
+	// DropUserAgents are User-Agent prefixes dropped as internal.
+	// Default kube-probe/.
+	DropUserAgents []string `mapstructure:"drop_user_agents"`
+	// DropStatuses are response statuses dropped (status). Entries are codes
+	// ("301") or classes ("4xx"). Default 301, 308, 4xx, 5xx.
+	DropStatuses []string `mapstructure:"drop_statuses"`
+	// DropPaths are request paths dropped (path), matched exactly.
+	// Default /metrics, /healthz, /api/health, /api/v2/alive, /api/v2/detect.
+	DropPaths []string `mapstructure:"drop_paths"`
+}
+
+// Redact masks sensitive values before anything leaves the pod.
+type Redact struct {
+	// Headers are header names whose values are masked. Default
+	// authorization, proxy-authorization, cookie, set-cookie, x-api-key.
+	Headers []string `mapstructure:"headers"`
+	// JSONFields are JSON object keys (any depth, case-insensitive) whose
+	// values are masked. Default password, secret, token, access_token,
+	// refresh_token, client_secret.
+	JSONFields []string `mapstructure:"json_fields"`
+}
+
+// GRPC configures the decoding of gRPC messages.
+type GRPC struct {
+	// Reflection says which servers are asked for schemas by reflection:
+	// "inbound" (the pod's own servers), "all" (outbound too) or "off".
+	// Default "inbound".
+	Reflection string `mapstructure:"reflection"`
+	// EmitUndecoded keeps gRPC pairs without a schema, with base64
+	// messages, instead of dropping them (grpc_no_schema). Default false.
+	EmitUndecoded bool `mapstructure:"emit_undecoded"`
+	// DescriptorSets are protoset files consulted before reflection.
+	// Default empty.
+	DescriptorSets []string `mapstructure:"descriptor_sets"`
+	// CacheTTL is how long fetched descriptors are trusted. Default 10m.
+	CacheTTL time.Duration `mapstructure:"cache_ttl"`
+	// NegativeTTL is how long a failed lookup is remembered. Default 1m.
+	NegativeTTL time.Duration `mapstructure:"negative_ttl"`
+	// LookupTimeout bounds one reflection lookup. Default 5s.
+	LookupTimeout time.Duration `mapstructure:"lookup_timeout"`
+	// QueueSize bounds lookups waiting to run. Default 256.
+	QueueSize int `mapstructure:"queue_size"`
+	// PendingBytes bounds the pairs held while their schema is looked up;
+	// past it they are dropped (grpc_pending_full). Default 16 MiB.
+	PendingBytes ByteSize `mapstructure:"pending_bytes"`
+	// PendingTimeout bounds how long a pair waits for its schema.
+	// Default 10s.
+	PendingTimeout time.Duration `mapstructure:"pending_timeout"`
+}
+
+// Sink says where pairs go.
+type Sink struct {
+	// Type is "stdout", "file:PATH" or "kafka". Default "stdout".
+	Type string `mapstructure:"type"`
+	// Path is the file of the file sink; "file:PATH" in Type sets it.
+	Path string `mapstructure:"path"`
+}
+
+// Kafka configures the Kafka sink.
+type Kafka struct {
+	// Brokers are the seed brokers, host:port. Required for the kafka sink.
+	Brokers []string `mapstructure:"brokers"`
+	// Topic receives the pairs. Default "podtap.pairs".
+	Topic string `mapstructure:"topic"`
+	// ClientID names the producer to the brokers. Default "podtap-sidecar".
+	ClientID string `mapstructure:"client_id"`
+	// Compression is "zstd", "lz4", "snappy", "gzip" or "none".
+	// Default "zstd".
+	Compression string `mapstructure:"compression"`
+	// MaxRecordBytes is the largest record produced; it must not exceed the
+	// topic's max.message.bytes. Default 2 MiB (a 1 MiB pair and its envelope).
+	MaxRecordBytes ByteSize `mapstructure:"max_record_bytes"`
+	// CreateTopic creates the topic at start when it is missing.
+	// Default false.
+	CreateTopic bool `mapstructure:"create_topic"`
+	// QueueBytes bounds the in-memory queue in front of the producer.
+	// Default 32 MiB.
+	QueueBytes ByteSize `mapstructure:"queue_bytes"`
+	// ShutdownGrace bounds the flush of the queue on SIGTERM. Default 10s.
+	ShutdownGrace time.Duration `mapstructure:"shutdown_grace"`
+	TLS           KafkaTLS      `mapstructure:"tls"`
+	SASL          KafkaSASL     `mapstructure:"sasl"`
+	Spool         Spool         `mapstructure:"spool"`
+}
+
+// KafkaTLS configures TLS to the brokers.
+type KafkaTLS struct {
+	// Enabled turns TLS on. Default false.
+	Enabled bool `mapstructure:"enabled"`
+	// CAFile is a PEM bundle of CAs; empty means the system pool.
+	CAFile string `mapstructure:"ca_file"`
+	// CertFile and KeyFile are a PEM client certificate and key.
+	CertFile string `mapstructure:"cert_file"`
+	KeyFile  string `mapstructure:"key_file"`
+	// ServerName overrides the name checked in the broker's certificate.
+	ServerName string `mapstructure:"server_name"`
+}
+
+// KafkaSASL configures SASL authentication. Secrets are read from files or
+// env and never logged.
+type KafkaSASL struct {
+	// Mechanism is "", "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512".
+	// Default "" (no SASL).
+	Mechanism string `mapstructure:"mechanism"`
+	// Username, or UsernameFile naming a file that holds it.
+	Username     string `mapstructure:"username"`
+	UsernameFile string `mapstructure:"username_file"`
+	// Password, or PasswordFile naming a file that holds it.
+	Password     string `mapstructure:"password"`
+	PasswordFile string `mapstructure:"password_file"`
+}
+
+// Spool keeps pairs on disk while Kafka is away.
+type Spool struct {
+	// Dir holds the segment files; empty turns the spool off (pairs that do
+	// not fit the queue are then dropped, counted). Default empty.
+	Dir string `mapstructure:"dir"`
+	// MaxBytes bounds the spool; past it the oldest segment is dropped
+	// (spool_full). Default 256 MiB.
+	MaxBytes ByteSize `mapstructure:"max_bytes"`
+	// SegmentBytes is the size at which a segment is rolled. Default 8 MiB.
+	SegmentBytes ByteSize `mapstructure:"segment_bytes"`
+	// Fsync is "always" (every record), "segment" (on roll and close) or
+	// "interval". Default "interval".
+	Fsync string `mapstructure:"fsync"`
+	// FsyncInterval is the period of "interval" fsync. Default 1s.
+	FsyncInterval time.Duration `mapstructure:"fsync_interval"`
+}
+
+// Metrics configures the metrics and health endpoint.
+type Metrics struct {
+	// Addr serves /metrics, /healthz and /readyz; empty turns it off.
+	// Default ":9090".
+	Addr string `mapstructure:"addr"`
+}
+
+// Log configures structured logging (log/slog).
+type Log struct {
+	// Level is "debug", "info", "warn" or "error". Default "info".
+	Level string `mapstructure:"level"`
+	// Format is "json" or "text". Default "json".
+	Format string `mapstructure:"format"`
+}

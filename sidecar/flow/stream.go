@@ -1,0 +1,53 @@
+package flow
+
+import (
+	"time"
+
+	"github.com/podtap/podtap/sidecar/message"
+)
+
+// Dir is the direction of bytes in a connection: AtoB flows from Conn.A to
+// Conn.B. A is the side that sent the SYN when the handshake was seen, and
+// otherwise the source of the first packet seen; the parse stage decides
+// which side is the HTTP client from the bytes themselves.
+type Dir uint8
+
+const (
+	AtoB Dir = 0
+	BtoA Dir = 1
+)
+
+// Reverse returns the other direction.
+func (d Dir) Reverse() Dir { return 1 - d }
+
+// Conn identifies a connection handed to a Stream.
+type Conn struct {
+	A, B message.Endpoint
+	// SawSYN reports whether the handshake's SYN was captured, so A is
+	// known to be the client.
+	SawSYN bool
+}
+
+// Stream consumes one reassembled TCP connection, both directions. The
+// worker that owns the connection makes every call, so a Stream needs no
+// locks. Byte slices are valid only during the call.
+type Stream interface {
+	// Data delivers in-order bytes of one direction, captured at ts.
+	Data(dir Dir, b []byte, ts time.Time)
+	// Gap reports n bytes lost in one direction before the next Data
+	// (n < 0 when unknown); the parser resyncs at the next message start.
+	Gap(dir Dir, n int, ts time.Time)
+	// Tick is called every flow.flush_interval with the capture clock, so
+	// that pending requests can time out on a quiet connection.
+	Tick(now time.Time)
+	// End closes the stream: FIN/RST seen, idle timeout, or end of input.
+	End(ts time.Time)
+	// Ignored reports that the stream needs no more bytes (not HTTP, or
+	// upgraded to another protocol); reassembly then skips its data cheaply.
+	Ignored() bool
+}
+
+// Factory makes the Stream of each new connection.
+type Factory interface {
+	NewStream(c Conn) Stream
+}

@@ -1,0 +1,201 @@
+// Package message is the vocabulary the pipeline stages pass along: the
+// request and response halves the parsers produce, and the pair that the
+// later stages filter, enrich, encode and sink. It holds data, no logic,
+// and imports nothing of podtap's own but config.
+package message
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Endpoint is one side of a TCP connection.
+type Endpoint struct {
+	IP   netip.Addr
+	Port uint16
+}
+
+// Header is one header field in wire order. Name is lower-cased.
+type Header struct {
+	Name  string
+	Value string
+}
+
+// Headers is a header block in wire order.
+type Headers []Header
+
+// Get returns the first value of the lower-case name, or "".
+func (h Headers) Get(name string) string {
+	for _, f := range h {
+		if f.Name == name {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// Has reports whether the lower-case name is present.
+func (h Headers) Has(name string) bool {
+	for _, f := range h {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Protocols, as the record schema names them.
+const (
+	ProtoHTTP10 = "http/1.0"
+	ProtoHTTP11 = "http/1.1"
+	ProtoH2     = "h2"
+	ProtoGRPC   = "grpc"
+)
+
+// Request is a parsed request half.
+type Request struct {
+	Proto     string // ProtoHTTP10, ProtoHTTP11 or ProtoH2
+	Method    string
+	Path      string // without the query string
+	Query     string // without '?'
+	Authority string // Host or :authority
+	Headers   Headers
+	Trailers  Headers
+	// ContentType is the Content-Type header as sent.
+	ContentType string
+	// Body is the decoded body (de-chunked, content-decoded), nil when
+	// empty or not kept. BodySize counts the decoded bytes even when the
+	// body was not kept.
+	Body      []byte
+	BodySize  int64
+	Truncated bool
+	// Start is the capture time of the first byte, End of the last.
+	Start, End time.Time
+	// StreamID is the HTTP/2 stream; 0 for HTTP/1.
+	StreamID uint32
+	// Drop is the reason this message's pair will be dropped, decided
+	// early (e.g. too_large, internal); "" keeps it.
+	Drop string
+	// Flags note anomalies kept in the record, e.g. "after_gap".
+	Flags []string
+}
+
+// Response is a parsed final response half (1xx interim responses are
+// folded into it as Interim).
+type Response struct {
+	Proto       string
+	Status      int
+	Headers     Headers
+	Trailers    Headers
+	ContentType string
+	Body        []byte
+	BodySize    int64
+	Truncated   bool
+	Start, End  time.Time
+	StreamID    uint32
+	// Interim lists the 1xx statuses seen before the final one.
+	Interim []int
+	Drop    string
+	Flags   []string
+	// AfterGap is set when bytes were lost in the response direction
+	// since the previous response: pairing must not trust FIFO order.
+	AfterGap bool
+}
+
+// GRPC is the gRPC view of a pair.
+type GRPC struct {
+	Service string
+	Method  string
+	// StatusCode is grpc-status; HasStatus is false when no trailers came.
+	StatusCode    int
+	HasStatus     bool
+	StatusMessage string
+	// Encoding is grpc-encoding of the messages ("" or "identity" when
+	// uncompressed).
+	Encoding string
+	// RequestMessages and ResponseMessages are the raw protobuf messages,
+	// already unframed and decompressed.
+	RequestMessages  [][]byte
+	ResponseMessages [][]byte
+	// RequestJSON and ResponseJSON are the messages decoded to JSON by the
+	// enrich stage; nil until then.
+	RequestJSON  [][]byte
+	ResponseJSON [][]byte
+}
+
+// Direction of a pair relative to the captured pod.
+const (
+	Inbound  = "inbound"
+	Outbound = "outbound"
+	Unknown  = "unknown"
+)
+
+// Pair is one request with its response.
+type Pair struct {
+	ID        string
+	Protocol  string
+	Client    Endpoint
+	Server    Endpoint
+	Direction string
+	Request   *Request
+	Response  *Response
+	GRPC      *GRPC
+	// Redacted lists where values were masked, e.g.
+	// request.headers.authorization.
+	Redacted []string
+	// Flags note anomalies, e.g. "hpack_unknown", "body_invalid_json".
+	Flags []string
+}
+
+// Size estimates the pair's bytes for size limits: bodies, headers and
+// messages.
+func (p *Pair) Size() int64 {
+	var n int64
+	add := func(h Headers) {
+		for _, f := range h {
+			n += int64(len(f.Name) + len(f.Value) + 8)
+		}
+	}
+	if r := p.Request; r != nil {
+		n += int64(len(r.Body) + len(r.Path) + len(r.Query) + len(r.Authority))
+		add(r.Headers)
+		add(r.Trailers)
+	}
+	if r := p.Response; r != nil {
+		n += int64(len(r.Body))
+		add(r.Headers)
+		add(r.Trailers)
+	}
+	if g := p.GRPC; g != nil {
+		for _, m := range g.RequestMessages {
+			n += int64(len(m))
+		}
+		for _, m := range g.ResponseMessages {
+			n += int64(len(m))
+		}
+	}
+	return n
+}
+
+// Judge decides early, from headers alone, whether a pair will be dropped,
+// so that parsers skip the bodies of dropped messages instead of keeping
+// them. The filter stage implements it; it returns "" to keep.
+type Judge interface {
+	JudgeRequest(r *Request) string
+	JudgeResponse(req *Request, resp *Response) string
+}
+
+// KeepAll is the Judge of --no-filter: it never drops.
+type KeepAll struct{}
+
+func (KeepAll) JudgeRequest(*Request) string            { return "" }
+func (KeepAll) JudgeResponse(*Request, *Response) string { return "" }
+
+// Halves receives what a protocol parser makes of one connection: request
+// and response halves, in capture order. The pair stage implements it. A
+// half the parser could not read (malformed, cut by a gap) is still handed
+// on, with Drop set, so that pairing stays aligned and the loss is counted.
+type Halves interface {
+	Request(r *Request)
+	Response(r *Response)
+}
