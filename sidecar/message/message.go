@@ -73,6 +73,9 @@ type Request struct {
 	Start, End time.Time
 	// StreamID is the HTTP/2 stream; 0 for HTTP/1.
 	StreamID uint32
+	// Messages are the gRPC messages of the body (Proto is ProtoGRPC),
+	// unframed and decompressed; Body is then nil.
+	Messages [][]byte
 	// Drop is the reason this message's pair will be dropped, decided
 	// early (e.g. too_large, internal); "" keeps it.
 	Drop string
@@ -93,6 +96,8 @@ type Response struct {
 	Truncated   bool
 	Start, End  time.Time
 	StreamID    uint32
+	// Messages are the gRPC messages of the body, as on Request.
+	Messages [][]byte
 	// Interim lists the 1xx statuses seen before the final one.
 	Interim []int
 	Drop    string
