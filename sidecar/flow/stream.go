@@ -6,27 +6,17 @@ import (
 	"github.com/podtap/podtap/sidecar/message"
 )
 
-// Dir is the direction of bytes in a connection: AtoB flows from Conn.A to
-// Conn.B. A is the side that sent the SYN when the handshake was seen, and
-// otherwise the source of the first packet seen; the parse stage decides
-// which side is the HTTP client from the bytes themselves.
-type Dir uint8
-
-const (
-	AtoB Dir = 0
-	BtoA Dir = 1
+// Dir and Conn live in message, the pipeline's shared vocabulary, so that
+// the parse stage implements Stream without importing this upstream package.
+type (
+	Dir  = message.Dir
+	Conn = message.Conn
 )
 
-// Reverse returns the other direction.
-func (d Dir) Reverse() Dir { return 1 - d }
-
-// Conn identifies a connection handed to a Stream.
-type Conn struct {
-	A, B message.Endpoint
-	// SawSYN reports whether the handshake's SYN was captured, so A is
-	// known to be the client.
-	SawSYN bool
-}
+const (
+	AtoB = message.AtoB
+	BtoA = message.BtoA
+)
 
 // Stream consumes one reassembled TCP connection, both directions. The
 // worker that owns the connection makes every call, so a Stream needs no

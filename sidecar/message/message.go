@@ -15,6 +15,28 @@ type Endpoint struct {
 	Port uint16
 }
 
+// Dir is the direction of bytes in a connection: AtoB flows from Conn.A to
+// Conn.B. A is the side that sent the SYN when the handshake was seen, and
+// otherwise the source of the first packet seen; the parse stage decides
+// which side is the HTTP client from the bytes themselves.
+type Dir uint8
+
+const (
+	AtoB Dir = 0
+	BtoA Dir = 1
+)
+
+// Reverse returns the other direction.
+func (d Dir) Reverse() Dir { return 1 - d }
+
+// Conn identifies a TCP connection.
+type Conn struct {
+	A, B Endpoint
+	// SawSYN reports whether the handshake's SYN was captured, so A is
+	// known to be the client.
+	SawSYN bool
+}
+
 // Header is one header field in wire order. Name is lower-cased.
 type Header struct {
 	Name  string
@@ -161,23 +183,22 @@ func (p *Pair) Size() int64 {
 			n += int64(len(f.Name) + len(f.Value) + 8)
 		}
 	}
+	msgs := func(m [][]byte) {
+		for _, b := range m {
+			n += int64(len(b))
+		}
+	}
 	if r := p.Request; r != nil {
 		n += int64(len(r.Body) + len(r.Path) + len(r.Query) + len(r.Authority))
 		add(r.Headers)
 		add(r.Trailers)
+		msgs(r.Messages)
 	}
 	if r := p.Response; r != nil {
 		n += int64(len(r.Body))
 		add(r.Headers)
 		add(r.Trailers)
-	}
-	if g := p.GRPC; g != nil {
-		for _, m := range g.RequestMessages {
-			n += int64(len(m))
-		}
-		for _, m := range g.ResponseMessages {
-			n += int64(len(m))
-		}
+		msgs(r.Messages)
 	}
 	return n
 }

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Builds the envtest binaries (kube-apiserver, etcd) from the Go module proxy,
+# because no prebuilt release can be downloaded on the CI machines, and caches
+# them by version. Prints the directory to export as KUBEBUILDER_ASSETS.
+#
+#   export KUBEBUILDER_ASSETS="$(hack/envtest-assets.sh)"
+#
+# Progress goes to stderr; stdout carries only the path. A second run with the
+# binaries in place returns at once.
+set -euo pipefail
+
+KUBE_VERSION="${PODTAP_ENVTEST_KUBE_VERSION:-1.37.2}"
+ETCD_VERSION="${PODTAP_ENVTEST_ETCD_VERSION:-3.7.3}"
+CACHE_ROOT="${PODTAP_CACHE:-${HOME}/.cache/podtap}"
+ASSETS="${CACHE_ROOT}/envtest/k8s-${KUBE_VERSION}-etcd-${ETCD_VERSION}"
+
+log() { printf 'envtest-assets: %s\n' "$*" >&2; }
+
+ready() {
+	[[ -x "${ASSETS}/kube-apiserver" && -x "${ASSETS}/etcd" ]]
+}
+
+if ready; then
+	printf '%s\n' "${ASSETS}"
+	exit 0
+fi
+
+mkdir -p "${ASSETS}"
+# Two CI jobs on one machine must not build the same thing twice at once.
+exec 9>"${ASSETS}.lock"
+flock 9
+if ready; then
+	printf '%s\n' "${ASSETS}"
+	exit 0
+fi
+
+command -v go >/dev/null || { log "go is not on PATH"; exit 1; }
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/podtap-envtest.XXXXXX")"
+trap 'rm -rf "${WORK}"' EXIT
+
+# The throwaway modules must not inherit the project's settings.
+export GOFLAGS="-mod=mod -buildvcs=false"
+export GOWORK=off
+export CGO_ENABLED=0
+
+build_etcd() {
+	local dir="${WORK}/etcd"
+	mkdir -p "${dir}"
+	cd "${dir}"
+	go mod init podtap.local/envtest-etcd >/dev/null 2>&1
+	cat >main.go <<'GO'
+// Command etcd is etcd's own server entry point, built from the module proxy
+// because `go install` of etcd's main package is refused.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+	go get "go.etcd.io/etcd/server/v3@v${ETCD_VERSION}" >&2
+	go mod tidy >&2
+	go build -trimpath -ldflags "-s -w" -o "${ASSETS}/etcd.tmp" . >&2
+	mv "${ASSETS}/etcd.tmp" "${ASSETS}/etcd"
+}
+
+build_apiserver() {
+	local dir="${WORK}/apiserver"
+	mkdir -p "${dir}"
+	cd "${dir}"
+	go mod init podtap.local/envtest-apiserver >/dev/null 2>&1
+
+	# k8s.io/kubernetes requires its staging modules at v0.0.0 and resolves them
+	# with replace directives of its own, which do not apply to a dependent
+	# module. Map each to the published release of the same minor.
+	local gomod
+	gomod="$(go mod download -json "k8s.io/kubernetes@v${KUBE_VERSION}" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
+	[[ -f "${gomod}" ]] || { log "cannot find go.mod of k8s.io/kubernetes@v${KUBE_VERSION}"; exit 1; }
+	local staging="v0.${KUBE_VERSION#1.}"
+	local mods
+	mods="$(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" { print $1 }' "${gomod}" | sort -u)"
+	[[ -n "${mods}" ]] || { log "no v0.0.0 staging modules in ${gomod}"; exit 1; }
+	local m
+	for m in ${mods}; do
+		go mod edit -replace "${m}=${m}@${staging}"
+	done
+
+	go get "k8s.io/kubernetes@v${KUBE_VERSION}" >&2
+
+	local major="${KUBE_VERSION%%.*}"
+	local minor="${KUBE_VERSION#*.}"
+	minor="${minor%%.*}"
+	local ldflags="-s -w"
+	local pkg
+	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		ldflags+=" -X ${pkg}.gitVersion=v${KUBE_VERSION}"
+		ldflags+=" -X ${pkg}.gitMajor=${major}"
+		ldflags+=" -X ${pkg}.gitMinor=${minor}"
+		ldflags+=" -X ${pkg}.gitTreeState=clean"
+		ldflags+=" -X ${pkg}.buildDate=1970-01-01T00:00:00Z"
+	done
+	go build -trimpath -ldflags "${ldflags}" -o "${ASSETS}/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2
+	mv "${ASSETS}/kube-apiserver.tmp" "${ASSETS}/kube-apiserver"
+}
+
+start=${SECONDS}
+if [[ ! -x "${ASSETS}/etcd" ]]; then
+	log "building etcd v${ETCD_VERSION} into ${ASSETS}"
+	(build_etcd)
+fi
+if [[ ! -x "${ASSETS}/kube-apiserver" ]]; then
+	log "building kube-apiserver v${KUBE_VERSION} into ${ASSETS} (about 8 minutes on 2 cores)"
+	(build_apiserver)
+fi
+log "built in $((SECONDS - start))s"
+
+"${ASSETS}/kube-apiserver" --version >&2
+"${ASSETS}/etcd" --version >&2
+
+printf '%s\n' "${ASSETS}"

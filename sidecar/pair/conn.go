@@ -1,0 +1,204 @@
+// Package pair matches each request with its response: FIFO per HTTP/1
+// connection, by stream id on HTTP/2. It enforces the response deadline,
+// the pending bound and the pair size limit, and counts every half that
+// never becomes a pair.
+package pair
+
+import (
+	"time"
+
+	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/sidecar/message"
+	"github.com/podtap/podtap/sidecar/metrics"
+)
+
+// Options configure pairing for every connection of a pipeline.
+type Options struct {
+	Pairing config.Pairing
+	// MaxPairBytes drops pairs whose halves together exceed it (too_large).
+	MaxPairBytes int64
+	// Direction classifies a pair relative to the captured pod.
+	Direction *Direction
+	// Out receives every pair made; it runs on the connection's worker.
+	Out func(*message.Pair)
+}
+
+// Conn pairs the halves of one connection. It implements message.Halves.
+// Only the worker that owns the connection calls it.
+type Conn struct {
+	opts      *Options
+	client    message.Endpoint
+	server    message.Endpoint
+	direction string
+	// fifo holds HTTP/1 requests in wire order.
+	fifo []*message.Request
+	// streams holds HTTP/2 requests by stream id.
+	streams map[uint32]*message.Request
+}
+
+// NewConn starts pairing a connection between client and server.
+func NewConn(opts *Options, client, server message.Endpoint) *Conn {
+	return &Conn{
+		opts:      opts,
+		client:    client,
+		server:    server,
+		direction: opts.Direction.Of(client, server),
+	}
+}
+
+// Request queues a request until its response arrives.
+func (c *Conn) Request(r *message.Request) {
+	if r.StreamID != 0 {
+		if c.streams == nil {
+			c.streams = make(map[uint32]*message.Request)
+		}
+		if old, ok := c.streams[r.StreamID]; ok {
+			// A reused stream id means its response was lost with a gap.
+			drop(old, metrics.ReasonNoResponse)
+		}
+		if len(c.streams) >= c.opts.Pairing.MaxPendingPerConn {
+			c.dropOldestStream()
+		}
+		c.streams[r.StreamID] = r
+		return
+	}
+	if len(c.fifo) >= c.opts.Pairing.MaxPendingPerConn {
+		drop(c.fifo[0], metrics.ReasonPendingLimit)
+		c.fifo[0] = nil
+		c.fifo = c.fifo[1:]
+	}
+	c.fifo = append(c.fifo, r)
+}
+
+// Response pairs a response with its request and hands the pair on.
+func (c *Conn) Response(r *message.Response) {
+	var req *message.Request
+	if r.StreamID != 0 {
+		req = c.streams[r.StreamID]
+		delete(c.streams, r.StreamID)
+	} else {
+		req = c.popFIFO(r)
+	}
+	if req == nil {
+		if r.Drop != "" {
+			metrics.Drop(r.Drop)
+		} else {
+			metrics.Drop(metrics.ReasonNoRequest)
+		}
+		return
+	}
+	c.emit(req, r)
+}
+
+// popFIFO takes the request a response answers. In order, that is the
+// oldest. After a gap in the server's direction, responses may have been
+// lost, so the oldest requests may be unanswered: the response then answers
+// the latest request sent before it began, and the older ones are counted
+// as lost to the gap. (Pipelined requests across a gap can still be
+// misjudged; the pair is then dropped rather than mismatched only when
+// timing shows it, which is the best bytes alone allow.)
+func (c *Conn) popFIFO(r *message.Response) *message.Request {
+	if len(c.fifo) == 0 {
+		return nil
+	}
+	i := 0
+	if r.AfterGap {
+		for j := len(c.fifo) - 1; j > 0; j-- {
+			if !c.fifo[j].Start.After(r.Start) {
+				i = j
+				break
+			}
+		}
+		for k := range i {
+			drop(c.fifo[k], metrics.ReasonGap)
+		}
+	}
+	req := c.fifo[i]
+	clear(c.fifo[:i+1])
+	c.fifo = c.fifo[i+1:]
+	if len(c.fifo) == 0 {
+		c.fifo = c.fifo[:0:0]
+	}
+	return req
+}
+
+func (c *Conn) dropOldestStream() {
+	var oldest *message.Request
+	for _, r := range c.streams {
+		if oldest == nil || r.Start.Before(oldest.Start) {
+			oldest = r
+		}
+	}
+	delete(c.streams, oldest.StreamID)
+	drop(oldest, metrics.ReasonPendingLimit)
+}
+
+// Tick abandons requests whose response is overdue at now.
+func (c *Conn) Tick(now time.Time) {
+	deadline := now.Add(-c.opts.Pairing.ResponseTimeout)
+	kept := c.fifo[:0]
+	for _, r := range c.fifo {
+		if r.End.Before(deadline) {
+			drop(r, metrics.ReasonResponseTimeout)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	clear(c.fifo[len(kept):])
+	c.fifo = kept
+	for id, r := range c.streams {
+		if r.End.Before(deadline) {
+			delete(c.streams, id)
+			drop(r, metrics.ReasonResponseTimeout)
+		}
+	}
+}
+
+// Close counts the requests still waiting: the connection ended first.
+func (c *Conn) Close() {
+	for _, r := range c.fifo {
+		drop(r, metrics.ReasonNoResponse)
+	}
+	c.fifo = nil
+	for _, r := range c.streams {
+		drop(r, metrics.ReasonNoResponse)
+	}
+	c.streams = nil
+}
+
+// Pending is the number of requests waiting for a response.
+func (c *Conn) Pending() int { return len(c.fifo) + len(c.streams) }
+
+// drop counts a request that will never become a pair; a request already
+// condemned by its parser keeps the parser's reason.
+func drop(r *message.Request, reason string) {
+	if r.Drop != "" {
+		reason = r.Drop
+	}
+	metrics.Drop(reason)
+}
+
+func (c *Conn) emit(req *message.Request, resp *message.Response) {
+	switch {
+	case req.Drop != "":
+		metrics.Drop(req.Drop)
+		return
+	case resp.Drop != "":
+		metrics.Drop(resp.Drop)
+		return
+	}
+	p := &message.Pair{
+		ID:        NewID(),
+		Protocol:  req.Proto,
+		Client:    c.client,
+		Server:    c.server,
+		Direction: c.direction,
+		Request:   req,
+		Response:  resp,
+	}
+	if p.Size() > c.opts.MaxPairBytes {
+		metrics.Drop(metrics.ReasonTooLarge)
+		return
+	}
+	c.opts.Out(p)
+}

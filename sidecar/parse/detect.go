@@ -1,0 +1,120 @@
+package parse
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/podtap/podtap/sidecar/http1"
+	"github.com/podtap/podtap/sidecar/http2"
+	"github.com/podtap/podtap/sidecar/message"
+	"github.com/podtap/podtap/sidecar/pair"
+)
+
+// detect decides the protocol from the buffered first bytes, or waits for
+// more, or gives up on a connection that is not HTTP.
+func (s *Stream) detect(ts time.Time) {
+	notHTTP := 0
+	for _, dir := range [2]message.Dir{message.AtoB, message.BtoA} {
+		b := s.pending[dir]
+		if len(b) == 0 {
+			continue
+		}
+		switch http1.Sniff(b) {
+		case http1.Request:
+			s.start(dir, true, ts)
+			return
+		case http1.Response:
+			s.start(dir.Reverse(), true, ts)
+			return
+		case http1.NotHTTP:
+			switch http2.Sniff(b) {
+			case http2.Preface:
+				s.start(dir, false, ts)
+				return
+			case http2.Frames:
+				s.start(s.guessClient(), false, ts)
+				return
+			case http2.NotHTTP2:
+				if !s.conn.SawSYN {
+					// Joined mid-stream: a message may start further on.
+					if at := messageStart(b); at > 0 {
+						s.pending[dir] = b[at:]
+						s.detect(ts)
+						return
+					}
+				}
+				notHTTP++
+				continue
+			}
+		}
+		if len(b) >= s.f.detectBytes {
+			notHTTP++
+		}
+	}
+	if notHTTP > 0 && (notHTTP == 2 || s.conn.SawSYN || len(s.pending[0])+len(s.pending[1]) >= 2*s.f.detectBytes) {
+		s.ignore("ignored")
+	}
+}
+
+// guessClient picks the client of an HTTP/2 connection joined mid-stream,
+// where frames alone do not say who is who: the SYN sender if seen, else
+// the side with the higher (ephemeral) port.
+func (s *Stream) guessClient() message.Dir {
+	if s.conn.SawSYN || s.conn.A.Port >= s.conn.B.Port {
+		return message.AtoB
+	}
+	return message.BtoA
+}
+
+// messageStart finds the first line that starts an HTTP/1 message, or -1.
+func messageStart(b []byte) int {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte("\r\n"))
+		if j < 0 {
+			return -1
+		}
+		i += j + 2
+		if i < len(b) {
+			if v := http1.Sniff(b[i:]); v == http1.Request || v == http1.Response {
+				return i
+			}
+		}
+	}
+}
+
+// start creates the parser with clientDir's side as the client and feeds
+// it what detection buffered, the client's bytes first.
+func (s *Stream) start(clientDir message.Dir, isHTTP1 bool, ts time.Time) {
+	s.clientDir = clientDir
+	client, server := s.conn.A, s.conn.B
+	if clientDir == message.BtoA {
+		client, server = server, client
+	}
+	s.pairs = pair.NewConn(s.f.pairing, client, server)
+	proto := "http2"
+	if isHTTP1 {
+		proto = "http1"
+		s.p = &h1Parser{http1.NewConn(s.f.http1, s.pairs)}
+	} else {
+		s.p = &h2Parser{http2.NewConn(s.f.http2, s.pairs)}
+	}
+	countConn(proto)
+	pending := s.pending
+	s.pending = [2][]byte{}
+	for _, dir := range [2]message.Dir{clientDir, clientDir.Reverse()} {
+		b := pending[dir]
+		if len(b) == 0 || s.p == nil || s.ignored {
+			continue
+		}
+		if isHTTP1 && !s.conn.SawSYN && !startsMessage(b) {
+			// A direction joined mid-message: let the parser resync.
+			s.p.gap(dir == clientDir, -1, ts)
+		}
+		s.feed(dir, b, ts)
+	}
+}
+
+func startsMessage(b []byte) bool {
+	v := http1.Sniff(b)
+	return v == http1.Request || v == http1.Response || v == http1.NeedMore
+}

@@ -1,0 +1,116 @@
+// Package sidecar wires the capture pipeline's stages, one package each:
+//
+//	capture → flow (decode, shard, reassemble) → parse (http1 | http2+grpc)
+//	→ pair → filter → enrich (grpc) → record (redact, encode) → sink
+//
+// It owns their start and stop; the stages know nothing of each other
+// beyond the types in message.
+package sidecar
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/sidecar/capture"
+	"github.com/podtap/podtap/sidecar/filter"
+	"github.com/podtap/podtap/sidecar/flow"
+	"github.com/podtap/podtap/sidecar/grpc"
+	"github.com/podtap/podtap/sidecar/message"
+	"github.com/podtap/podtap/sidecar/metrics"
+	"github.com/podtap/podtap/sidecar/pair"
+	"github.com/podtap/podtap/sidecar/parse"
+	"github.com/podtap/podtap/sidecar/record"
+	"github.com/podtap/podtap/sidecar/sink"
+)
+
+// Pipeline runs captures through the stages into a sink.
+type Pipeline struct {
+	cfg      config.Sidecar
+	filter   *filter.Filter
+	enricher *grpc.Enricher
+	encoder  *record.Encoder
+	sink     sink.Sink
+	pairing  pair.Options
+	factory  *parse.Factory
+}
+
+// Where says where the pod is, for a pair's direction.
+type Where struct {
+	// PodIPs are the captured pod's addresses.
+	PodIPs []netip.Addr
+	// Loopback is set when capturing lo, where both ends are the pod.
+	Loopback bool
+}
+
+// New builds a pipeline delivering to out.
+func New(cfg config.Sidecar, out sink.Sink, where Where) (*Pipeline, error) {
+	p := &Pipeline{
+		cfg:     cfg,
+		filter:  filter.New(cfg.Filter),
+		encoder: record.NewEncoder(cfg.Pod, cfg.Redact),
+		sink:    out,
+	}
+	p.pairing = pair.Options{
+		Pairing:      cfg.Pairing,
+		MaxPairBytes: int64(cfg.Limits.MaxPairBytes),
+		Direction:    pair.NewDirection(where.PodIPs, where.Loopback),
+		Out:          p.paired,
+	}
+	enricher, err := grpc.NewEnricher(cfg.GRPC, where.PodIPs, p.encode)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	p.enricher = enricher
+	p.factory = parse.NewFactory(&p.cfg, p.filter, &p.pairing)
+	return p, nil
+}
+
+// Run captures from src until it ends (a file) or ctx is done (live).
+// Each call starts fresh connection state; the later stages are shared, so
+// several files can be replayed through one pipeline in turn.
+func (p *Pipeline) Run(ctx context.Context, src capture.Source) error {
+	f := flow.New(p.cfg.Flow, p.cfg.Capture.SampleRate, streams{p.factory})
+	if err := f.Run(ctx, src); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	return nil
+}
+
+// Close waits for pairs still being enriched; the caller closes the sink.
+func (p *Pipeline) Close() { p.enricher.Close() }
+
+// paired runs the filter on a new pair and hands it to enrichment. It runs
+// on the flow worker that owns the pair's connection.
+func (p *Pipeline) paired(pr *message.Pair) {
+	if pr.Protocol == message.ProtoGRPC {
+		pr.GRPC = grpc.Describe(pr.Request, pr.Response)
+	}
+	if reason := p.filter.Pair(pr); reason != "" {
+		metrics.Drop(reason)
+		return
+	}
+	p.enricher.Enrich(pr)
+}
+
+// encode turns a finished pair into a record for the sink. Enrichment may
+// call it from its own goroutines; the encoder and sink are safe for that.
+func (p *Pipeline) encode(pr *message.Pair) {
+	buf, err := p.encoder.Append(make([]byte, 0, 512+pr.Size()*5/4), pr)
+	if err != nil {
+		metrics.Drop(metrics.ReasonEncode)
+		return
+	}
+	if int64(len(buf)) > int64(p.cfg.Limits.MaxPairBytes) {
+		metrics.Drop(metrics.ReasonTooLarge)
+		return
+	}
+	p.sink.Write(sink.Record{Value: buf, Protocol: pr.Protocol})
+}
+
+// streams adapts parse's factory to flow's: the same method, with flow's
+// interface as the result type.
+type streams struct{ f *parse.Factory }
+
+func (s streams) NewStream(c flow.Conn) flow.Stream { return s.f.NewStream(c) }

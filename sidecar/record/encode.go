@@ -1,0 +1,384 @@
+// Package record encodes a pair as the podtap.pair/v1 record
+// (schema/pair.schema.json), masking sensitive values on the way. Encoding
+// appends to a caller's buffer and allocates little, since it runs once per
+// pair on the capture workers.
+package record
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/sidecar/message"
+)
+
+// Schema is the value of every record's "schema" field.
+const Schema = "podtap.pair/v1"
+
+// Encoder turns pairs into records.
+type Encoder struct {
+	pod           config.Pod
+	hasPod        bool
+	redactHeaders map[string]bool
+	redactFields  map[string]bool
+}
+
+// NewEncoder prepares an encoder for one pod's records.
+func NewEncoder(pod config.Pod, redact config.Redact) *Encoder {
+	e := &Encoder{
+		pod:           pod,
+		hasPod:        pod.Name != "" || pod.Namespace != "" || pod.UID != "" || pod.Node != "" || len(pod.IPs) > 0 || pod.Workload != "",
+		redactHeaders: map[string]bool{},
+		redactFields:  map[string]bool{},
+	}
+	for _, h := range redact.Headers {
+		e.redactHeaders[strings.ToLower(h)] = true
+	}
+	for _, f := range redact.JSONFields {
+		e.redactFields[strings.ToLower(f)] = true
+	}
+	return e
+}
+
+// encoding carries one record's state through the append calls.
+type encoding struct {
+	e        *Encoder
+	dst      []byte
+	redacted []string
+	flags    []string
+}
+
+// Append appends the record of p to dst, without a trailing newline.
+func (e *Encoder) Append(dst []byte, p *message.Pair) ([]byte, error) {
+	if p.Request == nil || p.Response == nil {
+		return dst, fmt.Errorf("record: pair %s lacks a half", p.ID)
+	}
+	x := encoding{e: e, dst: dst, flags: append([]string(nil), p.Flags...)}
+	x.flags = append(x.flags, p.Request.Flags...)
+	x.flags = append(x.flags, p.Response.Flags...)
+	x.raw(`{"schema":"` + Schema + `","id":`)
+	x.str(p.ID)
+	x.raw(`,"protocol":`)
+	x.str(p.Protocol)
+	start, end := p.Request.Start, p.Response.End
+	x.raw(`,"started_at":`)
+	x.time(start)
+	x.raw(`,"ended_at":`)
+	x.time(end)
+	x.raw(`,"duration_ms":`)
+	ms := float64(end.Sub(start)) / float64(time.Millisecond)
+	if ms < 0 {
+		ms = 0
+	}
+	x.dst = strconv.AppendFloat(x.dst, ms, 'f', -1, 64)
+	x.raw(`,"client":`)
+	x.endpoint(p.Client)
+	x.raw(`,"server":`)
+	x.endpoint(p.Server)
+	x.raw(`,"direction":`)
+	x.str(p.Direction)
+	if e.hasPod {
+		x.pod()
+	}
+	x.request(p.Request)
+	x.response(p.Response)
+	if p.GRPC != nil {
+		x.grpc(p.GRPC)
+	}
+	x.redacted = append(x.redacted, p.Redacted...)
+	x.list(`,"redacted":`, x.redacted)
+	x.list(`,"flags":`, x.flags)
+	x.raw("}")
+	return x.dst, nil
+}
+
+func (x *encoding) raw(s string)  { x.dst = append(x.dst, s...) }
+func (x *encoding) str(s string)  { x.dst = appendString(x.dst, s) }
+func (x *encoding) int(n int64)   { x.dst = strconv.AppendInt(x.dst, n, 10) }
+func (x *encoding) time(t time.Time) {
+	x.dst = append(x.dst, '"')
+	x.dst = t.UTC().AppendFormat(x.dst, time.RFC3339Nano)
+	x.dst = append(x.dst, '"')
+}
+
+func (x *encoding) endpoint(ep message.Endpoint) {
+	x.raw(`{"ip":`)
+	x.str(ep.IP.Unmap().String())
+	x.raw(`,"port":`)
+	x.int(int64(ep.Port))
+	x.raw("}")
+}
+
+func (x *encoding) list(key string, items []string) {
+	if len(items) == 0 {
+		return
+	}
+	x.raw(key)
+	x.raw("[")
+	for i, s := range items {
+		if i > 0 {
+			x.raw(",")
+		}
+		x.str(s)
+	}
+	x.raw("]")
+}
+
+func (x *encoding) pod() {
+	pod := x.e.pod
+	x.raw(`,"pod":{`)
+	first := true
+	field := func(key, v string) {
+		if v == "" {
+			return
+		}
+		if !first {
+			x.raw(",")
+		}
+		first = false
+		x.str(key)
+		x.raw(":")
+		x.str(v)
+	}
+	field("name", pod.Name)
+	field("namespace", pod.Namespace)
+	field("uid", pod.UID)
+	field("node", pod.Node)
+	if len(pod.IPs) > 0 {
+		field("ip", pod.IPs[0])
+	}
+	field("workload", pod.Workload)
+	x.raw("}")
+}
+
+func (x *encoding) request(r *message.Request) {
+	x.raw(`,"request":{`)
+	sep := ""
+	opt := func(key, v string) {
+		if v == "" {
+			return
+		}
+		x.raw(sep)
+		sep = ","
+		x.str(key)
+		x.raw(":")
+		x.str(v)
+	}
+	opt("method", r.Method)
+	opt("path", r.Path)
+	opt("query", r.Query)
+	opt("authority", r.Authority)
+	x.raw(sep)
+	x.raw(`"headers":`)
+	x.headers("request.headers.", r.Headers)
+	if len(r.Trailers) > 0 {
+		x.raw(`,"trailers":`)
+		x.headers("request.trailers.", r.Trailers)
+	}
+	if r.ContentType != "" {
+		x.raw(`,"content_type":`)
+		x.str(r.ContentType)
+	}
+	x.body("request", r.ContentType, r.Body)
+	x.raw(`,"body_size":`)
+	x.int(r.BodySize)
+	if r.Truncated {
+		x.raw(`,"truncated":true`)
+	}
+	x.raw("}")
+}
+
+func (x *encoding) response(r *message.Response) {
+	x.raw(`,"response":{"status":`)
+	x.int(int64(r.Status))
+	x.raw(`,"headers":`)
+	x.headers("response.headers.", r.Headers)
+	if len(r.Trailers) > 0 {
+		x.raw(`,"trailers":`)
+		x.headers("response.trailers.", r.Trailers)
+	}
+	if r.ContentType != "" {
+		x.raw(`,"content_type":`)
+		x.str(r.ContentType)
+	}
+	x.body("response", r.ContentType, r.Body)
+	x.raw(`,"body_size":`)
+	x.int(r.BodySize)
+	if r.Truncated {
+		x.raw(`,"truncated":true`)
+	}
+	if len(r.Interim) > 0 {
+		x.raw(`,"interim_statuses":[`)
+		for i, s := range r.Interim {
+			if i > 0 {
+				x.raw(",")
+			}
+			x.int(int64(s))
+		}
+		x.raw("]")
+	}
+	x.raw("}")
+}
+
+// headers writes a header block as name -> values in wire order, names in
+// order of first appearance, masking the configured names.
+func (x *encoding) headers(path string, h message.Headers) {
+	x.raw("{")
+	for i, f := range h {
+		if firstIndex(h, f.Name) != i {
+			continue
+		}
+		if i > 0 {
+			x.raw(",")
+		}
+		x.str(f.Name)
+		x.raw(":[")
+		masked := x.e.redactHeaders[f.Name]
+		if masked {
+			x.redacted = append(x.redacted, path+f.Name)
+		}
+		n := 0
+		for _, g := range h[i:] {
+			if g.Name != f.Name {
+				continue
+			}
+			if n > 0 {
+				x.raw(",")
+			}
+			n++
+			if masked {
+				x.raw(redactedValue)
+			} else {
+				x.str(g.Value)
+			}
+		}
+		x.raw("]")
+	}
+	x.raw("}")
+}
+
+func firstIndex(h message.Headers, name string) int {
+	for i, f := range h {
+		if f.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// body writes a body by its media type: JSON as its value, a form as an
+// object, text as a string, anything else as base64. A body that does not
+// parse as its declared type is kept as a string and flagged.
+func (x *encoding) body(half, contentType string, b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	x.raw(`,"body":`)
+	mt := mediaType(contentType)
+	var hits []string
+	var ok bool
+	switch {
+	case isJSON(mt):
+		if x.dst, hits, ok = appendCompactJSON(x.dst, b, x.e.redactFields); ok {
+			x.hits(half, hits)
+			return
+		}
+		x.flags = append(x.flags, half+"_body_invalid_json")
+	case mt == "application/x-www-form-urlencoded":
+		if x.dst, hits, ok = appendForm(x.dst, b, x.e.redactFields); ok {
+			x.hits(half, hits)
+			return
+		}
+		x.flags = append(x.flags, half+"_body_invalid_form")
+	}
+	if utf8.Valid(b) {
+		x.dst = appendString(x.dst, b)
+		return
+	}
+	x.flags = append(x.flags, half+"_body_base64")
+	x.dst = append(x.dst, '"')
+	x.dst = base64.StdEncoding.AppendEncode(x.dst, b)
+	x.dst = append(x.dst, '"')
+}
+
+func (x *encoding) hits(half string, keys []string) {
+	for _, k := range keys {
+		path := half + ".body." + k
+		dup := false
+		for _, r := range x.redacted {
+			if r == path {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			x.redacted = append(x.redacted, path)
+		}
+	}
+}
+
+func (x *encoding) grpc(g *message.GRPC) {
+	x.raw(`,"grpc":{"service":`)
+	x.str(g.Service)
+	x.raw(`,"method":`)
+	x.str(g.Method)
+	if g.HasStatus {
+		x.raw(`,"status_code":`)
+		x.int(int64(g.StatusCode))
+		if g.StatusMessage != "" {
+			x.raw(`,"status_message":`)
+			x.str(g.StatusMessage)
+		}
+	}
+	x.raw(`,"request_messages":`)
+	x.messages(g.RequestJSON, g.RequestMessages)
+	x.raw(`,"response_messages":`)
+	x.messages(g.ResponseJSON, g.ResponseMessages)
+	x.raw("}")
+}
+
+// messages writes decoded messages as JSON objects; without a schema each
+// raw message becomes {"undecoded_base64": "..."} so items stay objects as
+// the schema requires.
+func (x *encoding) messages(decoded, raw [][]byte) {
+	x.raw("[")
+	if decoded != nil {
+		for i, m := range decoded {
+			if i > 0 {
+				x.raw(",")
+			}
+			var hits []string
+			var ok bool
+			if x.dst, hits, ok = appendCompactJSON(x.dst, m, x.e.redactFields); !ok {
+				x.raw("{}")
+			}
+			x.hits("grpc", hits)
+		}
+	} else {
+		for i, m := range raw {
+			if i > 0 {
+				x.raw(",")
+			}
+			x.raw(`{"undecoded_base64":"`)
+			x.dst = base64.StdEncoding.AppendEncode(x.dst, m)
+			x.raw(`"}`)
+		}
+	}
+	x.raw("]")
+}
+
+func isJSON(mt string) bool {
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// mediaType lower-cases a content type and strips its parameters.
+func mediaType(ct string) string {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.ToLower(strings.TrimSpace(ct))
+}

@@ -1,0 +1,79 @@
+package record
+
+import (
+	"bytes"
+	"net/url"
+)
+
+// appendForm appends an application/x-www-form-urlencoded body as a JSON
+// object of field -> list of values, fields in order of first appearance.
+// Fields in redact are masked. ok is false when the body does not decode
+// as a form; dst is then returned unchanged.
+func appendForm(dst, body []byte, redact map[string]bool) (out []byte, hits []string, ok bool) {
+	type field struct {
+		name   string
+		values []string
+	}
+	var fields []field
+	index := map[string]int{}
+	for part := range bytes.SplitSeq(body, []byte{'&'}) {
+		if len(part) == 0 {
+			continue
+		}
+		k, v, _ := bytes.Cut(part, []byte{'='})
+		name, err := url.QueryUnescape(string(k))
+		if err != nil {
+			return dst, nil, false
+		}
+		value, err := url.QueryUnescape(string(v))
+		if err != nil {
+			return dst, nil, false
+		}
+		i, seen := index[name]
+		if !seen {
+			i = len(fields)
+			index[name] = i
+			fields = append(fields, field{name: name})
+		}
+		fields[i].values = append(fields[i].values, value)
+	}
+	dst = append(dst, '{')
+	for i, f := range fields {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, f.name)
+		dst = append(dst, ':', '[')
+		masked := redact[lowerASCII(f.name)]
+		if masked {
+			hits = append(hits, lowerASCII(f.name))
+		}
+		for j, v := range f.values {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			if masked {
+				dst = append(dst, redactedValue...)
+				continue
+			}
+			dst = appendString(dst, v)
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}'), hits, true
+}
+
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
