@@ -18,13 +18,15 @@ import (
 const EnvPrefix = "PODTAP_"
 
 // extraEnv lists env names read besides PODTAP_<KEY>: the Kubernetes
-// downward API names the webhook injects.
+// downward API names the webhook injects (and the webhook reads).
 var extraEnv = map[string][]string{
 	"pod.name":      {"POD_NAME"},
 	"pod.namespace": {"POD_NAMESPACE"},
 	"pod.uid":       {"POD_UID"},
 	"pod.node":      {"NODE_NAME"},
 	"pod.ip":        {"POD_IP"},
+	// The webhook's own namespace, as its Deployment learns it.
+	"namespace": {"POD_NAMESPACE"},
 }
 
 // Source says where a configuration is read from. Precedence, lowest first:

@@ -23,6 +23,27 @@ type jsonCompactor struct {
 	redact map[string]bool
 	// hits collects the masked keys, lower-cased.
 	hits []string
+	// badUTF8 is set by str when the string holds invalid UTF-8, which
+	// encoding/json accepts but a record must not carry.
+	badUTF8 bool
+}
+
+// appendToken copies a string token, replacing invalid UTF-8 with U+FFFD.
+func (c *jsonCompactor) appendToken(tok []byte) {
+	if !c.badUTF8 {
+		c.dst = append(c.dst, tok...)
+		return
+	}
+	c.badUTF8 = false
+	for len(tok) > 0 {
+		r, size := utf8.DecodeRune(tok)
+		if r == utf8.RuneError && size == 1 {
+			c.dst = append(c.dst, "\ufffd"...)
+		} else {
+			c.dst = append(c.dst, tok[:size]...)
+		}
+		tok = tok[size:]
+	}
 }
 
 // appendCompactJSON appends src compacted to dst. ok is false when src is
@@ -65,7 +86,7 @@ func (c *jsonCompactor) value(depth int) bool {
 		if !c.str() {
 			return false
 		}
-		c.dst = append(c.dst, c.src[start:c.pos]...)
+		c.appendToken(c.src[start:c.pos])
 		return true
 	case b == 't':
 		return c.literal("true")
@@ -106,7 +127,7 @@ func (c *jsonCompactor) object(depth int) bool {
 			return false
 		}
 		key := c.src[keyStart:c.pos]
-		c.dst = append(c.dst, key...)
+		c.appendToken(key)
 		c.skipSpace()
 		if c.pos >= len(c.src) || c.src[c.pos] != ':' {
 			return false
@@ -197,8 +218,8 @@ func (c *jsonCompactor) array(depth int) bool {
 	}
 }
 
-// str advances over a string token, validating escapes, control
-// characters and UTF-8.
+// str advances over a string token, validating escapes and control
+// characters, and noting invalid UTF-8 for appendToken.
 func (c *jsonCompactor) str() bool {
 	c.pos++
 	for c.pos < len(c.src) {
@@ -234,7 +255,7 @@ func (c *jsonCompactor) str() bool {
 		default:
 			r, size := utf8.DecodeRune(c.src[c.pos:])
 			if r == utf8.RuneError && size == 1 {
-				return false
+				c.badUTF8 = true
 			}
 			c.pos += size
 		}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/sidecar"
+	"github.com/podtap/podtap/sidecar/metrics"
+	"github.com/podtap/podtap/sidecar/sink"
+)
+
+// openSink makes the configured sink.
+func openSink(ctx context.Context, cfg config.Sidecar) (sink.Sink, error) {
+	switch cfg.Sink.Type {
+	case "stdout":
+		return sink.Stdout(), nil
+	case "file":
+		return sink.File(cfg.Sink.Path)
+	case "kafka":
+		return sink.NewKafka(ctx, cfg.Kafka, cfg.Pod)
+	}
+	return nil, fmt.Errorf("sink.type %q is not supported", cfg.Sink.Type)
+}
+
+// podIPs parses the configured pod addresses (validated by config).
+func podIPs(cfg config.Sidecar) []netip.Addr {
+	var ips []netip.Addr
+	for _, s := range cfg.Pod.IPs {
+		if ip, err := netip.ParseAddr(s); err == nil {
+			ips = append(ips, ip)
+		}
+	}
+	return ips
+}
+
+// session is one pipeline with its sink and metrics endpoint.
+type session struct {
+	cfg      config.Sidecar
+	sink     sink.Sink
+	pipeline *sidecar.Pipeline
+}
+
+func startSession(ctx context.Context, cfg config.Sidecar, where sidecar.Where) (*session, error) {
+	out, err := openSink(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	p, err := sidecar.New(cfg, out, where)
+	if err != nil {
+		_ = out.Close(ctx)
+		return nil, err
+	}
+	s := &session{cfg: cfg, sink: out, pipeline: p}
+	if cfg.Metrics.Addr != "" {
+		if err := metrics.Serve(ctx, cfg.Metrics.Addr, out.Ready); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// close drains the pipeline, then gives the sink its grace period.
+func (s *session) close() error {
+	s.pipeline.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Kafka.ShutdownGrace)
+	defer cancel()
+	if err := s.sink.Close(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		slog.Error("closing sink", "err", err)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+package flow
+
+import (
+	"fmt"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// Reasons of metrics.PacketsIgnored: why a packet carried no usable TCP
+// segment, or why its segment was not reassembled.
+const (
+	IgnoredNotTCP     = "not_tcp"     // ARP, UDP, ICMP, an unknown EtherType...
+	IgnoredFragment   = "fragment"    // an IPv4 or IPv6 fragment
+	IgnoredMalformed  = "malformed"   // truncated headers, bogus lengths
+	IgnoredSampledOut = "sampled_out" // its connection is not in the sample
+	IgnoredOverLimit  = "over_limit"  // its connection came past flow.max_connections
+)
+
+// segment is a decoded packet: where its TCP segment is and who sent it.
+type segment struct {
+	tcp      []byte
+	src, dst []byte // IP addresses, 4 or 16 bytes
+	ipv6     bool
+}
+
+// decoder decodes link and IP layers with gopacket's DecodingLayerParser
+// into layer structs it owns, so decoding allocates nothing. TCP itself is
+// decoded by the worker that owns the connection, which spreads that work
+// over the workers instead of the single reader.
+type decoder struct {
+	eth   layers.Ethernet
+	null  layers.Loopback
+	sll   layers.LinuxSLL
+	sll2  layers.LinuxSLL2
+	dot1q layers.Dot1Q
+	ip4   layers.IPv4
+	ip6   layers.IPv6
+
+	// rawIP is set for links without a link header, where the IP version
+	// nibble picks the parser.
+	rawIP        bool
+	parser       *gopacket.DecodingLayerParser
+	ip4Parser    *gopacket.DecodingLayerParser
+	ip6Parser    *gopacket.DecodingLayerParser
+	decodedTypes []gopacket.LayerType
+}
+
+func newDecoder(link layers.LinkType) (*decoder, error) {
+	d := &decoder{decodedTypes: make([]gopacket.LayerType, 0, 8)}
+	d.ip4Parser = d.newParser(layers.LayerTypeIPv4)
+	d.ip6Parser = d.newParser(layers.LayerTypeIPv6)
+	switch link {
+	case layers.LinkTypeEthernet:
+		d.parser = d.newParser(layers.LayerTypeEthernet)
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		d.parser = d.newParser(layers.LayerTypeLoopback)
+	case layers.LinkTypeLinuxSLL:
+		d.parser = d.newParser(layers.LayerTypeLinuxSLL)
+	case layers.LinkTypeLinuxSLL2:
+		d.parser = d.newParser(layers.LayerTypeLinuxSLL2)
+	case layers.LinkTypeRaw:
+		d.rawIP = true
+	case layers.LinkTypeIPv4:
+		d.parser = d.ip4Parser
+	case layers.LinkTypeIPv6:
+		d.parser = d.ip6Parser
+	default:
+		return nil, fmt.Errorf("flow: cannot decode link type %v (%d)", link, int(link))
+	}
+	return d, nil
+}
+
+// newParser builds a parser starting at first. It stops, without error, at
+// the first layer it has no decoder for: TCP, or anything we ignore.
+func (d *decoder) newParser(first gopacket.LayerType) *gopacket.DecodingLayerParser {
+	p := gopacket.NewDecodingLayerParser(first)
+	p.SetDecodingLayerContainer(gopacket.DecodingLayerSparse(nil))
+	for _, l := range []gopacket.DecodingLayer{&d.eth, &d.null, &d.sll, &d.sll2, &d.dot1q, &d.ip4, &d.ip6} {
+		p.AddDecodingLayer(l)
+	}
+	p.IgnoreUnsupported = true
+	return p
+}
+
+// decode finds the TCP segment of a packet, or says why there is none.
+func (d *decoder) decode(data []byte) (seg segment, reason string) {
+	p := d.parser
+	if d.rawIP {
+		if len(data) == 0 {
+			return seg, IgnoredMalformed
+		}
+		switch data[0] >> 4 {
+		case 4:
+			p = d.ip4Parser
+		case 6:
+			p = d.ip6Parser
+		default:
+			return seg, IgnoredMalformed
+		}
+	}
+	if err := p.DecodeLayers(data, &d.decodedTypes); err != nil {
+		return seg, IgnoredMalformed
+	}
+	if len(d.decodedTypes) == 0 {
+		return seg, IgnoredMalformed
+	}
+	switch d.decodedTypes[len(d.decodedTypes)-1] {
+	case layers.LayerTypeIPv4:
+		return d.fromIPv4()
+	case layers.LayerTypeIPv6:
+		return d.fromIPv6()
+	default:
+		return seg, IgnoredNotTCP
+	}
+}
+
+func (d *decoder) fromIPv4() (seg segment, reason string) {
+	ip := &d.ip4
+	if ip.Flags&layers.IPv4MoreFragments != 0 || ip.FragOffset != 0 {
+		return seg, IgnoredFragment
+	}
+	if ip.Protocol != layers.IPProtocolTCP {
+		return seg, IgnoredNotTCP
+	}
+	if len(ip.Payload) < minTCPHeader {
+		return seg, IgnoredMalformed
+	}
+	return segment{tcp: ip.Payload, src: ip.SrcIP, dst: ip.DstIP}, ""
+}
+
+// fromIPv6 walks the extension headers gopacket leaves after the fixed
+// header (it consumes Hop-by-Hop itself) up to TCP.
+func (d *decoder) fromIPv6() (seg segment, reason string) {
+	ip := &d.ip6
+	next := ip.NextHeader
+	if ip.HopByHop != nil {
+		next = ip.HopByHop.NextHeader
+	}
+	payload := ip.Payload
+	for {
+		switch next {
+		case layers.IPProtocolTCP:
+			if len(payload) < minTCPHeader {
+				return seg, IgnoredMalformed
+			}
+			return segment{tcp: payload, src: ip.SrcIP, dst: ip.DstIP, ipv6: true}, ""
+		case layers.IPProtocolIPv6Fragment:
+			return seg, IgnoredFragment
+		case layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Routing, layers.IPProtocolIPv6Destination:
+			if len(payload) < 8 {
+				return seg, IgnoredMalformed
+			}
+			n := (int(payload[1]) + 1) * 8
+			if n > len(payload) {
+				return seg, IgnoredMalformed
+			}
+			next, payload = layers.IPProtocol(payload[0]), payload[n:]
+		case layers.IPProtocolAH:
+			if len(payload) < 8 {
+				return seg, IgnoredMalformed
+			}
+			n := (int(payload[1]) + 2) * 4
+			if n > len(payload) {
+				return seg, IgnoredMalformed
+			}
+			next, payload = layers.IPProtocol(payload[0]), payload[n:]
+		default:
+			return seg, IgnoredNotTCP
+		}
+	}
+}
+
+// minTCPHeader is the length of a TCP header without options.
+const minTCPHeader = 20

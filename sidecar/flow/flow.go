@@ -1,0 +1,84 @@
+// Package flow turns packets into reassembled TCP byte streams. One reader
+// goroutine decodes the link and IP layers, and shards TCP segments by a
+// symmetric hash of their 4-tuple to N workers. Each worker owns its
+// connections outright (no locks): it decodes TCP, reassembles both
+// directions with gopacket's reassembly, and drives the parse stage through
+// the Stream of each connection.
+package flow
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/sidecar/capture"
+)
+
+// Flow runs decode, sharding and reassembly over one packet source.
+type Flow struct {
+	cfg        config.Flow
+	sampleRate float64
+	factory    Factory
+	// conns counts tracked connections across workers, for MaxConnections.
+	conns atomic.Int64
+}
+
+// New prepares a flow stage. cfg fields left zero take their documented
+// defaults. sampleRate (capture.sample_rate) keeps a connection iff its
+// symmetric hash falls under it; 1 keeps all.
+func New(cfg config.Flow, sampleRate float64, f Factory) *Flow {
+	def := config.DefaultSidecar().Flow
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.MaxConnBufferBytes <= 0 {
+		cfg.MaxConnBufferBytes = def.MaxConnBufferBytes
+	}
+	if cfg.MaxBufferBytes <= 0 {
+		cfg.MaxBufferBytes = def.MaxBufferBytes
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = def.MaxConnections
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = def.IdleTimeout
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = def.FlushInterval
+	}
+	if !(sampleRate > 0 && sampleRate < 1) {
+		sampleRate = 1
+	}
+	return &Flow{cfg: cfg, sampleRate: sampleRate, factory: f}
+}
+
+// Run reads src until EOF (files) or ctx is done (live), then flushes: every
+// Stream gets End. It returns when all workers are done. Stopping because
+// ctx is done is not an error; a failing source is.
+func (f *Flow) Run(ctx context.Context, src capture.Source) error {
+	dec, err := newDecoder(src.LinkType())
+	if err != nil {
+		return err
+	}
+	workers := make([]*worker, f.cfg.Workers)
+	var wg sync.WaitGroup
+	for i := range workers {
+		workers[i] = newWorker(f, len(workers))
+		wg.Add(1)
+		go func(w *worker) {
+			defer wg.Done()
+			w.run()
+		}(workers[i])
+	}
+	r := newReader(f, src, dec, workers)
+	readErr := r.run(ctx)
+	r.finish()
+	wg.Wait()
+	if readErr != nil {
+		return fmt.Errorf("flow: %w", readErr)
+	}
+	return nil
+}

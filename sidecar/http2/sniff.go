@@ -1,0 +1,129 @@
+package http2
+
+import "bytes"
+
+// Verdict is what Sniff makes of the first bytes of one direction.
+type Verdict uint8
+
+const (
+	// NeedMore: the bytes so far fit HTTP/2 but do not prove it.
+	NeedMore Verdict = iota
+	// NotHTTP2: the bytes are not HTTP/2.
+	NotHTTP2
+	// Preface: the bytes start with the client connection preface, so
+	// this direction is the client's.
+	Preface
+	// Frames: a run of well-formed frames, as a capture that started
+	// mid-connection sees.
+	Frames
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case NeedMore:
+		return "need_more"
+	case NotHTTP2:
+		return "not_http2"
+	case Preface:
+		return "preface"
+	case Frames:
+		return "frames"
+	}
+	return "unknown"
+}
+
+// sniffLimit is how many bytes always hold a frame boundary followed by a
+// second header if the bytes are HTTP/2: a largest default frame, wherever
+// it started, plus the next header.
+const sniffLimit = 2*(frameHeaderLen+defaultMaxFrame) + frameHeaderLen
+
+// Sniff classifies the first bytes of one direction of a connection. A
+// capture that starts mid-connection may start mid-frame, so the frames
+// are searched for at every offset: two consecutive plausible frame
+// headers prove HTTP/2.
+func Sniff(b []byte) Verdict {
+	if len(b) < len(preface) && bytes.HasPrefix([]byte(preface), b) {
+		return NeedMore
+	}
+	if bytes.HasPrefix(b, []byte(preface)) {
+		return Preface
+	}
+	if _, ok := findBoundary(b, defaultMaxFrame, false); ok {
+		return Frames
+	}
+	if chainHeaders(b, defaultMaxFrame) == 1 {
+		// One good header and its frame still arriving.
+		return NeedMore
+	}
+	if looksLikeText(b) || isTLSRecord(b) || len(b) >= sniffLimit {
+		return NotHTTP2
+	}
+	return NeedMore
+}
+
+// chainHeaders counts the consecutive plausible frame headers from the
+// start of b, stopping at the first implausible one or at the end of b.
+func chainHeaders(b []byte, maxLen uint32) int {
+	n, p := 0, 0
+	for p+frameHeaderLen <= len(b) {
+		h := parseFrameHeader(b[p:])
+		if !h.plausible(maxLen) {
+			return n
+		}
+		n++
+		p += frameHeaderLen + int(h.length)
+	}
+	return n
+}
+
+// findBoundary returns the first offset where a frame header that is
+// followed by a second one starts. With atEnd, a header whose frame ends
+// exactly at the end of b also counts when it starts at offset 0: reads
+// often end on frame boundaries, and resynchronising at once beats waiting
+// for more bytes. ok is false when no offset qualifies yet; an offset whose
+// frame runs past the end of b is not skipped, since more bytes may prove
+// it, and the search stops there.
+func findBoundary(b []byte, maxLen uint32, atEnd bool) (int, bool) {
+	for p := 0; p+frameHeaderLen <= len(b); p++ {
+		if b[p] != 0 && maxLen <= 0xffff {
+			// A frame no longer than 64 KiB has a zero top length byte.
+			continue
+		}
+		h := parseFrameHeader(b[p:])
+		if !h.plausible(maxLen) {
+			continue
+		}
+		next := p + frameHeaderLen + int(h.length)
+		switch {
+		case next+frameHeaderLen <= len(b):
+			if parseFrameHeader(b[next:]).plausible(maxLen) {
+				return p, true
+			}
+		case next == len(b) && p == 0 && atEnd:
+			return p, true
+		default:
+			return p, false
+		}
+	}
+	return 0, false
+}
+
+// looksLikeText reports printable ASCII at the start of b: HTTP/1 and
+// other text protocols, which a frame header never starts with.
+func looksLikeText(b []byte) bool {
+	if len(b) < 4 {
+		return false
+	}
+	for _, c := range b[:4] {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// isTLSRecord reports a TLS record header: plaintext HTTP/2 cannot be
+// read from inside TLS, so such a connection is not ours.
+func isTLSRecord(b []byte) bool {
+	return len(b) >= 3 && b[0] >= 0x14 && b[0] <= 0x17 && b[1] == 0x03 && b[2] <= 0x04
+}

@@ -1,0 +1,137 @@
+package webhook
+
+import (
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/podtap/podtap/config"
+)
+
+// Reasons a pod is not injected: the reason label of the metric and the
+// Event's note.
+const (
+	// SkipNamespaceExcluded: a system namespace, the webhook's own, or one
+	// in injection.excluded_namespaces.
+	SkipNamespaceExcluded = "namespace_excluded"
+	// SkipNamespaceNotEnabled: the namespace lacks podtap.io/inject=enabled
+	// (the registration's selector normally keeps such pods away).
+	SkipNamespaceNotEnabled = "namespace_not_enabled"
+	// SkipOptedOut: the pod has podtap.io/inject=disabled.
+	SkipOptedOut = "opted_out"
+	// SkipHostNetwork: the pod shares the node's network; capturing there
+	// would record the whole node's traffic.
+	SkipHostNetwork = "host_network"
+	// SkipUnsupportedOS: a Windows pod; capture needs Linux AF_PACKET.
+	SkipUnsupportedOS = "unsupported_os"
+	// SkipPodSecurity: the namespace enforces Pod Security baseline or
+	// restricted, which reject NET_RAW, and so would reject the pod.
+	SkipPodSecurity = "pod_security"
+	// SkipNameConflict: the pod already has a container or volume with the
+	// name podtap uses, not written by podtap.
+	SkipNameConflict = "name_conflict"
+	// SkipJob: a Job's pod in legacy (non-native) mode, where a sidecar
+	// that never exits would keep the Job running forever.
+	SkipJob = "job"
+	// SkipRunToCompletion: a pod with restartPolicy Never or OnFailure in
+	// legacy mode, for the same reason as SkipJob.
+	SkipRunToCompletion = "run_to_completion"
+)
+
+// SkipReasons lists every reason, for documentation and metrics.
+var SkipReasons = []string{
+	SkipNamespaceExcluded, SkipNamespaceNotEnabled, SkipOptedOut, SkipHostNetwork,
+	SkipUnsupportedOS, SkipPodSecurity, SkipNameConflict, SkipJob, SkipRunToCompletion,
+}
+
+// Skip says why a pod is not injected.
+type Skip struct {
+	Reason string
+	Detail string
+}
+
+func (s *Skip) String() string { return s.Reason + ": " + s.Detail }
+
+// intentional reports whether the skip is what the user asked for, so that
+// no admission warning is shown for it.
+func (s *Skip) intentional() bool {
+	switch s.Reason {
+	case SkipNamespaceExcluded, SkipNamespaceNotEnabled, SkipOptedOut:
+		return true
+	}
+	return false
+}
+
+// podSecurityEnforce is the Pod Security admission label of a namespace.
+const podSecurityEnforce = "pod-security.kubernetes.io/enforce"
+
+// skipBefore decides the skips that do not depend on the pod's settings.
+func skipBefore(cfg *config.Webhook, ns *corev1.Namespace, pod *corev1.Pod) *Skip {
+	if slices.Contains(cfg.Excluded(), ns.Name) {
+		return &Skip{SkipNamespaceExcluded, fmt.Sprintf("namespace %q is excluded from injection", ns.Name)}
+	}
+	if ns.Labels[config.LabelInject] != "enabled" {
+		return &Skip{SkipNamespaceNotEnabled, fmt.Sprintf("namespace %q does not have the label %s=enabled", ns.Name, config.LabelInject)}
+	}
+	if pod.Labels[config.LabelInject] == "disabled" {
+		return &Skip{SkipOptedOut, fmt.Sprintf("the pod has the label %s=disabled", config.LabelInject)}
+	}
+	if pod.Spec.HostNetwork {
+		return &Skip{SkipHostNetwork, "the pod uses the host network"}
+	}
+	if pod.Spec.OS != nil && pod.Spec.OS.Name != corev1.Linux {
+		return &Skip{SkipUnsupportedOS, fmt.Sprintf("the pod runs on %s; capture needs Linux", pod.Spec.OS.Name)}
+	}
+	switch level := ns.Labels[podSecurityEnforce]; level {
+	case "baseline", "restricted":
+		return &Skip{SkipPodSecurity, fmt.Sprintf("namespace %q enforces Pod Security %q, which rejects the NET_RAW capability", ns.Name, level)}
+	}
+	if name, ok := nameConflict(pod); ok {
+		return &Skip{SkipNameConflict, fmt.Sprintf("the pod already has %s, not injected by podtap", name)}
+	}
+	return nil
+}
+
+// nameConflict finds a container or volume with podtap's name that an
+// earlier podtap pass did not write.
+func nameConflict(pod *corev1.Pod) (string, bool) {
+	status, injected := readStatus(pod)
+	ours := func(name string) bool { return injected && name == status.Container }
+	for _, list := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+		for _, c := range list {
+			if c.Name == ContainerName && !ours(c.Name) {
+				return fmt.Sprintf("a container named %q", c.Name), true
+			}
+		}
+	}
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == SpoolVolumeName && !injected {
+			return fmt.Sprintf("a volume named %q", v.Name), true
+		}
+	}
+	return "", false
+}
+
+// skipLegacy decides the skips of legacy mode: a regular container never
+// exits, so a pod meant to finish would not.
+func skipLegacy(pod *corev1.Pod) *Skip {
+	if ref := metav1.GetControllerOf(pod); ref != nil && ref.Kind == "Job" && groupOf(ref.APIVersion) == "batch" {
+		return &Skip{SkipJob, fmt.Sprintf("the pod belongs to Job %q and native sidecars are off; the sidecar would keep the Job from completing", ref.Name)}
+	}
+	switch pod.Spec.RestartPolicy {
+	case corev1.RestartPolicyNever, corev1.RestartPolicyOnFailure:
+		return &Skip{SkipRunToCompletion, fmt.Sprintf("the pod has restartPolicy %s and native sidecars are off; the sidecar would keep it from completing", pod.Spec.RestartPolicy)}
+	}
+	return nil
+}
+
+func groupOf(apiVersion string) string {
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil {
+		return ""
+	}
+	return gv.Group
+}
