@@ -214,7 +214,7 @@ type Judge interface {
 // KeepAll is the Judge of --no-filter: it never drops.
 type KeepAll struct{}
 
-func (KeepAll) JudgeRequest(*Request) string            { return "" }
+func (KeepAll) JudgeRequest(*Request) string             { return "" }
 func (KeepAll) JudgeResponse(*Request, *Response) string { return "" }
 
 // Halves receives what a protocol parser makes of one connection: request

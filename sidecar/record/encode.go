@@ -96,9 +96,9 @@ func (e *Encoder) Append(dst []byte, p *message.Pair) ([]byte, error) {
 	return x.dst, nil
 }
 
-func (x *encoding) raw(s string)  { x.dst = append(x.dst, s...) }
-func (x *encoding) str(s string)  { x.dst = appendString(x.dst, s) }
-func (x *encoding) int(n int64)   { x.dst = strconv.AppendInt(x.dst, n, 10) }
+func (x *encoding) raw(s string) { x.dst = append(x.dst, s...) }
+func (x *encoding) str(s string) { x.dst = appendString(x.dst, s) }
+func (x *encoding) int(n int64)  { x.dst = strconv.AppendInt(x.dst, n, 10) }
 func (x *encoding) time(t time.Time) {
 	x.dst = append(x.dst, '"')
 	x.dst = t.UTC().AppendFormat(x.dst, time.RFC3339Nano)

@@ -166,8 +166,8 @@ func TestEncodeGRPC(t *testing.T) {
 	p.Request.Body, p.Response.Body = nil, nil
 	p.GRPC = &message.GRPC{
 		Service: "shop.Orders", Method: "Get", HasStatus: true, StatusCode: 5, StatusMessage: "not found",
-		RequestMessages: [][]byte{{0x08, 0x01}},
-		RequestJSON:     [][]byte{[]byte(`{"id":"1","secret":"x"}`)},
+		RequestMessages:  [][]byte{{0x08, 0x01}},
+		RequestJSON:      [][]byte{[]byte(`{"id":"1","secret":"x"}`)},
 		ResponseMessages: [][]byte{{0x0a, 0x00}},
 	}
 	out, err := enc.Append(nil, p)
