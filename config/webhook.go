@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -430,7 +431,15 @@ func (r Resources) check() error {
 	return nil
 }
 
+// quantityExponent finds a decimal exponent ("1e3"). Arithmetic on a
+// quantity with a huge one ("1e999999999") takes minutes, so admission
+// refuses such values before touching them.
+var quantityExponent = regexp.MustCompile(`[eE][+-]?([0-9]+)$`)
+
 func parsePositiveQuantity(s string) (resource.Quantity, error) {
+	if m := quantityExponent.FindStringSubmatch(s); len(s) > 64 || (m != nil && len(strings.TrimLeft(m[1], "0")) > 2) {
+		return resource.Quantity{}, fmt.Errorf("%q is not accepted; want a quantity such as 100m, 0.5, 64Mi, with an exponent below 100", s)
+	}
 	q, err := resource.ParseQuantity(s)
 	if err != nil {
 		return q, fmt.Errorf("%q is not a quantity (want e.g. 100m, 0.5, 64Mi)", s)
@@ -443,7 +452,9 @@ func parsePositiveQuantity(s string) (resource.Quantity, error) {
 
 // imageRef is a container image reference: [registry[:port]/]path[:tag][@digest].
 var imageRef = regexp.MustCompile(`^` +
-	`(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?` +
+	// A registry is told from a path component by a dot, a port or
+	// "localhost", as Docker's reference grammar does.
+	`(?:(?:(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+)(?::[0-9]+)?|[a-zA-Z0-9-]+:[0-9]+)/)?` +
 	`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*` +
 	`(?::[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?` +
 	`(?:@sha256:[a-f0-9]{64})?$`)

@@ -21,7 +21,7 @@ func openSink(ctx context.Context, cfg config.Sidecar) (sink.Sink, error) {
 	case "file":
 		return sink.File(cfg.Sink.Path)
 	case "kafka":
-		return sink.NewKafka(ctx, cfg.Kafka, cfg.Pod)
+		return sink.NewKafka(cfg.Kafka, cfg.Pod, slog.Default())
 	}
 	return nil, fmt.Errorf("sink.type %q is not supported", cfg.Sink.Type)
 }

@@ -50,11 +50,11 @@ type Live struct {
 
 var _ Source = (*Live)(nil)
 
-// OpenLive starts capturing cfg.Interface, a concrete interface name ("auto"
-// is resolved by the caller), keeping TCP on cfg.Ports minus
-// cfg.ExcludePorts, cut to cfg.Snaplen, in a ring of cfg.RingBytes.
-func OpenLive(cfg config.Capture) (*Live, error) {
-	name := cfg.Interface
+// OpenLive starts capturing the interface name (capture.interface after
+// ResolveInterface), keeping TCP on cfg.Ports minus cfg.ExcludePorts, cut to
+// cfg.Snaplen, in a ring of cfg.RingBytes. The packet socket belongs to the
+// network namespace of the calling thread.
+func OpenLive(name string, cfg config.Capture) (*Live, error) {
 	iface, err := net.InterfaceByName(name)
 	if err != nil {
 		return nil, noInterfaceError(name)

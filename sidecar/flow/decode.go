@@ -5,6 +5,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/podtap/podtap/sidecar/metrics"
 )
 
 // Reasons of metrics.PacketsIgnored: why a packet carried no usable TCP
@@ -16,6 +18,41 @@ const (
 	IgnoredSampledOut = "sampled_out" // its connection is not in the sample
 	IgnoredOverLimit  = "over_limit"  // its connection came past flow.max_connections
 )
+
+// ignored is an index into ignoredReasons; counting by index lets the hot
+// path keep plain per-goroutine counters instead of touching Prometheus.
+type ignored uint8
+
+const (
+	kept ignored = iota
+	notTCP
+	fragment
+	malformed
+	sampledOut
+	overLimit
+	numIgnored
+)
+
+var ignoredReasons = [numIgnored]string{
+	notTCP:     IgnoredNotTCP,
+	fragment:   IgnoredFragment,
+	malformed:  IgnoredMalformed,
+	sampledOut: IgnoredSampledOut,
+	overLimit:  IgnoredOverLimit,
+}
+
+// ignoredCounts counts ignored packets locally until flushed to the metric.
+type ignoredCounts [numIgnored]uint64
+
+// flush adds the counts to metrics.PacketsIgnored and zeroes them.
+func (c *ignoredCounts) flush() {
+	for i := notTCP; i < numIgnored; i++ {
+		if c[i] > 0 {
+			metrics.PacketsIgnored.WithLabelValues(ignoredReasons[i]).Add(float64(c[i]))
+			c[i] = 0
+		}
+	}
+}
 
 // segment is a decoded packet: where its TCP segment is and who sent it.
 type segment struct {
@@ -84,11 +121,11 @@ func (d *decoder) newParser(first gopacket.LayerType) *gopacket.DecodingLayerPar
 }
 
 // decode finds the TCP segment of a packet, or says why there is none.
-func (d *decoder) decode(data []byte) (seg segment, reason string) {
+func (d *decoder) decode(data []byte) (seg segment, why ignored) {
 	p := d.parser
 	if d.rawIP {
 		if len(data) == 0 {
-			return seg, IgnoredMalformed
+			return seg, malformed
 		}
 		switch data[0] >> 4 {
 		case 4:
@@ -96,14 +133,14 @@ func (d *decoder) decode(data []byte) (seg segment, reason string) {
 		case 6:
 			p = d.ip6Parser
 		default:
-			return seg, IgnoredMalformed
+			return seg, malformed
 		}
 	}
 	if err := p.DecodeLayers(data, &d.decodedTypes); err != nil {
-		return seg, IgnoredMalformed
+		return seg, malformed
 	}
 	if len(d.decodedTypes) == 0 {
-		return seg, IgnoredMalformed
+		return seg, malformed
 	}
 	switch d.decodedTypes[len(d.decodedTypes)-1] {
 	case layers.LayerTypeIPv4:
@@ -111,27 +148,27 @@ func (d *decoder) decode(data []byte) (seg segment, reason string) {
 	case layers.LayerTypeIPv6:
 		return d.fromIPv6()
 	default:
-		return seg, IgnoredNotTCP
+		return seg, notTCP
 	}
 }
 
-func (d *decoder) fromIPv4() (seg segment, reason string) {
+func (d *decoder) fromIPv4() (seg segment, why ignored) {
 	ip := &d.ip4
 	if ip.Flags&layers.IPv4MoreFragments != 0 || ip.FragOffset != 0 {
-		return seg, IgnoredFragment
+		return seg, fragment
 	}
 	if ip.Protocol != layers.IPProtocolTCP {
-		return seg, IgnoredNotTCP
+		return seg, notTCP
 	}
 	if len(ip.Payload) < minTCPHeader {
-		return seg, IgnoredMalformed
+		return seg, malformed
 	}
-	return segment{tcp: ip.Payload, src: ip.SrcIP, dst: ip.DstIP}, ""
+	return segment{tcp: ip.Payload, src: ip.SrcIP, dst: ip.DstIP}, kept
 }
 
 // fromIPv6 walks the extension headers gopacket leaves after the fixed
 // header (it consumes Hop-by-Hop itself) up to TCP.
-func (d *decoder) fromIPv6() (seg segment, reason string) {
+func (d *decoder) fromIPv6() (seg segment, why ignored) {
 	ip := &d.ip6
 	next := ip.NextHeader
 	if ip.HopByHop != nil {
@@ -142,31 +179,31 @@ func (d *decoder) fromIPv6() (seg segment, reason string) {
 		switch next {
 		case layers.IPProtocolTCP:
 			if len(payload) < minTCPHeader {
-				return seg, IgnoredMalformed
+				return seg, malformed
 			}
-			return segment{tcp: payload, src: ip.SrcIP, dst: ip.DstIP, ipv6: true}, ""
+			return segment{tcp: payload, src: ip.SrcIP, dst: ip.DstIP, ipv6: true}, kept
 		case layers.IPProtocolIPv6Fragment:
-			return seg, IgnoredFragment
+			return seg, fragment
 		case layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Routing, layers.IPProtocolIPv6Destination:
 			if len(payload) < 8 {
-				return seg, IgnoredMalformed
+				return seg, malformed
 			}
 			n := (int(payload[1]) + 1) * 8
 			if n > len(payload) {
-				return seg, IgnoredMalformed
+				return seg, malformed
 			}
 			next, payload = layers.IPProtocol(payload[0]), payload[n:]
 		case layers.IPProtocolAH:
 			if len(payload) < 8 {
-				return seg, IgnoredMalformed
+				return seg, malformed
 			}
 			n := (int(payload[1]) + 2) * 4
 			if n > len(payload) {
-				return seg, IgnoredMalformed
+				return seg, malformed
 			}
 			next, payload = layers.IPProtocol(payload[0]), payload[n:]
 		default:
-			return seg, IgnoredNotTCP
+			return seg, notTCP
 		}
 	}
 }

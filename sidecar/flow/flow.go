@@ -82,3 +82,16 @@ func (f *Flow) Run(ctx context.Context, src capture.Source) error {
 	}
 	return nil
 }
+
+// admit counts a new connection in, unless MaxConnections are tracked.
+func (f *Flow) admit() bool {
+	for {
+		n := f.conns.Load()
+		if n >= int64(f.cfg.MaxConnections) {
+			return false
+		}
+		if f.conns.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}

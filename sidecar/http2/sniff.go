@@ -80,10 +80,13 @@ func chainHeaders(b []byte, maxLen uint32) int {
 // followed by a second one starts. With atEnd, a header whose frame ends
 // exactly at the end of b also counts when it starts at offset 0: reads
 // often end on frame boundaries, and resynchronising at once beats waiting
-// for more bytes. ok is false when no offset qualifies yet; an offset whose
-// frame runs past the end of b is not skipped, since more bytes may prove
-// it, and the search stops there.
-func findBoundary(b []byte, maxLen uint32, atEnd bool) (int, bool) {
+// for more bytes. Without a boundary, found is false and at is the first
+// offset that may still become one: a candidate whose frame runs past the
+// end of b (more bytes may prove it), or the last bytes that could start a
+// header. A proven boundary wins over an earlier unproven candidate: a
+// random plausible header is far likelier than a random pair of them.
+func findBoundary(b []byte, maxLen uint32, atEnd bool) (at int, found bool) {
+	pending := -1
 	for p := 0; p+frameHeaderLen <= len(b); p++ {
 		if b[p] != 0 && maxLen <= 0xffff {
 			// A frame no longer than 64 KiB has a zero top length byte.
@@ -101,11 +104,14 @@ func findBoundary(b []byte, maxLen uint32, atEnd bool) (int, bool) {
 			}
 		case next == len(b) && p == 0 && atEnd:
 			return p, true
-		default:
-			return p, false
+		case pending < 0:
+			pending = p
 		}
 	}
-	return 0, false
+	if pending >= 0 {
+		return pending, false
+	}
+	return max(0, len(b)-frameHeaderLen+1), false
 }
 
 // looksLikeText reports printable ASCII at the start of b: HTTP/1 and

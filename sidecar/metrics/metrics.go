@@ -33,6 +33,7 @@ const (
 	ReasonKafkaTooLarge   = "kafka_too_large"   // the broker rejected the record as too large
 	ReasonEncode          = "encode"            // the pair could not be encoded
 	ReasonShutdown        = "shutdown"          // the grace period ended before the pair was sent
+	ReasonSpoolCorrupt    = "spool_corrupt"     // a spooled pair was torn by a crash or lost with a corrupt segment
 )
 
 var (

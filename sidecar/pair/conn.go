@@ -94,9 +94,8 @@ func (c *Conn) Response(r *message.Response) {
 // oldest. After a gap in the server's direction, responses may have been
 // lost, so the oldest requests may be unanswered: the response then answers
 // the latest request sent before it began, and the older ones are counted
-// as lost to the gap. (Pipelined requests across a gap can still be
-// misjudged; the pair is then dropped rather than mismatched only when
-// timing shows it, which is the best bytes alone allow.)
+// as lost to the gap. Requests pipelined ahead of a lost response can still
+// be misjudged: bytes and timing alone cannot tell them apart.
 func (c *Conn) popFIFO(r *message.Response) *message.Request {
 	if len(c.fifo) == 0 {
 		return nil

@@ -49,6 +49,7 @@ func scanSegment(r io.Reader, size int64, maxPayload int, newest bool, cursor in
 		return s
 	}
 	off := headerSize
+	s.end = off
 	for {
 		if off == cursor {
 			s.before = s.records

@@ -1,0 +1,199 @@
+package flow
+
+import (
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/reassembly"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/podtap/podtap/sidecar/metrics"
+)
+
+// Causes of metrics.GapBytes.
+const (
+	GapLost       = "lost"        // never captured: no retransmission came before the flush
+	GapBufferFull = "buffer_full" // skipped because a reassembly memory cap was reached
+)
+
+// worker owns the connections sharded to it: only its goroutine touches
+// them, its assembler and its streams.
+type worker struct {
+	f    *Flow
+	in   chan *batch
+	free chan *batch
+	asm  *reassembly.Assembler
+
+	tcp layers.TCP
+	// ctx is the assembler context of every packet: the capture time of
+	// the packet being assembled, or the clock during a flush. One value,
+	// reused, keeps Assemble free of allocations; data delivered late (out
+	// of order, or flushed) is therefore stamped with when it became
+	// deliverable rather than when it was captured.
+	ctx assemblerContext
+	// hash is the flow hash of the packet being assembled.
+	hash uint64
+	// flushing is set while timers run, so gaps found then are GapLost.
+	flushing bool
+	clock    time.Time
+	// endClock is set by the reader before it closes in.
+	endClock time.Time
+
+	conns     []*conn // open connections; conn.slot indexes it
+	overLimit seenSet
+	ignored   ignoredCounts
+	// buffered is this worker's share of metrics.ReassemblyBytes.
+	buffered int
+
+	overLimitConns prometheus.Counter
+	gapLost        prometheus.Counter
+	gapBufferFull  prometheus.Counter
+}
+
+// assemblerContext carries a packet's capture info into reassembly.
+type assemblerContext struct{ ci gopacket.CaptureInfo }
+
+func (c *assemblerContext) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
+
+func newWorker(f *Flow, workers int) *worker {
+	w := &worker{
+		f:              f,
+		in:             make(chan *batch, batchesPerWorker),
+		free:           make(chan *batch, batchesPerWorker),
+		overLimitConns: metrics.ConnectionsTotal.WithLabelValues(IgnoredOverLimit),
+		gapLost:        metrics.GapBytes.WithLabelValues(GapLost),
+		gapBufferFull:  metrics.GapBytes.WithLabelValues(GapBufferFull),
+	}
+	for range batchesPerWorker {
+		w.free <- newBatch()
+	}
+	w.asm = reassembly.NewAssembler(reassembly.NewStreamPool(poolFactory{w}))
+	w.asm.AssemblerOptions = assemblerOptions(f.cfg, workers)
+	return w
+}
+
+// run assembles the batches the reader sends until it closes in, then ends
+// every connection.
+func (w *worker) run() {
+	for b := range w.in {
+		for i := range b.pkts {
+			w.assemble(&b.pkts[i], b.arena)
+		}
+		if !b.tick.IsZero() {
+			w.timers(b.tick)
+		}
+		b.reset()
+		w.free <- b
+	}
+	w.close()
+}
+
+func (w *worker) assemble(p *packet, arena []byte) {
+	if err := w.tcp.DecodeFromBytes(arena[p.off:p.end], gopacket.NilDecodeFeedback); err != nil {
+		w.ignored[malformed]++
+		return
+	}
+	if p.ts.After(w.clock) {
+		w.clock = p.ts
+	}
+	w.ctx.ci.Timestamp = p.ts
+	w.hash = p.hash
+	w.asm.AssembleWithContext(p.net, &w.tcp, &w.ctx)
+}
+
+// timers flushes out-of-order data stalled for a flush interval past its
+// gap, closes connections idle for the idle timeout, and ticks every open
+// stream.
+func (w *worker) timers(now time.Time) {
+	if now.After(w.clock) {
+		w.clock = now
+	}
+	w.ctx.ci = gopacket.CaptureInfo{Timestamp: w.clock}
+	w.flushing = true
+	w.asm.FlushWithOptions(reassembly.FlushOptions{
+		T:  w.clock.Add(-w.f.cfg.FlushInterval),
+		TC: w.clock.Add(-w.f.cfg.IdleTimeout),
+	})
+	w.flushing = false
+	w.publish()
+	for _, c := range w.conns {
+		c.tick(w.clock)
+	}
+}
+
+// close delivers whatever is still queued, with its gaps, and ends every
+// stream at the end of the input.
+func (w *worker) close() {
+	if w.endClock.After(w.clock) {
+		w.clock = w.endClock
+	}
+	w.ctx.ci = gopacket.CaptureInfo{Timestamp: w.clock}
+	w.flushing = true
+	w.asm.FlushAll()
+	w.flushing = false
+	// FlushAll completes every connection in the pool; any left were never
+	// given to it and are ended here so no stream misses its End.
+	for len(w.conns) > 0 {
+		w.conns[len(w.conns)-1].ReassemblyComplete(nil)
+	}
+	w.publish()
+}
+
+func (w *worker) track(c *conn) {
+	c.slot = len(w.conns)
+	w.conns = append(w.conns, c)
+	metrics.Connections.Inc()
+}
+
+func (w *worker) untrack(c *conn) {
+	last := len(w.conns) - 1
+	w.conns[c.slot] = w.conns[last]
+	w.conns[c.slot].slot = c.slot
+	w.conns[last] = nil
+	w.conns = w.conns[:last]
+	w.f.conns.Add(-1)
+	metrics.Connections.Dec()
+}
+
+// gapBytes counts n skipped bytes under their cause.
+func (w *worker) gapBytes(n int) {
+	if w.flushing {
+		w.gapLost.Add(float64(n))
+	} else {
+		w.gapBufferFull.Add(float64(n))
+	}
+}
+
+// publish updates the metrics the worker counts locally.
+func (w *worker) publish() {
+	w.ignored.flush()
+	buffered := bufferedBytes(w.asm)
+	metrics.ReassemblyBytes.Add(float64(buffered - w.buffered))
+	w.buffered = buffered
+}
+
+// poolFactory makes the reassembly state of a new connection.
+type poolFactory struct{ w *worker }
+
+// New starts tracking a connection, unless the packet cannot start one or
+// the connection limit is reached (then nil: the packet is dropped).
+func (pf poolFactory) New(netFlow, _ gopacket.Flow, tcp *layers.TCP, _ reassembly.AssemblerContext) reassembly.Stream {
+	w := pf.w
+	// A bare ACK, FIN or RST is what trails a connection already closed
+	// (or one never tracked); starting a connection on it would keep an
+	// empty one alive until the idle timeout.
+	if len(tcp.Payload) == 0 && !tcp.SYN {
+		return nil
+	}
+	if !w.f.admit() {
+		w.ignored[overLimit]++
+		if w.overLimit.first(w.hash) {
+			w.overLimitConns.Inc()
+		}
+		return nil
+	}
+	c := newConn(w, netFlow, tcp)
+	w.track(c)
+	return c
+}

@@ -1,0 +1,71 @@
+// Package grpc is podtap's gRPC layer: it unframes the length-prefixed
+// messages of a gRPC stream for the HTTP/2 parser, describes a pair's call
+// (service, method, status), and, as the enrich stage, decodes messages to
+// JSON with descriptors from protosets or the server's reflection service.
+package grpc
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/podtap/podtap/sidecar/message"
+)
+
+// Describe builds the gRPC view of a pair from its halves: service and
+// method from the path, status from the trailers (or, for a trailers-only
+// response, from the headers), and the messages.
+func Describe(req *message.Request, resp *message.Response) *message.GRPC {
+	g := &message.GRPC{}
+	if req != nil {
+		g.Service, g.Method = SplitPath(req.Path)
+		g.Encoding = req.Headers.Get("grpc-encoding")
+		g.RequestMessages = req.Messages
+	}
+	if resp == nil {
+		return g
+	}
+	g.ResponseMessages = resp.Messages
+	if g.Encoding == "" {
+		g.Encoding = resp.Headers.Get("grpc-encoding")
+	}
+	status := resp.Trailers
+	if !status.Has("grpc-status") {
+		status = resp.Headers
+	}
+	if v := status.Get("grpc-status"); v != "" {
+		if code, err := strconv.Atoi(v); err == nil {
+			g.StatusCode, g.HasStatus = code, true
+		}
+	}
+	g.StatusMessage = decodeMessage(status.Get("grpc-message"))
+	return g
+}
+
+// SplitPath splits a gRPC path, /package.Service/Method, into the fully
+// qualified service name and the method. A path of another shape gives
+// empty names.
+func SplitPath(path string) (service, method string) {
+	rest, ok := strings.CutPrefix(path, "/")
+	if !ok {
+		return "", ""
+	}
+	service, method, ok = strings.Cut(rest, "/")
+	if !ok || service == "" || method == "" || strings.Contains(method, "/") {
+		return "", ""
+	}
+	return service, method
+}
+
+// decodeMessage undoes the percent-encoding of grpc-message (gRPC over
+// HTTP/2, "Responses"); a value that is not validly encoded is kept as
+// sent.
+func decodeMessage(v string) string {
+	if !strings.Contains(v, "%") {
+		return v
+	}
+	if s, err := url.PathUnescape(v); err == nil {
+		return s
+	}
+	return v
+}

@@ -1,0 +1,53 @@
+package grpc
+
+import (
+	"testing"
+
+	"github.com/podtap/podtap/sidecar/message"
+)
+
+func TestSplitPath(t *testing.T) {
+	for path, want := range map[string][2]string{
+		"/helloworld.Greeter/SayHello": {"helloworld.Greeter", "SayHello"},
+		"/Svc/M":                       {"Svc", "M"},
+		"":                             {"", ""},
+		"/":                            {"", ""},
+		"/onlyservice":                 {"", ""},
+		"/a/b/c":                       {"", ""},
+		"noslash/M":                    {"", ""},
+		"//M":                          {"", ""},
+	} {
+		s, m := SplitPath(path)
+		if s != want[0] || m != want[1] {
+			t.Errorf("%q: %q %q, want %q", path, s, m, want)
+		}
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	req := &message.Request{
+		Path:     "/pkg.Svc/Call",
+		Headers:  message.Headers{{Name: "grpc-encoding", Value: "gzip"}},
+		Messages: [][]byte{[]byte("a")},
+	}
+	trailers := &message.Response{
+		Headers:  message.Headers{{Name: "content-type", Value: "application/grpc"}},
+		Trailers: message.Headers{{Name: "grpc-status", Value: "13"}, {Name: "grpc-message", Value: "boom:%20%C3%BCn%C3%AFcode%20100%25"}},
+		Messages: [][]byte{[]byte("b"), []byte("c")},
+	}
+	g := Describe(req, trailers)
+	if g.Service != "pkg.Svc" || g.Method != "Call" || g.Encoding != "gzip" || !g.HasStatus || g.StatusCode != 13 ||
+		g.StatusMessage != "boom: ünïcode 100%" || len(g.RequestMessages) != 1 || len(g.ResponseMessages) != 2 {
+		t.Errorf("with trailers: %+v", g)
+	}
+	only := &message.Response{Headers: message.Headers{{Name: "grpc-status", Value: "5"}, {Name: "grpc-message", Value: "100%"}}}
+	if g := Describe(req, only); !g.HasStatus || g.StatusCode != 5 || g.StatusMessage != "100%" {
+		t.Errorf("trailers-only: %+v", g)
+	}
+	if g := Describe(req, &message.Response{}); g.HasStatus {
+		t.Errorf("no trailers: %+v", g)
+	}
+	if g := Describe(req, &message.Response{Trailers: message.Headers{{Name: "grpc-status", Value: "x"}}}); g.HasStatus {
+		t.Errorf("bad status: %+v", g)
+	}
+}

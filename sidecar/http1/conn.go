@@ -1,0 +1,218 @@
+// Package http1 parses HTTP/1.x connections from reassembled TCP byte
+// streams: an incremental parser, fed byte slices of both directions as they
+// are captured, that hands request and response halves on in wire order.
+//
+// It keeps up with keep-alive and pipelining, Content-Length, chunked and
+// close-delimited bodies, interim responses, HEAD/204/304, protocol
+// switches (h2c, WebSocket, CONNECT tunnels) and content codings. It
+// survives capture gaps and malformed input by resyncing at the next start
+// line, handing on placeholders so that FIFO pairing downstream stays
+// aligned, and it bounds the memory any input can make it hold.
+package http1
+
+import (
+	"time"
+
+	"github.com/podtap/podtap/sidecar/message"
+)
+
+// Defaults for zero Options, matching config's limits.
+const (
+	defaultMaxHeaderBytes = 64 << 10
+	defaultMaxBodyBytes   = 1 << 20
+)
+
+// maxPending caps the requests a Conn remembers while their responses are
+// outstanding, like pairing.max_pending_per_conn does downstream.
+const maxPending = 1024
+
+// Options configure the parsers of every connection.
+type Options struct {
+	// MaxHeaderBytes caps a header block or trailer section
+	// (limits.max_header_bytes); a larger one is a parse error. 0 means
+	// 64 KiB.
+	MaxHeaderBytes int
+	// MaxBodyBytes caps a decoded body (limits.max_message_bytes); a
+	// larger message is dropped as too_large. 0 means 1 MiB.
+	MaxBodyBytes int
+	// Judge gives an early verdict from headers, so that bodies of
+	// dropped pairs are skipped, not buffered. nil keeps everything.
+	Judge message.Judge
+}
+
+// Conn parses both directions of one HTTP/1.x connection and hands the
+// halves to out in wire order: each response after its request. Only the
+// worker that owns the connection calls it.
+type Conn struct {
+	out       message.Halves
+	judge     message.Judge
+	maxHeader int
+	maxBody   int
+	cli, srv  side
+	q         queue
+	proto     string
+	upgrade   *message.Request
+	// orphans are complete responses no known request answers, held while
+	// the client's bytes lag behind them in capture time (see adopt).
+	orphans []*message.Response
+	// cliTS is the capture time of the latest client bytes or gap.
+	cliTS   time.Time
+	closing bool
+	closed  bool
+}
+
+// NewConn starts parsing a connection.
+func NewConn(opts Options, out message.Halves) *Conn {
+	c := &Conn{
+		out:       out,
+		judge:     opts.Judge,
+		maxHeader: opts.MaxHeaderBytes,
+		maxBody:   opts.MaxBodyBytes,
+	}
+	if c.maxHeader <= 0 {
+		c.maxHeader = defaultMaxHeaderBytes
+	}
+	if c.maxBody <= 0 {
+		c.maxBody = defaultMaxBodyBytes
+	}
+	c.cli = side{c: c, client: true}
+	c.srv = side{c: c}
+	return c
+}
+
+// Feed consumes in-order bytes from the client (fromClient) or the server,
+// captured at ts; b is only read during the call. It returns how many
+// bytes were HTTP/1. That is fewer than len(b) only when this direction
+// reached the point where the connection switched protocol (see Switched):
+// b[n:] belongs to the new protocol. Once a direction has switched, Feed
+// returns 0 for it. The two directions switch at their own points: for
+// h2c the server after its 101, the client after the upgrade request.
+func (c *Conn) Feed(fromClient bool, b []byte, ts time.Time) int {
+	if c.closed {
+		return 0
+	}
+	if !fromClient {
+		return c.srv.feed(b, ts)
+	}
+	c.clientAt(ts)
+	n := c.cli.feed(b, ts)
+	c.releaseOrphans()
+	return n
+}
+
+// Gap reports n bytes lost from one direction (n<0: unknown). Inside a
+// Content-Length body or a chunk of known size the parser skips exactly n
+// and stays in sync, and the message is dropped as gap; otherwise it
+// resyncs at the next start line, so one gap never loses the rest of the
+// connection. Halves parsed after a resync carry FlagAfterGap, and the
+// next response AfterGap.
+func (c *Conn) Gap(fromClient bool, n int, ts time.Time) {
+	if c.closed {
+		return
+	}
+	if !fromClient {
+		c.srv.gap(n, ts)
+		return
+	}
+	c.clientAt(ts)
+	c.cli.gap(n, ts)
+	c.releaseOrphans()
+}
+
+func (c *Conn) clientAt(ts time.Time) {
+	if ts.After(c.cliTS) {
+		c.cliTS = ts
+	}
+}
+
+// Close ends the connection: a close-delimited body completes, and any
+// message still incomplete is handed on with Drop set (gap), so nothing is
+// lost silently. Calls after Close do nothing.
+func (c *Conn) Close(ts time.Time) {
+	if c.closed {
+		return
+	}
+	c.closing = true
+	c.cli.close()
+	c.srv.close()
+	c.q.release()
+	c.flush()
+	c.releaseOrphans()
+	c.closed = true
+}
+
+// Switched reports the protocol the connection switched to, "" while it
+// is HTTP/1:
+//   - "h2c": a request with "Upgrade: h2c" was answered by 101. req is
+//     that request, which becomes HTTP/2 stream 1; neither it nor the
+//     101 is handed to out.
+//   - "h2": the client sent the HTTP/2 preface at a message boundary.
+//   - "other": any other 101 (WebSocket, Docker's "Upgrade: tcp") or a
+//     2xx answer to CONNECT. Those pairs are handed on; then parsing stops.
+func (c *Conn) Switched() (proto string, req *message.Request) {
+	return c.proto, c.upgrade
+}
+
+func (c *Conn) setProto(proto string, req *message.Request) {
+	if c.proto == "" {
+		c.proto, c.upgrade = proto, req
+	}
+}
+
+// clientPreface switches the connection to HTTP/2 at the client's preface.
+// Sent while an h2c upgrade awaits its answer, it means the upgrade
+// succeeded (the 101 is still to be read in the server direction).
+func (c *Conn) clientPreface(s *side) {
+	s.st = stDone
+	for i := range c.q.live() {
+		if e := c.q.at(i); e.hold && !e.answered {
+			e.given = true
+			c.setProto("h2c", e.req)
+			c.flush()
+			return
+		}
+	}
+	c.setProto("h2", nil)
+}
+
+// switched handles a 101 Switching Protocols response.
+func (c *Conn) switched(seq int64, ts time.Time) {
+	s := &c.srv
+	c.decide(seq, true)
+	if e := c.entry(seq); e != nil && e.hold {
+		// The h2c upgrade: its request is HTTP/2 stream 1 now, and the 101
+		// is part of the switch, not a pair.
+		e.given = true
+		c.setProto("h2c", e.req)
+		s.endMessage()
+		c.responseDone(seq, nil)
+	} else {
+		c.setProto("other", nil)
+		s.complete(ts)
+	}
+	s.st = stDone
+}
+
+// decide records the final answer to a request, and lets the client go on
+// once it is known whether the connection switches.
+func (c *Conn) decide(seq int64, switching bool) {
+	e := c.entry(seq)
+	if e != nil {
+		e.decided = true
+		if !switching && e.hold {
+			e.hold = false
+			c.flush()
+		}
+	}
+	cli := &c.cli
+	switch {
+	case cli.st == stAwait && switching && (e == nil || cli.seq == seq):
+		cli.st, cli.buf = stDone, nil
+	case cli.st == stAwait && !switching && cli.seq == seq:
+		cli.release()
+	case switching && e != nil && cli.seq == seq && cli.req != nil:
+		// The answer came before the request's end (its body is still
+		// arriving): the client stops after it.
+		cli.stopAfter = true
+	}
+}

@@ -1,0 +1,124 @@
+package http2
+
+import (
+	"errors"
+	"time"
+
+	"github.com/podtap/podtap/sidecar/content"
+	"github.com/podtap/podtap/sidecar/grpc"
+	"github.com/podtap/podtap/sidecar/message"
+	"github.com/podtap/podtap/sidecar/metrics"
+)
+
+// decoded is a half's body as handed on.
+type decoded struct {
+	body  []byte
+	msgs  [][]byte
+	size  int64
+	drop  string
+	flags []string
+}
+
+// decodeBody undoes the content or gRPC encoding of a finished half.
+func (c *Conn) decodeBody(h *half, isGRPC bool, hdrs message.Headers) decoded {
+	d := decoded{size: h.size, drop: h.drop}
+	if d.drop != "" || !h.keep || len(h.body) == 0 {
+		return d
+	}
+	if isGRPC {
+		msgs, err := grpc.Unframe(h.body, hdrs.Get("grpc-encoding"), c.opts.MaxBodyBytes)
+		d.msgs = msgs
+		d.size = 0
+		for _, m := range msgs {
+			d.size += int64(len(m))
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, grpc.ErrTruncated):
+			d.flags = append(d.flags, FlagGRPCTruncated)
+		case errors.Is(err, grpc.ErrEncoding):
+			d.drop = metrics.ReasonGRPCEncoding
+		case errors.Is(err, grpc.ErrTooLarge):
+			d.drop = metrics.ReasonTooLarge
+		default:
+			metrics.ParseErrors.WithLabelValues("grpc", "framing").Inc()
+			d.drop = metrics.ReasonParseError
+		}
+		if d.drop != "" {
+			d.msgs = nil
+		}
+		return d
+	}
+	enc := hdrs.Get("content-encoding")
+	if content.Identity(enc) {
+		d.body = h.body
+		return d
+	}
+	body, err := content.Decode(enc, h.body, c.opts.MaxBodyBytes)
+	switch {
+	case err == nil:
+		d.body = body
+		d.size = int64(len(body))
+	case errors.Is(err, content.ErrTooLarge):
+		d.drop = metrics.ReasonTooLarge
+	default:
+		// An unknown or broken coding: the bytes as sent are still the
+		// message, flagged.
+		d.body = h.body
+		d.flags = append(d.flags, FlagBodyUndecoded)
+	}
+	return d
+}
+
+// finishRequest fills in a request half from its stream when the stream
+// ends.
+func (c *Conn) finishRequest(st *stream, req *message.Request, ts time.Time) {
+	req.Proto = c.proto(st)
+	if !st.in.end.IsZero() {
+		req.End = st.in.end
+	}
+	d := c.decodeBody(&st.in, st.grpc, req.Headers)
+	st.in.body = nil
+	if st.grpc {
+		req.Messages = d.msgs
+	} else {
+		req.Body = d.body
+	}
+	req.BodySize = d.size
+	req.Flags = append(req.Flags, d.flags...)
+	if req.Drop == "" {
+		req.Drop = d.drop
+	}
+	if !st.in.done && st.req != nil {
+		req.Truncated = true
+	}
+}
+
+// finishResponse fills in a response half from its stream when the stream
+// ends.
+func (c *Conn) finishResponse(st *stream, resp *message.Response, ts time.Time) {
+	resp.Proto = c.proto(st)
+	resp.End = ts
+	if !st.out.end.IsZero() {
+		resp.End = st.out.end
+	}
+	d := c.decodeBody(&st.out, st.grpc, resp.Headers)
+	st.out.body = nil
+	if st.grpc {
+		resp.Messages = d.msgs
+	} else {
+		resp.Body = d.body
+	}
+	resp.BodySize = d.size
+	resp.Flags = append(resp.Flags, d.flags...)
+	if resp.Drop == "" {
+		resp.Drop = d.drop
+	}
+}
+
+func (c *Conn) proto(st *stream) string {
+	if st.grpc {
+		return message.ProtoGRPC
+	}
+	return message.ProtoH2
+}

@@ -1,0 +1,329 @@
+package http2
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/podtap/podtap/sidecar/content"
+	"github.com/podtap/podtap/sidecar/message"
+	"github.com/podtap/podtap/sidecar/metrics"
+)
+
+// UnknownHeader names a header field whose name the HPACK decoder could
+// not resolve (it referenced a table entry inserted before the capture
+// saw the connection). Its value is kept when known, else "".
+const UnknownHeader = ":unknown"
+
+// Flags set on halves.
+const (
+	// FlagHPACKUnknown: some header fields could not be resolved.
+	FlagHPACKUnknown = "hpack_unknown"
+	// FlagLateJoin: the stream started before the capture saw it.
+	FlagLateJoin = "late_join"
+	// FlagReset: the stream ended with RST_STREAM.
+	FlagReset = "rst_stream"
+	// FlagGRPCInferred: gRPC was told from the message framing, the
+	// content-type being unresolvable.
+	FlagGRPCInferred = "grpc_inferred"
+	// FlagGRPCTruncated: the body ended inside a gRPC message, which was
+	// left out.
+	FlagGRPCTruncated = "grpc_truncated"
+	// FlagBodyUndecoded: the Content-Encoding could not be undone; the
+	// body is kept as sent.
+	FlagBodyUndecoded = "body_undecoded"
+)
+
+// headers applies a decoded header block from side s to its stream.
+func (c *Conn) headers(s *side, blk *block, fields []hfield, unknown bool, ts time.Time) {
+	hasMethod, hasStatus := false, false
+	for i := range fields {
+		switch fields[i].Name {
+		case ":method":
+			hasMethod = true
+		case ":status":
+			hasStatus = true
+		}
+	}
+	if blk.promised != 0 {
+		c.promise(s, blk.promised, fields, unknown, ts)
+		return
+	}
+	switch {
+	case hasMethod:
+		c.setRole(s, true)
+	case hasStatus:
+		c.setRole(s, false)
+	}
+	if c.isClient(s) {
+		c.clientHeaders(s, blk, fields, hasMethod, unknown, ts)
+	} else {
+		c.serverHeaders(s, blk, fields, hasStatus, unknown, ts)
+	}
+}
+
+func (c *Conn) clientHeaders(s *side, blk *block, fields []hfield, hasMethod, unknown bool, ts time.Time) {
+	id := blk.stream
+	st := c.streams[id]
+	if hasMethod && (st == nil || (st.req == nil && !st.in.started)) {
+		if st == nil {
+			if c.closed.has(id) {
+				return
+			}
+			st = c.open(id, ts)
+		}
+		c.newRequestSeen(id)
+		c.setRequest(st, c.request(fields, id, unknown, ts))
+		if st.resp != nil && c.opts.Judge != nil && st.resp.Drop == "" {
+			// The response came first and was kept unjudged.
+			st.resp.Drop = c.opts.Judge.JudgeResponse(st.req, st.resp)
+		}
+		if blk.endStream {
+			c.endHalf(s, st, ts)
+		}
+		return
+	}
+	if st == nil {
+		if st = c.streamFor(s, id, ts); st == nil {
+			return
+		}
+	}
+	if st.req != nil {
+		st.req.Trailers = c.fieldList(fields, st.req.Trailers[:0])
+		if unknown {
+			st.req.Flags = appendFlag(st.req.Flags, FlagHPACKUnknown)
+		}
+	}
+	if blk.endStream {
+		c.endHalf(s, st, ts)
+	}
+}
+
+// setRequest attaches a new request to its stream and judges it.
+func (c *Conn) setRequest(st *stream, req *message.Request) {
+	st.req = req
+	st.grpc = isGRPC(req.ContentType)
+	if st.grpc {
+		req.Proto = message.ProtoGRPC
+	}
+	if c.opts.Judge != nil {
+		req.Drop = c.opts.Judge.JudgeRequest(req)
+	}
+	st.in.started = true
+	st.in.keep = req.Drop == ""
+}
+
+// promise opens the stream a PUSH_PROMISE from the server reserves, with
+// the promised request.
+func (c *Conn) promise(s *side, id uint32, fields []hfield, unknown bool, ts time.Time) {
+	if c.isClient(s) || c.streams[id] != nil || c.closed.has(id) {
+		return
+	}
+	st := c.open(id, ts)
+	c.setRequest(st, c.request(fields, id, unknown, ts))
+	st.in.done = true
+	st.in.end = ts
+}
+
+func (c *Conn) serverHeaders(s *side, blk *block, fields []hfield, hasStatus, unknown bool, ts time.Time) {
+	st := c.streamFor(s, blk.stream, ts)
+	if st == nil {
+		return
+	}
+	switch {
+	case st.resp != nil:
+		st.resp.Trailers = c.fieldList(fields, st.resp.Trailers[:0])
+		if unknown {
+			st.resp.Flags = appendFlag(st.resp.Flags, FlagHPACKUnknown)
+		}
+	case !hasStatus:
+		// Trailers whose response headers were never seen.
+		st.out.started = true
+		st.out.fail(metrics.ReasonGap)
+	default:
+		resp := c.response(fields, blk.stream, unknown, ts)
+		if resp.Status >= 100 && resp.Status < 200 {
+			st.interim = append(st.interim, resp.Status)
+			return
+		}
+		c.setResponse(st, resp)
+	}
+	if blk.endStream {
+		c.endHalf(s, st, ts)
+	}
+}
+
+// setResponse attaches the final response headers to their stream and
+// judges them.
+func (c *Conn) setResponse(st *stream, resp *message.Response) {
+	st.resp = resp
+	resp.Interim = st.interim
+	st.out.started = true
+	if !st.grpc && isGRPC(resp.ContentType) {
+		st.grpc = true
+	}
+	c.inferGRPC(st)
+	if st.grpc {
+		resp.Proto = message.ProtoGRPC
+		if st.req != nil {
+			st.req.Proto = message.ProtoGRPC
+		}
+	}
+	if st.in.drop != "" {
+		// The pair is lost already; its body is not worth keeping.
+		return
+	}
+	if st.req == nil {
+		// The request is still to come: keep the body until it is judged.
+		st.out.keep = st.out.drop == ""
+		return
+	}
+	if c.opts.Judge != nil {
+		resp.Drop = c.opts.Judge.JudgeResponse(st.req, resp)
+	}
+	st.out.keep = resp.Drop == "" && st.out.drop == "" && st.req.Drop == ""
+}
+
+// request builds a request half from its header fields.
+func (c *Conn) request(fields []hfield, id uint32, unknown bool, ts time.Time) *message.Request {
+	req := &message.Request{Proto: message.ProtoH2, StreamID: id, Start: ts, End: ts}
+	req.Headers = make(message.Headers, 0, len(fields))
+	for i := range fields {
+		f := &fields[i]
+		if !f.NameUnknown && strings.HasPrefix(f.Name, ":") {
+			switch f.Name {
+			case ":method":
+				req.Method = f.Value
+			case ":path":
+				req.Path, req.Query, _ = strings.Cut(f.Value, "?")
+			case ":authority":
+				req.Authority = f.Value
+			}
+			continue
+		}
+		req.Headers = appendField(req.Headers, f)
+		if f.Name == "content-type" && req.ContentType == "" {
+			req.ContentType = f.Value
+		}
+	}
+	if req.Authority == "" {
+		req.Authority = req.Headers.Get("host")
+	}
+	if unknown {
+		req.Flags = append(req.Flags, FlagHPACKUnknown)
+	}
+	return req
+}
+
+// response builds a response half from its header fields.
+func (c *Conn) response(fields []hfield, id uint32, unknown bool, ts time.Time) *message.Response {
+	resp := &message.Response{Proto: message.ProtoH2, StreamID: id, Start: ts, End: ts}
+	resp.Headers = make(message.Headers, 0, len(fields))
+	for i := range fields {
+		f := &fields[i]
+		if !f.NameUnknown && strings.HasPrefix(f.Name, ":") {
+			if f.Name == ":status" {
+				resp.Status, _ = strconv.Atoi(f.Value)
+			}
+			continue
+		}
+		resp.Headers = appendField(resp.Headers, f)
+		if f.Name == "content-type" && resp.ContentType == "" {
+			resp.ContentType = f.Value
+		}
+	}
+	if unknown {
+		resp.Flags = append(resp.Flags, FlagHPACKUnknown)
+	}
+	return resp
+}
+
+// fieldList appends the regular fields of a trailer block to dst.
+func (c *Conn) fieldList(fields []hfield, dst message.Headers) message.Headers {
+	for i := range fields {
+		f := &fields[i]
+		if !f.NameUnknown && strings.HasPrefix(f.Name, ":") {
+			continue
+		}
+		dst = appendField(dst, f)
+	}
+	return dst
+}
+
+func appendField(dst message.Headers, f *hfield) message.Headers {
+	if f.NameUnknown {
+		return append(dst, message.Header{Name: UnknownHeader, Value: f.Value})
+	}
+	return append(dst, message.Header{Name: f.Name, Value: f.Value})
+}
+
+func appendFlag(flags []string, flag string) []string {
+	for _, f := range flags {
+		if f == flag {
+			return flags
+		}
+	}
+	return append(flags, flag)
+}
+
+// isGRPC reports a gRPC content type: application/grpc, alone or with a
+// +suffix naming the message format (gRPC-Web is another protocol).
+func isGRPC(ct string) bool {
+	mt := content.MediaType(ct)
+	return mt == "application/grpc" || strings.HasPrefix(mt, "application/grpc+")
+}
+
+// inferGRPC decides a stream is gRPC when late join hid its content type:
+// a POST whose kept bodies are exact runs of gRPC length-prefixed
+// messages. Random bodies almost never are.
+func (c *Conn) inferGRPC(st *stream) {
+	if st.grpc || st.req == nil || st.req.Method != "POST" || st.req.ContentType != "" {
+		return
+	}
+	if !hasFlag(st.req.Flags, FlagHPACKUnknown) || (st.resp != nil && st.resp.ContentType != "") {
+		return
+	}
+	framed := 0
+	for _, b := range [2][]byte{st.in.body, st.out.body} {
+		if len(b) == 0 {
+			continue
+		}
+		if !grpcFramed(b) {
+			return
+		}
+		framed++
+	}
+	if framed == 0 {
+		return
+	}
+	st.grpc = true
+	st.req.Proto = message.ProtoGRPC
+	st.req.Flags = append(st.req.Flags, FlagGRPCInferred)
+	if st.resp != nil {
+		st.resp.Proto = message.ProtoGRPC
+	}
+}
+
+func hasFlag(flags []string, flag string) bool {
+	for _, f := range flags {
+		if f == flag {
+			return true
+		}
+	}
+	return false
+}
+
+// grpcFramed reports whether b is exactly a sequence of gRPC messages.
+func grpcFramed(b []byte) bool {
+	for len(b) > 0 {
+		if len(b) < 5 || b[0] > 1 {
+			return false
+		}
+		n := int(b[1])<<24 | int(b[2])<<16 | int(b[3])<<8 | int(b[4])
+		if n > len(b)-5 {
+			return false
+		}
+		b = b[5+n:]
+	}
+	return true
+}

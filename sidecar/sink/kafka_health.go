@@ -1,0 +1,275 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// health is whether Kafka takes records now. It goes down when a probe
+// fails, a send fails for a reason that is not the record's own, or no
+// acknowledgement comes for tune.stallAfter; it comes back with the first
+// acknowledgement or a successful probe.
+type health struct {
+	mu      sync.Mutex
+	up      bool
+	err     error
+	since   time.Time // of the last change
+	lastAck time.Time
+	connErr error // the last failed connection, for context in readiness
+	saslErr error // the last authentication the broker cut short
+	changed chan struct{}
+}
+
+func (h *health) init(initial error) {
+	h.err, h.since, h.changed = initial, time.Now(), make(chan struct{})
+}
+
+func (h *health) ok() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.up
+}
+
+func (h *health) problem() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.up {
+		return nil
+	}
+	return h.err
+}
+
+// wait returns a channel closed at the next change.
+func (h *health) wait() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.changed
+}
+
+// set records the state and reports whether it changed.
+func (h *health) set(up bool, err error) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !up {
+		h.err = err
+	}
+	if h.up == up {
+		return false
+	}
+	h.up, h.since = up, time.Now()
+	if up {
+		h.err = nil
+	}
+	close(h.changed)
+	h.changed = make(chan struct{})
+	return true
+}
+
+// acked notes an acknowledgement, the surest sign Kafka is up.
+func (h *health) acked() (changed bool) {
+	h.mu.Lock()
+	h.lastAck = time.Now()
+	up := h.up
+	h.mu.Unlock()
+	if up {
+		return false
+	}
+	return h.set(true, nil)
+}
+
+// stalled reports whether nothing was acknowledged since max(start, the
+// last acknowledgement, the last change) for longer than after.
+func (h *health) stalled(start time.Time, after time.Duration) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	last := start
+	if h.lastAck.After(last) {
+		last = h.lastAck
+	}
+	if h.since.After(last) {
+		last = h.since
+	}
+	return time.Since(last) > after
+}
+
+func (h *health) sinceAck() time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return time.Since(h.lastAck)
+}
+
+func (h *health) lastConnErr() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.saslErr != nil {
+		return h.saslErr
+	}
+	return h.connErr
+}
+
+// connHook keeps the last connection error: "connection refused" says
+// more than "no acknowledgement". A broker may answer bad credentials by
+// closing the connection, which the client sees as a bare EOF; reading
+// that EOF in reply to SASL authentication names the cause.
+type connHook struct {
+	h    *health
+	mech string
+}
+
+func (c connHook) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	c.h.mu.Lock()
+	defer c.h.mu.Unlock()
+	c.h.connErr = err
+	if err == nil {
+		c.h.saslErr = nil
+	}
+}
+
+func (c connHook) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if err == nil || key != int16(kmsg.SASLAuthenticate) {
+		return
+	}
+	c.h.mu.Lock()
+	defer c.h.mu.Unlock()
+	c.h.saslErr = fmt.Errorf("SASL %s authentication failed, the broker closed the connection: check kafka.sasl credentials: %w", c.mech, err)
+}
+
+// markDown takes Kafka down and says so once.
+func (k *Kafka) markDown(err error) {
+	if k.health.set(false, err) {
+		k.log.Warn("kafka unavailable; records wait in the spool or the memory queue", "err", err, "spooling", k.spool != nil)
+		kick(k.spillKick)
+	}
+}
+
+func (k *Kafka) markUp(how string) {
+	if k.health.set(true, nil) {
+		k.logUp(how)
+	}
+}
+
+func (k *Kafka) logUp(how string) {
+	args := []any{"by", how}
+	if k.spool != nil {
+		st := k.spool.Stats()
+		args = append(args, "spooled_records", st.Records, "spooled_bytes", st.Bytes)
+	}
+	k.log.Info("kafka available", args...)
+	kick(k.sendKick)
+}
+
+// probeLoop checks Kafka while it is down, and while it is up but idle,
+// so readiness is true without traffic to prove it.
+func (k *Kafka) probeLoop() {
+	defer k.wg.Done()
+	for {
+		k.probeOnce()
+		every := k.tune.idleProbe
+		if !k.health.ok() {
+			every = k.tune.probeEvery
+		}
+		select {
+		case <-k.stop:
+			return
+		case <-time.After(every):
+		}
+	}
+}
+
+func (k *Kafka) probeOnce() {
+	up := k.health.ok()
+	if up && k.health.sinceAck() < k.tune.idleProbe {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), k.tune.probeTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-k.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := k.probe(ctx)
+	switch {
+	case err == nil && !up:
+		k.markUp("probe")
+	case err != nil && (!up || k.health.sinceAck() > k.tune.idleProbe):
+		k.markDown(err)
+	}
+}
+
+// probe asks a broker for the topic's metadata: it proves the address,
+// TLS and SASL, and that the topic is there with a leader for every
+// partition. It creates the topic when kafka.create_topic allows.
+func (k *Kafka) probe(ctx context.Context) error {
+	if err := k.client.Ping(ctx); err != nil {
+		if cerr := k.health.lastConnErr(); cerr != nil && cerr.Error() != err.Error() {
+			err = fmt.Errorf("%w (last connection error: %w)", err, cerr)
+		}
+		return fmt.Errorf("kafka %v: no broker answers: %w", k.cfg.Brokers, err)
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	t := kmsg.NewMetadataRequestTopic()
+	t.Topic = kmsg.StringPtr(k.cfg.Topic)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, k.client)
+	if err != nil {
+		return fmt.Errorf("kafka %v: metadata of topic %q: %w", k.cfg.Brokers, k.cfg.Topic, err)
+	}
+	if len(resp.Topics) != 1 {
+		return fmt.Errorf("kafka %v: metadata of topic %q: %d topics in the answer", k.cfg.Brokers, k.cfg.Topic, len(resp.Topics))
+	}
+	rt := resp.Topics[0]
+	if err := kerr.ErrorForCode(rt.ErrorCode); err != nil {
+		if errors.Is(err, kerr.UnknownTopicOrPartition) {
+			if k.cfg.CreateTopic {
+				return k.createTopic(ctx)
+			}
+			return fmt.Errorf("kafka %v: topic %q does not exist and kafka.create_topic is off", k.cfg.Brokers, k.cfg.Topic)
+		}
+		return fmt.Errorf("kafka %v: topic %q: %w", k.cfg.Brokers, k.cfg.Topic, err)
+	}
+	for _, p := range rt.Partitions {
+		if err := kerr.ErrorForCode(p.ErrorCode); err != nil && !errors.Is(err, kerr.ReplicaNotAvailable) {
+			return fmt.Errorf("kafka %v: topic %q partition %d: %w", k.cfg.Brokers, k.cfg.Topic, p.Partition, err)
+		}
+		if p.Leader < 0 {
+			return fmt.Errorf("kafka %v: topic %q partition %d has no leader", k.cfg.Brokers, k.cfg.Topic, p.Partition)
+		}
+	}
+	return nil
+}
+
+// createTopic creates the topic with the brokers' default partitions and
+// replication; the topic settings are the cluster's business.
+func (k *Kafka) createTopic(ctx context.Context) error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	t := kmsg.NewCreateTopicsRequestTopic()
+	t.Topic = k.cfg.Topic
+	t.NumPartitions = -1
+	t.ReplicationFactor = -1
+	req.Topics = append(req.Topics, t)
+	req.TimeoutMillis = int32(k.tune.probeTimeout.Milliseconds())
+	resp, err := req.RequestWith(ctx, k.client)
+	if err != nil {
+		return fmt.Errorf("kafka %v: creating topic %q: %w", k.cfg.Brokers, k.cfg.Topic, err)
+	}
+	for _, rt := range resp.Topics {
+		if err := kerr.ErrorForCode(rt.ErrorCode); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("kafka %v: creating topic %q: %w", k.cfg.Brokers, k.cfg.Topic, err)
+		}
+	}
+	k.log.Info("kafka topic created", "topic", k.cfg.Topic)
+	// The new topic's leaders are elected asynchronously; the next probe
+	// confirms them before records flow.
+	return fmt.Errorf("kafka %v: topic %q created, waiting for its leaders", k.cfg.Brokers, k.cfg.Topic)
+}

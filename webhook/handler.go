@@ -1,0 +1,126 @@
+// Package webhook is podtap's mutating admission webhook: it injects the
+// capture sidecar into the pods of opted-in namespaces.
+//
+// The handler is thin: it decodes the pod, fetches its namespace, calls the
+// pure Mutate, and answers with a patch. It never denies a pod. Whatever
+// goes wrong, the pod is admitted as it came, and an Event and a metric say
+// so; a webhook outage must not stop a cluster from creating pods.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/podtap/podtap/config"
+)
+
+// MutatePath is where the admission endpoint is served.
+const MutatePath = "/mutate-v1-pod"
+
+// NamespaceGetter returns a namespace by name.
+type NamespaceGetter func(ctx context.Context, name string) (*corev1.Namespace, error)
+
+// Handler answers pod admission requests.
+type Handler struct {
+	Config     *config.Webhook
+	Version    string
+	Cluster    func() Cluster
+	Namespaces NamespaceGetter
+	Events     EventRecorder
+	Log        *slog.Logger
+}
+
+var _ admission.Handler = (*Handler)(nil)
+
+// Handle admits every pod, injected or not.
+func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admission.Response) {
+	dryRun := req.DryRun != nil && *req.DryRun
+	var pod *corev1.Pod
+	defer func() {
+		if p := recover(); p != nil {
+			resp = h.failed(req, pod, dryRun, ErrorPanic, fmt.Errorf("panic: %v", p))
+		}
+	}()
+	if req.Operation != admissionv1.Create || req.Kind.Kind != "Pod" || req.SubResource != "" {
+		return admission.Allowed("podtap: not a pod creation")
+	}
+	pod = &corev1.Pod{}
+	if err := json.Unmarshal(req.Object.Raw, pod); err != nil {
+		return h.failed(req, nil, dryRun, ErrorDecode, fmt.Errorf("decoding the pod: %w", err))
+	}
+	if pod.Namespace == "" {
+		pod.Namespace = req.Namespace
+	}
+	ns, err := h.Namespaces(ctx, pod.Namespace)
+	if err != nil {
+		return h.failed(req, pod, dryRun, ErrorNamespace, fmt.Errorf("getting namespace %q: %w", pod.Namespace, err))
+	}
+	res, err := Mutate(Input{Config: h.Config, Version: h.Version, Cluster: h.Cluster(), Namespace: ns, Pod: pod})
+	if err != nil {
+		return h.failed(req, pod, dryRun, ErrorMutate, err)
+	}
+
+	var warnings []string
+	for _, inv := range res.Invalid {
+		warnings = append(warnings, "podtap: "+inv.String())
+	}
+	if !dryRun && len(res.Invalid) > 0 {
+		countInvalid(res.Invalid)
+		emit(h.Events, pod, corev1.EventTypeWarning, EventInvalidAnnotation, invalidNote(res.Invalid))
+	}
+	log := h.Log.With("namespace", pod.Namespace, "pod", podName(pod), "uid", req.UID, "dryRun", dryRun)
+
+	if res.Skip != nil {
+		if !res.Skip.intentional() {
+			warnings = append(warnings, "podtap: not injected: "+res.Skip.String())
+		}
+		if !dryRun {
+			Pods.WithLabelValues(ResultSkipped, res.Skip.Reason).Inc()
+			emit(h.Events, pod, corev1.EventTypeNormal, EventSkipped, "Skipped: "+res.Skip.String())
+		}
+		log.Info("pod skipped", "reason", res.Skip.Reason, "detail", res.Skip.Detail)
+		return admission.Allowed("podtap: skipped: " + res.Skip.Reason).WithWarnings(warnings...)
+	}
+
+	ops := Patch(pod, res.Pod)
+	if !dryRun {
+		Pods.WithLabelValues(ResultInjected, "").Inc()
+		emit(h.Events, pod, corev1.EventTypeNormal, EventInjected,
+			fmt.Sprintf("Injected podtap %s (interface %s, native sidecar %t)", res.Status.Version, res.Status.Interface, res.Status.Native))
+	}
+	log.Info("pod injected", "interface", res.Status.Interface, "native", res.Status.Native,
+		"mesh", res.Mesh.Name, "operations", len(ops), "invalid", len(res.Invalid))
+	if len(ops) == 0 {
+		return admission.Allowed("podtap: already injected").WithWarnings(warnings...)
+	}
+	return admission.Patched("podtap: injected", ops...).WithWarnings(warnings...)
+}
+
+// failed admits the pod unmutated: an error of podtap's must never cost a
+// workload its pod.
+func (h *Handler) failed(req admission.Request, pod *corev1.Pod, dryRun bool, step string, err error) admission.Response {
+	h.Log.Error("pod admitted without podtap", "step", step, "namespace", req.Namespace, "uid", req.UID, "error", err)
+	if !dryRun {
+		Pods.WithLabelValues(ResultError, step).Inc()
+		if pod == nil {
+			pod = &corev1.Pod{}
+			pod.Namespace = req.Namespace
+		}
+		emit(h.Events, pod, corev1.EventTypeWarning, EventFailed, "Not injected: "+err.Error())
+	}
+	return admission.Allowed("podtap: not injected: internal error").
+		WithWarnings("podtap: not injected: internal error in step " + step)
+}
+
+func podName(pod *corev1.Pod) string {
+	if pod.Name != "" {
+		return pod.Name
+	}
+	return pod.GenerateName + "*"
+}

@@ -1,0 +1,82 @@
+package webhook
+
+import (
+	corev1 "k8s.io/api/core/v1"
+)
+
+// ownContainerName is the name of podtap's container in a pod an earlier
+// pass injected (the status records it), or the name it will have.
+func ownContainerName(pod *corev1.Pod) string {
+	if s, ok := readStatus(pod); ok {
+		return s.Container
+	}
+	return ContainerName
+}
+
+// placeContainer puts the sidecar where it belongs: first among the
+// initContainers as a native sidecar, so it starts before everything else
+// and sees connections from their first byte; or last among the containers.
+// A container of an earlier pass is replaced where it stands, so that the
+// order other webhooks chose is kept.
+func placeContainer(pod *corev1.Pod, c corev1.Container, native bool, own string) {
+	target, other := &pod.Spec.Containers, &pod.Spec.InitContainers
+	if native {
+		target, other = other, target
+	}
+	*other = without(*other, own)
+	if i := indexOf(*target, own); i >= 0 {
+		(*target)[i] = c
+		return
+	}
+	if native {
+		*target = append([]corev1.Container{c}, *target...)
+		return
+	}
+	*target = append(*target, c)
+}
+
+func indexOf(list []corev1.Container, name string) int {
+	for i, c := range list {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func without(list []corev1.Container, name string) []corev1.Container {
+	i := indexOf(list, name)
+	if i < 0 {
+		return list
+	}
+	out := append(append([]corev1.Container{}, list[:i]...), list[i+1:]...)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// placeVolume adds, replaces or (nil) removes the spool volume.
+func placeVolume(pod *corev1.Pod, v *corev1.Volume) {
+	i := volumeIndex(pod.Spec.Volumes, SpoolVolumeName)
+	switch {
+	case v != nil && i >= 0:
+		pod.Spec.Volumes[i] = *v
+	case v != nil:
+		pod.Spec.Volumes = append(pod.Spec.Volumes, *v)
+	case i >= 0:
+		pod.Spec.Volumes = append(append([]corev1.Volume{}, pod.Spec.Volumes[:i]...), pod.Spec.Volumes[i+1:]...)
+		if len(pod.Spec.Volumes) == 0 {
+			pod.Spec.Volumes = nil
+		}
+	}
+}
+
+func volumeIndex(list []corev1.Volume, name string) int {
+	for i, v := range list {
+		if v.Name == name {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,56 @@
+package webhook
+
+import (
+	"slices"
+	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+
+	"github.com/podtap/podtap/config"
+)
+
+func TestRegistrationKeepsTheClusterSafe(t *testing.T) {
+	cfg := config.DefaultWebhook()
+	cfg.Namespace = "tap"
+	cfg.Injection.ExcludedNamespaces = []string{"monitoring"}
+	mwc := Registration(&cfg, []byte("PEM"))
+	if len(mwc.Webhooks) != 1 {
+		t.Fatalf("%d webhooks", len(mwc.Webhooks))
+	}
+	wh := mwc.Webhooks[0]
+	if *wh.FailurePolicy != admissionregistrationv1.Ignore || *wh.TimeoutSeconds != 5 ||
+		*wh.ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy ||
+		*wh.SideEffects != admissionregistrationv1.SideEffectClassNoneOnDryRun {
+		t.Fatalf("webhook %+v", wh)
+	}
+	if wh.ClientConfig.Service == nil || wh.ClientConfig.Service.Namespace != "tap" || *wh.ClientConfig.Service.Path != MutatePath ||
+		string(wh.ClientConfig.CABundle) != "PEM" || wh.ClientConfig.URL != nil {
+		t.Fatalf("client config %+v", wh.ClientConfig)
+	}
+	if wh.NamespaceSelector.MatchLabels[config.LabelInject] != "enabled" {
+		t.Fatalf("namespace selector %+v", wh.NamespaceSelector)
+	}
+	excluded := wh.NamespaceSelector.MatchExpressions[0]
+	for _, ns := range []string{"kube-system", "kube-public", "kube-node-lease", "tap", "monitoring"} {
+		if !slices.Contains(excluded.Values, ns) {
+			t.Errorf("%s is not excluded: %v", ns, excluded.Values)
+		}
+	}
+	if r := wh.Rules[0]; !slices.Equal(r.Operations, []admissionregistrationv1.OperationType{admissionregistrationv1.Create}) ||
+		!slices.Equal(r.Resources, []string{"pods"}) {
+		t.Fatalf("rules %+v", wh.Rules)
+	}
+	if mwc.Annotations[CertManagerInjectAnnotation] != "" {
+		t.Fatal("auto mode asks cert-manager for a CA")
+	}
+
+	cfg.TLS.Mode = config.TLSCertManager
+	cfg.Registration.URL = "https://webhook.example:8443"
+	mwc = Registration(&cfg, nil)
+	if mwc.Annotations[CertManagerInjectAnnotation] != "tap/podtap-webhook" {
+		t.Fatalf("annotations %v", mwc.Annotations)
+	}
+	if u := mwc.Webhooks[0].ClientConfig.URL; u == nil || *u != "https://webhook.example:8443"+MutatePath || mwc.Webhooks[0].ClientConfig.Service != nil {
+		t.Fatalf("client config %+v", mwc.Webhooks[0].ClientConfig)
+	}
+}
