@@ -18,12 +18,14 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sys/unix"
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/netns"
 	"github.com/podtap/podtap/sidecar/capture"
 	"github.com/podtap/podtap/sidecar/flow"
+	"github.com/podtap/podtap/sidecar/metrics"
 )
 
 // Live tests run in network namespaces named ptfl-*, joined to the host by
@@ -446,6 +448,42 @@ func TestLivePortFilter(t *testing.T) {
 		if tc.want && !bytes.Contains(from, []byte(`"path":"/hello/0"`)) {
 			t.Errorf("%s capture: response on port %d not delivered", tc.name, tc.port)
 		}
+	}
+}
+
+// TestLiveKernelDrops fills a small ring that nobody reads: the kernel
+// drops what does not fit, and Stats reports it and adds it to the metric.
+func TestLiveKernelDrops(t *testing.T) {
+	needRoot(t)
+	pod := newPod(t, 5)
+	serve(t, pod, "10.203.5.2:8080")
+	cfg := liveConfig([]int{8080}, nil)
+	cfg.RingBytes = config.MiB
+	src := openIn(t, nil, pod.Host, cfg)
+	defer src.Close()
+	before := testutil.ToFloat64(metrics.KernelDrops)
+	c := client(nil, true)
+	for i := range 400 {
+		get(t, c, fmt.Sprintf("http://10.203.5.2:8080/hello/%d", i))
+	}
+	c.CloseIdleConnections()
+	st, err := src.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Drops == 0 || st.Packets <= st.Drops {
+		t.Fatalf("stats %+v after 400 exchanges into an unread 1 MiB ring, want drops", st)
+	}
+	if got := testutil.ToFloat64(metrics.KernelDrops) - before; got != float64(st.Drops) {
+		t.Errorf("kernel drops metric grew by %v, stats say %d", got, st.Drops)
+	}
+	// A second poll adds only what is new, not the total again.
+	st2, err := src.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(metrics.KernelDrops) - before; got != float64(st2.Drops) {
+		t.Errorf("kernel drops metric grew by %v after a second poll, stats say %d", got, st2.Drops)
 	}
 }
 

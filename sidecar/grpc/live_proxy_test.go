@@ -2,14 +2,20 @@ package grpc_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	ggrpc "google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/grpcdemo"
@@ -95,6 +101,26 @@ func (s *stages) replay(t *testing.T, chunks []chunk, server netip.AddrPort) {
 	}
 }
 
+// replayLate parses recorded connections whose beginning was not seen,
+// as a capture that starts mid-connection: no preface check, and the
+// client side fed first.
+func (s *stages) replayLate(t *testing.T, chunks []chunk, server netip.AddrPort) {
+	t.Helper()
+	client := message.Endpoint{IP: netip.MustParseAddr("127.0.0.1"), Port: 40000}
+	srv := message.Endpoint{IP: server.Addr(), Port: server.Port()}
+	pc := pair.NewConn(&s.pairing, client, srv)
+	h2 := http2.NewConn(http2.Options{
+		MaxHeaderBytes: int(s.cfg.Limits.MaxHeaderBytes),
+		MaxBodyBytes:   int(s.cfg.Limits.MaxMessageBytes),
+		Judge:          s.filter,
+	}, pc)
+	for _, c := range chunks {
+		h2.Feed(c.fromClient, c.b, c.ts)
+	}
+	h2.Close(time.Now())
+	pc.Close()
+}
+
 func liveConfig() config.Sidecar {
 	cfg := config.DefaultSidecar()
 	cfg.Filter.Enabled = false
@@ -155,5 +181,196 @@ func TestGRPCThroughProxy(t *testing.T) {
 	case p := <-st.out:
 		t.Errorf("a reflection call came out: %s", p.Request.Path)
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// proxiedServer serves the greeter with the given reflection services
+// behind a recording proxy and returns a client connection through it.
+func proxiedServer(t *testing.T, opts grpcdemo.ServerOptions) (*grpcdemo.Schema, *recordingProxy, *ggrpc.ClientConn) {
+	t.Helper()
+	schema, err := grpcdemo.NewSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpcdemo.NewServer(schema, opts)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	proxy := startProxy(t, ln.Addr().(*net.TCPAddr).AddrPort())
+	cc, err := ggrpc.NewClient("passthrough:///"+proxy.addr().String(), ggrpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return schema, proxy, cc
+}
+
+// TestGRPCWithoutReflection: a server without reflection gives no schema;
+// its pairs are dropped (grpc_no_schema), or emitted undecoded with
+// service and method when configured, or decoded from a descriptor set.
+func TestGRPCWithoutReflection(t *testing.T) {
+	schema, proxy, cc := proxiedServer(t, grpcdemo.ServerOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs := &callSet{t: t, schema: schema}
+	plain, gz := clients(cc, schema)
+	cs.all(ctx, plain, gz, "")
+	cc.Close()
+	proxy.waitIdle(t)
+	recorded := proxy.take()
+
+	t.Run("dropped", func(t *testing.T) {
+		before := testutil.ToFloat64(metrics.PairsDropped.WithLabelValues(metrics.ReasonGRPCNoSchema))
+		st := newStages(t, liveConfig())
+		st.replay(t, recorded, proxy.addr())
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) && testutil.ToFloat64(metrics.PairsDropped.WithLabelValues(metrics.ReasonGRPCNoSchema))-before < float64(len(cs.calls)) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := testutil.ToFloat64(metrics.PairsDropped.WithLabelValues(metrics.ReasonGRPCNoSchema)) - before; got != float64(len(cs.calls)) {
+			t.Errorf("%v pairs dropped as grpc_no_schema, want %d", got, len(cs.calls))
+		}
+		select {
+		case p := <-st.out:
+			t.Errorf("a pair came out without a schema: %s", p.Request.Path)
+		case <-time.After(100 * time.Millisecond):
+		}
+	})
+
+	t.Run("undecoded", func(t *testing.T) {
+		cfg := liveConfig()
+		cfg.GRPC.EmitUndecoded = true
+		st := newStages(t, cfg)
+		st.replay(t, recorded, proxy.addr())
+		pairs := collect(t, st.out, len(cs.calls), 15*time.Second)
+		for _, p := range pairs {
+			g := p.GRPC
+			if g.Service != grpcdemo.Service || g.Method == "" || g.RequestJSON != nil || len(g.RequestMessages) == 0 || !g.HasStatus {
+				t.Errorf("undecoded pair: service %q method %q json %v messages %d", g.Service, g.Method, g.RequestJSON != nil, len(g.RequestMessages))
+			}
+			if p.Flags[len(p.Flags)-1] != grpc.FlagUndecoded {
+				t.Errorf("undecoded pair not flagged: %v", p.Flags)
+			}
+		}
+	})
+
+	t.Run("descriptor set", func(t *testing.T) {
+		set, err := schema.DescriptorSet(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := t.TempDir() + "/greeter.protoset"
+		if err := writeFile(path, set); err != nil {
+			t.Fatal(err)
+		}
+		cfg := liveConfig()
+		cfg.GRPC.DescriptorSets = []string{path}
+		st := newStages(t, cfg)
+		st.replay(t, recorded, proxy.addr())
+		cs.check(collect(t, st.out, len(cs.calls), 15*time.Second))
+	})
+}
+
+// lateCalls makes n calls cycling through the four methods, each with its
+// own deadline as clients usually set, and, with requestIDs, a unique
+// x-request-id as traced services send. It returns the first request
+// names.
+func lateCalls(t *testing.T, schema *grpcdemo.Schema, cl *grpcdemo.Client, from, n int, requestIDs bool) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	for i := from; i < from+n; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if requestIDs {
+			ctx = metadata.AppendToOutgoingContext(ctx, "x-request-id", fmt.Sprintf("%08x-%04d", i*7919, i))
+		}
+		name := "late-" + strconv.Itoa(i)
+		req := schema.NewRequest(name, 2, nil)
+		var err error
+		switch i % 4 {
+		case 0:
+			_, err = cl.SayHello(ctx, req)
+		case 1:
+			_, err = cl.StreamReplies(ctx, req)
+		case 2:
+			_, err = cl.CollectNames(ctx, []*dynamicpb.Message{req})
+		case 3:
+			_, err = cl.Chat(ctx, []*dynamicpb.Message{req})
+		}
+		cancel()
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		names[name] = true
+	}
+	return names
+}
+
+// lateFigures sorts the pairs of late calls: resolved (service and method
+// known, messages decoded) or flagged as HPACK left them unknown; it fails
+// the test for a late call that did not come out or came out neither.
+func lateFigures(t *testing.T, pairs []*message.Pair, want map[string]bool) (resolved, flagged int) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, p := range pairs {
+		g := p.GRPC
+		if g == nil {
+			t.Errorf("pair without gRPC (protocol %s)", p.Protocol)
+			continue
+		}
+		name := ""
+		if len(g.RequestJSON) > 0 {
+			var first struct{ Name string }
+			json.Unmarshal(g.RequestJSON[0], &first)
+			name = first.Name
+		}
+		switch {
+		case g.Service == grpcdemo.Service && g.Method != "" && name != "":
+			if !want[name] {
+				t.Errorf("resolved pair of a call before the start: %s", name)
+			}
+			seen[name] = true
+			resolved++
+		case slices.Contains(p.Request.Flags, http2.FlagHPACKUnknown):
+			flagged++
+		default:
+			t.Errorf("pair neither resolved nor flagged: %q %q flags %v %v", g.Service, g.Method, p.Request.Flags, p.Flags)
+		}
+	}
+	if resolved+flagged < len(want) {
+		t.Errorf("%d late calls came out (%d resolved, %d flagged), want %d", resolved+flagged, resolved, flagged, len(want))
+	}
+	return resolved, flagged
+}
+
+// TestGRPCLateStartThroughProxy makes 50 calls on a connection, then
+// starts parsing, then makes 50 more: the parser joins mid-connection with
+// a warm HPACK table. Calls that repeat their headers exactly leave every
+// entry of the table unknown for as long as they go on; per-call headers
+// (request ids) turn the table over, after which the path resolves.
+func TestGRPCLateStartThroughProxy(t *testing.T) {
+	for _, requestIDs := range []bool{false, true} {
+		t.Run(fmt.Sprintf("request ids %v", requestIDs), func(t *testing.T) {
+			schema, proxy, cc := proxiedServer(t, grpcdemo.ServerOptions{ReflectionV1: true})
+			cl := grpcdemo.NewClient(cc, schema)
+			lateCalls(t, schema, cl, 0, 50, requestIDs)
+			proxy.take()
+			want := lateCalls(t, schema, cl, 50, 50, requestIDs)
+			cc.Close()
+			proxy.waitIdle(t)
+
+			cfg := liveConfig()
+			cfg.GRPC.EmitUndecoded = true
+			st := newStages(t, cfg)
+			st.replayLate(t, proxy.take(), proxy.addr())
+			pairs := collect(t, st.out, len(want), 15*time.Second)
+			resolved, flagged := lateFigures(t, pairs, want)
+			t.Logf("late start: %d of the last %d calls resolved, %d flagged hpack_unknown", resolved, len(want), flagged)
+			if requestIDs && resolved == 0 {
+				t.Error("no call resolved although the request ids turned the table over")
+			}
+		})
 	}
 }

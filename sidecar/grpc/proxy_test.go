@@ -2,6 +2,7 @@ package grpc_test
 
 import (
 	"net"
+	"os"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -117,3 +118,5 @@ func (p *recordingProxy) take() []chunk {
 	p.chunks = nil
 	return c
 }
+
+func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }

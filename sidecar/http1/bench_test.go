@@ -58,7 +58,7 @@ func benchPairs(b *testing.B, req, resp []byte, opts Options) {
 // response per iteration, each arriving as one segment.
 func BenchmarkConn(b *testing.B) {
 	req, resp := keepAliveJSON()
-	benchPairs(b, req, resp, Options{Judge: KeepAllForBench{}})
+	benchPairs(b, req, resp, Options{Judge: message.KeepAll{}})
 }
 
 // BenchmarkConnSegmented cuts every message into 100-byte segments, so that
@@ -90,7 +90,3 @@ func BenchmarkConnChunkedGzip(b *testing.B) {
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(gzipped(body), 256))
 	benchPairs(b, req, resp, Options{})
 }
-
-// KeepAllForBench is message.KeepAll as the filter stage calls it, through
-// the interface.
-type KeepAllForBench = message.KeepAll

@@ -54,7 +54,8 @@ type Conn struct {
 	upgrade   *message.Request
 	// orphans are complete responses no known request answers, held while
 	// the client's bytes lag behind them in capture time (see adopt).
-	orphans []*message.Response
+	orphans     []*message.Response
+	orphanBytes int
 	// cliTS is the capture time of the latest client bytes or gap.
 	cliTS   time.Time
 	closing bool
@@ -81,12 +82,14 @@ func NewConn(opts Options, out message.Halves) *Conn {
 }
 
 // Feed consumes in-order bytes from the client (fromClient) or the server,
-// captured at ts; b is only read during the call. It returns how many
-// bytes were HTTP/1. That is fewer than len(b) only when this direction
-// reached the point where the connection switched protocol (see Switched):
-// b[n:] belongs to the new protocol. Once a direction has switched, Feed
-// returns 0 for it. The two directions switch at their own points: for
-// h2c the server after its 101, the client after the upgrade request.
+// captured at ts; b is only read during the call. Feeding each captured
+// segment with its own capture time lets the Conn tell which request a
+// response answers when reassembly delivers the directions out of step.
+//
+// Feed returns how many bytes were HTTP/1. That is fewer than len(b) only
+// when this direction reached the point where the connection switched
+// protocol (see Switched): b[n:] belongs to the new protocol, and so does
+// everything later in that direction, for which Feed returns 0.
 func (c *Conn) Feed(fromClient bool, b []byte, ts time.Time) int {
 	if c.closed {
 		return 0
@@ -147,8 +150,17 @@ func (c *Conn) Close(ts time.Time) {
 //     that request, which becomes HTTP/2 stream 1; neither it nor the
 //     101 is handed to out.
 //   - "h2": the client sent the HTTP/2 preface at a message boundary.
+//     Feed stops before the preface, or just after it when the preface
+//     began in an earlier call.
 //   - "other": any other 101 (WebSocket, Docker's "Upgrade: tcp") or a
 //     2xx answer to CONNECT. Those pairs are handed on; then parsing stops.
+//
+// Each direction switches at its own point: the server after its 101 (or
+// 2xx to CONNECT, or, for "h2", after answering the requests sent before
+// the preface); the client after the request that switched. The switch
+// may be seen in one direction before the other has reached its point, so
+// a caller keeps feeding a direction until Feed returns less than it was
+// given.
 func (c *Conn) Switched() (proto string, req *message.Request) {
 	return c.proto, c.upgrade
 }

@@ -45,10 +45,10 @@ type chunk struct {
 	gap    int
 }
 
-func cl(s string) chunk  { return chunk{client: true, data: s} }
-func sv(s string) chunk  { return chunk{data: s} }
-func cgap(n int) chunk   { return chunk{client: true, gap: n} }
-func sgap(n int) chunk   { return chunk{gap: n} }
+func cl(s string) chunk    { return chunk{client: true, data: s} }
+func sv(s string) chunk    { return chunk{data: s} }
+func cgap(n int) chunk     { return chunk{client: true, gap: n} }
+func sgap(n int) chunk     { return chunk{gap: n} }
 func tsOf(i int) time.Time { return time.Unix(1700000000, 0).Add(time.Duration(i) * time.Millisecond) }
 
 // run feeds a script to a new Conn and closes it. split, when non-nil,

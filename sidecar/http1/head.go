@@ -40,15 +40,15 @@ func (s *side) requestHead(raw []byte, ts time.Time) {
 	}
 	s.newMessage()
 	s.req = req
+	if s.c.judge != nil {
+		req.Drop = s.c.judge.JudgeRequest(req)
+		s.drop = req.Drop
+	}
 	upgradeH2C := f.upgrade != "" && hasToken(f.upgrade, "h2c")
 	s.seq = s.c.pushRequest(req, upgradeH2C)
 	// After a request that may switch protocols, the client's next bytes
 	// may already be the new protocol's, so they wait for the answer.
 	s.awaitNext = f.upgrade != "" || rl.method == "CONNECT"
-	if s.c.judge != nil {
-		req.Drop = s.c.judge.JudgeRequest(req)
-		s.drop = req.Drop
-	}
 	switch {
 	case f.hasTE && !f.chunked:
 		// Without chunked last, a request's length is unknowable

@@ -18,7 +18,7 @@ import (
 // them), so they are kept and flagged.
 var methodsLines = []struct {
 	line, method, path string
-	garbage             bool
+	garbage            bool
 }{
 	{"OPTIONS * HTTP/1.1", "OPTIONS", "*", false},
 	{"OPTIONS HTTP/1.1", "OPTIONS", "HTTP/1.1", false},

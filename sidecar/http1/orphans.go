@@ -15,6 +15,11 @@ import (
 // (or the connection ends) is a response without a request handed on as
 // such.
 
+// maxOrphans caps the responses held for requests not yet read; their
+// bodies together are also capped, at twice the body limit. Past either
+// cap the oldest goes on without its request.
+const maxOrphans = 64
+
 // requestMayCome reports whether a request begun at or before t may still
 // be read from the client.
 func (c *Conn) requestMayCome(t time.Time) bool {
@@ -38,23 +43,39 @@ func (c *Conn) holdOrphan(resp *message.Response) {
 		c.out.Response(resp)
 		return
 	}
-	if len(c.orphans) >= maxPending {
-		c.out.Response(c.orphans[0])
-		c.orphans = c.orphans[1:]
-	}
 	c.orphans = append(c.orphans, resp)
+	c.orphanBytes += len(resp.Body)
+	for len(c.orphans) > maxOrphans || c.orphanBytes > 2*c.maxBody {
+		c.handOrphan()
+	}
+}
+
+// handOrphan hands on the oldest held response as it is.
+func (c *Conn) handOrphan() {
+	resp := c.orphans[0]
+	c.orphans[0] = nil
+	c.orphans = c.orphans[1:]
+	c.orphanBytes -= len(resp.Body)
+	if len(c.orphans) == 0 {
+		c.orphans, c.orphanBytes = nil, 0
+	}
+	c.out.Response(resp)
+}
+
+// takeOrphan removes the oldest held response, which a request adopts.
+func (c *Conn) takeOrphan() *message.Response {
+	resp := c.orphans[0]
+	c.orphans[0] = nil
+	c.orphans = c.orphans[1:]
+	c.orphanBytes -= len(resp.Body)
+	return resp
 }
 
 // releaseOrphans hands on the held responses that no request can answer
 // any more.
 func (c *Conn) releaseOrphans() {
 	for len(c.orphans) > 0 && !c.requestMayCome(c.orphans[0].Start) {
-		c.out.Response(c.orphans[0])
-		c.orphans[0] = nil
-		c.orphans = c.orphans[1:]
-	}
-	if len(c.orphans) == 0 {
-		c.orphans = nil
+		c.handOrphan()
 	}
 }
 
@@ -64,13 +85,11 @@ func (c *Conn) releaseOrphans() {
 // request never seen, and go on as they are.
 func (c *Conn) adopt(seq int64, req *message.Request) {
 	for len(c.orphans) > 0 && c.orphans[0].Start.Before(req.Start) {
-		c.out.Response(c.orphans[0])
-		c.orphans = c.orphans[1:]
+		c.handOrphan()
 	}
 	e := c.entry(seq)
 	if len(c.orphans) > 0 {
-		resp := c.orphans[0]
-		c.orphans = c.orphans[1:]
+		resp := c.takeOrphan()
 		c.judgeLate(req, resp)
 		e.answered, e.decided, e.resp, e.respDone = true, true, resp, true
 		return

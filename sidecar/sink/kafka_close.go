@@ -129,6 +129,7 @@ func (k *Kafka) save() error {
 		metrics.PairsDropped.WithLabelValues(metrics.ReasonShutdown).Add(float64(lost))
 	} else {
 		if len(inFlight) > 0 {
+			k.log.Info("spool: saving records that were in flight, ahead of the spooled ones", "records", len(inFlight))
 			out, err := k.spool.Prepend(envelopes(inFlight)...)
 			k.countSpool(out, metrics.ReasonShutdown)
 			lost += out.Failed

@@ -220,3 +220,19 @@ func eventually(t *testing.T, within time.Duration, fn func() error) error {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// gauge reads a gauge of the sidecar's registry, as /metrics serves it.
+func gauge(t *testing.T, name string) float64 {
+	t.Helper()
+	fams, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not served", name)
+	return 0
+}

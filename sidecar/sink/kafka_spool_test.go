@@ -73,13 +73,23 @@ func TestKafkaSpoolFull(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if st := k.spool.Stats(); st.PeakBytes > int64(cfg.Spool.MaxBytes) {
+	st := k.spool.Stats()
+	if st.PeakBytes > int64(cfg.Spool.MaxBytes) {
 		t.Fatalf("spool peaked at %d bytes, bound %d", st.PeakBytes, cfg.Spool.MaxBytes)
+	}
+	// What /metrics shows during the outage.
+	if gauge(t, "podtap_kafka_up") != 0 || gauge(t, "podtap_kafka_spool_bytes") != float64(st.Bytes) ||
+		gauge(t, "podtap_kafka_spool_segments") != float64(st.Segments) || gauge(t, "podtap_kafka_spool_records") != float64(st.Records) ||
+		gauge(t, "podtap_kafka_spool_oldest_age_seconds") <= 0 || gauge(t, "podtap_kafka_queue_bytes") != 0 {
+		t.Fatalf("gauges during the outage disagree with the spool %+v", st)
 	}
 
 	newCluster(t, kfake.Ports(port), kfake.SeedTopics(1, testTopic))
 	waitReady(t, k, 10*time.Second)
 	waitDrained(t, k)
+	if gauge(t, "podtap_kafka_up") != 1 || gauge(t, "podtap_kafka_spool_records") != 0 || gauge(t, "podtap_kafka_spool_oldest_age_seconds") != 0 {
+		t.Fatal("gauges after the drain")
+	}
 	closeSink(t, k, 10*time.Second)
 
 	d := dropDelta(before)

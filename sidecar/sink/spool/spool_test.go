@@ -520,9 +520,10 @@ func TestClosedSpoolRefuses(t *testing.T) {
 }
 
 func BenchmarkAppend(b *testing.B) {
-	for _, policy := range []Fsync{FsyncInterval, FsyncSegment} {
-		b.Run(fmt.Sprint(policy), func(b *testing.B) {
+	for _, name := range []string{"interval", "segment"} {
+		b.Run(name, func(b *testing.B) {
 			opts := testOptions(b.TempDir())
+			policy, _ := ParseFsync(name)
 			opts.MaxBytes, opts.SegmentBytes, opts.Fsync = 1<<30, 8<<20, policy
 			s, _, err := Open(opts)
 			if err != nil {
