@@ -13,6 +13,10 @@ import (
 // detect decides the protocol from the buffered first bytes, or waits for
 // more, or gives up on a connection that is not HTTP.
 func (s *Stream) detect(ts time.Time) {
+	if s.tunnel {
+		s.detectTunnel(ts)
+		return
+	}
 	notHTTP := 0
 	for _, dir := range [2]message.Dir{message.AtoB, message.BtoA} {
 		b := s.pending[dir]
@@ -53,6 +57,21 @@ func (s *Stream) detect(ts time.Time) {
 	}
 	if notHTTP > 0 && (notHTTP == 2 || s.conn.SawSYN || len(s.pending[0])+len(s.pending[1]) >= 2*s.f.detectBytes) {
 		s.ignore("ignored")
+	}
+}
+
+// prefaceLen is the length of the HTTP/2 client preface.
+const prefaceLen = 24
+
+// detectTunnel starts HTTP/2 parsing inside a tunnel when the client's
+// first bytes there are the preface, and ignores the connection otherwise.
+func (s *Stream) detectTunnel(ts time.Time) {
+	switch {
+	case http2.Sniff(s.pending[s.clientDir]) == http2.Preface:
+		s.tunnel = false
+		s.start(s.clientDir, false, ts)
+	case len(s.pending[s.clientDir]) >= prefaceLen || len(s.pending[s.clientDir.Reverse()]) >= s.f.detectBytes:
+		s.ignore("upgraded")
 	}
 }
 

@@ -65,6 +65,9 @@ type Stream struct {
 	p         parser
 	pairs     *pair.Conn
 	ignored   bool
+	// tunnel is set after a protocol switch other than to HTTP/2: the
+	// bytes that follow are parsed only if they are HTTP/2.
+	tunnel bool
 	// pending holds each direction's first bytes until detection decides.
 	pending [2][]byte
 }
@@ -141,7 +144,11 @@ func (s *Stream) feed(dir message.Dir, b []byte, ts time.Time) {
 	default:
 		s.p.close(ts)
 		s.p = nil
-		s.ignore("upgraded")
+		// A CONNECT tunnel or another protocol: only an HTTP/2 preface
+		// from the client is looked for, as gRPC through a forward proxy
+		// runs HTTP/2 with prior knowledge inside the tunnel.
+		s.tunnel = true
+		s.Data(dir, b[n:], ts)
 		return
 	}
 	countConn("http2")

@@ -149,6 +149,9 @@ func newKafka(cfg config.Kafka, pod config.Pod, log *slog.Logger, tune tuning) (
 	if cfg.MaxRecordBytes <= 0 {
 		return nil, fmt.Errorf("kafka.max_record_bytes: %d is not accepted; want a positive size", cfg.MaxRecordBytes)
 	}
+	if cfg.QueueBytes < cfg.MaxRecordBytes {
+		return nil, fmt.Errorf("kafka.queue_bytes: %s is not accepted; want at least kafka.max_record_bytes (%s), or the largest records never fit", cfg.QueueBytes, cfg.MaxRecordBytes)
+	}
 	codec, err := compression(cfg.Compression)
 	if err != nil {
 		return nil, err
@@ -258,7 +261,7 @@ func (k *Kafka) openSpool(c config.Spool) error {
 		Logger:         k.log,
 	})
 	if err != nil {
-		return fmt.Errorf("kafka.spool.dir: %w", err)
+		return fmt.Errorf("kafka.spool: %w", err)
 	}
 	k.spool, k.recovery = sp, rec
 	if rec.Torn > 0 {

@@ -211,6 +211,8 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 				c.SASL = config.KafkaSASL{Mechanism: "GSSAPI", Username: "u", Password: "p"}
 			},
 			"kafka.compression": func(c *config.Kafka) { c.Compression = "brotli" },
+			"kafka.queue_bytes": func(c *config.Kafka) { c.QueueBytes = c.MaxRecordBytes - 1 },
+			"kafka.spool":       func(c *config.Kafka) { c.Spool.Dir, c.Spool.MaxBytes = t.TempDir(), 1024 },
 		} {
 			cfg := kafkaConfig(c.ListenAddrs(), "")
 			mutate(&cfg)

@@ -94,7 +94,7 @@ func TestKafkaOutage(t *testing.T) {
 	var sinks []*Kafka
 	for _, p := range pods {
 		cfg := kafkaConfig([]string{cluster.addr()}, t.TempDir())
-		cfg.QueueBytes = 1 << 20 // far less than the outage's records
+		cfg.QueueBytes = 2 << 20 // far less than the outage's records
 		cfg.Spool.SegmentBytes = 256 << 10
 		k := startSink(t, cfg, config.Pod{Namespace: "shop", Name: p})
 		waitReady(t, k, 10*time.Second)

@@ -221,6 +221,7 @@ func TestKafkaQueueFullWithoutSpool(t *testing.T) {
 	addr := "127.0.0.1:" + itoa(freePort(t))
 	cfg := kafkaConfig([]string{addr}, "")
 	cfg.QueueBytes = 256 << 10
+	cfg.MaxRecordBytes = 64 << 10
 	k := startSink(t, cfg, testPod)
 	before := drops()
 	const n = 2000
