@@ -86,9 +86,10 @@ func h2Emitted(t *testing.T, records [][]byte) (streams []stream, http1 []exchan
 		var r struct {
 			Protocol string `json:"protocol"`
 			Request  struct {
-				Method string  `json:"method"`
-				Path   string  `json:"path"`
-				Query  *string `json:"query"`
+				Method    string  `json:"method"`
+				Path      string  `json:"path"`
+				Query     *string `json:"query"`
+				Authority string  `json:"authority"`
 			}
 			Response struct {
 				Status int `json:"status"`
@@ -105,6 +106,10 @@ func h2Emitted(t *testing.T, records [][]byte) (streams []stream, http1 []exchan
 		uri := r.Request.Path
 		if r.Request.Query != nil {
 			uri += "?" + *r.Request.Query
+		}
+		if r.Request.Method == "CONNECT" && uri == "" {
+			// The authority form is CONNECT's request target.
+			uri = r.Request.Authority
 		}
 		switch r.Protocol {
 		case "h2", "grpc":
