@@ -152,8 +152,10 @@ func (c *Conn) Close(ts time.Time) {
 //   - "h2": the client sent the HTTP/2 preface at a message boundary.
 //     Feed stops before the preface, or just after it when the preface
 //     began in an earlier call.
-//   - "other": any other 101 (WebSocket, Docker's "Upgrade: tcp") or a
-//     2xx answer to CONNECT. Those pairs are handed on; then parsing stops.
+//   - "tunnel": a 2xx answer to CONNECT. The pair is handed on; the bytes
+//     after it are the tunnelled connection's, from its start.
+//   - "other": any other 101 (WebSocket, Docker's "Upgrade: tcp"). Those
+//     pairs are handed on; then parsing stops.
 //
 // Each direction switches at its own point: the server after its 101 (or
 // 2xx to CONNECT, or, for "h2", after answering the requests sent before

@@ -115,10 +115,11 @@ func (s *side) responseHead(raw []byte, ts time.Time) {
 		s.c.switched(s.seq, ts)
 		return
 	case connect && status < 300:
-		// A tunnel: the pair is kept, the bytes after it are not HTTP.
+		// A tunnel: the pair is kept, the bytes after it are the
+		// tunnelled connection's.
 		s.c.decide(s.seq, true)
 		s.complete(ts)
-		s.c.setProto("other", nil)
+		s.c.setProto("tunnel", nil)
 		s.st = stDone
 		return
 	}

@@ -210,8 +210,8 @@ func TestSwitchConnect(t *testing.T) {
 			{true, hello, 0},
 		})
 		checkHalves(t, rec.events, []string{`> CONNECT `, `< 200`})
-		if proto, _ := c.Switched(); proto != "other" {
-			t.Fatalf("Switched = %q, want other", proto)
+		if proto, _ := c.Switched(); proto != "tunnel" {
+			t.Fatalf("Switched = %q, want tunnel", proto)
 		}
 		if r := rec.requests()[0]; r.Authority != "api.example:443" {
 			t.Fatalf("CONNECT authority = %q", r.Authority)

@@ -13,10 +13,6 @@ import (
 // detect decides the protocol from the buffered first bytes, or waits for
 // more, or gives up on a connection that is not HTTP.
 func (s *Stream) detect(ts time.Time) {
-	if s.tunnel {
-		s.detectTunnel(ts)
-		return
-	}
 	notHTTP := 0
 	for _, dir := range [2]message.Dir{message.AtoB, message.BtoA} {
 		b := s.pending[dir]
@@ -60,21 +56,6 @@ func (s *Stream) detect(ts time.Time) {
 	}
 }
 
-// prefaceLen is the length of the HTTP/2 client preface.
-const prefaceLen = 24
-
-// detectTunnel starts HTTP/2 parsing inside a tunnel when the client's
-// first bytes there are the preface, and ignores the connection otherwise.
-func (s *Stream) detectTunnel(ts time.Time) {
-	switch {
-	case http2.Sniff(s.pending[s.clientDir]) == http2.Preface:
-		s.tunnel = false
-		s.start(s.clientDir, false, ts)
-	case len(s.pending[s.clientDir]) >= prefaceLen || len(s.pending[s.clientDir.Reverse()]) >= s.f.detectBytes:
-		s.ignore("upgraded")
-	}
-}
-
 // guessClient picks the client of an HTTP/2 connection joined mid-stream,
 // where frames alone do not say who is who: the SYN sender if seen, else
 // the side with the higher (ephemeral) port.
@@ -109,25 +90,29 @@ func (s *Stream) start(clientDir message.Dir, isHTTP1 bool, ts time.Time) {
 	if clientDir == message.BtoA {
 		client, server = server, client
 	}
-	s.pairs = pair.NewConn(s.f.pairing, client, server)
-	proto := "http2"
-	if isHTTP1 {
-		proto = "http1"
-		s.p = &h1Parser{http1.NewConn(s.f.http1, s.pairs)}
-	} else {
-		s.p = &h2Parser{http2.NewConn(s.f.http2, s.pairs)}
+	if s.pairs != nil {
+		// A tunnel's connection pairs afresh; what the outer one still
+		// waits for will not come.
+		s.pairs.Close()
 	}
-	countConn(proto)
+	s.pairs = pair.NewConn(s.f.pairing, client, server)
+	if isHTTP1 {
+		s.h1 = http1.NewConn(s.f.http1, s.pairs)
+		countConn("http1")
+	} else {
+		s.h2 = http2.NewConn(s.f.http2, s.pairs)
+		countConn("http2")
+	}
 	pending := s.pending
 	s.pending = [2][]byte{}
 	for _, dir := range [2]message.Dir{clientDir, clientDir.Reverse()} {
 		b := pending[dir]
-		if len(b) == 0 || s.p == nil || s.ignored {
+		if len(b) == 0 || s.ignored {
 			continue
 		}
 		if isHTTP1 && !s.conn.SawSYN && !startsMessage(b) {
 			// A direction joined mid-message: let the parser resync.
-			s.p.gap(dir == clientDir, -1, ts)
+			s.h1.Gap(dir == clientDir, -1, ts)
 		}
 		s.feed(dir, b, ts)
 	}

@@ -47,26 +47,23 @@ func (f *Factory) NewStream(c message.Conn) *Stream {
 	return &Stream{f: f, conn: c}
 }
 
-// parser is what Stream drives once the protocol is known.
-type parser interface {
-	// feed returns how many bytes it consumed; fewer than len(b) means
-	// the connection switched protocol there.
-	feed(fromClient bool, b []byte, ts time.Time) int
-	gap(fromClient bool, n int, ts time.Time)
-	close(ts time.Time)
-}
-
 // Stream is one connection's parse state. It satisfies flow.Stream.
 type Stream struct {
 	f    *Factory
 	conn message.Conn
 	// clientDir is the direction the client sends in, once known.
 	clientDir message.Dir
-	p         parser
-	pairs     *pair.Conn
-	ignored   bool
-	// tunnel is set after a protocol switch other than to HTTP/2: the
-	// bytes that follow are parsed only if they are HTTP/2.
+	// h1 parses a connection that starts as HTTP/1; h2 one that starts as
+	// HTTP/2 or switches to it.
+	h1 *http1.Conn
+	h2 *http2.Conn
+	// switched marks the directions that have passed their switch point
+	// from HTTP/1 to HTTP/2; each direction reaches its own.
+	switched [2]bool
+	pairs    *pair.Conn
+	ignored  bool
+	// tunnel is set while detection looks at the start of a connection
+	// tunnelled through CONNECT.
 	tunnel bool
 	// pending holds each direction's first bytes until detection decides.
 	pending [2][]byte
@@ -77,7 +74,7 @@ func (s *Stream) Data(dir message.Dir, b []byte, ts time.Time) {
 	switch {
 	case s.ignored:
 		return
-	case s.p != nil:
+	case s.h1 != nil || s.h2 != nil:
 		s.feed(dir, b, ts)
 		return
 	}
@@ -88,10 +85,13 @@ func (s *Stream) Data(dir message.Dir, b []byte, ts time.Time) {
 // Gap passes a loss on to the parser; during detection it discards what
 // was buffered, since bytes on either side of a gap are not contiguous.
 func (s *Stream) Gap(dir message.Dir, n int, ts time.Time) {
+	fromClient := dir == s.clientDir
 	switch {
 	case s.ignored:
-	case s.p != nil:
-		s.p.gap(dir == s.clientDir, n, ts)
+	case s.h1 != nil && !s.switched[dir]:
+		s.h1.Gap(fromClient, n, ts)
+	case s.h2 != nil:
+		s.h2.Gap(fromClient, n, ts)
 	default:
 		s.pending[dir] = s.pending[dir][:0]
 	}
@@ -104,16 +104,24 @@ func (s *Stream) Tick(now time.Time) {
 	}
 }
 
-// End closes the parser and counts what never completed.
+// End closes the parsers and counts what never completed.
 func (s *Stream) End(ts time.Time) {
-	if s.p != nil {
-		s.p.close(ts)
-		s.p = nil
-	}
+	s.close(ts)
 	if s.pairs != nil {
 		s.pairs.Close()
 	}
 	s.pending = [2][]byte{}
+}
+
+func (s *Stream) close(ts time.Time) {
+	if s.h1 != nil {
+		s.h1.Close(ts)
+		s.h1 = nil
+	}
+	if s.h2 != nil {
+		s.h2.Close(ts)
+		s.h2 = nil
+	}
 }
 
 // Ignored reports that no more bytes are wanted.
@@ -125,32 +133,46 @@ func (s *Stream) ignore(protocol string) {
 	countConn(protocol)
 }
 
-// feed hands bytes to the parser and follows a protocol switch.
+// feed hands bytes to the parser of their direction and follows a switch
+// from HTTP/1 to HTTP/2 (h2c upgrade or prior-knowledge preface).
 func (s *Stream) feed(dir message.Dir, b []byte, ts time.Time) {
 	fromClient := dir == s.clientDir
-	n := s.p.feed(fromClient, b, ts)
-	if n >= len(b) || s.ignored {
-		return
+	if s.h1 != nil && !s.switched[dir] {
+		n := s.h1.Feed(fromClient, b, ts)
+		if n >= len(b) {
+			return
+		}
+		proto, req := s.h1.Switched()
+		switch proto {
+		case "h2c", "h2":
+			if s.h2 == nil {
+				if proto == "h2c" {
+					s.h2 = http2.NewUpgradedConn(s.f.http2, s.pairs, req)
+				} else {
+					s.h2 = http2.NewConn(s.f.http2, s.pairs)
+				}
+				countConn("http2")
+			}
+			s.switched[dir] = true
+			b = b[n:]
+		case "tunnel":
+			// The tunnel carries a connection of its own: plaintext
+			// HTTP/2 (gRPC through a proxy) is parsed, anything else
+			// (TLS) ignored.
+			s.h1.Close(ts)
+			s.h1 = nil
+			s.tunnel = true
+			s.pending[dir] = append(s.pending[dir][:0], b[n:]...)
+			s.detect(ts)
+			return
+		default:
+			// WebSocket and other upgrades carry no HTTP after the switch.
+			s.close(ts)
+			s.ignore("upgraded")
+			return
+		}
 	}
-	h1, ok := s.p.(*h1Parser)
-	if !ok {
-		return
+	if s.h2 != nil && len(b) > 0 {
+		s.h2.Feed(fromClient, b, ts)
 	}
-	switch proto, req := h1.c.Switched(); proto {
-	case "h2c":
-		s.p = &h2Parser{http2.NewUpgradedConn(s.f.http2, s.pairs, req)}
-	case "h2":
-		s.p = &h2Parser{http2.NewConn(s.f.http2, s.pairs)}
-	default:
-		s.p.close(ts)
-		s.p = nil
-		// A CONNECT tunnel or another protocol: only an HTTP/2 preface
-		// from the client is looked for, as gRPC through a forward proxy
-		// runs HTTP/2 with prior knowledge inside the tunnel.
-		s.tunnel = true
-		s.Data(dir, b[n:], ts)
-		return
-	}
-	countConn("http2")
-	s.p.feed(fromClient, b[n:], ts)
 }
