@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"gomodules.xyz/jsonpatch/v2"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -115,6 +116,7 @@ func TestEnvtest(t *testing.T) {
 	t.Run("certificate rotation", func(t *testing.T) { s.testRotation(t, cfg) })
 	t.Run("webhook stopped, pods still created", func(t *testing.T) { stop(); s.testStopped(t) })
 	t.Run("cert-manager mode", s.testCertManager)
+	t.Run("files mode reloads a replaced certificate", s.testFiles)
 }
 
 func newSuite(t *testing.T, restCfg *rest.Config) *suite {
@@ -438,14 +440,20 @@ func (s *suite) testEndpoints(t *testing.T, cfg config.Webhook) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{
-		`podtap_webhook_pods_total{reason="",result="injected"}`,
-		`podtap_webhook_pods_total{reason="pod_security",result="skipped"} 1`,
-		`podtap_webhook_native_sidecars 1`,
-		`podtap_webhook_invalid_annotations_total{annotation="podtap.io/sample-rate"} 1`,
+	// The counters are the process's; other tests in this binary count
+	// too, so the served value is compared with the in-process one.
+	for series, c := range map[string]prometheus.Collector{
+		`podtap_webhook_pods_total{reason="",result="injected"}`:                       webhook.Pods.WithLabelValues(webhook.ResultInjected, ""),
+		`podtap_webhook_pods_total{reason="pod_security",result="skipped"}`:            webhook.Pods.WithLabelValues(webhook.ResultSkipped, webhook.SkipPodSecurity),
+		`podtap_webhook_invalid_annotations_total{annotation="podtap.io/sample-rate"}`: webhook.InvalidAnnotations.WithLabelValues("podtap.io/sample-rate"),
+		`podtap_webhook_native_sidecars`:                                               webhook.NativeSidecars,
 	} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("/metrics lacks %s", want)
+		want := testutil.ToFloat64(c)
+		if want < 1 {
+			t.Errorf("%s is %v in the process, want at least 1", series, want)
+		}
+		if !strings.Contains(string(body), series+" "+strconv.FormatFloat(want, 'g', -1, 64)+"\n") {
+			t.Errorf("/metrics does not serve %s %v", series, want)
 		}
 	}
 }
@@ -531,7 +539,8 @@ func (s *suite) testCertManager(t *testing.T) {
 		Data:       map[string][]byte{"ca.crt": ca.certPEM, "tls.crt": certPEM, "tls.key": keyPEM},
 	}
 	s.create(secret)
-	s.run(cfg)
+	stop := s.run(cfg)
+	defer stop()
 
 	time.Sleep(3 * time.Second)
 	if err := httpOK("http://" + cfg.Server.HealthAddr + "/readyz"); err == nil {
@@ -550,6 +559,50 @@ func (s *suite) testCertManager(t *testing.T) {
 	}
 	s.waitServing(cfg)
 	pod := newPod("shop", "cert-manager")
+	s.create(pod)
+	podtapContainer(t, pod)
+}
+
+// testFiles serves a mounted directory: the operator replaces the files
+// and the webhook serves the new certificate without a restart.
+func (s *suite) testFiles(t *testing.T) {
+	ctx := context.Background()
+	cfg := s.webhookConfig(config.TLSFiles, "")
+	first, second := newCA(t, 24*time.Hour), newCA(t, 24*time.Hour)
+	write := func(ca *testCA) {
+		certPEM, keyPEM := ca.issue(t, []string{"localhost"}, 24*time.Hour)
+		for name, data := range map[string][]byte{"tls.key": keyPEM, "tls.crt": certPEM} {
+			if err := os.WriteFile(filepath.Join(cfg.Server.CertDir, name), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	current := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	if err := s.c.Get(ctx, types.NamespacedName{Name: cfg.Registration.Name}, current); err != nil {
+		t.Fatal(err)
+	}
+	reg := webhook.Registration(&cfg, append(append([]byte{}, first.certPEM...), second.certPEM...))
+	reg.ResourceVersion = current.ResourceVersion
+	if err := s.c.Update(ctx, reg); err != nil {
+		t.Fatal(err)
+	}
+	write(first)
+	stop := s.run(cfg)
+	defer stop()
+	s.waitServing(cfg)
+	if got := servedCert(t, cfg); got.CheckSignatureFrom(first.cert) != nil {
+		t.Fatal("the served certificate is not the mounted one")
+	}
+	write(second)
+	start := time.Now()
+	eventually(t, time.Minute, func() error {
+		if servedCert(t, cfg).CheckSignatureFrom(second.cert) != nil {
+			return errors.New("the replaced certificate is not served yet")
+		}
+		return nil
+	})
+	t.Logf("replaced certificate served after %s", time.Since(start).Round(time.Millisecond))
+	pod := newPod("shop", "files-mode")
 	s.create(pod)
 	podtapContainer(t, pod)
 }

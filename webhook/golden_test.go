@@ -376,3 +376,41 @@ func TestMergeOverridesNested(t *testing.T) {
 		t.Fatalf("merge = %s, want %s", b, want)
 	}
 }
+
+// TestGoldenCoverage keeps the golden cases complete: every skip reason
+// and every annotation of the table has a case.
+func TestGoldenCoverage(t *testing.T) {
+	goldens, err := filepath.Glob(filepath.Join("testdata", "*.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs, err := filepath.Glob(filepath.Join("testdata", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, in strings.Builder
+	for _, g := range goldens {
+		b, err := os.ReadFile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Write(b)
+	}
+	for _, i := range inputs {
+		b, err := os.ReadFile(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Write(b)
+	}
+	for _, reason := range SkipReasons {
+		if !strings.Contains(out.String(), "reason: "+reason+"\n") {
+			t.Errorf("no golden case skips with %s", reason)
+		}
+	}
+	for _, a := range config.Annotations {
+		if !strings.Contains(in.String(), a.Key+":") {
+			t.Errorf("no golden case sets %s", a.Key)
+		}
+	}
+}

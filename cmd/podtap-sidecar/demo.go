@@ -54,14 +54,17 @@ Everything it made is removed when it ends, also on Ctrl-C.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return runDemo(ctx, cfg, rounds, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			viaKafka := cfg.Sink.Type == "kafka" || !sinkChosen(cmd.Flags().Changed("sink"))
+			return runDemo(ctx, cfg, rounds, viaKafka, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().IntVar(&rounds, "rounds", 2, "times the request mix is sent")
 	return cmd
 }
 
-func runDemo(ctx context.Context, cfg config.Sidecar, rounds int, stdout, stderr io.Writer) error {
+// runDemo runs the demo. viaKafka ships the pairs through Kafka (kfake
+// unless brokers are configured) and prints them as consumed back.
+func runDemo(ctx context.Context, cfg config.Sidecar, rounds int, viaKafka bool, stdout, stderr io.Writer) error {
 	pod, err := netns.NewPod(demoNS, demoHostIf, demoHostAddr, demoPodAddr)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -96,8 +99,17 @@ func runDemo(ctx context.Context, cfg config.Sidecar, rounds int, stdout, stderr
 	defer app.Close()
 
 	cfg.Pod = config.Pod{Name: "demo", Namespace: demoNS, IPs: []string{pod.IP()}, Workload: "Deployment/demo"}
+	var kafka *demoKafka
+	if viaKafka {
+		if kafka, err = startDemoKafka(&cfg, stdout, stderr); err != nil {
+			return err
+		}
+	}
 	s, err := startSession(ctx, cfg, sidecar.Where{PodIPs: podIPs(cfg)})
 	if err != nil {
+		if kafka != nil {
+			_ = kafka.stop()
+		}
 		return err
 	}
 	captureCtx, stopCapture := context.WithCancel(ctx)
@@ -115,8 +127,12 @@ func runDemo(ctx context.Context, cfg config.Sidecar, rounds int, stdout, stderr
 	stopCapture()
 	runErr := <-done
 	closeErr := s.close()
+	var kafkaErr error
+	if kafka != nil {
+		kafkaErr = kafka.stop()
+	}
 	summary(stdout)
-	return errors.Join(trafficErr, runErr, closeErr)
+	return errors.Join(trafficErr, runErr, closeErr, kafkaErr)
 }
 
 // drive sends the mix from the host side over keep-alive connections, then
@@ -135,41 +151,47 @@ func drive(ctx context.Context, rounds int, base string, stderr io.Writer) error
 	return nil
 }
 
-// summary prints the pairs emitted and dropped, from the metrics.
-func summary(w io.Writer) {
+// counters reads a counter family by its first label.
+func counters(name string) map[string]float64 {
+	out := map[string]float64{}
 	families, err := metrics.Registry.Gather()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo: reading metrics:", err)
-		return
+		return out
 	}
-	counts := map[string]map[string]float64{}
 	for _, mf := range families {
-		name := mf.GetName()
-		if name != "podtap_pairs_total" && name != "podtap_pairs_dropped_total" {
+		if mf.GetName() != name {
 			continue
 		}
-		counts[name] = map[string]float64{}
 		for _, m := range mf.GetMetric() {
 			label := ""
 			if len(m.GetLabel()) > 0 {
 				label = m.GetLabel()[0].GetValue()
 			}
-			counts[name][label] = m.GetCounter().GetValue()
+			out[label] = m.GetCounter().GetValue()
 		}
 	}
+	return out
+}
+
+// summary prints the pairs emitted and dropped, from the metrics.
+func summary(w io.Writer) {
 	fmt.Fprintln(w, "\n== podtap demo summary ==")
 	section := func(title, metric string) {
+		values := counters(metric)
 		fmt.Fprintln(w, title)
-		labels := make([]string, 0, len(counts[metric]))
-		for l := range counts[metric] {
-			labels = append(labels, l)
+		labels := make([]string, 0, len(values))
+		for l, v := range values {
+			if v != 0 {
+				labels = append(labels, l)
+			}
 		}
 		sort.Strings(labels)
 		if len(labels) == 0 {
 			fmt.Fprintln(w, "  (none)")
 		}
 		for _, l := range labels {
-			fmt.Fprintf(w, "  %-18s %6.0f\n", l, counts[metric][l])
+			fmt.Fprintf(w, "  %-18s %6.0f\n", l, values[l])
 		}
 	}
 	section("pairs emitted, by protocol:", "podtap_pairs_total")

@@ -5,7 +5,6 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/podtap/podtap/config"
 )
@@ -20,6 +19,8 @@ var flagKeys = map[string]string{
 	"metrics-addr":        "metrics.addr",
 	"grpc-descriptor-set": "grpc.descriptor_sets",
 	"log-level":           "log.level",
+	"kafka-brokers":       "kafka.brokers",
+	"kafka-topic":         "kafka.topic",
 }
 
 func addPipelineFlags(cmd *cobra.Command) {
@@ -33,6 +34,8 @@ func addPipelineFlags(cmd *cobra.Command) {
 	f.String("metrics-addr", "", "address serving /metrics, /healthz and /readyz (empty: off)")
 	f.StringSlice("grpc-descriptor-set", nil, "protoset files with gRPC schemas, used before reflection")
 	f.String("log-level", "", "debug, info, warn or error")
+	f.String("kafka-brokers", "", "Kafka seed brokers, host:port, comma separated (kafka.brokers)")
+	f.String("kafka-topic", "", "Kafka topic of the pairs (kafka.topic, default podtap.pairs)")
 }
 
 // loadConfig reads the configuration for a command and sets up logging.
@@ -59,10 +62,4 @@ func setupLogging(cfg config.Log) {
 		h = slog.NewTextHandler(os.Stderr, opts)
 	}
 	slog.SetDefault(slog.New(h))
-}
-
-// changed reports whether the user set a flag.
-func changed(fs *pflag.FlagSet, name string) bool {
-	f := fs.Lookup(name)
-	return f != nil && f.Changed
 }

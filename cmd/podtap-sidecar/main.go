@@ -40,6 +40,6 @@ func newRoot() *cobra.Command {
 	addPipelineFlags(root)
 	run := newRunCmd()
 	root.RunE = run.RunE
-	root.AddCommand(run, newReplayCmd(), newDemoCmd())
+	root.AddCommand(run, newReplayCmd(), newDemoCmd(), newConsumeCmd())
 	return root
 }

@@ -81,7 +81,7 @@ func newRoot() *cobra.Command {
 	f.String("tls-mode", "", "auto, cert-manager or files (default auto)")
 	f.Bool("leader-elect", true, "elect a leader to rotate certificates")
 	f.String("log-level", "", "debug, info, warn or error")
-	root.AddCommand(newRegistrationCmd())
+	root.AddCommand(newRegistrationCmd(), newAnnotationsCmd())
 	return root
 }
 
@@ -103,6 +103,59 @@ func newRegistrationCmd() *cobra.Command {
 			return err
 		},
 	}
+}
+
+func newAnnotationsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "annotations",
+		Short: "Print the podtap.io annotations, with this configuration's defaults, as a Markdown table",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintln(w, "| annotation | default | meaning |")
+			fmt.Fprintln(w, "|---|---|---|")
+			for _, a := range config.Annotations {
+				def, err := annotationDefault(&cfg, a)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "| `%s` | %s | %s |\n", a.Key, def, a.Meaning)
+			}
+			return nil
+		},
+	}
+}
+
+// annotationDefault is what a pod gets without the annotation.
+func annotationDefault(cfg *config.Webhook, a config.Annotation) (string, error) {
+	var v string
+	switch a.Key {
+	case config.AnnotationCPURequest:
+		v = cfg.Sidecar.CPURequest
+	case config.AnnotationCPULimit:
+		v = cfg.Sidecar.CPULimit
+	case config.AnnotationMemoryRequest:
+		v = cfg.Sidecar.MemoryRequest
+	case config.AnnotationMemoryLimit:
+		v = cfg.Sidecar.MemoryLimit
+	case config.AnnotationNativeSidecar:
+		v = cfg.Injection.NativeSidecar
+	case config.AnnotationImage:
+		v = cfg.Sidecar.Image
+	default:
+		var err error
+		if v, err = config.Value(cfg.Sidecar.Settings, a.Setting); err != nil {
+			return "", err
+		}
+	}
+	if v == "" {
+		return "(none)", nil
+	}
+	return "`" + v + "`", nil
 }
 
 func loadConfig(cmd *cobra.Command) (config.Webhook, error) {

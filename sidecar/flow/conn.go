@@ -20,8 +20,12 @@ type conn struct {
 	w    *worker
 	slot int
 	// ends are the source and destination of the packet that started
-	// tracking, which reassembly calls the client-to-server direction.
+	// tracking, which reassembly calls the client-to-server direction,
+	// and net its network flow, reassembly's key for the connection.
 	ends [2]message.Endpoint
+	net  gopacket.Flow
+	// halves are flow's account of each direction, by index.
+	halves [2]half
 	// aDir is the reassembly direction in which Conn.A sends.
 	aDir   reassembly.TCPFlowDirection
 	sawSYN bool
@@ -44,6 +48,7 @@ func newConn(w *worker, netFlow gopacket.Flow, tcp *layers.TCP) *conn {
 			{IP: addr(src.Raw()), Port: uint16(tcp.SrcPort)},
 			{IP: addr(dst.Raw()), Port: uint16(tcp.DstPort)},
 		},
+		net:  netFlow,
 		aDir: reassembly.TCPDirClientToServer,
 	}
 	return c
@@ -58,7 +63,12 @@ func addr(raw []byte) netip.Addr {
 // direction at its first packet, and the packets of an ignored or ended
 // stream are turned into empty in-order segments, so that reassembly
 // neither copies nor buffers their bytes but still sees their FIN or RST.
-func (c *conn) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
+//
+// It also keeps each direction's account (see half): the peer's ACKs, and
+// the capture time of every segment reassembly is about to buffer.
+func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
+	c.w.touched = c
+	i := c.index(dir)
 	if tcp.SYN && c.user == nil {
 		c.sawSYN = true
 		c.aDir = dir
@@ -66,8 +76,11 @@ func (c *conn) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.TC
 			c.aDir = !dir
 		}
 	}
+	if tcp.ACK {
+		c.halves[1-i].ack(tcp.Ack)
+	}
 	if tcp.RST && (nextSeq == noSeq || reassembly.Sequence(tcp.Seq) == nextSeq) {
-		c.rst[c.index(dir)] = true
+		c.rst[i] = true
 	}
 	if c.ended || (c.user != nil && c.user.Ignored()) {
 		tcp.Payload = nil
@@ -75,36 +88,67 @@ func (c *conn) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.TC
 			tcp.Seq = uint32(nextSeq)
 		}
 	}
-	if nextSeq == noSeq && !tcp.SYN {
+	h := &c.halves[i]
+	switch {
+	case nextSeq != noSeq:
+		h.next = uint32(nextSeq)
+		// Reassembly buffers exactly the data segments that start after
+		// nextSeq (a SYN or RST there it drops).
+		if !tcp.SYN && !tcp.RST && seqDiff(h.next, tcp.Seq) > 0 {
+			h.buffer(tcp.Seq, len(tcp.Payload), ci.Timestamp, c.w.asm.MaxBufferedPagesPerConnection)
+		}
+	case tcp.SYN:
+		h.next = tcp.Seq + 1
+	default:
 		*start = true
+		h.next = tcp.Seq
 	}
 	return true
 }
 
-// ReassembledSG delivers in-order bytes, after the gap that precedes them.
+// ReassembledSG delivers in-order bytes, after the gap that precedes them,
+// each run of bytes with the capture time of the segment it came from.
 func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.AssemblerContext) {
 	dir, _, end, skip := sg.Info()
-	ts := c.w.ctx.ci.Timestamp
+	// now is the capture time of the packet being assembled (the clock
+	// during a flush): that of the bytes it brings itself.
+	now := c.w.ctx.ci.Timestamp
+	i := c.index(dir)
+	h := &c.halves[i]
 	d := c.flowDir(dir)
+	seq := h.next + uint32(max(skip, 0))
+	n, _ := sg.Lengths()
 	if skip > 0 {
 		c.w.gapBytes(skip)
+		ts, _, _ := h.run(0, seq, n, now)
 		if s := c.stream(); s != nil {
 			s.Gap(d, skip, ts)
 		}
 	}
-	if n, _ := sg.Lengths(); n > 0 {
-		if s := c.stream(); s != nil {
-			s.Data(d, sg.Fetch(n), ts)
+	if n > 0 {
+		b := sg.Fetch(n)
+		for at, k := seq, 0; len(b) > 0; {
+			ts, run, next := h.run(k, at, len(b), now)
+			if s := c.stream(); s != nil {
+				s.Data(d, b[:run], ts)
+			}
+			b, at, k = b[run:], at+uint32(run), next
 		}
 	}
-	if end && c.rst[c.index(dir)] {
-		c.end(ts)
+	h.advance(seq + uint32(n))
+	if end {
+		h.close()
+		if c.rst[i] {
+			c.end(now)
+		}
 	}
 }
 
 // ReassemblyComplete ends the stream once both directions are closed (FIN,
 // RST, idle timeout or end of input) and stops tracking the connection.
 func (c *conn) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
+	c.halves[0].close()
+	c.halves[1].close()
 	c.end(c.w.clock)
 	c.w.untrack(c)
 	return true

@@ -211,6 +211,7 @@ func TestCorpusReplay(t *testing.T) {
 				checkMidstream(t, streams, images)
 			}
 			checkImages(t, images, recordedDirs(rec))
+			checkCaptureTimes(t, images, recordedDirs(rec))
 			checkHTTP1Truth(t, path, sum, recordedDirs(rec), convs)
 		})
 	}
@@ -373,6 +374,8 @@ type image struct {
 	covered []bool
 	// firstTS is the capture time of the first payload byte.
 	firstTS time.Time
+	// captured is when each byte was first captured (Unix ns; 0 never).
+	captured []int64
 }
 
 func (im *image) put(off int, b []byte) {
@@ -383,6 +386,19 @@ func (im *image) put(off int, b []byte) {
 	copy(im.data[off:], b)
 	for i := range b {
 		im.covered[off+i] = true
+	}
+}
+
+// capture records that bytes [off, off+n) were captured at ts, unless
+// they were captured before.
+func (im *image) capture(off, n int, ts time.Time) {
+	if end := off + n; end > len(im.captured) {
+		im.captured = append(im.captured, make([]int64, end-len(im.captured))...)
+	}
+	for i := off; i < off+n; i++ {
+		if im.captured[i] == 0 {
+			im.captured[i] = ts.UnixNano()
+		}
 	}
 }
 
@@ -483,6 +499,7 @@ func capturedImages(t *testing.T, path string) (map[string]*image, []string) {
 				images[key].firstTS = ci.Timestamp
 			}
 			images[key].put(int(off), tcp.Payload)
+			images[key].capture(int(off), len(tcp.Payload), ci.Timestamp)
 		}
 	}
 	if decoded == 0 {
@@ -522,6 +539,39 @@ func checkImages(t *testing.T, images map[string]*image, dirs map[string]*record
 		if missing+extra+differ > 0 {
 			t.Errorf("%s: delivered %d bytes (%d gaps) vs captured %d: %d missing, %d extra, %d different",
 				key, d.bytes, len(d.gaps), len(want.data), missing, extra, differ)
+		}
+	}
+}
+
+// checkCaptureTimes checks that every delivered byte carries the time its
+// first copy was captured, however long reassembly held it (out of order,
+// behind a hole, or until a flush).
+func checkCaptureTimes(t *testing.T, images map[string]*image, dirs map[string]*recordedDir) {
+	t.Helper()
+	for key, im := range images {
+		d, ok := dirs[key]
+		if !ok {
+			continue
+		}
+		wrong, g, skipped := 0, 0, 0
+		var example string
+		for _, c := range d.chunks {
+			for g < len(d.gaps) && d.gaps[g].at <= c.at {
+				skipped += max(d.gaps[g].n, 0)
+				g++
+			}
+			for i := c.at + skipped; i < c.at+skipped+c.n && i < len(im.captured); i++ {
+				if want := im.captured[i]; want != 0 && want != c.ts.UnixNano() {
+					if wrong == 0 {
+						example = fmt.Sprintf("byte %d delivered stamped %v, captured at %v",
+							i, c.ts.UTC(), time.Unix(0, want).UTC())
+					}
+					wrong++
+				}
+			}
+		}
+		if wrong > 0 {
+			t.Errorf("%s: %d bytes stamped with another time than their capture's; first: %s", key, wrong, example)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package flow_test
 import (
 	"context"
 	"fmt"
+	"encoding/json"
 	"os"
 	"testing"
 
@@ -18,6 +19,7 @@ type col struct{ n int }
 
 func (c *col) Write(r sink.Record) {
 	c.n++
+	if os.Getenv("PTFX_LEN") != "" { var m map[string]any; json.Unmarshal(r.Value, &m); resp := m["response"].(map[string]any); b, _ := resp["body"].(string); fmt.Println("LEN", len(r.Value), resp["body_size"], len(b), resp["body_encoding"], resp["truncated"]) }
 	s := string(r.Value)
 	if len(s) > 700 {
 		s = s[:700]
@@ -34,6 +36,12 @@ func TestPtfxPipeline(t *testing.T) {
 	}
 	cfg := config.DefaultSidecar()
 	cfg.Filter.Enabled = false
+	if os.Getenv("PTFX_BIGPAIR") != "" {
+		cfg.Limits.MaxPairBytes = 100 << 20
+	}
+	if os.Getenv("PTFX_BIGMSG") != "" {
+		cfg.Limits.MaxMessageBytes = 100 << 20
+	}
 	out := &col{}
 	p, err := sidecar.New(cfg, out, sidecar.Where{})
 	if err != nil {

@@ -18,7 +18,7 @@ type dbgStream struct {
 
 func (d *dbgStream) Data(dir Dir, b []byte, ts time.Time) {
 	s := string(b)
-	if len(s) > 40 {
+	if len(s) > 40 && !(d.off[dir] == 0 && os.Getenv("PTFX_HDR") != "") {
 		s = s[:40]
 	}
 	fmt.Printf("%v %v data off=%d len=%d ts=%s %q\n", d.c.A.Port, dir, d.off[dir], len(b), ts.Format("15:04:05.000000"), s)

@@ -33,10 +33,27 @@ type recordedDir struct {
 	bytes int
 	gaps  []recordedGap
 	first time.Time
+	// chunks are the Data calls, when the recorders keep bytes.
+	chunks []recordedChunk
 }
 
 // recordedGap is a gap of n bytes before data offset at.
 type recordedGap struct{ at, n int }
+
+// recordedChunk is a Data call of n bytes at data offset at, stamped ts.
+type recordedChunk struct {
+	at, n int
+	ts    time.Time
+}
+
+// event is one Data or Gap call, in the order the recorders got them.
+type event struct {
+	r   *recorder
+	dir Dir
+	gap bool
+	n   int
+	ts  time.Time
+}
 
 func (r *recorder) Data(dir Dir, b []byte, ts time.Time) {
 	if r.ended > 0 {
@@ -48,17 +65,20 @@ func (r *recorder) Data(dir Dir, b []byte, ts time.Time) {
 	}
 	if r.keepBytes {
 		d.data = append(d.data, b...)
+		d.chunks = append(d.chunks, recordedChunk{at: d.bytes, n: len(b), ts: ts})
 	}
+	r.f.log(event{r: r, dir: dir, n: len(b), ts: ts})
 	d.bytes += len(b)
 	if r.onData != nil {
 		r.onData()
 	}
 }
 
-func (r *recorder) Gap(dir Dir, n int, _ time.Time) {
+func (r *recorder) Gap(dir Dir, n int, ts time.Time) {
 	if r.ended > 0 {
 		r.afterEnd++
 	}
+	r.f.log(event{r: r, dir: dir, gap: true, n: n, ts: ts})
 	d := &r.dirs[dir]
 	d.gaps = append(d.gaps, recordedGap{at: d.bytes, n: n})
 }
@@ -98,6 +118,18 @@ type recorders struct {
 	onNew func(*recorder)
 	// open counts streams not yet ended; maxOpen is its peak.
 	open, maxOpen int
+	// logEvents keeps every Data and Gap call in events, in order.
+	logEvents bool
+	events    []event
+}
+
+func (f *recorders) log(e event) {
+	if !f.logEvents {
+		return
+	}
+	f.mu.Lock()
+	f.events = append(f.events, e)
+	f.mu.Unlock()
 }
 
 func (f *recorders) NewStream(c Conn) Stream {

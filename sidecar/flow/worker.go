@@ -13,7 +13,9 @@ import (
 
 // Causes of metrics.GapBytes.
 const (
-	GapLost       = "lost"        // never captured: no retransmission came before the flush
+	// GapLost: never captured. The peer acknowledged past the hole, or no
+	// retransmission filled it within flow.flush_interval.
+	GapLost       = "lost"
 	GapBufferFull = "buffer_full" // skipped because a reassembly memory cap was reached
 )
 
@@ -28,15 +30,22 @@ type worker struct {
 	tcp layers.TCP
 	// ctx is the assembler context of every packet: the capture time of
 	// the packet being assembled, or the clock during a flush. One value,
-	// reused, keeps Assemble free of allocations; data delivered late (out
-	// of order, or flushed) is therefore stamped with when it became
-	// deliverable rather than when it was captured.
+	// reused, keeps Assemble free of allocations; reassembly therefore
+	// hands buffered bytes over with the time they became deliverable, and
+	// each conn keeps their capture times itself (see half).
 	ctx assemblerContext
 	// hash is the flow hash of the packet being assembled.
 	hash uint64
-	// flushing is set while timers run, so gaps found then are GapLost.
-	flushing bool
-	clock    time.Time
+	// touched is the connection whose Accept saw the packet being
+	// assembled, nil if none did.
+	touched *conn
+	// skipTCP and skipHeader are the segment skipHole assembles.
+	skipTCP    layers.TCP
+	skipHeader [minTCPHeader]byte
+	// flushing is set while timers run and skipping while skipHole runs:
+	// gaps found then are GapLost.
+	flushing, skipping bool
+	clock              time.Time
 	// endClock is set by the reader before it closes in.
 	endClock time.Time
 
@@ -99,7 +108,11 @@ func (w *worker) assemble(p *packet, arena []byte) {
 	}
 	w.ctx.ci.Timestamp = p.ts
 	w.hash = p.hash
+	w.touched = nil
 	w.asm.AssembleWithContext(p.net, &w.tcp, &w.ctx)
+	if c := w.touched; c != nil && (len(c.halves[0].waiting) > 0 || len(c.halves[1].waiting) > 0) {
+		w.skipAcked(c)
+	}
 }
 
 // timers flushes out-of-order data stalled for a flush interval past its
@@ -158,7 +171,7 @@ func (w *worker) untrack(c *conn) {
 
 // gapBytes counts n skipped bytes under their cause.
 func (w *worker) gapBytes(n int) {
-	if w.flushing {
+	if w.flushing || w.skipping {
 		w.gapLost.Add(float64(n))
 	} else {
 		w.gapBufferFull.Add(float64(n))

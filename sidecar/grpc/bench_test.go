@@ -13,8 +13,7 @@ import (
 // pairing, and decoding every message to JSON with a descriptor set.
 func BenchmarkGRPCReplay(b *testing.B) {
 	const calls = 500
-	t := &testing.T{}
-	schema, proxy, cc := proxiedServer(t, grpcdemo.ServerOptions{})
+	schema, proxy, cc := proxiedServer(b, grpcdemo.ServerOptions{})
 	cl := grpcdemo.NewClient(cc, schema)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -25,7 +24,7 @@ func BenchmarkGRPCReplay(b *testing.B) {
 		}
 	}
 	cc.Close()
-	proxy.waitIdle(t)
+	proxy.waitIdle(b)
 	recorded := proxy.take()
 	bytes := 0
 	for _, c := range recorded {
@@ -42,12 +41,12 @@ func BenchmarkGRPCReplay(b *testing.B) {
 	}
 	cfg := liveConfig()
 	cfg.GRPC.DescriptorSets = []string{path}
-	st := newStages(t, cfg)
+	st := newStages(b, cfg)
 	b.SetBytes(int64(bytes))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		st.replay(t, recorded, proxy.addr())
+		st.replay(b, recorded, proxy.addr())
 		for range calls {
 			p := <-st.out
 			if len(p.GRPC.ResponseJSON) != 1 {
@@ -57,9 +56,4 @@ func BenchmarkGRPCReplay(b *testing.B) {
 	}
 	b.ReportMetric(float64(calls*b.N)/b.Elapsed().Seconds(), "pairs/s")
 	b.ReportMetric(0, "ns/op")
-	b.StopTimer()
-	st.enricher.Close()
-	if t.Failed() {
-		b.Fatal("setup failed")
-	}
 }

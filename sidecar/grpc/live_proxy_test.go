@@ -37,7 +37,7 @@ type stages struct {
 	out      chan *message.Pair
 }
 
-func newStages(t *testing.T, cfg config.Sidecar) *stages {
+func newStages(t testing.TB, cfg config.Sidecar) *stages {
 	t.Helper()
 	s := &stages{cfg: cfg, filter: filter.New(cfg.Filter), out: make(chan *message.Pair, 1024)}
 	var err error
@@ -68,7 +68,7 @@ func (s *stages) paired(p *message.Pair) {
 
 // replay parses recorded connections, each as the capture of a client
 // talking to server.
-func (s *stages) replay(t *testing.T, chunks []chunk, server netip.AddrPort) {
+func (s *stages) replay(t testing.TB, chunks []chunk, server netip.AddrPort) {
 	t.Helper()
 	type parsed struct {
 		h2    *http2.Conn
@@ -186,7 +186,7 @@ func TestGRPCThroughProxy(t *testing.T) {
 
 // proxiedServer serves the greeter with the given reflection services
 // behind a recording proxy and returns a client connection through it.
-func proxiedServer(t *testing.T, opts grpcdemo.ServerOptions) (*grpcdemo.Schema, *recordingProxy, *ggrpc.ClientConn) {
+func proxiedServer(t testing.TB, opts grpcdemo.ServerOptions) (*grpcdemo.Schema, *recordingProxy, *ggrpc.ClientConn) {
 	t.Helper()
 	schema, err := grpcdemo.NewSchema()
 	if err != nil {

@@ -2,8 +2,8 @@ package grpc_test
 
 import (
 	"net"
-	"os"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,7 +31,7 @@ type recordingProxy struct {
 	active   atomic.Int32
 }
 
-func startProxy(t *testing.T, upstream netip.AddrPort) *recordingProxy {
+func startProxy(t testing.TB, upstream netip.AddrPort) *recordingProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -99,7 +99,7 @@ func (p *recordingProxy) pipe(done *sync.WaitGroup, id int, fromClient bool, src
 }
 
 // waitIdle waits until no proxied connection is open.
-func (p *recordingProxy) waitIdle(t *testing.T) {
+func (p *recordingProxy) waitIdle(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for p.active.Load() > 0 {

@@ -76,6 +76,7 @@ func (c *Conn) startBlock(s *side, h frameHeader, promised uint32, frag []byte, 
 	s.block = block{
 		open:      true,
 		stream:    h.stream,
+		push:      h.typ == framePushPromise,
 		promised:  promised,
 		endStream: h.typ == frameHeaders && h.flags&flagEndStream != 0,
 		buf:       s.block.buf[:0],
@@ -181,18 +182,16 @@ func (c *Conn) lostBlockFrame(s *side, h frameHeader, ts time.Time) {
 	reason := s.lostReason
 	switch h.typ {
 	case frameHeaders, framePushPromise:
+		// A lost PUSH_PROMISE took its promised id with it: the pushed
+		// stream's frames will be ignored.
 		s.block = block{
 			open:      true,
 			stream:    h.stream,
+			push:      h.typ == framePushPromise,
 			endStream: h.typ == frameHeaders && h.flags&flagEndStream != 0,
 			lost:      reason,
 			buf:       s.block.buf[:0],
 			ts:        ts,
-		}
-		if h.typ == framePushPromise {
-			// The promised id was in the lost payload; the pushed
-			// stream's frames will be ignored.
-			s.block.stream = 0
 		}
 	case frameContinuation:
 		if !s.block.open || s.block.stream != h.stream {
@@ -211,7 +210,7 @@ func (c *Conn) lostBlockFrame(s *side, h frameHeader, ts time.Time) {
 // lostHeaders applies a header block that could not be read: the stream
 // structure it carried (which stream, whether it ended) still counts.
 func (c *Conn) lostHeaders(s *side, blk *block, reason string, ts time.Time) {
-	if blk.stream == 0 || blk.promised != 0 {
+	if blk.stream == 0 || blk.push {
 		return
 	}
 	st := c.streams[blk.stream]

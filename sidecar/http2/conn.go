@@ -110,6 +110,7 @@ func NewUpgradedConn(opts Options, out message.Halves, req *message.Request) *Co
 	req.StreamID = 1
 	st := c.open(1, req.Start)
 	st.req = req
+	st.in.started = true
 	st.in.done = true
 	st.in.end = req.End
 	c.highest = 1
@@ -181,7 +182,6 @@ func (c *Conn) setRole(s *side, client bool) {
 	for _, st := range c.streams {
 		st.in, st.out = st.out, st.in
 	}
-	metrics.ParseErrors.WithLabelValues("h2", "roles_swapped").Inc()
 }
 
 // settings applies a SETTINGS payload sent by side s: it bounds what the

@@ -34,6 +34,9 @@ const (
 	FlagBodyUndecoded = "body_undecoded"
 )
 
+// maxInterim bounds the 1xx responses kept per stream.
+const maxInterim = 8
+
 // headers applies a decoded header block from side s to its stream.
 func (c *Conn) headers(s *side, blk *block, fields []hfield, unknown bool, ts time.Time) {
 	hasMethod, hasStatus := false, false
@@ -45,7 +48,7 @@ func (c *Conn) headers(s *side, blk *block, fields []hfield, unknown bool, ts ti
 			hasStatus = true
 		}
 	}
-	if blk.promised != 0 {
+	if blk.push {
 		c.promise(s, blk.promised, fields, unknown, ts)
 		return
 	}
@@ -116,7 +119,7 @@ func (c *Conn) setRequest(st *stream, req *message.Request) {
 // promise opens the stream a PUSH_PROMISE from the server reserves, with
 // the promised request.
 func (c *Conn) promise(s *side, id uint32, fields []hfield, unknown bool, ts time.Time) {
-	if c.isClient(s) || c.streams[id] != nil || c.closed.has(id) {
+	if id == 0 || c.isClient(s) || c.streams[id] != nil || c.closed.has(id) {
 		return
 	}
 	st := c.open(id, ts)
@@ -143,7 +146,9 @@ func (c *Conn) serverHeaders(s *side, blk *block, fields []hfield, hasStatus, un
 	default:
 		resp := c.response(fields, blk.stream, unknown, ts)
 		if resp.Status >= 100 && resp.Status < 200 {
-			st.interim = append(st.interim, resp.Status)
+			if len(st.interim) < maxInterim {
+				st.interim = append(st.interim, resp.Status)
+			}
 			return
 		}
 		c.setResponse(st, resp)

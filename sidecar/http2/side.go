@@ -54,8 +54,10 @@ type side struct {
 // block is a header block being assembled from HEADERS or PUSH_PROMISE and
 // its CONTINUATION frames.
 type block struct {
-	open      bool
-	stream    uint32
+	open   bool
+	stream uint32
+	// push marks a PUSH_PROMISE block, promising stream promised.
+	push      bool
 	promised  uint32
 	endStream bool
 	// lost says why the block cannot be decoded; its frames are still
@@ -193,7 +195,7 @@ func (c *Conn) beginFrame(s *side, h frameHeader, ts time.Time) {
 	switch h.typ {
 	case frameData:
 		s.data = c.streamFor(s, h.stream, ts)
-		if s.data != nil && !c.halfOf(s, s.data).headersSeen() {
+		if s.data != nil && !c.halfOf(s, s.data).started {
 			// DATA before the message's headers: the headers were lost.
 			c.halfOf(s, s.data).fail(metrics.ReasonGap)
 		}

@@ -1,6 +1,9 @@
 package http2
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // Verdict is what Sniff makes of the first bytes of one direction.
 type Verdict uint8
@@ -132,4 +135,91 @@ func looksLikeText(b []byte) bool {
 // read from inside TLS, so such a connection is not ours.
 func isTLSRecord(b []byte) bool {
 	return len(b) >= 3 && b[0] >= 0x14 && b[0] <= 0x17 && b[1] == 0x03 && b[2] <= 0x04
+}
+
+// SniffClient tells from the frames of one direction whether it is the
+// HTTP client's. A header block starts with its pseudo-headers, and HPACK
+// names them by static index, so even mid-connection the first field of a
+// HEADERS frame says request (:method, :path, :scheme, :authority) or
+// response (:status); a PUSH_PROMISE comes only from servers. ok is false
+// while b holds no frame that says.
+func SniffClient(b []byte) (client, ok bool) {
+	if bytes.HasPrefix(b, []byte(preface)) {
+		return true, true
+	}
+	p, found := findBoundary(b, defaultMaxFrame, true)
+	if !found {
+		return false, false
+	}
+	for p+frameHeaderLen <= len(b) {
+		h := parseFrameHeader(b[p:])
+		if !h.plausible(defaultMaxFrame) {
+			return false, false
+		}
+		payload := b[p+frameHeaderLen : min(len(b), p+frameHeaderLen+int(h.length))]
+		switch h.typ {
+		case framePushPromise:
+			return false, true
+		case frameHeaders:
+			if client, ok := requestBlock(h, payload); ok {
+				return client, true
+			}
+		}
+		p += frameHeaderLen + int(h.length)
+	}
+	return false, false
+}
+
+// requestBlock reads the first field of a HEADERS frame's block, whose
+// payload may be cut short, and reports whether it belongs to a request.
+func requestBlock(h frameHeader, p []byte) (request, ok bool) {
+	if h.flags&flagPadded != 0 {
+		if len(p) < 1 {
+			return false, false
+		}
+		p = p[1:]
+	}
+	if h.flags&flagPriority != 0 {
+		if len(p) < 5 {
+			return false, false
+		}
+		p = p[5:]
+	}
+	for len(p) > 0 {
+		var idx uint64
+		var err error
+		switch b := p[0]; {
+		case b&0xe0 == 0x20:
+			if _, p, err = readInt(p, 5); err != nil {
+				return false, false
+			}
+			continue
+		case b&0x80 != 0:
+			idx, p, err = readInt(p, 7)
+		case b&0xc0 == 0x40:
+			idx, p, err = readInt(p, 6)
+		default:
+			idx, p, err = readInt(p, 4)
+		}
+		if err != nil {
+			return false, false
+		}
+		name := ""
+		switch {
+		case idx >= 1 && idx <= uint64(len(staticTable)):
+			name = staticTable[idx-1].Name
+		case idx == 0:
+			if name, _, err = readString(p); err != nil {
+				return false, false
+			}
+		}
+		switch {
+		case name == ":status":
+			return false, true
+		case strings.HasPrefix(name, ":"):
+			return true, true
+		}
+		return false, false
+	}
+	return false, false
 }

@@ -23,8 +23,6 @@ type half struct {
 	end  time.Time
 }
 
-func (h *half) headersSeen() bool { return h.started }
-
 // fail condemns the half and lets go of its bytes.
 func (h *half) fail(reason string) {
 	if h.drop == "" {
@@ -45,8 +43,6 @@ type stream struct {
 	grpc    bool
 	interim []int
 	start   time.Time
-	// seen is the time of the stream's latest frame.
-	seen time.Time
 }
 
 // halfOf returns the half that side s sends on st.
@@ -68,7 +64,7 @@ func (c *Conn) open(id uint32, ts time.Time) *stream {
 		}
 		c.abandon(oldest, metrics.ReasonPendingLimit, ts)
 	}
-	st := &stream{id: id, start: ts, seen: ts}
+	st := &stream{id: id, start: ts}
 	c.streams[id] = st
 	return st
 }
@@ -80,7 +76,6 @@ func (c *Conn) open(id uint32, ts time.Time) *stream {
 // (the stream ended, or never existed) the frame is ignored.
 func (c *Conn) streamFor(s *side, id uint32, ts time.Time) *stream {
 	if st := c.streams[id]; st != nil {
-		st.seen = ts
 		return st
 	}
 	if id == 0 || c.closed.has(id) {

@@ -56,11 +56,23 @@ func (s *Stream) detect(ts time.Time) {
 	}
 }
 
-// guessClient picks the client of an HTTP/2 connection joined mid-stream,
-// where frames alone do not say who is who: the SYN sender if seen, else
-// the side with the higher (ephemeral) port.
+// guessClient picks the client of an HTTP/2 connection joined mid-stream:
+// the SYN sender if seen, else the side whose header blocks are requests
+// (or whose peer's are responses), else the side with the higher
+// (ephemeral) port.
 func (s *Stream) guessClient() message.Dir {
-	if s.conn.SawSYN || s.conn.A.Port >= s.conn.B.Port {
+	if s.conn.SawSYN {
+		return message.AtoB
+	}
+	for _, dir := range [2]message.Dir{message.AtoB, message.BtoA} {
+		if client, ok := http2.SniffClient(s.pending[dir]); ok {
+			if client {
+				return dir
+			}
+			return dir.Reverse()
+		}
+	}
+	if s.conn.A.Port >= s.conn.B.Port {
 		return message.AtoB
 	}
 	return message.BtoA

@@ -54,6 +54,14 @@ func (h *health) wait() <-chan struct{} {
 	return h.changed
 }
 
+// state returns the state with the channel closed at its next change, read
+// together so that no change can slip between the two.
+func (h *health) state() (up bool, changed <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.up, h.changed
+}
+
 // set records the state and reports whether it changed.
 func (h *health) set(up bool, err error) bool {
 	h.mu.Lock()
@@ -145,7 +153,7 @@ func (c connHook) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time
 // markDown takes Kafka down and says so once.
 func (k *Kafka) markDown(err error) {
 	if k.health.set(false, err) {
-		k.log.Warn("kafka unavailable; records wait in the spool or the memory queue", "err", err, "spooling", k.spool != nil)
+		k.log.Warn("kafka unavailable; records are kept until it is back", "err", err, "spooling", k.spool != nil)
 		kick(k.spillKick)
 	}
 }

@@ -33,11 +33,11 @@ func (k *Kafka) sendLoop() {
 			return
 		default:
 		}
-		if !k.health.ok() {
+		if up, changed := k.health.state(); !up {
 			select {
 			case <-k.stop:
 				return
-			case <-k.health.wait():
+			case <-changed:
 			}
 			continue
 		}

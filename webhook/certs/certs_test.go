@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"flag"
 	"io"
 	"log/slog"
 	"math/big"
@@ -17,6 +18,10 @@ import (
 	"testing"
 	"time"
 )
+
+// go test ./webhook/... -update passes -update to every package under
+// webhook; this one has no golden files but must accept the flag.
+var _ = flag.Bool("update", false, "no effect in this package")
 
 type keyPair struct {
 	cert    *x509.Certificate

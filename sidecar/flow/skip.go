@@ -1,0 +1,62 @@
+package flow
+
+import (
+	"encoding/binary"
+
+	"github.com/gopacket/gopacket"
+)
+
+// A hole the peer has acknowledged past was received by the peer and lost
+// by the capture: no retransmission will fill it. Reassembly would wait for
+// it until the flush interval or the end of input, holding back everything
+// behind it (on a busy keep-alive connection, every later response), so
+// flow skips it as soon as the ACK is seen.
+//
+// Reassembly skips a hole only on its own: past a buffer cap, or in a
+// flush. The first is used here, on demand: an empty segment a byte after
+// next, assembled under a per-connection cap of one page, makes reassembly
+// skip to its first buffered page and deliver what is contiguous with it,
+// with the gap, through ReassembledSG. Being empty, the segment adds no
+// bytes of its own.
+
+// skipAcked skips, in both directions of c, every hole the peer has
+// acknowledged past. It runs after a packet is assembled, never inside
+// reassembly's calls, which hold the connection's lock.
+func (w *worker) skipAcked(c *conn) {
+	for i := range c.halves {
+		h := &c.halves[i]
+		for !c.ended && h.ackedHole() {
+			before := h.next
+			w.skipHole(c, i)
+			if h.next == before {
+				// Reassembly buffers nothing there: the times recorded for
+				// it are stale, and the hole is not reassembly's.
+				h.waiting = nil
+			}
+		}
+	}
+}
+
+// skipHole makes reassembly skip the first hole in direction i of c.
+func (w *worker) skipHole(c *conn, i int) {
+	src, dst := c.ends[0].Port, c.ends[1].Port
+	netFlow := c.net
+	if i == 1 {
+		src, dst = dst, src
+		netFlow = netFlow.Reverse()
+	}
+	hdr := &w.skipHeader
+	binary.BigEndian.PutUint16(hdr[0:], src)
+	binary.BigEndian.PutUint16(hdr[2:], dst)
+	binary.BigEndian.PutUint32(hdr[4:], c.halves[i].next+1)
+	hdr[12] = (minTCPHeader / 4) << 4 // data offset, in 32-bit words
+	if err := w.skipTCP.DecodeFromBytes(hdr[:], gopacket.NilDecodeFeedback); err != nil {
+		return
+	}
+	opts := w.asm.AssemblerOptions
+	w.asm.MaxBufferedPagesPerConnection = 1
+	w.skipping = true
+	w.asm.AssembleWithContext(netFlow, &w.skipTCP, &w.ctx)
+	w.skipping = false
+	w.asm.AssemblerOptions = opts
+}
