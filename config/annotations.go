@@ -54,7 +54,7 @@ var Annotations = []Annotation{
 	{Key: AnnotationInterface, Setting: "capture.interface", check: checkInterface,
 		Meaning: `interface captured: "auto" (lo under a mesh, else eth0), "eth0", "lo" or another name; a mesh switches it to lo unless the pod sets it`},
 	{Key: AnnotationPrefix + "ports", Setting: "capture.ports",
-		Meaning: "TCP ports captured, comma separated; empty list means all"},
+		Meaning: "TCP ports captured, comma separated; unset or empty captures every port"},
 	{Key: AnnotationPrefix + "exclude-ports", Setting: "capture.exclude_ports",
 		Meaning: "TCP ports never captured, comma separated; they win over ports"},
 	{Key: AnnotationPrefix + "max-message-bytes", Setting: "limits.max_message_bytes",
