@@ -33,9 +33,12 @@ func sidecarContainer(tmpl *config.SidecarTemplate, s config.PodSettings, sc con
 			ContainerPort: int32(port),
 			Protocol:      corev1.ProtocolTCP,
 		}},
-		Resources:                resourceRequirements(s.Resources),
-		LivenessProbe:            httpProbe("/healthz", port),
-		ReadinessProbe:           httpProbe("/readyz", port),
+		Resources:     resourceRequirements(s.Resources),
+		LivenessProbe: httpProbe("/healthz", port),
+		// The sidecar counts toward the pod's readiness: its probe leaves
+		// the sink out, so a Kafka outage (the spool holds the pairs)
+		// never takes the application out of its Service.
+		ReadinessProbe:           httpProbe("/readyz?exclude=sink", port),
 		SecurityContext:          securityContext(tmpl.RunAsUser),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}

@@ -114,7 +114,7 @@ func runDemo(ctx context.Context, cfg config.Sidecar, rounds int, viaKafka bool,
 	}
 	captureCtx, stopCapture := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- s.pipeline.Run(captureCtx, src) }()
+	go func() { done <- s.run(captureCtx, src) }()
 
 	fmt.Fprintf(stderr, "podtap demo: service on %s:%s in network namespace %s, capturing its eth0\n", pod.IP(), demoPort, demoNS)
 	trafficErr := drive(ctx, rounds, "http://"+net.JoinHostPort(pod.IP(), demoPort), stderr)

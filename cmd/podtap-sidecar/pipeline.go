@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/sidecar"
+	"github.com/podtap/podtap/sidecar/capture"
 	"github.com/podtap/podtap/sidecar/metrics"
 	"github.com/podtap/podtap/sidecar/sink"
 )
@@ -39,9 +41,24 @@ func podIPs(cfg config.Sidecar) []netip.Addr {
 
 // session is one pipeline with its sink and metrics endpoint.
 type session struct {
-	cfg      config.Sidecar
-	sink     sink.Sink
-	pipeline *sidecar.Pipeline
+	cfg       config.Sidecar
+	sink      sink.Sink
+	pipeline  *sidecar.Pipeline
+	capturing atomic.Bool
+}
+
+// run captures from src; /readyz reports the capture as running meanwhile.
+func (s *session) run(ctx context.Context, src capture.Source) error {
+	s.capturing.Store(true)
+	defer s.capturing.Store(false)
+	return s.pipeline.Run(ctx, src)
+}
+
+func (s *session) captureReady() error {
+	if !s.capturing.Load() {
+		return errors.New("capture is not running")
+	}
+	return nil
 }
 
 func startSession(ctx context.Context, cfg config.Sidecar, where sidecar.Where) (*session, error) {
@@ -56,7 +73,10 @@ func startSession(ctx context.Context, cfg config.Sidecar, where sidecar.Where) 
 	}
 	s := &session{cfg: cfg, sink: out, pipeline: p}
 	if cfg.Metrics.Addr != "" {
-		if err := metrics.Serve(ctx, cfg.Metrics.Addr, out.Ready); err != nil {
+		err := metrics.Serve(ctx, cfg.Metrics.Addr,
+			metrics.Check{Name: "capture", Fn: s.captureReady},
+			metrics.Check{Name: "sink", Fn: out.Ready})
+		if err != nil {
 			s.close()
 			return nil, err
 		}

@@ -38,7 +38,7 @@ Without --pod-ip every pair's direction is "unknown".`,
 					_ = s.close()
 					return err
 				}
-				err = s.pipeline.Run(ctx, src)
+				err = s.run(ctx, src)
 				_ = src.Close()
 				if err != nil {
 					_ = s.close()

@@ -43,7 +43,7 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			slog.Info("capturing", "interface", iface, "pod_ips", ips, "sink", cfg.Sink.Type, "version", version)
-			runErr := s.pipeline.Run(ctx, src)
+			runErr := s.run(ctx, src)
 			if err := s.close(); runErr == nil {
 				runErr = err
 			}

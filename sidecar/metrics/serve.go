@@ -7,15 +7,25 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// Check is one readiness check of /readyz.
+type Check struct {
+	Name string
+	Fn   func() error
+}
+
 // Serve serves /metrics, /healthz and /readyz on addr until ctx is done.
-// ready reports whether the sidecar can deliver pairs (the sink's state);
-// liveness only says the process answers.
-func Serve(ctx context.Context, addr string, ready func() error) error {
+// /healthz only says the process answers. /readyz runs every check; as on
+// the Kubernetes API server, `?exclude=NAME` leaves a check out. The pod's
+// readiness probe excludes the sink: a Kafka outage must never take the
+// application out of its Service, while operators still see the sink's
+// state on /readyz.
+func Serve(ctx context.Context, addr string, checks ...Check) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics: listening on %s (metrics.addr): %w", addr, err)
@@ -25,12 +35,29 @@ func Serve(ctx context.Context, addr string, ready func() error) error {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := ready(); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		excluded := map[string]bool{}
+		for _, name := range r.URL.Query()["exclude"] {
+			excluded[name] = true
+		}
+		var report strings.Builder
+		failed := false
+		for _, c := range checks {
+			switch err := c.Fn(); {
+			case excluded[c.Name]:
+				fmt.Fprintf(&report, "[+]%s excluded\n", c.Name)
+			case err != nil:
+				failed = true
+				fmt.Fprintf(&report, "[-]%s failed: %v\n", c.Name, err)
+			default:
+				fmt.Fprintf(&report, "[+]%s ok\n", c.Name)
+			}
+		}
+		if failed {
+			http.Error(w, report.String()+"not ready", http.StatusServiceUnavailable)
 			return
 		}
-		_, _ = w.Write([]byte("ok\n"))
+		_, _ = w.Write([]byte(report.String() + "ok\n"))
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {

@@ -1,0 +1,58 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReadyzChecksAndExclude(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sinkDown := errors.New("kafka: no broker answers")
+	err = Serve(ctx, addr,
+		Check{Name: "capture", Fn: func() error { return nil }},
+		Check{Name: "sink", Fn: func() error { return sinkDown }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) (int, string) {
+		t.Helper()
+		var resp *http.Response
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			if resp, err = http.Get("http://" + addr + path); err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "[-]sink failed: kafka: no broker answers") || !strings.Contains(body, "[+]capture ok") {
+		t.Errorf("/readyz = %d %q", code, body)
+	}
+	if code, body := get("/readyz?exclude=sink"); code != 200 || !strings.Contains(body, "[+]sink excluded") {
+		t.Errorf("/readyz?exclude=sink = %d %q", code, body)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "podtap_pairs_dropped_total") && !strings.Contains(body, "go_goroutines") {
+		t.Errorf("/metrics = %d", code)
+	}
+}
