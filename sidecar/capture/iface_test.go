@@ -59,7 +59,7 @@ func TestInterfaceAddrs(t *testing.T) {
 	if !slices.Contains(addrs, netip.MustParseAddr("127.0.0.1")) {
 		t.Errorf("lo has %v, want 127.0.0.1 among them", addrs)
 	}
-	if _, err := capture.InterfaceAddrs("ptfl-missing1"); err == nil || !strings.Contains(err.Error(), "--interface") {
+	if _, err := capture.InterfaceAddrs("ptfx-missing1"); err == nil || !strings.Contains(err.Error(), "--interface") {
 		t.Errorf("missing interface: %v", err)
 	}
 }

@@ -28,7 +28,7 @@ import (
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
-// Live tests run in network namespaces named ptfl-*, joined to the host by
+// Live tests run in network namespaces named ptfx-*, joined to the host by
 // veth pairs addressed in 10.203.0.0/16; all traffic stays inside them.
 
 func needRoot(t *testing.T) {
@@ -43,7 +43,7 @@ func needRoot(t *testing.T) {
 
 func newPod(t *testing.T, n int) *netns.Pod {
 	t.Helper()
-	pod, err := netns.NewPod(fmt.Sprintf("ptfl-ns%d", n), fmt.Sprintf("ptfl-h%d", n),
+	pod, err := netns.NewPod(fmt.Sprintf("ptfx-ns%d", n), fmt.Sprintf("ptfx-h%d", n),
 		fmt.Sprintf("10.203.%d.1/30", n), fmt.Sprintf("10.203.%d.2/30", n))
 	if err != nil {
 		t.Fatal(err)
@@ -488,12 +488,12 @@ func TestLiveKernelDrops(t *testing.T) {
 }
 
 func TestOpenLiveNoInterface(t *testing.T) {
-	_, err := capture.OpenLive("ptfl-missing0", liveConfig(nil, nil))
+	_, err := capture.OpenLive("ptfx-missing0", liveConfig(nil, nil))
 	if err == nil {
 		t.Fatal("no error for a missing interface")
 	}
 	msg := err.Error()
-	for _, want := range []string{`"ptfl-missing0"`, "lo", "--interface", "capture.interface"} {
+	for _, want := range []string{`"ptfx-missing0"`, "lo", "--interface", "capture.interface"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q does not mention %s", msg, want)
 		}

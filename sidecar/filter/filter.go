@@ -15,10 +15,6 @@ import (
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
-// InternalHeader marks podtap's own requests (gRPC reflection lookups), so
-// that capturing them never produces a pair.
-const InternalHeader = "x-podtap-request"
-
 // Filter holds the compiled rules of config.Filter.
 type Filter struct {
 	enabled      bool
@@ -58,7 +54,7 @@ func New(cfg config.Filter) *Filter {
 
 // JudgeRequest applies the rules that need only the request headers.
 func (f *Filter) JudgeRequest(r *message.Request) string {
-	if r.Headers.Has(InternalHeader) {
+	if r.Headers.Has(message.InternalHeader) {
 		// podtap's own traffic is dropped even with --no-filter: it is
 		// never the application's.
 		return metrics.ReasonInternal

@@ -68,7 +68,7 @@ func TestDisabledKeepsAllButPodtapsOwn(t *testing.T) {
 		t.Fatalf("--no-filter dropped a pair: %s", got)
 	}
 	p := pairOf("POST", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "", 200, "", "")
-	p.Request.Headers = append(p.Request.Headers, message.Header{Name: InternalHeader, Value: "reflection"})
+	p.Request.Headers = append(p.Request.Headers, message.Header{Name: message.InternalHeader, Value: "reflection"})
 	if got := f.Pair(p); got != metrics.ReasonInternal {
 		t.Fatalf("podtap's own request kept: %q", got)
 	}

@@ -95,7 +95,7 @@ func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.T
 		// Reassembly buffers exactly the data segments that start after
 		// nextSeq (a SYN or RST there it drops).
 		if !tcp.SYN && !tcp.RST && seqDiff(h.next, tcp.Seq) > 0 {
-			h.buffer(tcp.Seq, len(tcp.Payload), ci.Timestamp, c.w.asm.MaxBufferedPagesPerConnection)
+			h.buffer(tcp.Seq, len(tcp.Payload), ci.Timestamp, c.w.maxRanges)
 		}
 	case tcp.SYN:
 		h.next = tcp.Seq + 1

@@ -167,54 +167,66 @@ func recordedDirs(rec *recorders) map[string]*recordedDir {
 	return m
 }
 
+// TestCorpusReplay replays every capture of the corpus with the default
+// buffer caps and with the smallest valid ones, under which reassembly
+// gives up waiting soonest: even then no captured byte may be skipped.
 func TestCorpusReplay(t *testing.T) {
 	summaries := loadSummaries(t)
+	smallest := config.DefaultSidecar().Flow
+	smallest.MaxConnBufferBytes = 64 * config.KiB
+	smallest.MaxBufferBytes = smallest.MaxConnBufferBytes
 	for _, path := range corpusFiles(t) {
 		rel, _ := filepath.Rel(corpusDir, path)
-		t.Run(rel, func(t *testing.T) {
-			sum, ok := summaries[rel]
-			if !ok {
-				t.Fatalf("no ground truth summary for %s", rel)
-			}
-			rec := &recorders{keepBytes: true}
-			cfg := config.DefaultSidecar().Flow
-			cfg.Workers = 2
-			replay(t, path, cfg, rec)
-			streams := rec.streams()
-			if len(streams) == 0 {
-				t.Fatal("no stream got any data")
-			}
-			gaps := 0
-			for _, r := range streams {
-				if r.ended != 1 {
-					t.Errorf("%v: End called %d times, want 1", r.conn, r.ended)
-				}
-				if r.afterEnd > 0 {
-					t.Errorf("%v: %d calls after End", r.conn, r.afterEnd)
-				}
-				gaps += r.gapCount()
-			}
-			images, convs := capturedImages(t, path)
-			holes := 0
-			for _, im := range images {
-				holes += im.holes()
-			}
-			switch {
-			case holes > 0 && gaps == 0:
-				t.Errorf("the capture misses segments in %d places, flow reported no gap", holes)
-			case holes == 0 && gaps > 0:
-				t.Errorf("flow reported %d gaps on a capture that misses no segment", gaps)
-			case knownGaps[rel] && gaps == 0:
-				t.Errorf("flow reported no gap on a capture known to miss segments")
-			}
-			if strings.HasPrefix(rel, "tcp-midstream/") {
-				checkMidstream(t, streams, images)
-			}
-			checkImages(t, images, recordedDirs(rec))
-			checkCaptureTimes(t, images, recordedDirs(rec))
-			checkHTTP1Truth(t, path, sum, recordedDirs(rec), convs)
-		})
+		for name, cfg := range map[string]config.Flow{"default": config.DefaultSidecar().Flow, "smallest-buffers": smallest} {
+			t.Run(rel+"/"+name, func(t *testing.T) {
+				replayCorpusFile(t, path, rel, summaries, cfg)
+			})
+		}
 	}
+}
+
+func replayCorpusFile(t *testing.T, path, rel string, summaries map[string]truthSummary, cfg config.Flow) {
+	t.Helper()
+	sum, ok := summaries[rel]
+	if !ok {
+		t.Fatalf("no ground truth summary for %s", rel)
+	}
+	rec := &recorders{keepBytes: true}
+	cfg.Workers = 2
+	replay(t, path, cfg, rec)
+	streams := rec.streams()
+	if len(streams) == 0 {
+		t.Fatal("no stream got any data")
+	}
+	gaps := 0
+	for _, r := range streams {
+		if r.ended != 1 {
+			t.Errorf("%v: End called %d times, want 1", r.conn, r.ended)
+		}
+		if r.afterEnd > 0 {
+			t.Errorf("%v: %d calls after End", r.conn, r.afterEnd)
+		}
+		gaps += r.gapCount()
+	}
+	images, convs := capturedImages(t, path)
+	holes := 0
+	for _, im := range images {
+		holes += im.holes()
+	}
+	switch {
+	case holes > 0 && gaps == 0:
+		t.Errorf("the capture misses segments in %d places, flow reported no gap", holes)
+	case holes == 0 && gaps > 0:
+		t.Errorf("flow reported %d gaps on a capture that misses no segment", gaps)
+	case knownGaps[rel] && gaps == 0:
+		t.Errorf("flow reported no gap on a capture known to miss segments")
+	}
+	if strings.HasPrefix(rel, "tcp-midstream/") {
+		checkMidstream(t, streams, images)
+	}
+	checkImages(t, images, recordedDirs(rec))
+	checkCaptureTimes(t, images, recordedDirs(rec))
+	checkHTTP1Truth(t, path, sum, recordedDirs(rec), convs)
 }
 
 // checkMidstream checks that connections picked up without a handshake

@@ -26,6 +26,8 @@ func FuzzPackets(f *testing.F) {
 			b.frame(client, server, 1, 0, "PA", []byte("GET / HTTP/1.1\r\n\r\n")),
 			b.frame(server, client, 9, 19, "PA", []byte("HTTP/1.1 200 OK\r\n\r\n")),
 			b.frame(client, server, 40, 0, "PA", []byte("ahead")),
+			// The server acknowledges past the client's hole.
+			b.frame(server, client, 28, 45, "A", nil),
 			b.frame(client, server, 19, 0, "FA", nil),
 		} {
 			seq = append(append(seq, byte(len(p))), p...)

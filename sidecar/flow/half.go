@@ -125,6 +125,9 @@ func (h *half) run(i int, seq uint32, n int, now time.Time) (time.Time, int, int
 // advance moves next to seq and forgets the times of bytes before it.
 func (h *half) advance(seq uint32) {
 	h.next = seq
+	if len(h.waiting) == 0 {
+		return
+	}
 	w := h.waiting
 	i := 0
 	for i < len(w) && seqDiff(w[i].to, seq) >= 0 {

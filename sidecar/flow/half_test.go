@@ -85,9 +85,9 @@ func TestHalfAckedHole(t *testing.T) {
 		ack  uint32
 		want bool
 	}{
-		{150, false}, // the peer got part of the hole only
-		{200, true},  // all of it
-		{180, true},  // an older ACK does not move acked back
+		{150, false},                  // the peer got part of the hole only
+		{200, true},                   // all of it
+		{180, true},                   // an older ACK does not move acked back
 		{200 + maxAckJump + 10, true}, // a jump no window allows is ignored
 	} {
 		h.ack(tc.ack)

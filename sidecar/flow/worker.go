@@ -39,6 +39,9 @@ type worker struct {
 	// touched is the connection whose Accept saw the packet being
 	// assembled, nil if none did.
 	touched *conn
+	// maxRanges bounds the capture times a direction keeps (see
+	// half.buffer): reassembly's page cap for one direction.
+	maxRanges int
 	// skipTCP and skipHeader are the segment skipHole assembles.
 	skipTCP    layers.TCP
 	skipHeader [minTCPHeader]byte
@@ -79,6 +82,7 @@ func newWorker(f *Flow, workers int) *worker {
 	}
 	w.asm = reassembly.NewAssembler(reassembly.NewStreamPool(poolFactory{w}))
 	w.asm.AssemblerOptions = assemblerOptions(f.cfg, workers)
+	w.maxRanges = w.asm.MaxBufferedPagesPerConnection
 	return w
 }
 

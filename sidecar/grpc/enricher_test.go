@@ -196,8 +196,8 @@ func TestEnrichByReflection(t *testing.T) {
 				t.Fatal("the server saw no reflection call")
 			}
 			for _, md := range d.seen {
-				if v := md.Get(InternalHeader); len(v) != 1 || v[0] != "reflection" {
-					t.Errorf("reflection call without %s: %v", InternalHeader, md)
+				if v := md.Get(message.InternalHeader); len(v) != 1 || v[0] != "reflection" {
+					t.Errorf("reflection call without %s: %v", message.InternalHeader, md)
 				}
 			}
 		})

@@ -12,12 +12,9 @@ import (
 	ggrpc "google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
-)
 
-// InternalHeader marks podtap's own reflection calls. The filter drops
-// requests that carry it (its own InternalHeader), so the sidecar, which
-// captures the very interface it calls on, never records its lookups.
-const InternalHeader = "x-podtap-request"
+	"github.com/podtap/podtap/sidecar/message"
+)
 
 // errNoReflection means the server does not serve the reflection API.
 var errNoReflection = errors.New("grpc: server has no reflection service")
@@ -36,7 +33,7 @@ func reflectSchema(ctx context.Context, server netip.AddrPort, service string) (
 		return nil, fmt.Errorf("grpc: reflection client for %s: %w", server, err)
 	}
 	defer cc.Close()
-	ctx = metadata.AppendToOutgoingContext(ctx, InternalHeader, "reflection")
+	ctx = metadata.AppendToOutgoingContext(ctx, message.InternalHeader, "reflection")
 	client := grpcreflect.NewClientAuto(ctx, cc)
 	defer client.Reset()
 	d, err := grpcurl.DescriptorSourceFromServer(ctx, client).FindSymbol(service)

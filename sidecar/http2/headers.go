@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/podtap/podtap/sidecar/content"
 	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/metrics"
 )
@@ -269,66 +268,4 @@ func appendFlag(flags []string, flag string) []string {
 		}
 	}
 	return append(flags, flag)
-}
-
-// isGRPC reports a gRPC content type: application/grpc, alone or with a
-// +suffix naming the message format (gRPC-Web is another protocol).
-func isGRPC(ct string) bool {
-	mt := content.MediaType(ct)
-	return mt == "application/grpc" || strings.HasPrefix(mt, "application/grpc+")
-}
-
-// inferGRPC decides a stream is gRPC when late join hid its content type:
-// a POST whose kept bodies are exact runs of gRPC length-prefixed
-// messages. Random bodies almost never are.
-func (c *Conn) inferGRPC(st *stream) {
-	if st.grpc || st.req == nil || st.req.Method != "POST" || st.req.ContentType != "" {
-		return
-	}
-	if !hasFlag(st.req.Flags, FlagHPACKUnknown) || (st.resp != nil && st.resp.ContentType != "") {
-		return
-	}
-	framed := 0
-	for _, b := range [2][]byte{st.in.body, st.out.body} {
-		if len(b) == 0 {
-			continue
-		}
-		if !grpcFramed(b) {
-			return
-		}
-		framed++
-	}
-	if framed == 0 {
-		return
-	}
-	st.grpc = true
-	st.req.Proto = message.ProtoGRPC
-	st.req.Flags = append(st.req.Flags, FlagGRPCInferred)
-	if st.resp != nil {
-		st.resp.Proto = message.ProtoGRPC
-	}
-}
-
-func hasFlag(flags []string, flag string) bool {
-	for _, f := range flags {
-		if f == flag {
-			return true
-		}
-	}
-	return false
-}
-
-// grpcFramed reports whether b is exactly a sequence of gRPC messages.
-func grpcFramed(b []byte) bool {
-	for len(b) > 0 {
-		if len(b) < 5 || b[0] > 1 {
-			return false
-		}
-		n := int(b[1])<<24 | int(b[2])<<16 | int(b[3])<<8 | int(b[4])
-		if n > len(b)-5 {
-			return false
-		}
-		b = b[5+n:]
-	}
-	return true
 }

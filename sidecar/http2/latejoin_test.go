@@ -2,6 +2,7 @@ package http2
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/podtap/podtap/sidecar/message"
@@ -72,7 +73,7 @@ func busyConn(t testing.TB, n int) (*wire, map[uint32]*callTruth) {
 func checkKnown(t *testing.T, p pairT, ct *callTruth) (resolved bool) {
 	t.Helper()
 	q, r := p.req, p.resp
-	flagged := hasFlag(q.Flags, FlagHPACKUnknown)
+	flagged := slices.Contains(q.Flags, FlagHPACKUnknown)
 	if q.Path != "" && q.Path != ct.path {
 		t.Errorf("stream %d: path %q, sent %q", q.StreamID, q.Path, ct.path)
 	}

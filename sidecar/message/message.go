@@ -66,6 +66,10 @@ func (h Headers) Has(name string) bool {
 	return false
 }
 
+// InternalHeader marks podtap's own requests (gRPC reflection lookups), so
+// that the sidecar, which captures them too, drops them as internal.
+const InternalHeader = "x-podtap-request"
+
 // Protocols, as the record schema names them.
 const (
 	ProtoHTTP10 = "http/1.0"

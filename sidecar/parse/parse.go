@@ -36,6 +36,7 @@ func NewFactory(cfg *config.Sidecar, judge message.Judge, pairing *pair.Options)
 		http2: http2.Options{
 			MaxHeaderBytes: int(cfg.Limits.MaxHeaderBytes),
 			MaxBodyBytes:   int(cfg.Limits.MaxMessageBytes),
+			MaxStreams:     cfg.Pairing.MaxPendingPerConn,
 			Judge:          judge,
 		},
 		pairing: pairing,
