@@ -38,10 +38,13 @@ func newDemoCmd() *cobra.Command {
 		Use:   "demo",
 		Short: "Capture a demo service in a network namespace and print its pairs (needs root)",
 		Long: `demo creates a network namespace with a veth pair (a stand-in for a pod),
-starts a small HTTP/1.1 JSON service inside it, captures the namespace's eth0
-with the real pipeline, drives a mix of requests at the service from the host
-(keep-alive, chunked, gzip, a form POST, a 404 and a kubelet probe), prints
-each pair as it arrives and then a summary of pairs and drops by reason.
+starts a small HTTP/1.1 JSON service and a gRPC service with reflection inside
+it, captures the namespace's eth0 with the real pipeline, drives a mix of
+requests at them from the host (keep-alive, chunked, gzip, a form POST, a 404,
+a kubelet probe; unary and streaming gRPC calls, one failing), ships the pairs
+through Kafka (an in-process kfake cluster unless --kafka-brokers is given),
+prints each pair as it is consumed back, then a summary of pairs and drops by
+reason.
 Everything it made is removed when it ends, also on Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -75,21 +78,26 @@ func runDemo(ctx context.Context, cfg config.Sidecar, rounds int, viaKafka bool,
 		}
 	}()
 
-	var ln net.Listener
+	var ln, grpcLn net.Listener
 	var src capture.Source
-	// Sockets opened inside the namespace stay there: the service listens
+	// Sockets opened inside the namespace stay there: the services listen
 	// on the pod's address and the capture reads the pod's eth0.
 	err = pod.Do(func() error {
 		var err error
 		if ln, err = net.Listen("tcp", net.JoinHostPort(pod.IP(), demoPort)); err != nil {
 			return err
 		}
+		if grpcLn, err = net.Listen("tcp", net.JoinHostPort(pod.IP(), demoGRPCPort)); err != nil {
+			return err
+		}
 		src, err = capture.OpenLive("eth0", cfg.Capture)
 		return err
 	})
 	if err != nil {
-		if ln != nil {
-			ln.Close()
+		for _, l := range []net.Listener{ln, grpcLn} {
+			if l != nil {
+				l.Close()
+			}
 		}
 		return fmt.Errorf("demo: starting the pod: %w", err)
 	}
@@ -97,6 +105,11 @@ func runDemo(ctx context.Context, cfg config.Sidecar, rounds int, viaKafka bool,
 	app := demoapp.NewServer()
 	go func() { _ = app.Serve(ln) }()
 	defer app.Close()
+	greeter, schema, err := startDemoGRPC(grpcLn)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer greeter.Stop()
 
 	cfg.Pod = config.Pod{Name: "demo", Namespace: demoNS, IPs: []string{pod.IP()}, Workload: "Deployment/demo"}
 	var kafka *demoKafka
@@ -116,8 +129,12 @@ func runDemo(ctx context.Context, cfg config.Sidecar, rounds int, viaKafka bool,
 	done := make(chan error, 1)
 	go func() { done <- s.run(captureCtx, src) }()
 
-	fmt.Fprintf(stderr, "podtap demo: service on %s:%s in network namespace %s, capturing its eth0\n", pod.IP(), demoPort, demoNS)
+	fmt.Fprintf(stderr, "podtap demo: HTTP service on %s:%s and gRPC greeter on %s:%s in network namespace %s, capturing its eth0\n",
+		pod.IP(), demoPort, pod.IP(), demoGRPCPort, demoNS)
 	trafficErr := drive(ctx, rounds, "http://"+net.JoinHostPort(pod.IP(), demoPort), stderr)
+	if trafficErr == nil {
+		_, trafficErr = driveGRPC(ctx, net.JoinHostPort(pod.IP(), demoGRPCPort), schema, stderr)
+	}
 	// Let the last segments reach the capture before it stops; stopping
 	// flushes every connection through the pipeline.
 	select {

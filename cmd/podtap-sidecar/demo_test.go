@@ -29,7 +29,9 @@ func TestDemo(t *testing.T) {
 			kept += 2
 		}
 	}
-	var pairs int
+	// Every gRPC call of the demo becomes one pair, decoded by reflection.
+	kept += 5
+	var pairs, grpcPairs int
 	paths := map[string]bool{}
 	for line := range strings.SplitSeq(stdout.String(), "\n") {
 		if !strings.HasPrefix(line, "{") {
@@ -39,8 +41,14 @@ func TestDemo(t *testing.T) {
 			t.Fatal(err)
 		}
 		var r struct {
-			Pod     map[string]string
-			Request struct{ Path string }
+			Protocol string
+			Pod      map[string]string
+			Request  struct{ Path string }
+			GRPC     *struct {
+				Service          string
+				RequestMessages  []map[string]any `json:"request_messages"`
+				ResponseMessages []map[string]any `json:"response_messages"`
+			}
 		}
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatal(err)
@@ -50,6 +58,15 @@ func TestDemo(t *testing.T) {
 		}
 		paths[r.Request.Path] = true
 		pairs++
+		if r.Protocol == "grpc" {
+			grpcPairs++
+			if r.GRPC == nil || r.GRPC.Service != "podtap.demo.v1.Greeter" || len(r.GRPC.RequestMessages) == 0 || r.GRPC.RequestMessages[0]["name"] == nil {
+				t.Errorf("gRPC pair not decoded: %s", line)
+			}
+		}
+	}
+	if grpcPairs != 5 {
+		t.Errorf("%d gRPC pairs, want 5", grpcPairs)
 	}
 	if pairs != kept {
 		t.Fatalf("demo showed %d pairs, want %d\n%s", pairs, kept, stdout.String())

@@ -120,6 +120,7 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembler
 	n, _ := sg.Lengths()
 	if skip > 0 {
 		c.w.gapBytes(skip)
+		// The gap is known once the bytes after it are: it takes their time.
 		ts, _, _ := h.run(0, seq, n, now)
 		if s := c.stream(); s != nil {
 			s.Gap(d, skip, ts)
@@ -175,6 +176,11 @@ func (c *conn) stream() Stream {
 		return nil
 	}
 	return c.user
+}
+
+// buffering reports whether reassembly holds bytes of c out of order.
+func (c *conn) buffering() bool {
+	return len(c.halves[0].waiting) > 0 || len(c.halves[1].waiting) > 0
 }
 
 func (c *conn) tick(now time.Time) {

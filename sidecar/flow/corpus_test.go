@@ -177,9 +177,12 @@ func TestCorpusReplay(t *testing.T) {
 	smallest.MaxBufferBytes = smallest.MaxConnBufferBytes
 	for _, path := range corpusFiles(t) {
 		rel, _ := filepath.Rel(corpusDir, path)
-		for name, cfg := range map[string]config.Flow{"default": config.DefaultSidecar().Flow, "smallest-buffers": smallest} {
-			t.Run(rel+"/"+name, func(t *testing.T) {
-				replayCorpusFile(t, path, rel, summaries, cfg)
+		for _, tc := range []struct {
+			name string
+			cfg  config.Flow
+		}{{"default", config.DefaultSidecar().Flow}, {"smallest-buffers", smallest}} {
+			t.Run(rel+"/"+tc.name, func(t *testing.T) {
+				replayCorpusFile(t, path, rel, summaries, tc.cfg)
 			})
 		}
 	}

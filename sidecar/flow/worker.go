@@ -48,7 +48,8 @@ type worker struct {
 	// flushing is set while timers run and skipping while skipHole runs:
 	// gaps found then are GapLost.
 	flushing, skipping bool
-	clock              time.Time
+
+	clock time.Time
 	// endClock is set by the reader before it closes in.
 	endClock time.Time
 
@@ -114,7 +115,7 @@ func (w *worker) assemble(p *packet, arena []byte) {
 	w.hash = p.hash
 	w.touched = nil
 	w.asm.AssembleWithContext(p.net, &w.tcp, &w.ctx)
-	if c := w.touched; c != nil && (len(c.halves[0].waiting) > 0 || len(c.halves[1].waiting) > 0) {
+	if c := w.touched; c != nil && c.buffering() {
 		w.skipAcked(c)
 	}
 }
