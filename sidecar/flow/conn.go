@@ -20,10 +20,8 @@ type conn struct {
 	w    *worker
 	slot int
 	// ends are the source and destination of the packet that started
-	// tracking, which reassembly calls the client-to-server direction,
-	// and net its network flow, reassembly's key for the connection.
+	// tracking, which reassembly calls the client-to-server direction.
 	ends [2]message.Endpoint
-	net  gopacket.Flow
 	// halves are flow's account of each direction, by index.
 	halves [2]half
 	// aDir is the reassembly direction in which Conn.A sends.
@@ -48,7 +46,6 @@ func newConn(w *worker, netFlow gopacket.Flow, tcp *layers.TCP) *conn {
 			{IP: addr(src.Raw()), Port: uint16(tcp.SrcPort)},
 			{IP: addr(dst.Raw()), Port: uint16(tcp.DstPort)},
 		},
-		net:  netFlow,
 		aDir: reassembly.TCPDirClientToServer,
 	}
 	return c

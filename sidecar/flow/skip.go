@@ -2,8 +2,10 @@ package flow
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 )
 
 // A hole the peer has acknowledged past was received by the peer and lost
@@ -39,15 +41,13 @@ func (w *worker) skipAcked(c *conn) {
 
 // skipHole makes reassembly skip the first hole in direction i of c.
 func (w *worker) skipHole(c *conn, i int) {
-	src, dst := c.ends[0].Port, c.ends[1].Port
-	netFlow := c.net
+	src, dst := c.ends[0], c.ends[1]
 	if i == 1 {
 		src, dst = dst, src
-		netFlow = netFlow.Reverse()
 	}
 	hdr := &w.skipHeader
-	binary.BigEndian.PutUint16(hdr[0:], src)
-	binary.BigEndian.PutUint16(hdr[2:], dst)
+	binary.BigEndian.PutUint16(hdr[0:], src.Port)
+	binary.BigEndian.PutUint16(hdr[2:], dst.Port)
 	binary.BigEndian.PutUint32(hdr[4:], c.halves[i].next+1)
 	hdr[12] = (minTCPHeader / 4) << 4 // data offset, in 32-bit words
 	if err := w.skipTCP.DecodeFromBytes(hdr[:], gopacket.NilDecodeFeedback); err != nil {
@@ -56,7 +56,17 @@ func (w *worker) skipHole(c *conn, i int) {
 	opts := w.asm.AssemblerOptions
 	w.asm.MaxBufferedPagesPerConnection = 1
 	w.skipping = true
-	w.asm.AssembleWithContext(netFlow, &w.skipTCP, &w.ctx)
+	w.asm.AssembleWithContext(networkFlow(src.IP, dst.IP), &w.skipTCP, &w.ctx)
 	w.skipping = false
 	w.asm.AssemblerOptions = opts
+}
+
+// networkFlow is reassembly's key half for addresses as newConn read them.
+func networkFlow(src, dst netip.Addr) gopacket.Flow {
+	if src.Is4() {
+		s, d := src.As4(), dst.As4()
+		return gopacket.NewFlow(layers.EndpointIPv4, s[:], d[:])
+	}
+	s, d := src.As16(), dst.As16()
+	return gopacket.NewFlow(layers.EndpointIPv6, s[:], d[:])
 }
