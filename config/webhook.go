@@ -170,6 +170,34 @@ type SidecarTemplate struct {
 	// passed as PODTAP_* env; podtap.io/* annotations override the keys
 	// they name. pod.* come from the downward API and cannot be set here.
 	Settings Sidecar `mapstructure:"settings"`
+	// KafkaSecrets name the Secrets that hold the sidecar's Kafka
+	// credentials in each injected pod's own namespace.
+	KafkaSecrets KafkaSecrets `mapstructure:"kafka_secrets"`
+}
+
+// KafkaSecrets name Secrets that every opted-in namespace provides itself.
+// The sidecar runs in the workload's namespace and a pod can only mount
+// Secrets of its own namespace; referencing them, instead of having the
+// webhook copy one Secret everywhere, keeps the webhook without any
+// cluster-wide Secret access and lets each namespace hold its own Kafka
+// identity. The webhook mounts them with optional: true, so a missing
+// Secret never stops the kubelet from starting the pod; the sidecar then
+// names the missing file. They apply with the Kafka sink only.
+type KafkaSecrets struct {
+	// TLS names a Secret with ca.crt, the CA of the brokers' certificates
+	// (kafka.tls.ca_file), and with TLSClientCert also tls.crt and tls.key
+	// (kafka.tls.cert_file, key_file). It needs
+	// sidecar.settings.kafka.tls.enabled. Default empty: none.
+	TLS string `mapstructure:"tls"`
+	// TLSClientCert authenticates the sidecar to the brokers with the TLS
+	// Secret's tls.crt and tls.key. Default false.
+	TLSClientCert bool `mapstructure:"tls_client_cert"`
+	// SASL names a Secret with username and password (a
+	// kubernetes.io/basic-auth Secret) read for
+	// sidecar.settings.kafka.sasl.mechanism. Files rather than env, so a
+	// rotated password reaches the sidecar at its next authentication
+	// without a restart. Default empty: none.
+	SASL string `mapstructure:"sasl"`
 }
 
 // DefaultWebhook returns the webhook configuration with every default set;
@@ -374,6 +402,7 @@ func (t *SidecarTemplate) validate() []error {
 	if t.RunAsUser < 0 {
 		errs = append(errs, fmt.Errorf("sidecar.run_as_user: %d is not accepted; want a uid >= 0", t.RunAsUser))
 	}
+	errs = append(errs, t.KafkaSecrets.validate(t.Settings.Kafka)...)
 	if !reflect.DeepEqual(t.Settings.Pod, Pod{}) {
 		errs = append(errs, errors.New("sidecar.settings.pod: set by the webhook from the downward API; remove it"))
 	}
@@ -383,6 +412,28 @@ func (t *SidecarTemplate) validate() []error {
 	settings := t.Settings
 	if err := settings.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("sidecar.settings: %w", err))
+	}
+	return errs
+}
+
+// secretName is a Secret's name: a DNS subdomain.
+var secretName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+func (k KafkaSecrets) validate(kafka Kafka) []error {
+	var errs []error
+	for _, s := range []struct{ key, name string }{{"sidecar.kafka_secrets.tls", k.TLS}, {"sidecar.kafka_secrets.sasl", k.SASL}} {
+		if s.name != "" && (len(s.name) > 253 || !secretName.MatchString(s.name)) {
+			errs = append(errs, fmt.Errorf("%s: %q is not accepted; want a Secret name", s.key, s.name))
+		}
+	}
+	if k.TLS != "" && !kafka.TLS.Enabled {
+		errs = append(errs, errors.New("sidecar.kafka_secrets.tls: needs sidecar.settings.kafka.tls.enabled: true"))
+	}
+	if k.TLSClientCert && k.TLS == "" {
+		errs = append(errs, errors.New("sidecar.kafka_secrets.tls_client_cert: needs sidecar.kafka_secrets.tls, the Secret holding tls.crt and tls.key"))
+	}
+	if k.SASL != "" && kafka.SASL.Mechanism == "" {
+		errs = append(errs, errors.New("sidecar.kafka_secrets.sasl: needs sidecar.settings.kafka.sasl.mechanism"))
 	}
 	return errs
 }

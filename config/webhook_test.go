@@ -93,6 +93,31 @@ func TestWebhookValidateNamesEveryProblem(t *testing.T) {
 	}
 }
 
+func TestWebhookKafkaSecretsNeedTheirSettings(t *testing.T) {
+	for name, tc := range map[string]struct {
+		secrets  KafkaSecrets
+		settings func(*Kafka)
+		want     string
+	}{
+		"tls without tls.enabled":       {KafkaSecrets{TLS: "kafka-ca"}, func(*Kafka) {}, "kafka.tls.enabled"},
+		"client cert without tls":       {KafkaSecrets{TLSClientCert: true}, func(*Kafka) {}, "sidecar.kafka_secrets.tls_client_cert"},
+		"sasl without mechanism":        {KafkaSecrets{SASL: "kafka-user"}, func(*Kafka) {}, "sasl.mechanism"},
+		"secret name not a Secret name": {KafkaSecrets{SASL: "Kafka_User"}, func(k *Kafka) { k.SASL.Mechanism = "PLAIN" }, "sidecar.kafka_secrets.sasl"},
+		"all set":                       {KafkaSecrets{TLS: "kafka.ca", TLSClientCert: true, SASL: "kafka-user"}, func(k *Kafka) { k.TLS.Enabled, k.SASL.Mechanism = true, "PLAIN" }, ""},
+	} {
+		cfg := DefaultWebhook()
+		cfg.Sidecar.KafkaSecrets = tc.secrets
+		tc.settings(&cfg.Sidecar.Settings.Kafka)
+		err := cfg.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: error %v does not name %s", name, err, tc.want)
+		}
+	}
+}
+
 func TestWebhookRejectsUnknownKeys(t *testing.T) {
 	file := writeFile(t, "sidecar:\n  settings:\n    capture:\n      interfase: eth0\n")
 	if _, err := LoadWebhook(Source{File: file, Env: []string{}}); err == nil ||

@@ -65,12 +65,13 @@ func Mutate(in Input) (Result, error) {
 		return Result{}, err
 	}
 	sc.Metrics.Addr = withPort(sc.Metrics.Addr, port)
-	var spool *corev1.Volume
+	var spool, secrets *corev1.Volume
 	if sc.Sink.Type == "kafka" {
 		if sc.Kafka.Spool.Dir == "" {
 			sc.Kafka.Spool.Dir = SpoolMountPath
 		}
 		spool = spoolVolume(sc.Kafka.Spool)
+		secrets = kafkaSecretsVolume(cfg.Sidecar.KafkaSecrets, &sc.Kafka)
 	}
 	// What the sidecar will load must be what it accepts; a failure here
 	// is a bug in the webhook, and the pod is admitted without podtap.
@@ -85,7 +86,8 @@ func Mutate(in Input) (Result, error) {
 	}
 	own := ownContainerName(pod)
 	placeContainer(out, container, native, own)
-	placeVolume(out, spool)
+	out.Spec.Volumes = withVolume(out.Spec.Volumes, SpoolVolumeName, spool)
+	out.Spec.Volumes = withVolume(out.Spec.Volumes, KafkaVolumeName, secrets)
 
 	status := Status{Version: in.Version, Container: ContainerName, Interface: sc.Capture.Interface, Native: native}
 	if err := annotate(out, status); err != nil {

@@ -3,6 +3,7 @@ package webhook
 import (
 	"fmt"
 	"net"
+	"path"
 	"strconv"
 	"strings"
 
@@ -44,6 +45,9 @@ func sidecarContainer(tmpl *config.SidecarTemplate, s config.PodSettings, sc con
 	}
 	if sc.Sink.Type == "kafka" {
 		c.VolumeMounts = []corev1.VolumeMount{{Name: SpoolVolumeName, MountPath: sc.Kafka.Spool.Dir}}
+		if hasKafkaSecrets(tmpl.KafkaSecrets) {
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: KafkaVolumeName, MountPath: KafkaMountPath, ReadOnly: true})
+		}
 	}
 	if native {
 		c.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
@@ -144,6 +148,50 @@ func spoolVolume(s config.Spool) *corev1.Volume {
 		Name:         SpoolVolumeName,
 		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: size}},
 	}
+}
+
+func hasKafkaSecrets(s config.KafkaSecrets) bool { return s.TLS != "" || s.SASL != "" }
+
+// kafkaSecretsVolume projects the namespace's own Kafka Secrets into the
+// sidecar and points its settings at the files; nil when none are named.
+// Each source is optional: a missing Secret or key never stops the
+// kubelet from starting the pod, and the sidecar names the file it lacks.
+// The sidecar reads the SASL files at every authentication, so the
+// kubelet's refresh of a rotated Secret reaches it without a restart.
+func kafkaSecretsVolume(s config.KafkaSecrets, k *config.Kafka) *corev1.Volume {
+	if !hasKafkaSecrets(s) {
+		return nil
+	}
+	var sources []corev1.VolumeProjection
+	file := func(dir, key string, setting *string) corev1.KeyToPath {
+		*setting = path.Join(KafkaMountPath, dir, key)
+		return corev1.KeyToPath{Key: key, Path: path.Join(dir, key)}
+	}
+	if s.TLS != "" {
+		items := []corev1.KeyToPath{file("tls", "ca.crt", &k.TLS.CAFile)}
+		if s.TLSClientCert {
+			items = append(items, file("tls", corev1.TLSCertKey, &k.TLS.CertFile), file("tls", corev1.TLSPrivateKeyKey, &k.TLS.KeyFile))
+		}
+		sources = append(sources, secretProjection(s.TLS, items))
+	}
+	if s.SASL != "" {
+		sources = append(sources, secretProjection(s.SASL, []corev1.KeyToPath{
+			file("sasl", corev1.BasicAuthUsernameKey, &k.SASL.UsernameFile),
+			file("sasl", corev1.BasicAuthPasswordKey, &k.SASL.PasswordFile),
+		}))
+	}
+	return &corev1.Volume{
+		Name:         KafkaVolumeName,
+		VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: sources}},
+	}
+}
+
+func secretProjection(name string, items []corev1.KeyToPath) corev1.VolumeProjection {
+	return corev1.VolumeProjection{Secret: &corev1.SecretProjection{
+		LocalObjectReference: corev1.LocalObjectReference{Name: name},
+		Items:                items,
+		Optional:             ptr.To(true),
+	}}
 }
 
 // healthPort is the configured port of the sidecar's health endpoint, or

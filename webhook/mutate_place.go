@@ -56,20 +56,29 @@ func without(list []corev1.Container, name string) []corev1.Container {
 	return out
 }
 
-// placeVolume adds, replaces or (nil) removes the spool volume.
-func placeVolume(pod *corev1.Pod, v *corev1.Volume) {
-	i := volumeIndex(pod.Spec.Volumes, SpoolVolumeName)
+// podtapVolumes are the volumes the webhook owns, in the order it places
+// them.
+var podtapVolumes = []string{SpoolVolumeName, KafkaVolumeName}
+
+// withVolume returns the list with podtap's volume name added, replaced in
+// place, or (v nil) removed; the list given is not modified.
+func withVolume(list []corev1.Volume, name string, v *corev1.Volume) []corev1.Volume {
+	i := volumeIndex(list, name)
 	switch {
 	case v != nil && i >= 0:
-		pod.Spec.Volumes[i] = *v
+		out := append([]corev1.Volume{}, list...)
+		out[i] = *v
+		return out
 	case v != nil:
-		pod.Spec.Volumes = append(pod.Spec.Volumes, *v)
+		return append(append([]corev1.Volume{}, list...), *v)
 	case i >= 0:
-		pod.Spec.Volumes = append(append([]corev1.Volume{}, pod.Spec.Volumes[:i]...), pod.Spec.Volumes[i+1:]...)
-		if len(pod.Spec.Volumes) == 0 {
-			pod.Spec.Volumes = nil
+		out := append(append([]corev1.Volume{}, list[:i]...), list[i+1:]...)
+		if len(out) == 0 {
+			return nil
 		}
+		return out
 	}
+	return list
 }
 
 func volumeIndex(list []corev1.Volume, name string) int {

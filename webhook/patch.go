@@ -37,14 +37,27 @@ func containerOps(path string, orig, injected []corev1.Container, own string) []
 	})
 }
 
+// volumeOps replays the webhook's placement of each of its volumes, so
+// that every operation's index is the one the list has at that point.
 func volumeOps(orig, injected []corev1.Volume) []jsonpatch.JsonPatchOperation {
-	from, to := volumeIndex(orig, SpoolVolumeName), volumeIndex(injected, SpoolVolumeName)
-	return listOps("/spec/volumes", len(orig), from, to, func() (any, bool) {
-		if to < 0 {
-			return nil, false
+	var ops []jsonpatch.JsonPatchOperation
+	cur := orig
+	for _, name := range podtapVolumes {
+		var want *corev1.Volume
+		if i := volumeIndex(injected, name); i >= 0 {
+			want = &injected[i]
 		}
-		return injected[to], from >= 0 && equality.Semantic.DeepEqual(orig[from], injected[to])
-	})
+		next := withVolume(cur, name, want)
+		from, to := volumeIndex(cur, name), volumeIndex(next, name)
+		ops = append(ops, listOps("/spec/volumes", len(cur), from, to, func() (any, bool) {
+			if to < 0 {
+				return nil, false
+			}
+			return next[to], from >= 0 && equality.Semantic.DeepEqual(cur[from], next[to])
+		})...)
+		cur = next
+	}
+	return ops
 }
 
 // listOps moves podtap's element of a list from index from (-1: absent) to

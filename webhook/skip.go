@@ -108,7 +108,7 @@ func nameConflict(pod *corev1.Pod) (string, bool) {
 		}
 	}
 	for _, v := range pod.Spec.Volumes {
-		if v.Name == SpoolVolumeName && !injected {
+		if slices.Contains(podtapVolumes, v.Name) && !injected {
 			return fmt.Sprintf("a volume named %q", v.Name), true
 		}
 	}

@@ -18,6 +18,12 @@ const (
 	// SpoolMountPath is where the spool is mounted unless
 	// sidecar.settings.kafka.spool.dir names another directory.
 	SpoolMountPath = "/var/lib/podtap/spool"
+	// KafkaVolumeName is the projected volume of the namespace's Kafka
+	// Secrets (sidecar.kafka_secrets).
+	KafkaVolumeName = "podtap-kafka"
+	// KafkaMountPath is where it is mounted: tls/ca.crt, tls/tls.crt,
+	// tls/tls.key, sasl/username and sasl/password.
+	KafkaMountPath = "/etc/podtap/kafka"
 	// MetricsPortName names the sidecar's /metrics, /healthz and /readyz port.
 	MetricsPortName = "podtap-metrics"
 	// DefaultContainerAnnotation tells kubectl which container to use when

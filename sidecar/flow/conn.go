@@ -123,7 +123,14 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembler
 			s.Gap(d, skip, ts)
 		}
 	}
-	if n > 0 {
+	switch {
+	case n == 0:
+	case len(h.waiting) == 0:
+		// In order, as nearly all bytes are: all captured now.
+		if s := c.stream(); s != nil {
+			s.Data(d, sg.Fetch(n), now)
+		}
+	default:
 		b := sg.Fetch(n)
 		for at, k := seq, 0; len(b) > 0; {
 			ts, run, next := h.run(k, at, len(b), now)

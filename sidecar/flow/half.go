@@ -95,6 +95,7 @@ func (h *half) buffer(seq uint32, n int, ts time.Time, limit int) {
 	}
 }
 
+// insert puts s at index i, unless limit ranges are recorded already.
 func (h *half) insert(i int, s stamp, limit int) bool {
 	if len(h.waiting) >= limit {
 		return false
@@ -125,9 +126,13 @@ func (h *half) run(i int, seq uint32, n int, now time.Time) (time.Time, int, int
 // advance moves next to seq and forgets the times of bytes before it.
 func (h *half) advance(seq uint32) {
 	h.next = seq
-	if len(h.waiting) == 0 {
-		return
+	if len(h.waiting) > 0 {
+		h.forget(seq)
 	}
+}
+
+// forget drops the times of bytes before seq.
+func (h *half) forget(seq uint32) {
 	w := h.waiting
 	i := 0
 	for i < len(w) && seqDiff(w[i].to, seq) >= 0 {

@@ -24,7 +24,7 @@ type Encoder struct {
 	pod           config.Pod
 	hasPod        bool
 	redactHeaders map[string]bool
-	redactFields  map[string]bool
+	redactFields  *fieldSet
 }
 
 // NewEncoder prepares an encoder for one pod's records.
@@ -33,13 +33,10 @@ func NewEncoder(pod config.Pod, redact config.Redact) *Encoder {
 		pod:           pod,
 		hasPod:        pod.Name != "" || pod.Namespace != "" || pod.UID != "" || pod.Node != "" || len(pod.IPs) > 0 || pod.Workload != "",
 		redactHeaders: map[string]bool{},
-		redactFields:  map[string]bool{},
+		redactFields:  newFieldSet(redact.JSONFields),
 	}
 	for _, h := range redact.Headers {
 		e.redactHeaders[strings.ToLower(h)] = true
-	}
-	for _, f := range redact.JSONFields {
-		e.redactFields[strings.ToLower(f)] = true
 	}
 	return e
 }

@@ -9,7 +9,7 @@ import (
 // object of field -> list of values, fields in order of first appearance.
 // Fields in redact are masked. ok is false when the body does not decode
 // as a form; dst is then returned unchanged.
-func appendForm(dst, body []byte, redact map[string]bool) (out []byte, hits []string, ok bool) {
+func appendForm(dst, body []byte, redact *fieldSet) (out []byte, hits []string, ok bool) {
 	type field struct {
 		name   string
 		values []string
@@ -44,9 +44,9 @@ func appendForm(dst, body []byte, redact map[string]bool) (out []byte, hits []st
 		}
 		dst = appendString(dst, f.name)
 		dst = append(dst, ':', '[')
-		masked := redact[lowerASCII(f.name)]
+		lower, masked := lookupField(redact, f.name)
 		if masked {
-			hits = append(hits, lowerASCII(f.name))
+			hits = append(hits, lower)
 		}
 		for j, v := range f.values {
 			if j > 0 {
@@ -61,19 +61,4 @@ func appendForm(dst, body []byte, redact map[string]bool) (out []byte, hits []st
 		dst = append(dst, ']')
 	}
 	return append(dst, '}'), hits, true
-}
-
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if b[j] >= 'A' && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
 }

@@ -14,13 +14,16 @@ const redactedValue = `"[REDACTED]"`
 // jsonCompactor validates a JSON document and appends it compacted (no
 // insignificant whitespace, so a record stays one line) in a single pass,
 // masking the values of object keys in redact. It is the hot path of
-// encoding: a document is read once, and nothing is allocated but the
-// output.
+// encoding, so it copies src to dst in runs: a run ends only at whitespace
+// to drop, a masked value or a string to repair, and a document that is
+// already compact, as most API bodies are, is copied by one append.
 type jsonCompactor struct {
-	src    []byte
-	pos    int
+	src []byte
+	pos int
+	// done is where the bytes of src not yet copied to dst start.
+	done   int
 	dst    []byte
-	redact map[string]bool
+	redact *fieldSet
 	// hits collects the masked keys, lower-cased.
 	hits []string
 	// badUTF8 is set by str when the string holds invalid UTF-8, which
@@ -28,14 +31,20 @@ type jsonCompactor struct {
 	badUTF8 bool
 }
 
-// appendToken copies a string token, replacing invalid UTF-8 with U+FFFD.
-func (c *jsonCompactor) appendToken(tok []byte) {
-	if !c.badUTF8 {
-		c.dst = append(c.dst, tok...)
-		return
-	}
+// flush copies the run src[done:pos].
+func (c *jsonCompactor) flush() {
+	c.dst = append(c.dst, c.src[c.done:c.pos]...)
+	c.done = c.pos
+}
+
+// repairString replaces the string token src[start:pos], which holds
+// invalid UTF-8, with a copy in which each invalid byte is U+FFFD.
+func (c *jsonCompactor) repairString(start int) {
+	end := c.pos
+	c.pos = start
+	c.flush()
 	c.badUTF8 = false
-	for len(tok) > 0 {
+	for tok := c.src[start:end]; len(tok) > 0; {
 		r, size := utf8.DecodeRune(tok)
 		if r == utf8.RuneError && size == 1 {
 			c.dst = append(c.dst, "\ufffd"...)
@@ -44,11 +53,12 @@ func (c *jsonCompactor) appendToken(tok []byte) {
 		}
 		tok = tok[size:]
 	}
+	c.pos, c.done = end, end
 }
 
 // appendCompactJSON appends src compacted to dst. ok is false when src is
 // not valid JSON; dst is then returned unchanged.
-func appendCompactJSON(dst, src []byte, redact map[string]bool) (out []byte, hits []string, ok bool) {
+func appendCompactJSON(dst, src []byte, redact *fieldSet) (out []byte, hits []string, ok bool) {
 	c := jsonCompactor{src: src, dst: dst, redact: redact}
 	c.skipSpace()
 	if !c.value(0) {
@@ -58,19 +68,23 @@ func appendCompactJSON(dst, src []byte, redact map[string]bool) (out []byte, hit
 	if c.pos != len(c.src) {
 		return dst, nil, false
 	}
+	c.flush()
 	return c.dst, c.hits, true
 }
 
+// skipSpace drops the whitespace at pos, ending the run before it.
 func (c *jsonCompactor) skipSpace() {
-	for c.pos < len(c.src) {
-		switch c.src[c.pos] {
-		case ' ', '\t', '\n', '\r':
-			c.pos++
-		default:
-			return
-		}
+	if c.pos >= len(c.src) || !isSpace(c.src[c.pos]) {
+		return
 	}
+	c.flush()
+	for c.pos < len(c.src) && isSpace(c.src[c.pos]) {
+		c.pos++
+	}
+	c.done = c.pos
 }
+
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
 
 func (c *jsonCompactor) value(depth int) bool {
 	if c.pos >= len(c.src) || depth > maxJSONDepth {
@@ -86,7 +100,9 @@ func (c *jsonCompactor) value(depth int) bool {
 		if !c.str() {
 			return false
 		}
-		c.appendToken(c.src[start:c.pos])
+		if c.badUTF8 {
+			c.repairString(start)
+		}
 		return true
 	case b == 't':
 		return c.literal("true")
@@ -104,18 +120,15 @@ func (c *jsonCompactor) literal(lit string) bool {
 	if len(c.src)-c.pos < len(lit) || string(c.src[c.pos:c.pos+len(lit)]) != lit {
 		return false
 	}
-	c.dst = append(c.dst, lit...)
 	c.pos += len(lit)
 	return true
 }
 
 func (c *jsonCompactor) object(depth int) bool {
-	c.dst = append(c.dst, '{')
 	c.pos++
 	c.skipSpace()
 	if c.pos < len(c.src) && c.src[c.pos] == '}' {
 		c.pos++
-		c.dst = append(c.dst, '}')
 		return true
 	}
 	for {
@@ -126,22 +139,25 @@ func (c *jsonCompactor) object(depth int) bool {
 		if !c.str() {
 			return false
 		}
-		key := c.src[keyStart:c.pos]
-		c.appendToken(key)
+		key := c.src[keyStart+1 : c.pos-1]
+		if c.badUTF8 {
+			c.repairString(keyStart)
+		}
 		c.skipSpace()
 		if c.pos >= len(c.src) || c.src[c.pos] != ':' {
 			return false
 		}
 		c.pos++
-		c.dst = append(c.dst, ':')
 		c.skipSpace()
-		if name, masked := c.masked(key[1 : len(key)-1]); masked {
+		if name, masked := c.masked(key); masked {
 			// The value is still validated, but not copied.
+			c.flush()
 			mark := len(c.dst)
 			if !c.value(depth + 1) {
 				return false
 			}
 			c.dst = append(c.dst[:mark], redactedValue...)
+			c.done = c.pos
 			c.hits = append(c.hits, name)
 		} else if !c.value(depth + 1) {
 			return false
@@ -153,11 +169,9 @@ func (c *jsonCompactor) object(depth int) bool {
 		switch c.src[c.pos] {
 		case ',':
 			c.pos++
-			c.dst = append(c.dst, ',')
 			c.skipSpace()
 		case '}':
 			c.pos++
-			c.dst = append(c.dst, '}')
 			return true
 		default:
 			return false
@@ -166,33 +180,20 @@ func (c *jsonCompactor) object(depth int) bool {
 }
 
 // masked reports whether a raw (still escaped) key is to be redacted.
-// Keys with escapes are compared as written; sensitive key names are
-// plain ASCII in practice.
+// Keys with escapes are compared as written, and keys longer than 64 bytes
+// are never masked: sensitive key names are short plain ASCII in practice.
 func (c *jsonCompactor) masked(raw []byte) (string, bool) {
-	if len(c.redact) == 0 || len(raw) > 64 {
+	if len(raw) > 64 {
 		return "", false
 	}
-	var buf [64]byte
-	lower := buf[:len(raw)]
-	for i, b := range raw {
-		if b >= 'A' && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		lower[i] = b
-	}
-	if c.redact[string(lower)] {
-		return string(lower), true
-	}
-	return "", false
+	return lookupField(c.redact, raw)
 }
 
 func (c *jsonCompactor) array(depth int) bool {
-	c.dst = append(c.dst, '[')
 	c.pos++
 	c.skipSpace()
 	if c.pos < len(c.src) && c.src[c.pos] == ']' {
 		c.pos++
-		c.dst = append(c.dst, ']')
 		return true
 	}
 	for {
@@ -206,11 +207,9 @@ func (c *jsonCompactor) array(depth int) bool {
 		switch c.src[c.pos] {
 		case ',':
 			c.pos++
-			c.dst = append(c.dst, ',')
 			c.skipSpace()
 		case ']':
 			c.pos++
-			c.dst = append(c.dst, ']')
 			return true
 		default:
 			return false
@@ -218,49 +217,61 @@ func (c *jsonCompactor) array(depth int) bool {
 	}
 }
 
+// plainString marks the bytes a string token holds as they are: printable
+// ASCII but the quote and the backslash. str skips runs of them at once.
+var plainString = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
 // str advances over a string token, validating escapes and control
-// characters, and noting invalid UTF-8 for appendToken.
+// characters, and noting invalid UTF-8 for repairString.
 func (c *jsonCompactor) str() bool {
-	c.pos++
-	for c.pos < len(c.src) {
-		b := c.src[c.pos]
-		switch {
+	src := c.src
+	i := c.pos + 1
+	for {
+		for i < len(src) && plainString[src[i]] {
+			i++
+		}
+		if i >= len(src) {
+			return false
+		}
+		switch b := src[i]; {
 		case b == '"':
-			c.pos++
+			c.pos = i + 1
 			return true
 		case b == '\\':
-			if c.pos+1 >= len(c.src) {
+			if i+1 >= len(src) {
 				return false
 			}
-			switch c.src[c.pos+1] {
+			switch src[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				c.pos += 2
+				i += 2
 			case 'u':
-				if c.pos+6 > len(c.src) {
+				if i+6 > len(src) {
 					return false
 				}
-				for _, h := range c.src[c.pos+2 : c.pos+6] {
+				for _, h := range src[i+2 : i+6] {
 					if !isHex(h) {
 						return false
 					}
 				}
-				c.pos += 6
+				i += 6
 			default:
 				return false
 			}
 		case b < 0x20:
 			return false
-		case b < utf8.RuneSelf:
-			c.pos++
 		default:
-			r, size := utf8.DecodeRune(c.src[c.pos:])
+			r, size := utf8.DecodeRune(src[i:])
 			if r == utf8.RuneError && size == 1 {
 				c.badUTF8 = true
 			}
-			c.pos += size
+			i += size
 		}
 	}
-	return false
 }
 
 func isHex(b byte) bool {
@@ -268,7 +279,6 @@ func isHex(b byte) bool {
 }
 
 func (c *jsonCompactor) number() bool {
-	start := c.pos
 	if c.src[c.pos] == '-' {
 		c.pos++
 	}
@@ -295,7 +305,6 @@ func (c *jsonCompactor) number() bool {
 			return false
 		}
 	}
-	c.dst = append(c.dst, c.src[start:c.pos]...)
 	return true
 }
 

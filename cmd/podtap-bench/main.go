@@ -1,0 +1,164 @@
+// Command podtap-bench measures podtap: replay throughput on captures it
+// generates from real traffic (and GoReplay's on the same captures), live
+// capture under a 0.25 CPU limit at rising rates, memory with many idle
+// connections, and the cost to the application. It prints one table per run
+// and writes the same as JSON.
+//
+//	go run ./cmd/podtap-bench [--quick] [--json FILE] [--gor PATH] [--scenarios LIST]
+//
+// The live scenarios need root (network namespaces, packet capture,
+// cgroups); without it they are skipped and the table says so.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the bench's flags.
+type options struct {
+	quick      bool
+	jsonPath   string
+	gor        string
+	scenarios  []string
+	captures   []string
+	runs       int
+	cache      string
+	cpuprofile string
+	sidecar    string
+}
+
+// allScenarios are the kinds of rows, in the order they run.
+var allScenarios = []string{"replay", "live", "idle", "overhead"}
+
+func main() {
+	args := os.Args[1:]
+	var err error
+	switch {
+	case len(args) > 0 && args[0] == replayChildCmd:
+		err = replayChild(args[1:])
+	case len(args) > 0 && args[0] == serveCmd:
+		err = serveChild(args[1:])
+	default:
+		err = bench(args)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "podtap-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseOptions(args []string) (options, error) {
+	var o options
+	var scenarios, captures string
+	fs := flag.NewFlagSet("podtap-bench", flag.ContinueOnError)
+	fs.BoolVar(&o.quick, "quick", false, "small captures and short runs (CI: a few seconds)")
+	fs.StringVar(&o.jsonPath, "json", "", "also write the table as JSON to `FILE`")
+	fs.StringVar(&o.gor, "gor", "", "GoReplay binary: replay the same captures through it too")
+	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma-separated `LIST` of "+strings.Join(allScenarios, ", "))
+	fs.StringVar(&captures, "captures", "", "comma-separated captures to replay (default all: mixed, small, grpc, many-conns)")
+	fs.IntVar(&o.runs, "runs", 0, "replays of each capture per GOMAXPROCS; the fastest counts (default 3, --quick 1)")
+	fs.StringVar(&o.cache, "cache", defaultCache(), "where generated captures are kept")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each replay to `PREFIX`-NAME-PROCS.pprof")
+	fs.StringVar(&o.sidecar, "sidecar", "", "podtap-sidecar binary for the live scenarios (default: built with go build)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, s := range strings.Split(scenarios, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if !slices.Contains(allScenarios, s) {
+			return o, fmt.Errorf("--scenarios: %q is not one of %s", s, strings.Join(allScenarios, ", "))
+		}
+		o.scenarios = append(o.scenarios, s)
+	}
+	for _, c := range strings.Split(captures, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			o.captures = append(o.captures, c)
+		}
+	}
+	if o.runs <= 0 {
+		o.runs = 3
+		if o.quick {
+			o.runs = 1
+		}
+	}
+	return o, nil
+}
+
+// defaultCache is ${PODTAP_CACHE:-$HOME/.cache/podtap}/bench.
+func defaultCache() string {
+	dir := os.Getenv("PODTAP_CACHE")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			home = os.TempDir()
+		}
+		dir = filepath.Join(home, ".cache", "podtap")
+	}
+	return filepath.Join(dir, "bench")
+}
+
+func bench(args []string) error {
+	o, err := parseOptions(args)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	rep := &report{Started: time.Now().UTC(), Machine: thisMachine(), Quick: o.quick, Columns: columns}
+	tmp, err := os.MkdirTemp("", "podtap-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	var errs []error
+	for _, s := range o.scenarios {
+		var err error
+		switch s {
+		case "replay":
+			err = replayScenarios(ctx, o, rep, tmp)
+		case "live":
+			err = liveScenarios(ctx, o, rep, tmp)
+		case "idle":
+			err = idleScenario(ctx, o, rep, tmp)
+		case "overhead":
+			err = overheadScenario(ctx, o, rep, tmp)
+		}
+		if err != nil {
+			slog.Error("scenario failed", "scenario", s, "err", err)
+			errs = append(errs, fmt.Errorf("%s: %w", s, err))
+			rep.Rows = append(rep.Rows, &row{Scenario: s, Figures: map[string]float64{}, Note: "FAILED: " + err.Error()})
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	fmt.Println()
+	if err := rep.print(os.Stdout); err != nil {
+		return err
+	}
+	if o.jsonPath != "" {
+		if err := rep.writeJSON(o.jsonPath); err != nil {
+			return err
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%d scenario(s) failed: %v", len(errs), errs)
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// column is one figure of the table, with its unit in the header.
+type column struct {
+	Key    string `json:"key"`
+	Header string `json:"header"`
+	// Digits after the point.
+	Digits int `json:"-"`
+}
+
+// columns are the table's figures, in order. A row fills those that apply
+// to its scenario.
+var columns = []column{
+	{"pairs_per_s", "pairs/s", 0},
+	{"mb_per_s", "MB/s", 1},
+	{"wall_s", "wall s", 2},
+	{"cpu_s", "CPU s", 2},
+	{"allocs_per_packet", "allocs/packet", 2},
+	{"allocs_per_pair", "allocs/pair", 1},
+	{"pairs_emitted", "pairs emitted", 0},
+	{"pairs_expected", "pairs in capture/sent", 0},
+	{"coverage_pct", "coverage %", 3},
+	{"kernel_drops", "kernel drops", 0},
+	{"cpu_pct", "sidecar CPU %", 1},
+	{"rss_mib", "RSS MiB", 1},
+	{"req_per_s", "app req/s", 0},
+	{"vs_goreplay", "× GoReplay pairs/s", 2},
+}
+
+// row is one scenario's figures.
+type row struct {
+	Scenario string             `json:"scenario"`
+	Figures  map[string]float64 `json:"figures"`
+	Note     string             `json:"note,omitempty"`
+}
+
+func newRow(scenario string) *row { return &row{Scenario: scenario, Figures: map[string]float64{}} }
+
+func (r *row) set(key string, v float64) *row {
+	r.Figures[key] = v
+	return r
+}
+
+// report is one run's table, as printed and as JSON.
+type report struct {
+	Started time.Time `json:"started"`
+	Machine machine   `json:"machine"`
+	Quick   bool      `json:"quick"`
+	Columns []column  `json:"columns"`
+	Rows    []*row    `json:"rows"`
+	// Captures are the generated captures the replays used.
+	Captures []genCapture `json:"captures"`
+}
+
+type machine struct {
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go_version"`
+	Kernel    string `json:"kernel"`
+	CPUModel  string `json:"cpu_model"`
+}
+
+func thisMachine() machine {
+	m := machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
+
+// print writes the table: only the columns some row fills.
+func (rep *report) print(w io.Writer) error {
+	var used []column
+	for _, c := range columns {
+		for _, r := range rep.Rows {
+			if _, ok := r.Figures[c.Key]; ok {
+				used = append(used, c)
+				break
+			}
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "scenario\t")
+	for _, c := range used {
+		fmt.Fprint(tw, c.Header, "\t")
+	}
+	fmt.Fprintln(tw, "note\t")
+	for _, r := range rep.Rows {
+		fmt.Fprint(tw, r.Scenario, "\t")
+		for _, c := range used {
+			v, ok := r.Figures[c.Key]
+			switch {
+			case !ok:
+				fmt.Fprint(tw, "–\t")
+			default:
+				fmt.Fprint(tw, formatFigure(v, c.Digits), "\t")
+			}
+		}
+		fmt.Fprintln(tw, r.Note, "\t")
+	}
+	return tw.Flush()
+}
+
+// formatFigure prints v with thousands separators.
+func formatFigure(v float64, digits int) string {
+	s := strconv.FormatFloat(v, 'f', digits, 64)
+	intPart, frac, _ := strings.Cut(s, ".")
+	neg := strings.HasPrefix(intPart, "-")
+	intPart = strings.TrimPrefix(intPart, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, ch := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(ch)
+	}
+	if frac != "" {
+		b.WriteByte('.')
+		b.WriteString(frac)
+	}
+	return b.String()
+}
+
+func (rep *report) writeJSON(path string) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
