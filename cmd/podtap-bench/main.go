@@ -33,7 +33,7 @@ type options struct {
 	captures   []string
 	runs       int
 	cache      string
-	cpuprofile string
+	profile    string
 	sidecar    string
 }
 
@@ -68,7 +68,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&captures, "captures", "", "comma-separated captures to replay (default all: mixed, small, grpc, many-conns)")
 	fs.IntVar(&o.runs, "runs", 0, "replays of each capture per GOMAXPROCS; the fastest counts (default 3, --quick 1)")
 	fs.StringVar(&o.cache, "cache", defaultCache(), "where generated captures are kept")
-	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each replay to `PREFIX`-NAME-PROCS.pprof")
+	fs.StringVar(&o.profile, "profile", "", "write CPU and allocation profiles of each capture's first replay to `PREFIX`-NAME-PROCS.{cpu,allocs}.pprof")
 	fs.StringVar(&o.sidecar, "sidecar", "", "podtap-sidecar binary for the live scenarios (default: built with go build)")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -46,16 +46,17 @@ type replayResult struct {
 func (r replayResult) CPUSeconds() float64 { return r.UserSeconds + r.SysSeconds }
 
 // runReplay replays c in a child process at GOMAXPROCS procs, writing its
-// records under tmp, and returns what the child measured.
-func runReplay(ctx context.Context, c genCapture, procs int, tmp, cpuprofile string) (replayResult, error) {
+// records under tmp, and returns what the child measured. A profile prefix
+// has the child write its CPU and allocation profiles there.
+func runReplay(ctx context.Context, c genCapture, procs int, tmp, profile string) (replayResult, error) {
 	out := filepath.Join(tmp, c.Spec.Name+".jsonl")
 	defer os.Remove(out)
 	args := []string{replayChildCmd, "--capture", c.Path, "--out", out, "--pairs", strconv.Itoa(c.Spec.Pairs())}
 	if c.Protoset != "" {
 		args = append(args, "--protoset", c.Protoset)
 	}
-	if cpuprofile != "" {
-		args = append(args, "--cpuprofile", cpuprofile)
+	if profile != "" {
+		args = append(args, "--cpuprofile", profile+".cpu.pprof", "--memprofile", profile+".allocs.pprof")
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -84,6 +85,7 @@ func replayChild(args []string) error {
 	protoset := fs.String("protoset", "", "descriptor set for gRPC")
 	pairs := fs.Int("pairs", 0, "exchanges in the capture")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile")
+	memprofile := fs.String("memprofile", "", "write an allocation profile")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -129,6 +131,11 @@ func replayChild(args []string) error {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	runtime.ReadMemStats(&m1)
 	pprof.StopCPUProfile()
+	if *memprofile != "" {
+		if err := writeHeapProfile(*memprofile); err != nil {
+			return err
+		}
+	}
 	if runErr != nil {
 		return runErr
 	}
@@ -154,6 +161,15 @@ func replayChild(args []string) error {
 		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("allocs").WriteTo(f, 0)
 }
 
 func tvSeconds(tv syscall.Timeval) float64 {

@@ -50,8 +50,8 @@ func fastestReplay(ctx context.Context, o options, c genCapture, procs int, tmp 
 	var best replayResult
 	for i := range o.runs {
 		profile := ""
-		if o.cpuprofile != "" && i == 0 {
-			profile = fmt.Sprintf("%s-%s-%d.pprof", o.cpuprofile, c.Spec.Name, procs)
+		if o.profile != "" && i == 0 {
+			profile = fmt.Sprintf("%s-%s-%d", o.profile, c.Spec.Name, procs)
 		}
 		r, err := runReplay(ctx, c, procs, tmp, profile)
 		if err != nil {

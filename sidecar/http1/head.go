@@ -108,6 +108,9 @@ func (s *side) responseHead(raw []byte, ts time.Time) {
 	s.resp = resp
 	var req *message.Request
 	s.seq, req = s.c.matchResponse(resp)
+	if req != nil {
+		req.Answered = true
+	}
 	connect := req != nil && req.Method == "CONNECT"
 
 	switch {

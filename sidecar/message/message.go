@@ -107,6 +107,10 @@ type Request struct {
 	Drop string
 	// Flags note anomalies kept in the record, e.g. "after_gap".
 	Flags []string
+	// Answered is set by the parser once the response's headers arrived:
+	// pairing then waits for the response's end however long it takes
+	// (long polling, streaming) instead of timing the request out.
+	Answered bool
 }
 
 // Response is a parsed final response half (1xx interim responses are

@@ -132,12 +132,13 @@ func (c *Conn) dropOldestStream() {
 	drop(oldest, metrics.ReasonPendingLimit)
 }
 
-// Tick abandons requests whose response is overdue at now.
+// Tick abandons requests whose response is overdue at now. A response
+// whose headers arrived is not overdue: it is still streaming.
 func (c *Conn) Tick(now time.Time) {
 	deadline := now.Add(-c.opts.Pairing.ResponseTimeout)
 	kept := c.fifo[:0]
 	for _, r := range c.fifo {
-		if r.End.Before(deadline) {
+		if !r.Answered && r.End.Before(deadline) {
 			drop(r, metrics.ReasonResponseTimeout)
 			continue
 		}
@@ -146,7 +147,7 @@ func (c *Conn) Tick(now time.Time) {
 	clear(c.fifo[len(kept):])
 	c.fifo = kept
 	for id, r := range c.streams {
-		if r.End.Before(deadline) {
+		if !r.Answered && r.End.Before(deadline) {
 			delete(c.streams, id)
 			drop(r, metrics.ReasonResponseTimeout)
 		}

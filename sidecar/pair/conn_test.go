@@ -108,6 +108,19 @@ func TestOrphansTimeoutsAndClose(t *testing.T) {
 	}
 }
 
+func TestStreamingResponseIsNotTimedOut(t *testing.T) {
+	var c collected
+	conn := newConn(&c)
+	r := req("/wait", 0)
+	conn.Request(r)
+	r.Answered = true // headers came; the body streams for a minute
+	conn.Tick(at(60_000))
+	conn.Response(resp(200, 61_000))
+	if len(c.pairs) != 1 {
+		t.Fatalf("long-polling pair lost: %d pairs", len(c.pairs))
+	}
+}
+
 func TestHTTP2ByStream(t *testing.T) {
 	var c collected
 	conn := newConn(&c)

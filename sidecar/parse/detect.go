@@ -12,8 +12,14 @@ import (
 
 // detect decides the protocol from the buffered first bytes, or waits for
 // more, or gives up on a connection that is not HTTP.
+//
+// A direction that is not HTTP settles nothing alone while the other has
+// not spoken: a malformed request line may still be answered by an HTTP
+// status line, which makes the connection HTTP (the request a counted
+// parse error). It is given up once both directions say no, or once one
+// has sent flow.detect_bytes that are not HTTP.
 func (s *Stream) detect(ts time.Time) {
-	notHTTP := 0
+	notHTTP, full := 0, false
 	for _, dir := range [2]message.Dir{message.AtoB, message.BtoA} {
 		b := s.pending[dir]
 		if len(b) == 0 {
@@ -44,14 +50,16 @@ func (s *Stream) detect(ts time.Time) {
 					}
 				}
 				notHTTP++
+				full = full || len(b) >= s.f.detectBytes
 				continue
 			}
 		}
 		if len(b) >= s.f.detectBytes {
 			notHTTP++
+			full = true
 		}
 	}
-	if notHTTP > 0 && (notHTTP == 2 || s.conn.SawSYN || len(s.pending[0])+len(s.pending[1]) >= 2*s.f.detectBytes) {
+	if notHTTP == 2 || full {
 		s.ignore("ignored")
 	}
 }

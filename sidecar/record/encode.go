@@ -104,7 +104,14 @@ func (x *encoding) time(t time.Time) {
 
 func (x *encoding) endpoint(ep message.Endpoint) {
 	x.raw(`{"ip":`)
-	x.str(ep.IP.Unmap().String())
+	if ip := ep.IP.Unmap(); ip.IsValid() {
+		// An address's text never needs escaping.
+		x.raw(`"`)
+		x.dst = ip.AppendTo(x.dst)
+		x.raw(`"`)
+	} else {
+		x.str(ip.String())
+	}
 	x.raw(`,"port":`)
 	x.int(int64(ep.Port))
 	x.raw("}")
