@@ -17,4 +17,7 @@ export CI="${CI:-true}"
 # Build and vet once up front so a compile error reads as one.
 go vet ./...
 CGO_ENABLED=0 go build -o /dev/null ./cmd/podtap-sidecar
+# The corpus comparison tables, for the log: each capture's expected,
+# matched, missing and extra pairs against the ground truth.
+go test -count=1 -run 'TestReplayCorpus' -v ./sidecar/ 2>&1 | sed -n '/capture  .*expected\|capture  .*streams/,/total/p'
 go test -count=1 -timeout 40m "$@" ./...
