@@ -15,6 +15,11 @@ test:
 demo: bin/podtap-sidecar
 	bin/podtap-sidecar demo
 
+# The bench: one table of replay, live, memory and overhead figures (see
+# README); BENCHFLAGS=--quick for a short run, --json FILE to keep it.
+bench:
+	go run ./cmd/podtap-bench $(BENCHFLAGS)
+
 clean:
 	rm -rf bin
 

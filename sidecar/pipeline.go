@@ -11,12 +11,14 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/sidecar/capture"
 	"github.com/podtap/podtap/sidecar/filter"
 	"github.com/podtap/podtap/sidecar/flow"
 	"github.com/podtap/podtap/sidecar/grpc"
+	"github.com/podtap/podtap/sidecar/http1"
 	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/metrics"
 	"github.com/podtap/podtap/sidecar/pair"
@@ -34,6 +36,10 @@ type Pipeline struct {
 	sink     sink.Sink
 	pairing  pair.Options
 	factory  *parse.Factory
+	// bufs recycles record buffers when the sink copies what it is given
+	// (nil otherwise): allocating and zeroing a fresh buffer per pair cost
+	// more than encoding into it.
+	bufs *sync.Pool
 }
 
 // Where says where the pod is, for a pair's direction.
@@ -51,6 +57,9 @@ func New(cfg config.Sidecar, out sink.Sink, where Where) (*Pipeline, error) {
 		filter:  filter.New(cfg.Filter),
 		encoder: record.NewEncoder(cfg.Pod, cfg.Redact),
 		sink:    out,
+	}
+	if c, ok := out.(sink.Copying); ok && c.CopiesValue() {
+		p.bufs = &sync.Pool{New: func() any { return new([]byte) }}
 	}
 	p.pairing = pair.Options{
 		Pairing:      cfg.Pairing,
@@ -97,16 +106,38 @@ func (p *Pipeline) paired(pr *message.Pair) {
 // encode turns a finished pair into a record for the sink. Enrichment may
 // call it from its own goroutines; the encoder and sink are safe for that.
 func (p *Pipeline) encode(pr *message.Pair) {
-	buf, err := p.encoder.Append(make([]byte, 0, 512+pr.Size()*5/4), pr)
+	// The record holds a copy of the bodies once encoded.
+	defer http1.ReleaseBodies(pr)
+	if p.bufs == nil {
+		p.write(make([]byte, 0, 512+pr.Size()*5/4), pr)
+		return
+	}
+	buf := p.bufs.Get().(*[]byte)
+	*buf = p.write((*buf)[:0], pr)
+	// A buffer grown by one huge pair is left to the collector rather
+	// than kept for the small ones that follow.
+	if cap(*buf) <= maxPooledRecord {
+		p.bufs.Put(buf)
+	}
+}
+
+// maxPooledRecord is the largest record buffer kept for reuse.
+const maxPooledRecord = 256 << 10
+
+// write encodes pr into buf and hands the record to the sink; it returns
+// the buffer, grown, for reuse.
+func (p *Pipeline) write(buf []byte, pr *message.Pair) []byte {
+	buf, err := p.encoder.Append(buf, pr)
 	if err != nil {
 		metrics.Drop(metrics.ReasonEncode)
-		return
+		return buf
 	}
 	if int64(len(buf)) > int64(p.cfg.Limits.MaxPairBytes) {
 		metrics.Drop(metrics.ReasonTooLarge)
-		return
+		return buf
 	}
 	p.sink.Write(sink.Record{Value: buf, Protocol: pr.Protocol})
+	return buf
 }
 
 // streams adapts parse's factory to flow's: the same method, with flow's

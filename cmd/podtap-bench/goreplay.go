@@ -81,6 +81,7 @@ func goReplayRow(ctx context.Context, gor string, c genCapture, tmp string, podt
 		set("mb_per_s", float64(c.Stats.Bytes)/wall.Seconds()/1e6).
 		set("wall_s", wall.Seconds()).
 		set("cpu_s", cpu).
+		set("pairs_per_cpu_s", float64(got.Unique)/cpu).
 		set("pairs_emitted", float64(got.Unique)).
 		set("pairs_expected", float64(n)).
 		set("coverage_pct", 100*float64(got.Unique)/float64(n))

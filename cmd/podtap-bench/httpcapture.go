@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
-	"time"
 )
 
 // httpTraffic is the HTTP/1.1 exchange mix of one capture.
@@ -142,29 +141,18 @@ func exchange(ctx context.Context, c *http.Client, t httpTraffic, addr string, i
 
 type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
-// recordHTTP runs the traffic against an in-process server and writes what
-// the clients saw as a capture to out.
+// recordHTTP runs the traffic against the app server, in a process of its
+// own so that each end of 10,000 connections has its own file limit, and
+// writes what the clients saw as a capture to out.
 func recordHTTP(ctx context.Context, t httpTraffic, out io.Writer, seed uint64) (captureStats, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return captureStats{}, fmt.Errorf("listening: %w", err)
-	}
-	srv := newAppServer()
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.serve(ln) }()
-	stats, err := recordTraffic(out, seed, func(rec *recorder) error {
-		return t.run(ctx, ln.Addr().String(), rec.dial)
-	})
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err = errors.Join(err, srv.srv.Shutdown(shutdown), <-serveErr)
+	srv, addr, err := startServer(ctx, nil, "127.0.0.1:0")
 	if err != nil {
 		return captureStats{}, err
 	}
-	if got := srv.seq.Load(); got != int64(t.Pairs) {
-		return captureStats{}, fmt.Errorf("the server answered %d exchanges, not %d", got, t.Pairs)
-	}
-	return stats, nil
+	stats, err := recordTraffic(out, seed, func(rec *recorder) error {
+		return t.run(ctx, addr, rec.dial)
+	})
+	return stats, errors.Join(err, stopServer(srv))
 }
 
 // recordTraffic runs traffic with a recorder and lays its events into a

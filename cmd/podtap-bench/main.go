@@ -26,15 +26,15 @@ import (
 
 // options are the bench's flags.
 type options struct {
-	quick      bool
-	jsonPath   string
-	gor        string
-	scenarios  []string
-	captures   []string
-	runs       int
-	cache      string
-	profile    string
-	sidecar    string
+	quick     bool
+	jsonPath  string
+	gor       string
+	scenarios []string
+	captures  []string
+	runs      int
+	cache     string
+	profile   string
+	sidecar   string
 }
 
 // allScenarios are the kinds of rows, in the order they run.
@@ -120,6 +120,9 @@ func bench(args []string) error {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if err := raiseFileLimit(); err != nil {
+		slog.Warn("the many-connection capture and idle scenario will fail", "err", err)
+	}
 	rep := &report{Started: time.Now().UTC(), Machine: thisMachine(), Quick: o.quick, Columns: columns}
 	tmp, err := os.MkdirTemp("", "podtap-bench-")
 	if err != nil {

@@ -72,6 +72,7 @@ func replayRow(c genCapture, procs int, r replayResult) *row {
 		set("mb_per_s", float64(c.Stats.Bytes)/r.WallSeconds/1e6).
 		set("wall_s", r.WallSeconds).
 		set("cpu_s", r.CPUSeconds()).
+		set("pairs_per_cpu_s", float64(r.Unique)/r.CPUSeconds()).
 		set("allocs_per_packet", float64(r.Mallocs)/float64(r.Packets)).
 		set("allocs_per_pair", float64(r.Mallocs)/float64(n)).
 		set("pairs_emitted", float64(r.Unique)).

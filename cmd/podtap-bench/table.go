@@ -27,6 +27,7 @@ var columns = []column{
 	{"mb_per_s", "MB/s", 1},
 	{"wall_s", "wall s", 2},
 	{"cpu_s", "CPU s", 2},
+	{"pairs_per_cpu_s", "pairs/CPU-s", 0},
 	{"allocs_per_packet", "allocs/packet", 2},
 	{"allocs_per_pair", "allocs/pair", 1},
 	{"pairs_emitted", "pairs emitted", 0},
@@ -36,6 +37,7 @@ var columns = []column{
 	{"cpu_pct", "sidecar CPU %", 1},
 	{"rss_mib", "RSS MiB", 1},
 	{"req_per_s", "app req/s", 0},
+	{"app_ratio_pct", "app req/s vs without %", 1},
 	{"vs_goreplay", "× GoReplay pairs/s", 2},
 }
 
@@ -87,7 +89,8 @@ func thisMachine() machine {
 	return m
 }
 
-// print writes the table: only the columns some row fills.
+// print writes the table (only the columns some row fills), then the rows'
+// notes, numbered.
 func (rep *report) print(w io.Writer) error {
 	var used []column
 	for _, c := range columns {
@@ -104,6 +107,7 @@ func (rep *report) print(w io.Writer) error {
 		fmt.Fprint(tw, c.Header, "\t")
 	}
 	fmt.Fprintln(tw, "note\t")
+	var notes []string
 	for _, r := range rep.Rows {
 		fmt.Fprint(tw, r.Scenario, "\t")
 		for _, c := range used {
@@ -115,9 +119,22 @@ func (rep *report) print(w io.Writer) error {
 				fmt.Fprint(tw, formatFigure(v, c.Digits), "\t")
 			}
 		}
-		fmt.Fprintln(tw, r.Note, "\t")
+		ref := ""
+		if r.Note != "" {
+			notes = append(notes, r.Note)
+			ref = fmt.Sprintf("[%d]", len(notes))
+		}
+		fmt.Fprintln(tw, ref, "\t")
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for i, n := range notes {
+		if _, err := fmt.Fprintf(w, "[%d] %s\n", i+1, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // formatFigure prints v with thousands separators.

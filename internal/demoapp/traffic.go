@@ -18,29 +18,11 @@ type Call struct {
 	Status int
 	// Kept says whether podtap's default filter keeps the pair.
 	Kept bool
-	do   func(ctx context.Context, c *http.Client, base string) (*http.Response, error)
-}
-
-// simple makes a request; a chunked body is sent with Transfer-Encoding
-// chunked, because net/http cannot know the length of a plain io.Reader.
-func simple(method, path, body string, chunked bool, header http.Header) func(context.Context, *http.Client, string) (*http.Response, error) {
-	return func(ctx context.Context, c *http.Client, base string) (*http.Response, error) {
-		var r io.Reader
-		switch {
-		case chunked:
-			r = io.MultiReader(strings.NewReader(body))
-		case body != "":
-			r = strings.NewReader(body)
-		}
-		req, err := http.NewRequestWithContext(ctx, method, base+path, r)
-		if err != nil {
-			return nil, err
-		}
-		for k, v := range header {
-			req.Header[k] = v
-		}
-		return c.Do(req)
-	}
+	// Body, when set, is sent chunked if Chunked: net/http then cannot
+	// know its length.
+	Body    string
+	Chunked bool
+	Header  http.Header
 }
 
 // Mix is the demo's traffic: one of each kind of exchange. Calls can be
@@ -48,25 +30,22 @@ func simple(method, path, body string, chunked bool, header http.Header) func(co
 func Mix() []Call {
 	order := `{"customer":"margaret","email":"margaret@example.com","items":[{"sku":"apollo","qty":2,"price":11}],"total":22}`
 	form := url.Values{"user": {"margaret"}, "password": {"s3cret"}}.Encode()
+	jsonBody := http.Header{"Content-Type": {"application/json"}}
 	return []Call{
-		{Name: "list orders (keep-alive)", Method: "GET", Path: "/api/orders", Status: 200, Kept: true,
-			do: simple("GET", "/api/orders", "", false, nil)},
+		{Name: "list orders (keep-alive)", Method: "GET", Path: "/api/orders", Status: 200, Kept: true},
 		{Name: "create order (JSON POST)", Method: "POST", Path: "/api/orders", Status: 201, Kept: true,
-			do: simple("POST", "/api/orders", order, false, http.Header{"Content-Type": {"application/json"}})},
+			Body: order, Header: jsonBody},
 		{Name: "upload order (chunked request body)", Method: "POST", Path: "/api/orders", Status: 201, Kept: true,
-			do: simple("POST", "/api/orders", order, true, http.Header{"Content-Type": {"application/json"}})},
-		{Name: "get order", Method: "GET", Path: "/api/orders/1", Status: 200, Kept: true,
-			do: simple("GET", "/api/orders/1", "", false, nil)},
+			Body: order, Chunked: true, Header: jsonBody},
+		{Name: "get order", Method: "GET", Path: "/api/orders/1", Status: 200, Kept: true},
 		{Name: "catalog (gzip response)", Method: "GET", Path: "/api/catalog", Status: 200, Kept: true,
-			do: simple("GET", "/api/catalog", "", false, http.Header{"Accept-Encoding": {"gzip"}})},
-		{Name: "event stream (chunked response)", Method: "GET", Path: "/api/stream", Status: 200, Kept: true,
-			do: simple("GET", "/api/stream", "", false, nil)},
+			Header: http.Header{"Accept-Encoding": {"gzip"}}},
+		{Name: "event stream (chunked response)", Method: "GET", Path: "/api/stream", Status: 200, Kept: true},
 		{Name: "login (form POST, password redacted)", Method: "POST", Path: "/api/login", Status: 200, Kept: true,
-			do: simple("POST", "/api/login", form, false, http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})},
-		{Name: "missing order (404, dropped: status)", Method: "GET", Path: "/api/orders/999", Status: 404, Kept: false,
-			do: simple("GET", "/api/orders/999", "", false, nil)},
+			Body: form, Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}},
+		{Name: "missing order (404, dropped: status)", Method: "GET", Path: "/api/orders/999", Status: 404, Kept: false},
 		{Name: "kubelet probe (dropped: internal)", Method: "GET", Path: "/healthz", Status: 200, Kept: false,
-			do: simple("GET", "/healthz", "", false, http.Header{"User-Agent": {"kube-probe/1.31"}})},
+			Header: http.Header{"User-Agent": {"kube-probe/1.31"}}},
 	}
 }
 
@@ -85,7 +64,22 @@ func Client() *http.Client {
 
 // Do makes the call against base (http://host:port) and checks the status.
 func (c Call) Do(ctx context.Context, client *http.Client, base string) error {
-	resp, err := c.do(ctx, client, base)
+	var body io.Reader
+	switch {
+	case c.Chunked:
+		// A reader of unknown length: net/http sends it chunked.
+		body = io.MultiReader(strings.NewReader(c.Body))
+	case c.Body != "":
+		body = strings.NewReader(c.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, c.Method, base+c.Path, body)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.Name, err)
+	}
+	for k, v := range c.Header {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.Name, err)
 	}

@@ -5,8 +5,10 @@ package netns
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -86,9 +88,6 @@ func (p *Pod) Delete() error {
 // IP is the pod's address without its prefix length.
 func (p *Pod) IP() string { return strings.Split(p.PodAddr, "/")[0] }
 
-// HostIP is the host side's address without its prefix length.
-func (p *Pod) HostIP() string { return strings.Split(p.HostAddr, "/")[0] }
-
 // Do runs f on an OS thread that has entered the namespace. Sockets f opens
 // stay in the namespace after Do returns, so a listener or a packet socket
 // made in f serves from any goroutine.
@@ -124,6 +123,32 @@ func (n NS) Do(f func() error) error {
 		errc <- ferr
 	}()
 	return <-errc
+}
+
+// Listen opens a listening socket inside the namespace, to serve from any
+// goroutine.
+func (n NS) Listen(network, addr string) (ln net.Listener, err error) {
+	err = n.Do(func() error {
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("netns: listening in %s: %w", n.Name, err)
+	}
+	return ln, nil
+}
+
+// DialContext connects from inside the namespace; it fits
+// http.Transport.DialContext.
+func (n NS) DialContext(ctx context.Context, network, addr string) (c net.Conn, err error) {
+	err = n.Do(func() error {
+		c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("netns: dialing from %s: %w", n.Name, err)
+	}
+	return c, nil
 }
 
 // Command returns cmd to run inside the namespace (ip netns exec).

@@ -1,7 +1,9 @@
 // Package testenv decides what a test may assume about the machine: root
 // for network namespaces and packet capture, and tools such as kcat. Off
 // CI a test without them skips with a loud reason; on CI (CI set) it
-// fails, since CI must run every test.
+// fails, since CI must run every test. It also makes the network
+// namespaces that live tests run in, so that every package names,
+// addresses and removes them the same way.
 package testenv
 
 import (

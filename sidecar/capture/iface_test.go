@@ -1,7 +1,6 @@
 package capture_test
 
 import (
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -21,7 +20,6 @@ func TestResolveInterfaceName(t *testing.T) {
 // TestResolveInterfaceAuto runs in a fresh namespace, where nothing listens
 // until the test starts a fake mesh proxy's listener.
 func TestResolveInterfaceAuto(t *testing.T) {
-	needRoot(t)
 	pod := newPod(t, 4)
 	resolve := func() (iface string) {
 		t.Helper()
@@ -37,11 +35,8 @@ func TestResolveInterfaceAuto(t *testing.T) {
 		t.Errorf("without a mesh proxy: %q, want eth0", got)
 	}
 	for _, addr := range []string{"127.0.0.1:15001", "[::1]:4143"} {
-		var l net.Listener
-		if err := pod.Do(func() (err error) {
-			l, err = net.Listen("tcp", addr)
-			return err
-		}); err != nil {
+		l, err := pod.Listen("tcp", addr)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if got := resolve(); got != "lo" {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/netns"
+	"github.com/podtap/podtap/internal/testenv"
 	"github.com/podtap/podtap/sidecar/capture"
 	"github.com/podtap/podtap/sidecar/flow"
 	"github.com/podtap/podtap/sidecar/metrics"
@@ -31,29 +31,9 @@ import (
 // Live tests run in network namespaces named ptfx-*, joined to the host by
 // veth pairs addressed in 10.203.0.0/16; all traffic stays inside them.
 
-func needRoot(t *testing.T) {
+func newPod(t *testing.T, n uint8) *netns.Pod {
 	t.Helper()
-	if err := netns.Check(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("live capture test needs root and iproute2: %v", err)
-		}
-		t.Skipf("SKIPPING LIVE CAPTURE TEST: %v (it runs as root; CI=true makes this a failure)", err)
-	}
-}
-
-func newPod(t *testing.T, n int) *netns.Pod {
-	t.Helper()
-	pod, err := netns.NewPod(fmt.Sprintf("ptfx-ns%d", n), fmt.Sprintf("ptfx-h%d", n),
-		fmt.Sprintf("10.203.%d.1/30", n), fmt.Sprintf("10.203.%d.2/30", n))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := pod.Delete(); err != nil {
-			t.Errorf("removing the namespace: %v", err)
-		}
-	})
-	return pod
+	return testenv.NewPod(t, "ptfx-", 203, n)
 }
 
 // countingConn counts what a server connection reads and writes, the truth
@@ -88,17 +68,14 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	return countingConn{Conn: c, read: &l.read, written: &l.written}, nil
 }
 
-// serve runs a real net/http server on addr inside the pod. The listening
-// socket is made on a thread that entered the namespace, and stays there
-// while the server runs from ordinary goroutines: simpler than a helper
-// process under `ip netns exec`, and its failures are this test's.
+// serve runs a real net/http server on addr inside the pod. Its listening
+// socket stays in the namespace while the server runs from ordinary
+// goroutines: simpler than a helper process under `ip netns exec`, and its
+// failures are this test's.
 func serve(t *testing.T, pod *netns.Pod, addr string) *countingListener {
 	t.Helper()
-	var l net.Listener
-	if err := pod.Do(func() (err error) {
-		l, err = net.Listen("tcp", addr)
-		return err
-	}); err != nil {
+	l, err := pod.Listen("tcp", addr)
+	if err != nil {
 		t.Fatal(err)
 	}
 	cl := &countingListener{Listener: l}
@@ -119,13 +96,7 @@ func serve(t *testing.T, pod *netns.Pod, addr string) *countingListener {
 func client(pod *netns.Pod, keepAlive bool) *http.Client {
 	tr := &http.Transport{Proxy: nil, DisableKeepAlives: !keepAlive}
 	if pod != nil {
-		tr.DialContext = func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-			err = pod.Do(func() error {
-				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		}
+		tr.DialContext = pod.DialContext
 	}
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
@@ -291,9 +262,9 @@ func checkExchanges(t *testing.T, name string, rec *recording, port uint16, n in
 // in a namespace on both ends of the veth pair: the host side, and the
 // namespace's eth0 (opened inside the namespace, as the sidecar does).
 func TestLiveVeth(t *testing.T) {
-	needRoot(t)
 	pod := newPod(t, 1)
-	serve(t, pod, "10.203.1.2:8080")
+	addr := net.JoinHostPort(pod.IP(), "8080")
+	serve(t, pod, addr)
 	host := openIn(t, nil, pod.Host, liveConfig([]int{8080}, nil))
 	inside := openIn(t, pod, "eth0", liveConfig(nil, nil))
 	hostRec, stopHost := runFlow(t, host, 2)
@@ -302,7 +273,7 @@ func TestLiveVeth(t *testing.T) {
 	const n = 8
 	c := client(nil, true)
 	for i := range n {
-		get(t, c, fmt.Sprintf("http://10.203.1.2:8080/hello/%d", i))
+		get(t, c, fmt.Sprintf("http://%s/hello/%d", addr, i))
 	}
 	c.CloseIdleConnections()
 	checkExchanges(t, "host side", hostRec, 8080, n)
@@ -326,7 +297,6 @@ func TestLiveVeth(t *testing.T) {
 // server both there. The kernel shows a packet socket every loopback packet
 // twice (leaving and arriving); the capture must deliver each segment once.
 func TestLiveLoopbackOnce(t *testing.T) {
-	needRoot(t)
 	pod := newPod(t, 2)
 	srv := serve(t, pod, "127.0.0.1:8081")
 	raw := openIn(t, pod, "lo", liveConfig([]int{8081}, nil))
@@ -405,10 +375,9 @@ func TestLiveLoopbackOnce(t *testing.T) {
 // TestLivePortFilter checks the kernel filter: traffic on a port that is
 // not captured, or is excluded, never reaches flow.
 func TestLivePortFilter(t *testing.T) {
-	needRoot(t)
 	pod := newPod(t, 3)
-	for _, p := range []int{8080, 8081, 8082} {
-		serve(t, pod, fmt.Sprintf("10.203.3.2:%d", p))
+	for _, p := range []string{"8080", "8081", "8082"} {
+		serve(t, pod, net.JoinHostPort(pod.IP(), p))
 	}
 	// 8082 is captured by both and requested last: once it is seen, any
 	// earlier packet that passed a filter has been delivered (one worker
@@ -419,9 +388,9 @@ func TestLivePortFilter(t *testing.T) {
 	listRec, stopList := runFlow(t, onlyListed, 1)
 
 	c := client(nil, false)
-	get(t, c, "http://10.203.3.2:8080/hello/0")
-	get(t, c, "http://10.203.3.2:8081/hello/0")
-	get(t, c, "http://10.203.3.2:8082/hello/0")
+	for _, p := range []string{"8080", "8081", "8082"} {
+		get(t, c, "http://"+net.JoinHostPort(pod.IP(), p)+"/hello/0")
+	}
 	for name, rec := range map[string]*recording{"exclude": exRec, "listed": listRec} {
 		waitFor(t, name+" to see the last request", func() bool {
 			_, from, _ := rec.toward(8082)
@@ -454,9 +423,9 @@ func TestLivePortFilter(t *testing.T) {
 // TestLiveKernelDrops fills a small ring that nobody reads: the kernel
 // drops what does not fit, and Stats reports it and adds it to the metric.
 func TestLiveKernelDrops(t *testing.T) {
-	needRoot(t)
 	pod := newPod(t, 5)
-	serve(t, pod, "10.203.5.2:8080")
+	addr := net.JoinHostPort(pod.IP(), "8080")
+	serve(t, pod, addr)
 	cfg := liveConfig([]int{8080}, nil)
 	cfg.RingBytes = config.MiB
 	src := openIn(t, nil, pod.Host, cfg)
@@ -464,7 +433,7 @@ func TestLiveKernelDrops(t *testing.T) {
 	before := testutil.ToFloat64(metrics.KernelDrops)
 	c := client(nil, true)
 	for i := range 400 {
-		get(t, c, fmt.Sprintf("http://10.203.5.2:8080/hello/%d", i))
+		get(t, c, fmt.Sprintf("http://%s/hello/%d", addr, i))
 	}
 	c.CloseIdleConnections()
 	st, err := src.Stats()
@@ -507,7 +476,7 @@ func TestOpenLiveNoInterface(t *testing.T) {
 // CAP_NET_RAW, as a container without it would, and expects the fix in
 // the error.
 func TestOpenLiveNoCapNetRaw(t *testing.T) {
-	needRoot(t)
+	testenv.RequireNetns(t)
 	errc := make(chan error, 1)
 	go func() {
 		// Never unlocked: the thread loses a capability, so it must end

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/sidecar/content"
 	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/metrics"
 )
@@ -106,13 +107,5 @@ func (f *Filter) acceptedType(contentType string) bool {
 	if contentType == "" {
 		return false
 	}
-	return f.contentTypes[mediaType(contentType)]
-}
-
-// mediaType lower-cases the type and strips its parameters.
-func mediaType(ct string) string {
-	if i := strings.IndexByte(ct, ';'); i >= 0 {
-		ct = ct[:i]
-	}
-	return strings.ToLower(strings.TrimSpace(ct))
+	return f.contentTypes[content.MediaType(contentType)]
 }

@@ -103,10 +103,12 @@ func loadSummaries(t *testing.T) map[string]truthSummary {
 	return m
 }
 
-func readJSONLines[T any](t *testing.T, path string) []T {
+// readJSONLines reads a ground-truth file of one JSON value per line. A
+// missing file fails the test unless it is optional.
+func readJSONLines[T any](t *testing.T, path string, optional bool) []T {
 	t.Helper()
 	f, err := os.Open(path)
-	if os.IsNotExist(err) {
+	if optional && os.IsNotExist(err) {
 		return nil
 	}
 	if err != nil {
@@ -274,7 +276,7 @@ func checkHTTP1Truth(t *testing.T, path string, sum truthSummary, dirs map[strin
 		m[key][line]++
 	}
 	clientOf := map[int][2]string{} // tcp_stream -> client, server
-	for _, h := range readJSONLines[truthHTTP1](t, path+".tshark.jsonl") {
+	for _, h := range readJSONLines[truthHTTP1](t, path+".tshark.jsonl", false) {
 		if h.Kind != "http1" {
 			continue
 		}
@@ -292,7 +294,8 @@ func checkHTTP1Truth(t *testing.T, path string, sum truthSummary, dirs map[strin
 			add(tshark, directionKey(server, client), statusLine(s))
 		}
 	}
-	for _, fl := range readJSONLines[truthFollow](t, path+".follow.jsonl") {
+	// The follow parse covers only captures that carry HTTP/1.
+	for _, fl := range readJSONLines[truthFollow](t, path+".follow.jsonl", true) {
 		ends, ok := clientOf[fl.TCPStream]
 		if !ok {
 			if fl.TCPStream >= len(convs) || len(fl.Pairs) == 0 {

@@ -93,11 +93,7 @@ func TestBufferedDataKeepsCaptureTime(t *testing.T) {
 // it. It returns the request and response sizes.
 func keepAlive(b *pcapBuilder, ackFirst bool) (req, resp int) {
 	client, server := addrPort("10.1.0.1:40012"), addrPort("10.1.0.2:80")
-	cseq, sseq := uint32(1000), uint32(5000)
-	b.segment(ms(0), client, server, cseq, 0, "S", nil)
-	b.segment(ms(0), server, client, sseq, cseq+1, "SA", nil)
-	cseq++
-	sseq++
+	cseq, sseq := b.open(ms(0), client, server)
 	rq, rs := request(0), response(0, 200)
 	b.segment(ms(1), client, server, cseq, sseq, "PA", rq)
 	cseq += uint32(len(rq))
@@ -169,11 +165,7 @@ func TestAckedHoleSkippedAtOnce(t *testing.T) {
 func TestHoleNotAckedWaits(t *testing.T) {
 	client, server := addrPort("10.1.0.1:40013"), addrPort("10.1.0.2:80")
 	b := newPcap(t, layers.LinkTypeEthernet)
-	cseq, sseq := uint32(1000), uint32(5000)
-	b.segment(ms(0), client, server, cseq, 0, "S", nil)
-	b.segment(ms(0), server, client, sseq, cseq+1, "SA", nil)
-	cseq++
-	sseq++
+	cseq, sseq := b.open(ms(0), client, server)
 	rq, rs := request(0), response(0, 400)
 	b.segment(ms(1), client, server, cseq, sseq, "PA", rq)
 	cseq += uint32(len(rq))
@@ -203,11 +195,7 @@ func TestHoleNotAckedWaits(t *testing.T) {
 func TestStalledHoleFlushedAfterInterval(t *testing.T) {
 	client, server := addrPort("10.1.0.1:40014"), addrPort("10.1.0.2:80")
 	b := newPcap(t, layers.LinkTypeEthernet)
-	cseq, sseq := uint32(1000), uint32(5000)
-	b.segment(ms(0), client, server, cseq, 0, "S", nil)
-	b.segment(ms(0), server, client, sseq, cseq+1, "SA", nil)
-	cseq++
-	sseq++
+	cseq, sseq := b.open(ms(0), client, server)
 	b.segment(ms(1), server, client, sseq, cseq, "PA", make([]byte, 100))
 	// 100 bytes never captured, never acknowledged, then 100 more.
 	b.segment(ms(2), server, client, sseq+200, cseq, "PA", make([]byte, 100))

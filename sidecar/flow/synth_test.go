@@ -133,6 +133,16 @@ func (b *pcapBuilder) frame(src, dst netip.AddrPort, seq, ack uint32, flags stri
 	return out
 }
 
+// open writes the SYN and SYN-ACK of a connection from client to server
+// at ts and returns the sequence numbers of each side's first byte.
+func (b *pcapBuilder) open(ts time.Time, client, server netip.AddrPort) (cseq, sseq uint32) {
+	b.t.Helper()
+	cseq, sseq = 1000, 5000
+	b.segment(ts, client, server, cseq, 0, "S", nil)
+	b.segment(ts, server, client, sseq, cseq+1, "SA", nil)
+	return cseq + 1, sseq + 1
+}
+
 // exchange writes a whole connection: handshake, each request answered by
 // its response in segments of at most mss bytes, then FIN in both
 // directions. It returns the time after the last packet.

@@ -31,16 +31,8 @@ func BenchmarkGRPCReplay(b *testing.B) {
 		bytes += len(c.b)
 	}
 
-	set, err := schema.DescriptorSet(true)
-	if err != nil {
-		b.Fatal(err)
-	}
-	path := b.TempDir() + "/greeter.protoset"
-	if err := writeFile(path, set); err != nil {
-		b.Fatal(err)
-	}
 	cfg := liveConfig()
-	cfg.GRPC.DescriptorSets = []string{path}
+	cfg.GRPC.DescriptorSets = []string{protosetFile(b, schema, true)}
 	st := newStages(b, cfg)
 	b.SetBytes(int64(bytes))
 	b.ReportAllocs()

@@ -3,6 +3,8 @@ package grpc
 import (
 	"net/netip"
 	"time"
+
+	"github.com/podtap/podtap/sidecar/message"
 )
 
 // key names a service on one server: the same name may mean different
@@ -10,6 +12,11 @@ import (
 type key struct {
 	server  netip.AddrPort
 	service string
+}
+
+// keyOf is the key of a gRPC pair's service on its server.
+func keyOf(p *message.Pair) key {
+	return key{server: netip.AddrPortFrom(p.Server.IP.Unmap(), p.Server.Port), service: p.GRPC.Service}
 }
 
 // entry is a cached lookup: a schema, or a failure remembered so that a

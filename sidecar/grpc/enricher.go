@@ -119,7 +119,7 @@ func (e *Enricher) Enrich(p *message.Pair) {
 		e.undecoded(p, "none")
 		return
 	}
-	k := key{server: netip.AddrPortFrom(p.Server.IP.Unmap(), p.Server.Port), service: g.Service}
+	k := keyOf(p)
 	now := time.Now()
 	e.mu.Lock()
 	if e.closed {
@@ -292,7 +292,7 @@ func (e *Enricher) decode(p *message.Pair, s *schema, source string) {
 
 func (e *Enricher) forget(p *message.Pair) {
 	e.mu.Lock()
-	delete(e.cache.entries, key{server: netip.AddrPortFrom(p.Server.IP.Unmap(), p.Server.Port), service: p.GRPC.Service})
+	delete(e.cache.entries, keyOf(p))
 	e.mu.Unlock()
 }
 

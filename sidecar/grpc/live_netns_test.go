@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -18,6 +16,7 @@ import (
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/grpcdemo"
 	"github.com/podtap/podtap/internal/netns"
+	"github.com/podtap/podtap/internal/testenv"
 	"github.com/podtap/podtap/sidecar"
 	"github.com/podtap/podtap/sidecar/capture"
 	"github.com/podtap/podtap/sidecar/http2"
@@ -30,33 +29,13 @@ import (
 
 // The live tests run a real grpc-go server inside a network namespace
 // named pth2-ns*, joined to the host by a veth pair addressed in
-// 10.214.0.0/16, and capture the namespace's eth0 with the whole sidecar
+// 10.215.0.0/16, and capture the namespace's eth0 with the whole sidecar
 // pipeline, as the sidecar would in the pod. The client calls from the
 // host; nothing leaves the namespace and its veth.
 
-func needRoot(t *testing.T) {
+func newPod(t *testing.T, n uint8) *netns.Pod {
 	t.Helper()
-	if err := netns.Check(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("live gRPC test needs root and iproute2: %v", err)
-		}
-		t.Skipf("SKIPPING LIVE gRPC TEST: %v (it runs as root; CI=true makes this a failure)", err)
-	}
-}
-
-func newPod(t *testing.T, n int) *netns.Pod {
-	t.Helper()
-	pod, err := netns.NewPod(fmt.Sprintf("pth2-ns%d", n), fmt.Sprintf("pth2-h%d", n),
-		fmt.Sprintf("10.214.%d.1/30", n), fmt.Sprintf("10.214.%d.2/30", n))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := pod.Delete(); err != nil {
-			t.Errorf("removing the namespace: %v", err)
-		}
-	})
-	return pod
+	return testenv.NewPod(t, "pth2-", 215, n)
 }
 
 // serveIn runs the greeter inside pod on port.
@@ -67,11 +46,8 @@ func serveIn(t *testing.T, pod *netns.Pod, port int, opts grpcdemo.ServerOptions
 		t.Fatal(err)
 	}
 	addr := netip.AddrPortFrom(netip.MustParseAddr(pod.IP()), uint16(port))
-	var ln net.Listener
-	if err := pod.Do(func() (err error) {
-		ln, err = net.Listen("tcp", addr.String())
-		return err
-	}); err != nil {
+	ln, err := pod.Listen("tcp", addr.String())
+	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpcdemo.NewServer(schema, opts)
@@ -232,7 +208,6 @@ func asPairs(t *testing.T, recs [][]byte) ([]*message.Pair, []record) {
 // messages sent, and the sidecar's own reflection calls, which cross the
 // same interface, must not come out.
 func TestLiveGRPC(t *testing.T) {
-	needRoot(t)
 	pod := newPod(t, 1)
 	const port = 50051
 	schema, addr := serveIn(t, pod, port, grpcdemo.ServerOptions{ReflectionV1: true, ReflectionV1Alpha: true})
@@ -261,22 +236,12 @@ func TestLiveGRPC(t *testing.T) {
 // pairs are dropped (grpc_no_schema), emitted undecoded with service and
 // method when configured, and decoded with a descriptor set.
 func TestLiveGRPCWithoutReflection(t *testing.T) {
-	needRoot(t)
 	pod := newPod(t, 2)
-	set, err := (func() ([]byte, error) {
-		s, err := grpcdemo.NewSchema()
-		if err != nil {
-			return nil, err
-		}
-		return s.DescriptorSet(false)
-	})()
+	schema, err := grpcdemo.NewSchema()
 	if err != nil {
 		t.Fatal(err)
 	}
-	protoset := t.TempDir() + "/greeter.protoset"
-	if err := writeFile(protoset, set); err != nil {
-		t.Fatal(err)
-	}
+	protoset := protosetFile(t, schema, false)
 	for i, mode := range []string{"dropped", "undecoded", "descriptor set"} {
 		t.Run(mode, func(t *testing.T) {
 			port := 50061 + i
@@ -332,7 +297,6 @@ func TestLiveGRPCWithoutReflection(t *testing.T) {
 // out, resolved (service, method, decoded messages) or flagged where HPACK
 // left its headers unknown. The figures are logged.
 func TestLiveGRPCLateStart(t *testing.T) {
-	needRoot(t)
 	pod := newPod(t, 3)
 	for i, requestIDs := range []bool{false, true} {
 		t.Run(fmt.Sprintf("request ids %v", requestIDs), func(t *testing.T) {
@@ -348,16 +312,14 @@ func TestLiveGRPCLateStart(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 			want := lateCalls(t, schema, cl, 50, 50, requestIDs)
 			pairs, _ := asPairs(t, out.wait(t, len(want)))
-			var flagged []*message.Pair
 			for _, p := range pairs {
 				if p.GRPC != nil && p.GRPC.Service == "" {
 					// Flags are merged into the record: the request's
 					// hpack_unknown is among them.
 					p.Request.Flags = p.Flags
 				}
-				flagged = append(flagged, p)
 			}
-			resolved, unresolved := lateFigures(t, flagged, want)
+			resolved, unresolved := lateFigures(t, pairs, want)
 			t.Logf("live late start: %d of the last %d calls resolved, %d flagged %s", resolved, len(want), unresolved, http2.FlagHPACKUnknown)
 		})
 	}

@@ -66,6 +66,16 @@ func (s *stages) paired(p *message.Pair) {
 	s.enricher.Enrich(p)
 }
 
+// newConn makes the HTTP/2 parser of one connection, as the parse stage
+// configures it.
+func (s *stages) newConn(out message.Halves) *http2.Conn {
+	return http2.NewConn(http2.Options{
+		MaxHeaderBytes: int(s.cfg.Limits.MaxHeaderBytes),
+		MaxBodyBytes:   int(s.cfg.Limits.MaxMessageBytes),
+		Judge:          s.filter,
+	}, out)
+}
+
 // replay parses recorded connections, each as the capture of a client
 // talking to server.
 func (s *stages) replay(t testing.TB, chunks []chunk, server netip.AddrPort) {
@@ -85,11 +95,7 @@ func (s *stages) replay(t testing.TB, chunks []chunk, server netip.AddrPort) {
 			client := message.Endpoint{IP: netip.MustParseAddr("127.0.0.1"), Port: uint16(40000 + c.conn)}
 			srv := message.Endpoint{IP: server.Addr(), Port: server.Port()}
 			pc = &parsed{pairs: pair.NewConn(&s.pairing, client, srv)}
-			pc.h2 = http2.NewConn(http2.Options{
-				MaxHeaderBytes: int(s.cfg.Limits.MaxHeaderBytes),
-				MaxBodyBytes:   int(s.cfg.Limits.MaxMessageBytes),
-				Judge:          s.filter,
-			}, pc.pairs)
+			pc.h2 = s.newConn(pc.pairs)
 			conns[c.conn] = pc
 			order = append(order, c.conn)
 		}
@@ -109,11 +115,7 @@ func (s *stages) replayLate(t *testing.T, chunks []chunk, server netip.AddrPort)
 	client := message.Endpoint{IP: netip.MustParseAddr("127.0.0.1"), Port: 40000}
 	srv := message.Endpoint{IP: server.Addr(), Port: server.Port()}
 	pc := pair.NewConn(&s.pairing, client, srv)
-	h2 := http2.NewConn(http2.Options{
-		MaxHeaderBytes: int(s.cfg.Limits.MaxHeaderBytes),
-		MaxBodyBytes:   int(s.cfg.Limits.MaxMessageBytes),
-		Judge:          s.filter,
-	}, pc)
+	h2 := s.newConn(pc)
 	for _, c := range chunks {
 		h2.Feed(c.fromClient, c.b, c.ts)
 	}
@@ -136,33 +138,9 @@ func liveConfig() config.Sidecar {
 // reflection, and podtap's own reflection calls, which go through the same
 // proxy, must not.
 func TestGRPCThroughProxy(t *testing.T) {
-	schema, err := grpcdemo.NewSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpcdemo.NewServer(schema, grpcdemo.ServerOptions{ReflectionV1: true, ReflectionV1Alpha: true})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(srv.Stop)
-	proxy := startProxy(t, ln.Addr().(*net.TCPAddr).AddrPort())
-
-	cc, err := ggrpc.NewClient("passthrough:///"+proxy.addr().String(), ggrpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cs := &callSet{t: t, schema: schema}
-	plain, gz := clients(cc, schema)
-	cs.all(ctx, plain, gz, "")
-	cc.Close()
-	proxy.waitIdle(t)
-
+	cs, proxy, recorded := recordCalls(t, grpcdemo.ServerOptions{ReflectionV1: true, ReflectionV1Alpha: true})
 	st := newStages(t, liveConfig())
-	st.replay(t, proxy.take(), proxy.addr())
+	st.replay(t, recorded, proxy.addr())
 	cs.check(collect(t, st.out, len(cs.calls), 15*time.Second))
 
 	// The reflection lookups went through the proxy too: parsed, they must
@@ -208,11 +186,11 @@ func proxiedServer(t testing.TB, opts grpcdemo.ServerOptions) (*grpcdemo.Schema,
 	return schema, proxy, cc
 }
 
-// TestGRPCWithoutReflection: a server without reflection gives no schema;
-// its pairs are dropped (grpc_no_schema), or emitted undecoded with
-// service and method when configured, or decoded from a descriptor set.
-func TestGRPCWithoutReflection(t *testing.T) {
-	schema, proxy, cc := proxiedServer(t, grpcdemo.ServerOptions{})
+// recordCalls makes every kind of call (callSet.all) to the greeter behind
+// a recording proxy, and returns the calls, the proxy and its recording.
+func recordCalls(t *testing.T, opts grpcdemo.ServerOptions) (*callSet, *recordingProxy, []chunk) {
+	t.Helper()
+	schema, proxy, cc := proxiedServer(t, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cs := &callSet{t: t, schema: schema}
@@ -220,7 +198,14 @@ func TestGRPCWithoutReflection(t *testing.T) {
 	cs.all(ctx, plain, gz, "")
 	cc.Close()
 	proxy.waitIdle(t)
-	recorded := proxy.take()
+	return cs, proxy, proxy.take()
+}
+
+// TestGRPCWithoutReflection: a server without reflection gives no schema;
+// its pairs are dropped (grpc_no_schema), or emitted undecoded with
+// service and method when configured, or decoded from a descriptor set.
+func TestGRPCWithoutReflection(t *testing.T) {
+	cs, proxy, recorded := recordCalls(t, grpcdemo.ServerOptions{})
 
 	t.Run("dropped", func(t *testing.T) {
 		before := testutil.ToFloat64(metrics.PairsDropped.WithLabelValues(metrics.ReasonGRPCNoSchema))
@@ -258,16 +243,8 @@ func TestGRPCWithoutReflection(t *testing.T) {
 	})
 
 	t.Run("descriptor set", func(t *testing.T) {
-		set, err := schema.DescriptorSet(true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := t.TempDir() + "/greeter.protoset"
-		if err := writeFile(path, set); err != nil {
-			t.Fatal(err)
-		}
 		cfg := liveConfig()
-		cfg.GRPC.DescriptorSets = []string{path}
+		cfg.GRPC.DescriptorSets = []string{protosetFile(t, cs.schema, true)}
 		st := newStages(t, cfg)
 		st.replay(t, recorded, proxy.addr())
 		cs.check(collect(t, st.out, len(cs.calls), 15*time.Second))

@@ -4,10 +4,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/podtap/podtap/internal/grpcdemo"
 )
 
 // chunk is one read of one side of a proxied connection.
@@ -27,7 +30,6 @@ type recordingProxy struct {
 	mu       sync.Mutex
 	chunks   []chunk
 	conns    int
-	wg       sync.WaitGroup
 	active   atomic.Int32
 }
 
@@ -60,10 +62,8 @@ func (p *recordingProxy) accept() {
 		id := p.conns
 		p.conns++
 		p.mu.Unlock()
-		p.wg.Add(1)
 		p.active.Add(1)
 		go func() {
-			defer p.wg.Done()
 			defer p.active.Add(-1)
 			var both sync.WaitGroup
 			both.Add(2)
@@ -119,4 +119,17 @@ func (p *recordingProxy) take() []chunk {
 	return c
 }
 
-func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }
+// protosetFile writes the greeter's descriptor set to a file for
+// grpc.descriptor_sets and returns its path.
+func protosetFile(t testing.TB, schema *grpcdemo.Schema, withImports bool) string {
+	t.Helper()
+	set, err := schema.DescriptorSet(withImports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "greeter.protoset")
+	if err := os.WriteFile(path, set, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -31,11 +31,33 @@ type scratch struct {
 	fields []field
 }
 
+// Room a message keeps for its header block inside its own allocation:
+// enough for the requests and responses of typical APIs.
+const (
+	storeText   = 320
+	storeFields = 10
+)
+
+// headStore is room for a header block's text and fields that is
+// allocated with the message the block belongs to (see newRequest), so
+// that a typical message costs one allocation instead of three. Its text
+// becomes the message's strings, so it is never written again.
+type headStore struct {
+	text   [storeText]byte
+	fields [storeFields]message.Header
+}
+
 // parseBlock copies raw, lower-cases the field names in the copy, and
 // returns it as a block. withStart says whether the first line is a start
-// line. raw ends with the blank line that closes the block.
-func (sc *scratch) parseBlock(raw []byte, withStart bool) block {
-	buf := make([]byte, len(raw))
+// line. raw ends with the blank line that closes the block. The copy and
+// the fields go to store when they fit (store may be nil).
+func (sc *scratch) parseBlock(raw []byte, withStart bool, store *headStore) block {
+	var buf []byte
+	if store != nil && len(raw) <= len(store.text) {
+		buf = store.text[:len(raw)]
+	} else {
+		buf = make([]byte, len(raw))
+	}
 	copy(buf, raw)
 	var b block
 	i := 0
@@ -72,7 +94,11 @@ func (sc *scratch) parseBlock(raw []byte, withStart bool) block {
 	// is what makes the zero-copy conversion sound.
 	b.str = unsafe.String(unsafe.SliceData(buf), len(buf))
 	b.first = b.str[first0:first1]
-	if len(fs) > 0 {
+	switch {
+	case len(fs) == 0:
+	case store != nil && len(fs) <= len(store.fields):
+		b.fields = store.fields[:0:len(fs)]
+	default:
 		b.fields = make(message.Headers, 0, len(fs))
 	}
 	for _, f := range fs {

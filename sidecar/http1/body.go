@@ -40,7 +40,7 @@ func (s *side) beginBody(encoding string, length int64, skip bool) {
 		return
 	}
 	if length > 0 {
-		s.kept = make([]byte, 0, length)
+		s.kept = newBody(int(length))
 	}
 }
 
@@ -204,7 +204,7 @@ func (s *side) trailerSection(b []byte, ts time.Time) int {
 		return n
 	}
 	if len(raw) > 2 {
-		s.trailers = s.parseBlock(raw, false).fields
+		s.trailers = s.parseBlock(raw, false, nil).fields
 	}
 	s.complete(ts)
 	return n

@@ -7,10 +7,23 @@ import (
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
+// requestWithHead and responseWithHead allocate a message together with
+// room for its header block: one allocation per message.
+type requestWithHead struct {
+	req   message.Request
+	store headStore
+}
+
+type responseWithHead struct {
+	resp  message.Response
+	store headStore
+}
+
 // requestHead builds the request from its header block, judges it, and
 // sets up the body.
 func (s *side) requestHead(raw []byte, ts time.Time) {
-	blk := s.parseBlock(raw, true)
+	m := new(requestWithHead)
+	blk := s.parseBlock(raw, true, &m.store)
 	f := readFraming(blk.fields)
 	rl, ok := parseRequestLine(blk.first)
 	if !ok {
@@ -21,7 +34,8 @@ func (s *side) requestHead(raw []byte, ts time.Time) {
 	if authority == "" {
 		authority = f.host
 	}
-	req := &message.Request{
+	req := &m.req
+	*req = message.Request{
 		Proto:       rl.proto,
 		Method:      rl.method,
 		Path:        path,
@@ -71,7 +85,8 @@ func (s *side) requestHead(raw []byte, ts time.Time) {
 // responseHead builds the response from its header block, pairs it with
 // its request in the Conn's queue, and sets up the body.
 func (s *side) responseHead(raw []byte, ts time.Time) {
-	blk := s.parseBlock(raw, true)
+	m := new(responseWithHead)
+	blk := s.parseBlock(raw, true, &m.store)
 	proto, status, ok := parseStatusLine(blk.first)
 	if !ok {
 		s.badStartLine(kindStatusLine, readFraming(blk.fields), ts)
@@ -87,7 +102,8 @@ func (s *side) responseHead(raw []byte, ts time.Time) {
 		return
 	}
 	f := readFraming(blk.fields)
-	resp := &message.Response{
+	resp := &m.resp
+	*resp = message.Response{
 		Proto:       proto,
 		Status:      status,
 		Headers:     blk.fields,

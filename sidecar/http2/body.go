@@ -10,7 +10,7 @@ import (
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
-// decoded is a half's body as handed on.
+// decoded is a half's body as handed on: body for HTTP, msgs for gRPC.
 type decoded struct {
 	body  []byte
 	msgs  [][]byte
@@ -79,12 +79,7 @@ func (c *Conn) finishRequest(st *stream, req *message.Request, ts time.Time) {
 	}
 	d := c.decodeBody(&st.in, st.grpc, req.Headers)
 	st.in.body = nil
-	if st.grpc {
-		req.Messages = d.msgs
-	} else {
-		req.Body = d.body
-	}
-	req.BodySize = d.size
+	req.Body, req.Messages, req.BodySize = d.body, d.msgs, d.size
 	req.Flags = append(req.Flags, d.flags...)
 	if req.Drop == "" {
 		req.Drop = d.drop
@@ -104,12 +99,7 @@ func (c *Conn) finishResponse(st *stream, resp *message.Response, ts time.Time) 
 	}
 	d := c.decodeBody(&st.out, st.grpc, resp.Headers)
 	st.out.body = nil
-	if st.grpc {
-		resp.Messages = d.msgs
-	} else {
-		resp.Body = d.body
-	}
-	resp.BodySize = d.size
+	resp.Body, resp.Messages, resp.BodySize = d.body, d.msgs, d.size
 	resp.Flags = append(resp.Flags, d.flags...)
 	if resp.Drop == "" {
 		resp.Drop = d.drop

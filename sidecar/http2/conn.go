@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/podtap/podtap/sidecar/message"
@@ -33,7 +34,7 @@ type Options struct {
 	// abandoned (pending_limit). 0 means 1024.
 	MaxStreams int
 	// Judge decides from headers alone whether a pair will be dropped, so
-	// that its body is not kept. nil keeps all.
+	// that its body is not kept. nil means message.KeepAll.
 	Judge message.Judge
 }
 
@@ -46,6 +47,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = 1024
+	}
+	if o.Judge == nil {
+		o.Judge = message.KeepAll{}
 	}
 }
 
@@ -102,7 +106,7 @@ func NewUpgradedConn(opts Options, out message.Halves, req *message.Request) *Co
 		// The client's SETTINGS ride in the upgrade request (RFC 7540
 		// §3.2.1); the header table size among them bounds the server's
 		// encoder.
-		if p, err := base64.RawURLEncoding.DecodeString(trimPadding(v)); err == nil {
+		if p, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(v, "=")); err == nil {
 			c.settings(c.sides[0], p)
 		}
 	}
@@ -115,13 +119,6 @@ func NewUpgradedConn(opts Options, out message.Halves, req *message.Request) *Co
 	st.in.end = req.End
 	c.highest = 1
 	return c
-}
-
-func trimPadding(s string) string {
-	for len(s) > 0 && s[len(s)-1] == '=' {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 func sideIndex(fromClient bool) int {

@@ -27,10 +27,7 @@ func TestSimpleExchange(t *testing.T) {
 	w.data(false, 1, false, []byte(`{"id":`))
 	w.data(false, 1, true, []byte(`7}`))
 
-	rec := newRecorder(t)
-	c := NewConn(Options{}, rec)
-	feed(c, w.segs, t0)
-	c.Close(t0)
+	rec := parseAll(t, Options{}, w.segs)
 
 	if len(rec.pairs) != 1 {
 		t.Fatalf("got %d pairs, want 1", len(rec.pairs))
@@ -85,10 +82,7 @@ func TestFrameTypes(t *testing.T) {
 	w.headers(false, 1, true, "x-trailer", "t-one")
 	w.must(w.sf.WriteGoAway(5, http2.ErrCodeNo, nil))
 
-	rec := newRecorder(t)
-	c := NewConn(Options{}, rec)
-	feed(c, w.segs, t0)
-	c.Close(t0)
+	rec := parseAll(t, Options{}, w.segs)
 
 	if len(rec.pairs) != 3 || len(rec.pending) != 0 {
 		t.Fatalf("got %d pairs and %d requests pending, want 3 and 0", len(rec.pairs), len(rec.pending))
@@ -190,7 +184,8 @@ func TestHeaderTableSize(t *testing.T) {
 	}
 }
 
-func gzipped(t *testing.T, b []byte) []byte {
+func gzipped(t testing.TB, b []byte) []byte {
+	t.Helper()
 	var z bytes.Buffer
 	zw := gzip.NewWriter(&z)
 	if _, err := zw.Write(b); err != nil {
@@ -379,10 +374,7 @@ func TestManyConcurrentStreams(t *testing.T) {
 		id := uint32(2*i + 1)
 		w.data(false, id, true, []byte(fmt.Sprintf(`%d}`, i)))
 	}
-	rec := newRecorder(t)
-	c := NewConn(Options{MaxStreams: 150}, rec)
-	feed(c, w.segs, t0)
-	c.Close(t0)
+	rec := parseAll(t, Options{MaxStreams: 150}, w.segs)
 	if len(rec.pairs) != n {
 		t.Fatalf("got %d pairs, want %d", len(rec.pairs), n)
 	}

@@ -59,10 +59,7 @@ func TestGRPCCalls(t *testing.T) {
 	w.data(false, 11, false, grpcFrame(t, m("r2"), false))
 	w.must(w.cf.WriteRSTStream(11, 0x8))
 
-	rec := newRecorder(t)
-	c := NewConn(Options{}, rec)
-	feed(c, w.segs, t0)
-	c.Close(t0)
+	rec := parseAll(t, Options{}, w.segs)
 
 	msgs := func(ms [][]byte) string { return fmt.Sprintf("%q", ms) }
 	p := rec.byID(1)

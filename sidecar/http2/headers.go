@@ -1,6 +1,7 @@
 package http2
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -76,7 +77,7 @@ func (c *Conn) clientHeaders(s *side, blk *block, fields []hfield, hasMethod, un
 		}
 		c.newRequestSeen(id)
 		c.setRequest(st, c.request(fields, id, unknown, ts))
-		if st.resp != nil && c.opts.Judge != nil && st.resp.Drop == "" {
+		if st.resp != nil && st.resp.Drop == "" {
 			// The response came first and was kept unjudged.
 			st.resp.Drop = c.opts.Judge.JudgeResponse(st.req, st.resp)
 		}
@@ -108,9 +109,7 @@ func (c *Conn) setRequest(st *stream, req *message.Request) {
 	if st.grpc {
 		req.Proto = message.ProtoGRPC
 	}
-	if c.opts.Judge != nil {
-		req.Drop = c.opts.Judge.JudgeRequest(req)
-	}
+	req.Drop = c.opts.Judge.JudgeRequest(req)
 	st.in.started = true
 	st.in.keep = req.Drop == ""
 }
@@ -182,32 +181,24 @@ func (c *Conn) setResponse(st *stream, resp *message.Response) {
 		st.out.keep = st.out.drop == ""
 		return
 	}
-	if c.opts.Judge != nil {
-		resp.Drop = c.opts.Judge.JudgeResponse(st.req, resp)
-	}
+	resp.Drop = c.opts.Judge.JudgeResponse(st.req, resp)
 	st.out.keep = resp.Drop == "" && st.out.drop == "" && st.req.Drop == ""
 }
 
 // request builds a request half from its header fields.
 func (c *Conn) request(fields []hfield, id uint32, unknown bool, ts time.Time) *message.Request {
 	req := &message.Request{Proto: message.ProtoH2, StreamID: id, Start: ts, End: ts}
-	req.Headers = make(message.Headers, 0, len(fields))
+	req.Headers = c.fieldList(fields, make(message.Headers, 0, len(fields)))
+	req.ContentType = req.Headers.Get("content-type")
+	// An unresolved name is "", never a pseudo-header's.
 	for i := range fields {
-		f := &fields[i]
-		if !f.NameUnknown && strings.HasPrefix(f.Name, ":") {
-			switch f.Name {
-			case ":method":
-				req.Method = f.Value
-			case ":path":
-				req.Path, req.Query, _ = strings.Cut(f.Value, "?")
-			case ":authority":
-				req.Authority = f.Value
-			}
-			continue
-		}
-		req.Headers = appendField(req.Headers, f)
-		if f.Name == "content-type" && req.ContentType == "" {
-			req.ContentType = f.Value
+		switch f := &fields[i]; f.Name {
+		case ":method":
+			req.Method = f.Value
+		case ":path":
+			req.Path, req.Query, _ = strings.Cut(f.Value, "?")
+		case ":authority":
+			req.Authority = f.Value
 		}
 	}
 	if req.Authority == "" {
@@ -222,18 +213,11 @@ func (c *Conn) request(fields []hfield, id uint32, unknown bool, ts time.Time) *
 // response builds a response half from its header fields.
 func (c *Conn) response(fields []hfield, id uint32, unknown bool, ts time.Time) *message.Response {
 	resp := &message.Response{Proto: message.ProtoH2, StreamID: id, Start: ts, End: ts}
-	resp.Headers = make(message.Headers, 0, len(fields))
+	resp.Headers = c.fieldList(fields, make(message.Headers, 0, len(fields)))
+	resp.ContentType = resp.Headers.Get("content-type")
 	for i := range fields {
-		f := &fields[i]
-		if !f.NameUnknown && strings.HasPrefix(f.Name, ":") {
-			if f.Name == ":status" {
-				resp.Status, _ = strconv.Atoi(f.Value)
-			}
-			continue
-		}
-		resp.Headers = appendField(resp.Headers, f)
-		if f.Name == "content-type" && resp.ContentType == "" {
-			resp.ContentType = f.Value
+		if fields[i].Name == ":status" {
+			resp.Status, _ = strconv.Atoi(fields[i].Value)
 		}
 	}
 	if unknown {
@@ -242,7 +226,8 @@ func (c *Conn) response(fields []hfield, id uint32, unknown bool, ts time.Time) 
 	return resp
 }
 
-// fieldList appends the regular fields of a trailer block to dst.
+// fieldList appends the regular fields of a header block to dst, leaving
+// out its pseudo-headers.
 func (c *Conn) fieldList(fields []hfield, dst message.Headers) message.Headers {
 	for i := range fields {
 		f := &fields[i]
@@ -262,10 +247,8 @@ func appendField(dst message.Headers, f *hfield) message.Headers {
 }
 
 func appendFlag(flags []string, flag string) []string {
-	for _, f := range flags {
-		if f == flag {
-			return flags
-		}
+	if slices.Contains(flags, flag) {
+		return flags
 	}
 	return append(flags, flag)
 }

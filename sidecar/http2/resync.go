@@ -126,15 +126,7 @@ func (c *Conn) readResync(s *side, b []byte, ts time.Time) {
 // exactly to the end of b.
 func exactChain(b []byte, maxLen uint32) (int, bool) {
 	for p := 0; p+frameHeaderLen <= len(b); p++ {
-		q := p
-		for q+frameHeaderLen <= len(b) {
-			h := parseFrameHeader(b[q:])
-			if !h.plausible(maxLen) {
-				break
-			}
-			q += frameHeaderLen + int(h.length)
-		}
-		if q == len(b) {
+		if _, end := chain(b[p:], maxLen); p+end == len(b) {
 			return p, true
 		}
 	}

@@ -54,7 +54,7 @@ func Sniff(b []byte) Verdict {
 	if _, ok := findBoundary(b, defaultMaxFrame, false); ok {
 		return Frames
 	}
-	if chainHeaders(b, defaultMaxFrame) == 1 {
+	if n, _ := chain(b, defaultMaxFrame); n == 1 {
 		// One good header and its frame still arriving.
 		return NeedMore
 	}
@@ -64,19 +64,20 @@ func Sniff(b []byte) Verdict {
 	return NeedMore
 }
 
-// chainHeaders counts the consecutive plausible frame headers from the
-// start of b, stopping at the first implausible one or at the end of b.
-func chainHeaders(b []byte, maxLen uint32) int {
-	n, p := 0, 0
-	for p+frameHeaderLen <= len(b) {
-		h := parseFrameHeader(b[p:])
+// chain follows consecutive plausible frame headers from the start of b,
+// stopping at the first implausible one or at the end of b. It returns
+// how many it found and where the frame after the last of them starts
+// (past the end of b when that frame is still arriving).
+func chain(b []byte, maxLen uint32) (n, end int) {
+	for end+frameHeaderLen <= len(b) {
+		h := parseFrameHeader(b[end:])
 		if !h.plausible(maxLen) {
-			return n
+			return n, end
 		}
 		n++
-		p += frameHeaderLen + int(h.length)
+		end += frameHeaderLen + int(h.length)
 	}
-	return n
+	return n, end
 }
 
 // findBoundary returns the first offset where a frame header that is

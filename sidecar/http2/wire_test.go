@@ -2,7 +2,6 @@ package http2
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"testing"
 	"time"
@@ -138,6 +137,17 @@ func feed(c *Conn, segs []segment, ts time.Time) {
 	}
 }
 
+// parseAll feeds segs to a new connection, closes it, and returns what
+// came out.
+func parseAll(t testing.TB, opts Options, segs []segment) *recorder {
+	t.Helper()
+	rec := newRecorder(t)
+	c := NewConn(opts, rec)
+	feed(c, segs, t0)
+	c.Close(t0)
+	return rec
+}
+
 // bytesOf concatenates one side's segments.
 func bytesOf(segs []segment, client bool) []byte {
 	var b []byte
@@ -198,30 +208,11 @@ func (r *recorder) byID(id uint32) pairT {
 	return pairT{}
 }
 
-// kept returns the pairs neither half of which was dropped.
-func (r *recorder) kept() []pairT {
-	var out []pairT
-	for _, p := range r.pairs {
-		if p.req.Drop == "" && p.resp.Drop == "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // grpcFrame frames one gRPC message, compressed with gzip when asked.
 func grpcFrame(t testing.TB, msg []byte, compress bool) []byte {
 	flag := byte(0)
 	if compress {
-		var z bytes.Buffer
-		zw := gzip.NewWriter(&z)
-		if _, err := zw.Write(msg); err != nil {
-			t.Fatal(err)
-		}
-		if err := zw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		msg, flag = z.Bytes(), 1
+		msg, flag = gzipped(t, msg), 1
 	}
 	out := make([]byte, 5, 5+len(msg))
 	out[0] = flag

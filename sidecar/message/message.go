@@ -219,7 +219,8 @@ type Judge interface {
 	JudgeResponse(req *Request, resp *Response) string
 }
 
-// KeepAll is the Judge of --no-filter: it never drops.
+// KeepAll is the Judge that never drops, for parsers used without a
+// filter.
 type KeepAll struct{}
 
 func (KeepAll) JudgeRequest(*Request) string             { return "" }

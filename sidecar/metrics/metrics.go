@@ -82,7 +82,7 @@ var (
 		Name: "podtap_reassembly_buffered_bytes",
 		Help: "Out-of-order TCP data held by reassembly.",
 	})
-	// Gaps counts bytes skipped in reassembly, by cause.
+	// GapBytes counts bytes skipped in reassembly, by cause.
 	GapBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "podtap_reassembly_gap_bytes_total",
 		Help: "TCP bytes never seen or skipped (lost, or over a memory cap), by cause.",

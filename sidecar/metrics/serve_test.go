@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -21,9 +22,10 @@ func TestReadyzChecksAndExclude(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sinkDown := errors.New("kafka: no broker answers")
+	var sinkChecks atomic.Int32
 	err = Serve(ctx, addr,
 		Check{Name: "capture", Fn: func() error { return nil }},
-		Check{Name: "sink", Fn: func() error { return sinkDown }})
+		Check{Name: "sink", Fn: func() error { sinkChecks.Add(1); return sinkDown }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,8 +48,12 @@ func TestReadyzChecksAndExclude(t *testing.T) {
 	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "[-]sink failed: kafka: no broker answers") || !strings.Contains(body, "[+]capture ok") {
 		t.Errorf("/readyz = %d %q", code, body)
 	}
+	checked := sinkChecks.Load()
 	if code, body := get("/readyz?exclude=sink"); code != 200 || !strings.Contains(body, "[+]sink excluded") {
 		t.Errorf("/readyz?exclude=sink = %d %q", code, body)
+	}
+	if n := sinkChecks.Load() - checked; n != 0 {
+		t.Errorf("an excluded check ran %d times", n)
 	}
 	if code, _ := get("/healthz"); code != 200 {
 		t.Errorf("/healthz = %d", code)

@@ -64,8 +64,7 @@ func (c *Conn) Request(r *message.Request) {
 	}
 	if len(c.fifo) >= c.opts.Pairing.MaxPendingPerConn {
 		drop(c.fifo[0], metrics.ReasonPendingLimit)
-		c.fifo[0] = nil
-		c.fifo = c.fifo[1:]
+		c.shiftFIFO(1)
 	}
 	c.fifo = append(c.fifo, r)
 }
@@ -113,12 +112,18 @@ func (c *Conn) popFIFO(r *message.Response) *message.Request {
 		}
 	}
 	req := c.fifo[i]
-	clear(c.fifo[:i+1])
-	c.fifo = c.fifo[i+1:]
-	if len(c.fifo) == 0 {
-		c.fifo = c.fifo[:0:0]
-	}
+	c.shiftFIFO(i + 1)
 	return req
+}
+
+// shiftFIFO removes the n oldest requests. The rest move to the front, so
+// that the queue's array is reused for the connection's life rather than
+// reallocated every few requests; it holds one or two requests but for
+// pipelining, which MaxPendingPerConn bounds.
+func (c *Conn) shiftFIFO(n int) {
+	k := copy(c.fifo, c.fifo[n:])
+	clear(c.fifo[k:])
+	c.fifo = c.fifo[:k]
 }
 
 func (c *Conn) dropOldestStream() {
@@ -187,15 +192,11 @@ func (c *Conn) emit(req *message.Request, resp *message.Response) {
 		metrics.Drop(resp.Drop)
 		return
 	}
-	p := &message.Pair{
-		ID:        NewID(),
-		Protocol:  req.Proto,
-		Client:    c.client,
-		Server:    c.server,
-		Direction: c.direction,
-		Request:   req,
-		Response:  resp,
-	}
+	p := newPair()
+	p.Protocol = req.Proto
+	p.Client, p.Server = c.client, c.server
+	p.Direction = c.direction
+	p.Request, p.Response = req, resp
 	if p.Size() > c.opts.MaxPairBytes {
 		metrics.Drop(metrics.ReasonTooLarge)
 		return

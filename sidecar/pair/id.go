@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"sync/atomic"
+	"unsafe"
+
+	"github.com/podtap/podtap/sidecar/message"
 )
 
 // IDs are a random per-process prefix and a counter: unique without a
@@ -21,10 +24,25 @@ func init() {
 	}
 }
 
-// NewID returns a unique 32-hex-digit pair id.
-func NewID() string {
+// idLen is the length of an id: 32 hex digits.
+const idLen = 32
+
+// pairWithID allocates a pair together with the text of its id, so that a
+// pair costs one allocation.
+type pairWithID struct {
+	pair message.Pair
+	id   [idLen]byte
+}
+
+// newPair returns a pair with a new unique id.
+func newPair() *message.Pair {
+	m := new(pairWithID)
 	var b [16]byte
 	copy(b[:8], idPrefix[:])
 	binary.BigEndian.PutUint64(b[8:], idCounter.Add(1))
-	return hex.EncodeToString(b[:])
+	hex.Encode(m.id[:], b[:])
+	// The id's bytes are never written again, so the string may share
+	// them.
+	m.pair.ID = unsafe.String(&m.id[0], idLen)
+	return &m.pair
 }

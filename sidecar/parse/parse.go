@@ -63,9 +63,6 @@ type Stream struct {
 	switched [2]bool
 	pairs    *pair.Conn
 	ignored  bool
-	// tunnel is set while detection looks at the start of a connection
-	// tunnelled through CONNECT.
-	tunnel bool
 	// pending holds each direction's first bytes until detection decides.
 	pending [2][]byte
 }
@@ -162,7 +159,6 @@ func (s *Stream) feed(dir message.Dir, b []byte, ts time.Time) {
 			// (TLS) ignored.
 			s.h1.Close(ts)
 			s.h1 = nil
-			s.tunnel = true
 			s.pending[dir] = append(s.pending[dir][:0], b[n:]...)
 			s.detect(ts)
 			return

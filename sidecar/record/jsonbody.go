@@ -1,11 +1,13 @@
 package record
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"unicode/utf8"
 )
 
-// maxJSONDepth bounds nesting so that a hostile body cannot drive the
-// scanner's recursion deep; deeper bodies are emitted as strings.
+// maxJSONDepth bounds nesting, so that the container stack stays small
+// whatever the body; deeper bodies are emitted as strings.
 const maxJSONDepth = 256
 
 // redactedValue replaces masked values.
@@ -14,36 +16,222 @@ const redactedValue = `"[REDACTED]"`
 // jsonCompactor validates a JSON document and appends it compacted (no
 // insignificant whitespace, so a record stays one line) in a single pass,
 // masking the values of object keys in redact. It is the hot path of
-// encoding, so it copies src to dst in runs: a run ends only at whitespace
-// to drop, a masked value or a string to repair, and a document that is
-// already compact, as most API bodies are, is copied by one append.
+// encoding, so it is one loop over the bytes with an explicit container
+// stack rather than a call per token, and it copies src to dst in runs: a
+// run ends only at whitespace to drop, a masked value or a string to
+// repair, so a document that is already compact, as most API bodies are, is
+// copied by one append.
 type jsonCompactor struct {
 	src []byte
-	pos int
 	// done is where the bytes of src not yet copied to dst start.
 	done   int
 	dst    []byte
 	redact *fieldSet
 	// hits collects the masked keys, lower-cased.
 	hits []string
-	// badUTF8 is set by str when the string holds invalid UTF-8, which
-	// encoding/json accepts but a record must not carry.
-	badUTF8 bool
+	// masks are the masked values being scanned, innermost last.
+	masks []mask
+	// objects has bit d set when the container at depth d is an object.
+	objects [maxJSONDepth/64 + 1]uint64
+	depth   uint
 }
 
-// flush copies the run src[done:pos].
-func (c *jsonCompactor) flush() {
-	c.dst = append(c.dst, c.src[c.done:c.pos]...)
-	c.done = c.pos
+// mask is a masked value in progress: once the scan is back at depth, the
+// value's output from mark on is replaced by redactedValue.
+type mask struct {
+	depth uint
+	mark  int
+	name  string
 }
 
-// repairString replaces the string token src[start:pos], which holds
+// appendCompactJSON appends src compacted to dst. ok is false when src is
+// not valid JSON; dst is then returned unchanged.
+func appendCompactJSON(dst, src []byte, redact *fieldSet) (out []byte, hits []string, ok bool) {
+	c := jsonCompactor{src: src, dst: dst, redact: redact}
+	end, ok := c.scan()
+	if !ok {
+		return dst, nil, false
+	}
+	if end = c.space(end); end != len(src) {
+		return dst, nil, false
+	}
+	c.flush(end)
+	return c.dst, c.hits, true
+}
+
+// flush copies the run src[done:i].
+func (c *jsonCompactor) flush(i int) {
+	c.dst = append(c.dst, c.src[c.done:i]...)
+	c.done = i
+}
+
+// space returns the end of the whitespace at i, which it drops. It runs
+// between every two tokens, so its common case (no whitespace) is kept
+// small enough to be inlined.
+func (c *jsonCompactor) space(i int) int {
+	if i < len(c.src) && jsonSpace[c.src[i]] {
+		return c.dropSpace(i)
+	}
+	return i
+}
+
+//go:noinline
+func (c *jsonCompactor) dropSpace(i int) int {
+	c.flush(i)
+	for i < len(c.src) && jsonSpace[c.src[i]] {
+		i++
+	}
+	c.done = i
+	return i
+}
+
+// jsonSpace marks JSON's insignificant whitespace.
+var jsonSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
+
+// scan reads one value from the start of src and returns where it ends.
+// It is a state machine over three states: a value is expected, a key is
+// expected, or a value has just ended.
+func (c *jsonCompactor) scan() (int, bool) {
+	src := c.src
+	i := 0
+value:
+	if i = c.space(i); i >= len(src) || c.depth > maxJSONDepth {
+		return i, false
+	}
+	switch b := src[i]; {
+	case b == '"':
+		start := i
+		var ok, bad bool
+		if i, ok, bad = scanString(src, i); !ok {
+			return i, false
+		}
+		if bad {
+			c.repairString(start, i)
+		}
+	case b == '{':
+		c.push(true)
+		if i = c.space(i + 1); i < len(src) && src[i] == '}' {
+			c.depth--
+			i++
+			goto after
+		}
+		goto key
+	case b == '[':
+		c.push(false)
+		if i = c.space(i + 1); i < len(src) && src[i] == ']' {
+			c.depth--
+			i++
+			goto after
+		}
+		goto value
+	case b == 't':
+		if i = literal(src, i, "true"); i < 0 {
+			return 0, false
+		}
+	case b == 'f':
+		if i = literal(src, i, "false"); i < 0 {
+			return 0, false
+		}
+	case b == 'n':
+		if i = literal(src, i, "null"); i < 0 {
+			return 0, false
+		}
+	case b == '-' || (b >= '0' && b <= '9'):
+		if i = number(src, i); i < 0 {
+			return 0, false
+		}
+	default:
+		return i, false
+	}
+
+after:
+	if n := len(c.masks); n > 0 && c.masks[n-1].depth == c.depth {
+		m := c.masks[n-1]
+		c.masks = c.masks[:n-1]
+		c.dst = append(c.dst[:m.mark], redactedValue...)
+		c.done = i
+		c.hits = append(c.hits, m.name)
+	}
+	if c.depth == 0 {
+		return i, true
+	}
+	if i = c.space(i); i >= len(src) {
+		return i, false
+	}
+	switch src[i] {
+	case ',':
+		i++
+		if c.inObject() {
+			goto key
+		}
+		goto value
+	case '}':
+		if !c.inObject() {
+			return i, false
+		}
+	case ']':
+		if c.inObject() {
+			return i, false
+		}
+	default:
+		return i, false
+	}
+	c.depth--
+	i++
+	goto after
+
+key:
+	if i = c.space(i); i >= len(src) || src[i] != '"' {
+		return i, false
+	}
+	{
+		start := i
+		var ok, bad bool
+		if i, ok, bad = scanString(src, i); !ok {
+			return i, false
+		}
+		key := src[start+1 : i-1]
+		if bad {
+			c.repairString(start, i)
+		}
+		if i = c.space(i); i >= len(src) || src[i] != ':' {
+			return i, false
+		}
+		if i = c.space(i + 1); len(key) <= 64 {
+			// Keys with escapes are compared as written, and long keys are
+			// never masked: sensitive key names are short plain ASCII.
+			if name, masked := lookupField(c.redact, key); masked {
+				// The value is still validated, but not copied.
+				c.flush(i)
+				c.masks = append(c.masks, mask{depth: c.depth, mark: len(c.dst), name: name})
+			}
+		}
+	}
+	goto value
+}
+
+// push opens a container one level deeper.
+func (c *jsonCompactor) push(object bool) {
+	c.depth++
+	if c.depth > maxJSONDepth {
+		return // value fails on the next step, before any use of the bit
+	}
+	word, bit := c.depth/64, c.depth%64
+	if object {
+		c.objects[word] |= 1 << bit
+	} else {
+		c.objects[word] &^= 1 << bit
+	}
+}
+
+func (c *jsonCompactor) inObject() bool {
+	return c.objects[c.depth/64]&(1<<(c.depth%64)) != 0
+}
+
+// repairString replaces the string token src[start:end], which holds
 // invalid UTF-8, with a copy in which each invalid byte is U+FFFD.
-func (c *jsonCompactor) repairString(start int) {
-	end := c.pos
-	c.pos = start
-	c.flush()
-	c.badUTF8 = false
+func (c *jsonCompactor) repairString(start, end int) {
+	c.flush(start)
 	for tok := c.src[start:end]; len(tok) > 0; {
 		r, size := utf8.DecodeRune(tok)
 		if r == utf8.RuneError && size == 1 {
@@ -53,172 +241,18 @@ func (c *jsonCompactor) repairString(start int) {
 		}
 		tok = tok[size:]
 	}
-	c.pos, c.done = end, end
+	c.done = end
 }
 
-// appendCompactJSON appends src compacted to dst. ok is false when src is
-// not valid JSON; dst is then returned unchanged.
-func appendCompactJSON(dst, src []byte, redact *fieldSet) (out []byte, hits []string, ok bool) {
-	c := jsonCompactor{src: src, dst: dst, redact: redact}
-	c.skipSpace()
-	if !c.value(0) {
-		return dst, nil, false
+func literal(src []byte, i int, lit string) int {
+	if len(src)-i < len(lit) || string(src[i:i+len(lit)]) != lit {
+		return -1
 	}
-	c.skipSpace()
-	if c.pos != len(c.src) {
-		return dst, nil, false
-	}
-	c.flush()
-	return c.dst, c.hits, true
-}
-
-// skipSpace drops the whitespace at pos, ending the run before it.
-func (c *jsonCompactor) skipSpace() {
-	if c.pos >= len(c.src) || !isSpace(c.src[c.pos]) {
-		return
-	}
-	c.flush()
-	for c.pos < len(c.src) && isSpace(c.src[c.pos]) {
-		c.pos++
-	}
-	c.done = c.pos
-}
-
-func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
-
-func (c *jsonCompactor) value(depth int) bool {
-	if c.pos >= len(c.src) || depth > maxJSONDepth {
-		return false
-	}
-	switch b := c.src[c.pos]; {
-	case b == '{':
-		return c.object(depth)
-	case b == '[':
-		return c.array(depth)
-	case b == '"':
-		start := c.pos
-		if !c.str() {
-			return false
-		}
-		if c.badUTF8 {
-			c.repairString(start)
-		}
-		return true
-	case b == 't':
-		return c.literal("true")
-	case b == 'f':
-		return c.literal("false")
-	case b == 'n':
-		return c.literal("null")
-	case b == '-' || (b >= '0' && b <= '9'):
-		return c.number()
-	}
-	return false
-}
-
-func (c *jsonCompactor) literal(lit string) bool {
-	if len(c.src)-c.pos < len(lit) || string(c.src[c.pos:c.pos+len(lit)]) != lit {
-		return false
-	}
-	c.pos += len(lit)
-	return true
-}
-
-func (c *jsonCompactor) object(depth int) bool {
-	c.pos++
-	c.skipSpace()
-	if c.pos < len(c.src) && c.src[c.pos] == '}' {
-		c.pos++
-		return true
-	}
-	for {
-		if c.pos >= len(c.src) || c.src[c.pos] != '"' {
-			return false
-		}
-		keyStart := c.pos
-		if !c.str() {
-			return false
-		}
-		key := c.src[keyStart+1 : c.pos-1]
-		if c.badUTF8 {
-			c.repairString(keyStart)
-		}
-		c.skipSpace()
-		if c.pos >= len(c.src) || c.src[c.pos] != ':' {
-			return false
-		}
-		c.pos++
-		c.skipSpace()
-		if name, masked := c.masked(key); masked {
-			// The value is still validated, but not copied.
-			c.flush()
-			mark := len(c.dst)
-			if !c.value(depth + 1) {
-				return false
-			}
-			c.dst = append(c.dst[:mark], redactedValue...)
-			c.done = c.pos
-			c.hits = append(c.hits, name)
-		} else if !c.value(depth + 1) {
-			return false
-		}
-		c.skipSpace()
-		if c.pos >= len(c.src) {
-			return false
-		}
-		switch c.src[c.pos] {
-		case ',':
-			c.pos++
-			c.skipSpace()
-		case '}':
-			c.pos++
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// masked reports whether a raw (still escaped) key is to be redacted.
-// Keys with escapes are compared as written, and keys longer than 64 bytes
-// are never masked: sensitive key names are short plain ASCII in practice.
-func (c *jsonCompactor) masked(raw []byte) (string, bool) {
-	if len(raw) > 64 {
-		return "", false
-	}
-	return lookupField(c.redact, raw)
-}
-
-func (c *jsonCompactor) array(depth int) bool {
-	c.pos++
-	c.skipSpace()
-	if c.pos < len(c.src) && c.src[c.pos] == ']' {
-		c.pos++
-		return true
-	}
-	for {
-		if !c.value(depth + 1) {
-			return false
-		}
-		c.skipSpace()
-		if c.pos >= len(c.src) {
-			return false
-		}
-		switch c.src[c.pos] {
-		case ',':
-			c.pos++
-			c.skipSpace()
-		case ']':
-			c.pos++
-			return true
-		default:
-			return false
-		}
-	}
+	return i + len(lit)
 }
 
 // plainString marks the bytes a string token holds as they are: printable
-// ASCII but the quote and the backslash. str skips runs of them at once.
+// ASCII but the quote and the backslash.
 var plainString = func() (t [256]bool) {
 	for b := 0x20; b < utf8.RuneSelf; b++ {
 		t[b] = b != '"' && b != '\\'
@@ -226,48 +260,72 @@ var plainString = func() (t [256]bool) {
 	return t
 }()
 
-// str advances over a string token, validating escapes and control
-// characters, and noting invalid UTF-8 for repairString.
-func (c *jsonCompactor) str() bool {
-	src := c.src
-	i := c.pos + 1
+// SWAR constants: a byte of each in all eight lanes.
+const (
+	lanes01 = 0x0101010101010101
+	lanes80 = 0x8080808080808080
+)
+
+// special8 marks the bytes of x that a string cannot hold as they are: a
+// quote, a backslash, a control character or non-ASCII. Each test sets a
+// lane's high bit for a byte that fails it; a borrow can set the bits of
+// lanes above a marked one, never below, so the lowest mark is exact.
+func special8(x uint64) uint64 {
+	hasZero := func(v uint64) uint64 { return (v - lanes01) &^ v & lanes80 }
+	control := (x - lanes01*0x20) &^ x & lanes80
+	return (hasZero(x^(lanes01*'"')) | hasZero(x^(lanes01*'\\')) | control | x) & lanes80
+}
+
+// scanString advances over the string token at src[i], validating escapes
+// and control characters. bad reports invalid UTF-8, which encoding/json
+// accepts but a record must not carry. Plain bytes are skipped eight at a
+// time: the first byte that is not plain is found in one step.
+func scanString(src []byte, i int) (end int, ok, bad bool) {
+	i++
 	for {
+		for i+8 <= len(src) {
+			m := special8(binary.LittleEndian.Uint64(src[i:]))
+			if m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			i += 8
+		}
 		for i < len(src) && plainString[src[i]] {
 			i++
 		}
 		if i >= len(src) {
-			return false
+			return i, false, bad
 		}
 		switch b := src[i]; {
 		case b == '"':
-			c.pos = i + 1
-			return true
+			return i + 1, true, bad
 		case b == '\\':
 			if i+1 >= len(src) {
-				return false
+				return i, false, bad
 			}
 			switch src[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if i+6 > len(src) {
-					return false
+					return i, false, bad
 				}
 				for _, h := range src[i+2 : i+6] {
 					if !isHex(h) {
-						return false
+						return i, false, bad
 					}
 				}
 				i += 6
 			default:
-				return false
+				return i, false, bad
 			}
 		case b < 0x20:
-			return false
+			return i, false, bad
 		default:
 			r, size := utf8.DecodeRune(src[i:])
 			if r == utf8.RuneError && size == 1 {
-				c.badUTF8 = true
+				bad = true
 			}
 			i += size
 		}
@@ -278,40 +336,44 @@ func isHex(b byte) bool {
 	return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F')
 }
 
-func (c *jsonCompactor) number() bool {
-	if c.src[c.pos] == '-' {
-		c.pos++
+// number returns the end of the number at src[i], or -1.
+func number(src []byte, i int) int {
+	if src[i] == '-' {
+		i++
 	}
-	if c.pos >= len(c.src) {
-		return false
+	if i >= len(src) {
+		return -1
 	}
-	if c.src[c.pos] == '0' {
-		c.pos++
-	} else if !c.digits() {
-		return false
+	if src[i] == '0' {
+		i++
+	} else if i = digits(src, i); i < 0 {
+		return -1
 	}
-	if c.pos < len(c.src) && c.src[c.pos] == '.' {
-		c.pos++
-		if !c.digits() {
-			return false
+	if i < len(src) && src[i] == '.' {
+		if i = digits(src, i+1); i < 0 {
+			return -1
 		}
 	}
-	if c.pos < len(c.src) && (c.src[c.pos] == 'e' || c.src[c.pos] == 'E') {
-		c.pos++
-		if c.pos < len(c.src) && (c.src[c.pos] == '+' || c.src[c.pos] == '-') {
-			c.pos++
+	if i < len(src) && (src[i] == 'e' || src[i] == 'E') {
+		i++
+		if i < len(src) && (src[i] == '+' || src[i] == '-') {
+			i++
 		}
-		if !c.digits() {
-			return false
+		if i = digits(src, i); i < 0 {
+			return -1
 		}
 	}
-	return true
+	return i
 }
 
-func (c *jsonCompactor) digits() bool {
-	start := c.pos
-	for c.pos < len(c.src) && c.src[c.pos] >= '0' && c.src[c.pos] <= '9' {
-		c.pos++
+// digits returns the end of one or more digits at src[i], or -1.
+func digits(src []byte, i int) int {
+	start := i
+	for i < len(src) && src[i] >= '0' && src[i] <= '9' {
+		i++
 	}
-	return c.pos > start
+	if i == start {
+		return -1
+	}
+	return i
 }

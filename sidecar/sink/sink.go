@@ -23,3 +23,10 @@ type Sink interface {
 	// the sink. Records it could not deliver are counted as dropped.
 	Close(ctx context.Context) error
 }
+
+// Copying is implemented by sinks whose Write is done with r.Value when it
+// returns (it copied the bytes): the caller then keeps the buffer and may
+// reuse it for the next record, instead of allocating one per record.
+type Copying interface {
+	CopiesValue() bool
+}

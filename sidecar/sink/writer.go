@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
@@ -24,11 +26,14 @@ type Lines struct {
 	closer io.Closer
 	timer  *time.Timer
 	err    error
+	// counters caches metrics.Pairs by protocol: a label lookup per
+	// record costs more than the write.
+	counters map[string]prometheus.Counter
 }
 
 // NewLines writes JSON lines to w; closer (may be nil) is closed by Close.
 func NewLines(w io.Writer, closer io.Closer) *Lines {
-	l := &Lines{w: bufio.NewWriterSize(w, 256<<10), closer: closer}
+	l := &Lines{w: bufio.NewWriterSize(w, 256<<10), closer: closer, counters: map[string]prometheus.Counter{}}
 	l.timer = time.AfterFunc(time.Hour, l.flush)
 	l.timer.Stop()
 	return l
@@ -46,6 +51,9 @@ func File(path string) (*Lines, error) {
 	return NewLines(f, f), nil
 }
 
+// CopiesValue is true: Write copies the record into its buffer.
+func (l *Lines) CopiesValue() bool { return true }
+
 // Write appends one line; a failed write counts the record as dropped.
 func (l *Lines) Write(r Record) {
 	l.mu.Lock()
@@ -58,10 +66,20 @@ func (l *Lines) Write(r Record) {
 		l.fail(err)
 		return
 	}
-	metrics.Pairs.WithLabelValues(r.Protocol).Inc()
+	l.pairs(r.Protocol).Inc()
 	if l.w.Buffered() > 0 {
 		l.timer.Reset(flushDelay)
 	}
+}
+
+// pairs is the counter of a protocol's pairs. Called with mu held.
+func (l *Lines) pairs(protocol string) prometheus.Counter {
+	c, ok := l.counters[protocol]
+	if !ok {
+		c = metrics.Pairs.WithLabelValues(protocol)
+		l.counters[protocol] = c
+	}
+	return c
 }
 
 func (l *Lines) flush() {

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestMain lets the test binary serve as the bench's own child processes
+// (replays and the app server), which the bench starts by re-running its
+// executable.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && (os.Args[1] == replayChildCmd || os.Args[1] == serveCmd) {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestQuickBench runs `podtap-bench --quick` so that the bench cannot rot:
+// it must complete, and every replay must emit exactly the pairs of its
+// capture. Speed is not asserted. The live scenarios need root; without it
+// only the replays run.
+func TestQuickBench(t *testing.T) {
+	scenarios := "replay,live,idle,overhead"
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the live bench scenarios need root (network namespaces, packet capture, cgroups), and CI runs as root")
+		}
+		t.Log("NOT RUNNING the live, idle and overhead scenarios: they need root")
+		scenarios = "replay"
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "bench.json")
+	if err := bench([]string{"--quick", "--scenarios", scenarios, "--cache", filepath.Join(dir, "cache"), "--json", out}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	replays := 0
+	live := map[string]bool{}
+	for _, r := range rep.Rows {
+		kind, _, _ := strings.Cut(r.Scenario, " ")
+		live[kind] = true
+		if kind != "replay" {
+			continue
+		}
+		replays++
+		got, want := r.Figures["pairs_emitted"], r.Figures["pairs_expected"]
+		if want == 0 || got != want {
+			t.Errorf("%s: %v pairs emitted, the capture holds %v", r.Scenario, got, want)
+		}
+		if strings.Contains(r.Note, "duplicates") || strings.Contains(r.Note, "unknown") {
+			t.Errorf("%s: %s", r.Scenario, r.Note)
+		}
+	}
+	// Four captures, each at GOMAXPROCS 1 and 2.
+	if replays != 8 {
+		t.Errorf("%d replay rows, want 8", replays)
+	}
+	if scenarios != "replay" {
+		for _, kind := range []string{"live", "idle:", "app"} {
+			if !live[kind] {
+				t.Errorf("no %q row in the report", kind)
+			}
+		}
+	}
+}

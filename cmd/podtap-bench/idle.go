@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// idleScenario measures the sidecar's memory with many idle keep-alive
+// connections open (each has carried one exchange, so the sidecar tracks
+// it) while other connections carry 1,000 pairs a second.
+func idleScenario(ctx context.Context, o options, rep *report, tmp string) error {
+	conns, d := 10000, 10*time.Second
+	if o.quick {
+		conns, d = 500, 2*time.Second
+	}
+	if err := raiseFileLimit(); err != nil {
+		return err
+	}
+	return withLive(ctx, o, tmp, func(env *liveEnv, limit *cpuLimit) error {
+		sc, err := startSidecar(ctx, env, limit, filepath.Join(tmp, "idle.jsonl"))
+		if err != nil {
+			return err
+		}
+		defer sc.stop()
+		idle, err := openIdle(ctx, env.addr(), conns)
+		defer closeAll(idle)
+		if err != nil {
+			return err
+		}
+		m0, err := sc.drained(ctx)
+		if err != nil {
+			return err
+		}
+		gen := newLoadGen(env.addr(), 16)
+		defer gen.close()
+		cpu0, _ := procCPU(sc.pid())
+		t0 := time.Now()
+		load := gen.run(ctx, 1000, d, liveBodySize)
+		m1, err := sc.drained(ctx)
+		if err != nil {
+			return err
+		}
+		cpu1, _ := procCPU(sc.pid())
+		rss, peak, err := procRSS(sc.pid())
+		if err != nil {
+			return err
+		}
+		pairs := m1.Pairs - m0.Pairs
+		r := newRow(fmt.Sprintf("idle: %d idle keep-alive conns + 1,000 pairs/s", conns)).
+			set("pairs_per_s", pairs/load.Elapsed.Seconds()).
+			set("pairs_emitted", pairs).
+			set("pairs_expected", float64(load.OK)).
+			set("coverage_pct", 100*pairs/float64(max(load.OK, 1))).
+			set("kernel_drops", m1.KernelDrops-m0.KernelDrops).
+			set("cpu_pct", 100*(cpu1-cpu0)/time.Since(t0).Seconds()).
+			set("rss_mib", float64(rss)/(1<<20))
+		r.Note = fmt.Sprintf("RSS now; peak %.1f MiB; %s", float64(peak)/(1<<20), limit.Kind())
+		rep.Rows = append(rep.Rows, r)
+		return nil
+	})
+}
+
+// openIdle opens n connections to addr, makes one exchange on each, and
+// leaves them open.
+func openIdle(ctx context.Context, addr string, n int) ([]net.Conn, error) {
+	var mu sync.Mutex
+	out := make([]net.Conn, 0, n)
+	err := parallel(ctx, 64, func(ctx context.Context, w int) error {
+		var d net.Dialer
+		for i := w; i < n; i += 64 {
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return fmt.Errorf("idle connection %d: %w", i, err)
+			}
+			mu.Lock()
+			out = append(out, c)
+			mu.Unlock()
+			if err := oneExchange(c, addr, i); err != nil {
+				return fmt.Errorf("idle connection %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// oneExchange sends a GET on c and reads the whole response, leaving the
+// connection open (keep-alive).
+func oneExchange(c net.Conn, addr string, i int) error {
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(c, "GET /api/items/%d?size=256 HTTP/1.1\r\nHost: %s\r\n\r\n", i, addr); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return c.SetDeadline(time.Time{})
+}
+
+func closeAll(conns []net.Conn) {
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/podtap/podtap/internal/netns"
+)
+
+// serveCmd is the hidden command that runs the app server as a process of
+// its own, inside the live scenarios' network namespace, so that its CPU
+// and its requests per second are its own.
+const serveCmd = "serve"
+
+func serveChild(args []string) error {
+	fs := flag.NewFlagSet(serveCmd, flag.ContinueOnError)
+	addr := fs.String("addr", "", "listen address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := raiseFileLimit(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", *addr, err)
+	}
+	// The parent reads the address, which matters when the port was 0.
+	fmt.Println(ln.Addr())
+	srv := newAppServer()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.srv.Shutdown(shutdown)
+	}()
+	return srv.serve(ln)
+}
+
+// fileLimit is the open-file limit the many-connection scenarios need:
+// one end of 10,000 connections per process, and some room.
+const fileLimit = 10000 + 1024
+
+// raiseFileLimit lifts the open-file soft limit to the hard limit, which
+// must allow fileLimit.
+func raiseFileLimit() error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	if lim.Max < fileLimit {
+		return fmt.Errorf("the open-file hard limit is %d, and 10,000 connections need %d (ulimit -Hn)", lim.Max, fileLimit)
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return fmt.Errorf("raising the open-file limit: %w", err)
+		}
+	}
+	return nil
+}
+
+// startServer starts the app server process on addr, inside ns when it is
+// set, and returns it with the address it listens on.
+func startServer(ctx context.Context, ns *netns.NS, addr string) (*exec.Cmd, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	var cmd *exec.Cmd
+	if ns != nil {
+		cmd = ns.Command(self, serveCmd, "--addr", addr)
+	} else {
+		cmd = exec.CommandContext(ctx, self, serveCmd, "--addr", addr)
+	}
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("starting the server: %w", err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, "", fmt.Errorf("the server did not start: %w", err)
+	}
+	return cmd, strings.TrimSpace(line), nil
+}
+
+// stopServer ends the server and waits for it.
+func stopServer(cmd *exec.Cmd) error {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("the server: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// image is what a container runtime takes from an image: one static
+// binary at a path of its root filesystem, the entrypoint and cmd, and the
+// user.
+type image struct {
+	binary     string // on the host
+	path       string // in the image
+	entrypoint []string
+	cmd        []string
+	uid, gid   int
+}
+
+// dockerImage reads the final stage of a Dockerfile the way the image is
+// built from it: the binary COPY --from puts in, ENTRYPOINT, CMD and USER.
+// The pod then runs exactly what the image would.
+func dockerImage(t *testing.T, dockerfile, binary string) image {
+	t.Helper()
+	f, err := os.Open(filepath.Join(repoRoot, dockerfile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var img image
+	final := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		instr, rest, _ := strings.Cut(line, " ")
+		switch strings.ToUpper(instr) {
+		case "FROM":
+			// Each FROM starts a stage; the last one is the image.
+			img, final = image{binary: binary}, !strings.Contains(strings.ToLower(rest), " as ")
+		case "COPY":
+			if f := strings.Fields(rest); final && len(f) == 3 && strings.HasPrefix(f[0], "--from=") {
+				img.path = f[2]
+			}
+		case "ENTRYPOINT":
+			img.entrypoint = execForm(t, dockerfile, rest)
+		case "CMD":
+			img.cmd = execForm(t, dockerfile, rest)
+		case "USER":
+			u, g, _ := strings.Cut(rest, ":")
+			if img.uid, err = strconv.Atoi(u); err != nil {
+				t.Fatalf("%s: USER %s is not numeric", dockerfile, rest)
+			}
+			img.gid = img.uid
+			if g != "" {
+				if img.gid, err = strconv.Atoi(g); err != nil {
+					t.Fatalf("%s: USER %s is not numeric", dockerfile, rest)
+				}
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !final || img.path == "" || len(img.entrypoint) == 0 || img.entrypoint[0] != img.path {
+		t.Fatalf("%s: the final stage does not copy a binary and run it: %+v", dockerfile, img)
+	}
+	return img
+}
+
+func execForm(t *testing.T, dockerfile, s string) []string {
+	t.Helper()
+	var out []string
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		t.Fatalf("%s: %q is not the exec form: %v", dockerfile, s, err)
+	}
+	return out
+}
+
+// testAppImage is the test application's image: registry names stand for
+// the containers the test pods declare.
+func testAppImage(binary string) image {
+	return image{binary: binary, path: "/testapp", entrypoint: []string{"/testapp"}}
+}
+
+func (img image) String() string { return fmt.Sprintf("%s (%v %v)", img.path, img.entrypoint, img.cmd) }

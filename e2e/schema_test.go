@@ -1,0 +1,198 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	yaml3 "go.yaml.in/yaml/v3"
+
+	"github.com/podtap/podtap/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the sidecar.settings part of charts/podtap/values.schema.json from podtap-sidecar's configuration")
+
+var schemaFile = filepath.Join(chartDir, "values.schema.json")
+
+// TestChartSchemaRejectsBadValues: helm refuses values the schema does not
+// allow, before anything reaches the cluster.
+func TestChartSchemaRejectsBadValues(t *testing.T) {
+	for _, bad := range []struct{ name, set, mentions string }{
+		{"unknown tls mode", "tls.mode=manual", "tls"},
+		{"unknown top-level key", "replicas=2", "replicas"},
+		{"no replica", "replicaCount=0", "replicaCount"},
+		{"timeout past 30s", "webhook.timeoutSeconds=31", "timeoutSeconds"},
+		{"http url", "webhook.url=http://webhook.example", "url"},
+		{"native sidecar not a choice", "webhook.nativeSidecar=maybe", "nativeSidecar"},
+		{"broker without port", "kafka.brokers={kafka.example}", "brokers"},
+		{"SASL without its Secret", "kafka.sasl.mechanism=SCRAM-SHA-512", "secretName"},
+		{"unknown SASL mechanism", "kafka.sasl.mechanism=GSSAPI", "mechanism"},
+		{"files mode without a certificate", "tls.mode=files", "secretName"},
+		{"client certificate without its Secret", "kafka.tls.clientCert=true", "secretName"},
+		{"misspelt sidecar setting", "sidecar.settings.capture.interfase=eth0", "interfase"},
+		{"sidecar setting of the wrong type", "sidecar.settings.capture.ports=8080", "ports"},
+		{"pod settings come from the downward API", "sidecar.settings.pod.name=x", "pod"},
+		{"a password in a ConfigMap", "sidecar.settings.kafka.sasl.password=s3cret", "password"},
+		{"duration without a unit", "sidecar.settings.pairing.response_timeout=10", "response_timeout"},
+		{"image digest not sha256", "image.digest=latest", "digest"},
+		{"excluded namespace not a name", "webhook.excludedNamespaces={Kube_System}", "excludedNamespaces"},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			_, err := runHelm(t, "template", releaseName, chartDir, "--namespace", releaseNamespace, "--set", bad.set)
+			if err == nil {
+				t.Fatalf("--set %s rendered", bad.set)
+			}
+			if !strings.Contains(err.Error(), "schema") || !strings.Contains(err.Error(), bad.mentions) {
+				t.Fatalf("--set %s: the error does not name the schema and %s: %v", bad.set, bad.mentions, err)
+			}
+		})
+	}
+}
+
+// TestChartSchemaCoversSidecarSettings keeps the schema of sidecar.settings
+// equal to podtap-sidecar's configuration keys and types, so a misspelt
+// setting fails `helm install` instead of the webhook's start. With
+// -update it rewrites that part of values.schema.json.
+func TestChartSchemaCoversSidecarSettings(t *testing.T) {
+	raw, err := os.ReadFile(schemaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatalf("%s: %v", schemaFile, err)
+	}
+	sidecar := dig(t, schema, "properties", "sidecar", "properties")
+	want := settingsSchema()
+	if reflect.DeepEqual(roundTrip(t, sidecar["settings"]), roundTrip(t, want)) {
+		return
+	}
+	if !*update {
+		t.Fatalf("values.schema.json's sidecar.settings is not podtap-sidecar's configuration; run go test ./e2e/ -run %s -update", t.Name())
+	}
+	sidecar["settings"] = want
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(schema); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(schemaFile, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dig(t *testing.T, m map[string]any, path ...string) map[string]any {
+	t.Helper()
+	for _, p := range path {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			t.Fatalf("values.schema.json has no %s", strings.Join(path, "."))
+		}
+		m = next
+	}
+	return m
+}
+
+func roundTrip(t *testing.T, v any) any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// durationPattern is what time.ParseDuration accepts, without a sign.
+const durationPattern = `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+
+// settingsSchema is the JSON schema of config.Sidecar without pod.*, which
+// the downward API fills, and without the SASL credentials, which would
+// sit in a ConfigMap and in every pod's env: kafka.sasl.secretName
+// references a Secret instead.
+func settingsSchema() map[string]any {
+	s := structSchema(reflect.TypeOf(config.Sidecar{}))
+	props := s["properties"].(map[string]any)
+	delete(props, "pod")
+	sasl := props["kafka"].(map[string]any)["properties"].(map[string]any)["sasl"].(map[string]any)["properties"].(map[string]any)
+	delete(sasl, "username")
+	delete(sasl, "password")
+	s["description"] = "Settings of the injected podtap-sidecar, by its configuration keys; generated by `go test ./e2e/ -run TestChartSchemaCoversSidecarSettings -update`."
+	return s
+}
+
+func structSchema(t reflect.Type) map[string]any {
+	props := map[string]any{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if key := f.Tag.Get("mapstructure"); key != "" && key != "-" {
+			props[key] = fieldSchema(f.Type)
+		}
+	}
+	return map[string]any{"type": "object", "additionalProperties": false, "properties": props}
+}
+
+func fieldSchema(t reflect.Type) map[string]any {
+	switch t {
+	case reflect.TypeOf(time.Duration(0)):
+		return map[string]any{"type": "string", "pattern": durationPattern}
+	case reflect.TypeOf(config.ByteSize(0)):
+		// config.ParseByteSize: 1048576, 512Ki, 1Mi, 2MB...
+		return map[string]any{"type": []any{"integer", "string"}, "minimum": 0, "pattern": `^[0-9]+ *(Ki|Mi|Gi|k|K|M|G)?B?$`}
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		return structSchema(t)
+	case reflect.Slice:
+		return map[string]any{"type": "array", "items": fieldSchema(t.Elem())}
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int32, reflect.Int64, reflect.Uint16, reflect.Uint32:
+		return map[string]any{"type": "integer"}
+	case reflect.Float32, reflect.Float64:
+		return map[string]any{"type": "number"}
+	}
+	panic("settingsSchema: no schema for " + t.String())
+}
+
+// TestChartValuesDocumented: every key of values.yaml carries a `# --`
+// comment, itself or on the object it belongs to.
+func TestChartValuesDocumented(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml3.Node
+	if err := yaml3.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(n *yaml3.Node, path string, documented bool)
+	walk = func(n *yaml3.Node, path string, documented bool) {
+		if n.Kind != yaml3.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			p := strings.TrimPrefix(path+"."+key.Value, ".")
+			here := documented || strings.Contains(key.HeadComment, "# --")
+			if !here && val.Kind != yaml3.MappingNode {
+				t.Errorf("values.yaml: %s has no `# --` comment", p)
+			}
+			walk(val, p, here)
+		}
+	}
+	walk(doc.Content[0], "", false)
+}
