@@ -106,23 +106,12 @@ type livePod struct {
 	done     chan error
 }
 
-var podSeq int
+var podSeq uint8
 
 func newLivePod(t *testing.T, iface string, mutate func(*config.Sidecar)) *livePod {
 	t.Helper()
-	testenv.RequireNetns(t)
 	podSeq++
-	n := podSeq
-	pod, err := netns.NewPod(fmt.Sprintf("ptlv-ns%d", n), fmt.Sprintf("ptlv-h%d", n),
-		fmt.Sprintf("10.214.%d.1/30", n), fmt.Sprintf("10.214.%d.2/30", n))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := pod.Delete(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	pod := testenv.NewPod(t, "ptlv-", 214, podSeq)
 	addr := pod.IP()
 	if iface == "lo" {
 		addr = "127.0.0.1"
@@ -134,7 +123,7 @@ func newLivePod(t *testing.T, iface string, mutate func(*config.Sidecar)) *liveP
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	err = pod.Do(func() error {
+	err := pod.Do(func() error {
 		var err error
 		if ln, err = net.Listen("tcp", net.JoinHostPort(addr, "8080")); err != nil {
 			return err
@@ -326,16 +315,7 @@ func TestLiveEth0(t *testing.T) {
 func TestLiveLoopback(t *testing.T) {
 	lp := newLivePod(t, "lo", nil)
 	before, kBefore := drops(t), kernelDrops(t)
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var c net.Conn
-		err := lp.pod.Do(func() error {
-			var err error
-			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-			return err
-		})
-		return c, err
-	}
-	probes, notFound := load(t, dial, "http://127.0.0.1:8080", liveConns, liveRequests)
+	probes, notFound := load(t, lp.pod.DialContext, "http://127.0.0.1:8080", liveConns, liveRequests)
 	records := lp.finish(t)
 	checkAccounting(t, records, delta(drops(t), before), kernelDrops(t)-kBefore, liveRequests, probes, notFound)
 }

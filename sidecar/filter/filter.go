@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/podtap/podtap/config"
-	"github.com/podtap/podtap/sidecar/content"
 	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/metrics"
 )
@@ -107,5 +106,5 @@ func (f *Filter) acceptedType(contentType string) bool {
 	if contentType == "" {
 		return false
 	}
-	return f.contentTypes[content.MediaType(contentType)]
+	return f.contentTypes[message.MediaType(contentType)]
 }

@@ -4,14 +4,13 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/podtap/podtap/sidecar/content"
 	"github.com/podtap/podtap/sidecar/message"
 )
 
 // isGRPC reports a gRPC content type: application/grpc, alone or with a
 // +suffix naming the message format (gRPC-Web is another protocol).
 func isGRPC(ct string) bool {
-	mt := content.MediaType(ct)
+	mt := message.MediaType(ct)
 	return mt == "application/grpc" || strings.HasPrefix(mt, "application/grpc+")
 }
 

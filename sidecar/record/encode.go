@@ -282,7 +282,7 @@ func (x *encoding) body(half, contentType string, b []byte) {
 		return
 	}
 	x.raw(`,"body":`)
-	mt := mediaType(contentType)
+	mt := message.MediaType(contentType)
 	var hits []string
 	var ok bool
 	switch {
@@ -379,10 +379,3 @@ func isJSON(mt string) bool {
 	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }
 
-// mediaType lower-cases a content type and strips its parameters.
-func mediaType(ct string) string {
-	if i := strings.IndexByte(ct, ';'); i >= 0 {
-		ct = ct[:i]
-	}
-	return strings.ToLower(strings.TrimSpace(ct))
-}
