@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -161,6 +162,12 @@ func isParentKey(key string, known map[string]bool) bool {
 	return false
 }
 
+// serviceLink matches the variables Kubernetes sets for every Service of a
+// pod's namespace (enableServiceLinks): a Service named podtap or podtap-*
+// yields PODTAP_SERVICE_HOST, PODTAP_WEBHOOK_PORT_443_TCP_ADDR and the
+// like, which are no settings and must not stop the process.
+var serviceLink = regexp.MustCompile(`^PODTAP(_[A-Z0-9_]+)?_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(ADDR|PORT|PROTO))?)?)$`)
+
 func unknownEnv(env map[string]string, known map[string]bool) error {
 	knownEnv := map[string]bool{EnvPrefix + "CONFIG": true}
 	for key := range known {
@@ -168,7 +175,7 @@ func unknownEnv(env map[string]string, known map[string]bool) error {
 	}
 	var unknown []string
 	for name := range env {
-		if strings.HasPrefix(name, EnvPrefix) && !knownEnv[name] {
+		if strings.HasPrefix(name, EnvPrefix) && !knownEnv[name] && !serviceLink.MatchString(name) {
 			unknown = append(unknown, name)
 		}
 	}

@@ -115,6 +115,30 @@ func TestEnvListsAndSizes(t *testing.T) {
 	}
 }
 
+// TestServiceLinksAreNotSettings: Kubernetes gives every pod env vars for
+// the Services of its namespace; a Service named podtap-webhook must not
+// stop podtap's own processes.
+func TestServiceLinksAreNotSettings(t *testing.T) {
+	_, err := LoadSidecar(Source{Env: []string{
+		"PODTAP_SERVICE_HOST=10.0.0.1",
+		"PODTAP_PORT=tcp://10.0.0.1:443",
+		"PODTAP_WEBHOOK_SERVICE_HOST=10.0.0.2",
+		"PODTAP_WEBHOOK_SERVICE_PORT=443",
+		"PODTAP_WEBHOOK_SERVICE_PORT_HTTPS=443",
+		"PODTAP_WEBHOOK_PORT=tcp://10.0.0.2:443",
+		"PODTAP_WEBHOOK_PORT_443_TCP=tcp://10.0.0.2:443",
+		"PODTAP_WEBHOOK_PORT_443_TCP_ADDR=10.0.0.2",
+		"PODTAP_WEBHOOK_PORT_443_TCP_PORT=443",
+		"PODTAP_WEBHOOK_PORT_443_TCP_PROTO=tcp",
+	}})
+	if err != nil {
+		t.Fatalf("service-link env rejected: %v", err)
+	}
+	if _, err := LoadSidecar(Source{Env: []string{"PODTAP_LIMITS_MAX_MESSAGE_BYTE=1"}}); err == nil {
+		t.Fatal("a misspelt key that is no service link was accepted")
+	}
+}
+
 func TestErrorsNameTheKey(t *testing.T) {
 	cases := []struct {
 		name string
