@@ -15,13 +15,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // controlPlane is a real kube-apiserver and etcd (envtest).
 type controlPlane struct {
-	env *envtest.Environment
 	rest *rest.Config
 	c    client.Client
 	cs   kubernetes.Interface
@@ -47,9 +48,11 @@ func startControlPlane(t *testing.T, address, port string, crds ...string) *cont
 		t.Fatalf("starting kube-apiserver and etcd: %v", err)
 	}
 	t.Cleanup(func() {
+		start := time.Now()
 		if err := env.Stop(); err != nil {
 			t.Errorf("stopping the control plane: %v", err)
 		}
+		t.Logf("control plane stopped in %s", time.Since(start).Round(time.Millisecond))
 	})
 	t.Logf("control plane at %s up in %s", cfg.Host, time.Since(started).Round(time.Millisecond))
 	scheme := runtime.NewScheme()
@@ -64,7 +67,22 @@ func startControlPlane(t *testing.T, address, port string, crds ...string) *cont
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &controlPlane{env: env, rest: cfg, c: c, cs: cs}
+	return &controlPlane{rest: cfg, c: c, cs: cs}
+}
+
+// kubeconfig writes a kubeconfig of the control plane's admin, for helm.
+func (cp *controlPlane) kubeconfig(t *testing.T) string {
+	t.Helper()
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cp.rest.Host, CertificateAuthorityData: cp.rest.CAData}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cp.rest.CertData, ClientKeyData: cp.rest.KeyData}
+	cfg.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	cfg.CurrentContext = "envtest"
+	file := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, file); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
 
 func (cp *controlPlane) createNamespace(t *testing.T, name string, labels map[string]string) {

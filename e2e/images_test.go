@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -87,4 +86,45 @@ func testAppImage(binary string) image {
 	return image{binary: binary, path: "/testapp", entrypoint: []string{"/testapp"}}
 }
 
-func (img image) String() string { return fmt.Sprintf("%s (%v %v)", img.path, img.entrypoint, img.cmd) }
+// TestDockerfiles holds the images to what the issue asks of them: a
+// static build by hack/build.sh (the command CI runs) on the Go of go.mod,
+// the version as a build argument, and a distroless final stage with the
+// binary alone; the webhook's as a non-root user.
+func TestDockerfiles(t *testing.T) {
+	gomod, err := os.ReadFile(filepath.Join(repoRoot, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var goVersion string
+	for line := range strings.SplitSeq(string(gomod), "\n") {
+		if v, ok := strings.CutPrefix(line, "go "); ok {
+			goVersion = strings.TrimSpace(v)
+		}
+	}
+	for _, name := range []string{"podtap-sidecar", "podtap-webhook"} {
+		file := "Dockerfile." + strings.TrimPrefix(name, "podtap-")
+		raw, err := os.ReadFile(filepath.Join(repoRoot, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		df := string(raw)
+		for _, want := range []string{
+			"FROM golang:" + goVersion + "-",
+			"ARG VERSION",
+			`RUN hack/build.sh ` + name + ` "${VERSION}" /out/` + name,
+			"FROM gcr.io/distroless/static-",
+		} {
+			if !strings.Contains(df, want) {
+				t.Errorf("%s lacks %q", file, want)
+			}
+		}
+		final := df[strings.LastIndex(df, "\nFROM "):]
+		if n := strings.Count(final, "\nCOPY "); n != 1 {
+			t.Errorf("%s: the final stage has %d COPY instructions; want the binary alone", file, n)
+		}
+		img := dockerImage(t, file, "")
+		if name == "podtap-webhook" && img.uid == 0 {
+			t.Errorf("%s runs as root", file)
+		}
+	}
+}

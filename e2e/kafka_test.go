@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -85,19 +83,4 @@ func (k *kafkaCluster) read(t *testing.T, timeout time.Duration, want func([]rec
 		})
 	}
 	return got
-}
-
-// kcatKeys reads the topic's record keys with kcat (librdkafka), a client
-// independent of podtap's and the test's franz-go.
-func (k *kafkaCluster) kcatKeys(t *testing.T, kcat string) []string {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(kcat, "-C", "-b", k.addr, "-t", k.topic, "-o", "beginning", "-e", "-q", "-f", "%k\n",
-		"-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms="+kafkaMechanism,
-		"-X", "sasl.username="+k.user, "-X", "sasl.password="+k.pass)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("kcat: %v\n%s", err, stderr.String())
-	}
-	return strings.Fields(stdout.String())
 }

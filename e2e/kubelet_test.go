@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -56,11 +57,11 @@ type runningPod struct {
 	ns         netns.NS
 	ip         string
 	containers []*runningContainer
+	stopped    bool
 }
 
 type runningContainer struct {
 	name string
-	spec containerSpec
 	cmd  *exec.Cmd
 	log  *lockedBuffer
 	done chan struct{}
@@ -332,9 +333,11 @@ func (k *kubelet) containerSpecFor(t *testing.T, pod *corev1.Pod, c corev1.Conta
 }
 
 // env resolves the container's environment as the kubelet does: the
-// runtime's PATH and HOSTNAME, the kubernetes Service, envFrom, then env
-// in order, with $(VAR) references to earlier variables expanded and
-// downward-API and Secret values filled in.
+// runtime's PATH and HOSTNAME, envFrom, then env in order, with $(VAR)
+// references to earlier variables and to the service links expanded and
+// downward-API and Secret values filled in, then the service links not
+// declared: the kubernetes Service, pointing at the API server, and, with
+// enableServiceLinks, every Service of the pod's namespace.
 func (k *kubelet) env(t *testing.T, pod *corev1.Pod, c corev1.Container) []string {
 	t.Helper()
 	var names []string
@@ -347,8 +350,12 @@ func (k *kubelet) env(t *testing.T, pod *corev1.Pod, c corev1.Container) []strin
 	}
 	set("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	set("HOSTNAME", pod.Name)
-	set("KUBERNETES_SERVICE_HOST", k.apiHost)
-	set("KUBERNETES_SERVICE_PORT", k.apiPort)
+	links := k.serviceLinks(t, pod)
+	refs := func() map[string]string {
+		m := maps.Clone(links)
+		maps.Copy(m, vars)
+		return m
+	}
 	for _, from := range c.EnvFrom {
 		var data map[string][]byte
 		var found bool
@@ -370,7 +377,7 @@ func (k *kubelet) env(t *testing.T, pod *corev1.Pod, c corev1.Container) []strin
 	}
 	for _, e := range c.Env {
 		if e.ValueFrom == nil {
-			set(e.Name, expand(e.Value, vars))
+			set(e.Name, expand(e.Value, refs()))
 			continue
 		}
 		switch src := e.ValueFrom; {
@@ -394,11 +401,54 @@ func (k *kubelet) env(t *testing.T, pod *corev1.Pod, c corev1.Container) []strin
 			t.Fatalf("pod %s container %s: env %s: only fieldRef, secretKeyRef and configMapKeyRef are supported", pod.Name, c.Name, e.Name)
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(links)) {
+		if _, declared := vars[name]; !declared {
+			set(name, links[name])
+		}
+	}
 	out := make([]string, 0, len(names))
 	for _, n := range names {
 		out = append(out, n+"="+vars[n])
 	}
 	return out
+}
+
+// serviceLinks are the variables the kubelet derives from Services, as
+// Docker links once did: NAME_SERVICE_HOST, NAME_SERVICE_PORT,
+// NAME_PORT_443_TCP_ADDR...
+func (k *kubelet) serviceLinks(t *testing.T, pod *corev1.Pod) map[string]string {
+	t.Helper()
+	links := map[string]string{"KUBERNETES_SERVICE_HOST": k.apiHost, "KUBERNETES_SERVICE_PORT": k.apiPort}
+	if !ptr.Deref(pod.Spec.EnableServiceLinks, true) {
+		return links
+	}
+	svcs, err := k.cp.cs.CoreV1().Services(pod.Namespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range svcs.Items {
+		ip := svc.Spec.ClusterIP
+		if ip == "" || ip == corev1.ClusterIPNone || len(svc.Spec.Ports) == 0 {
+			continue
+		}
+		name := strings.ToUpper(strings.ReplaceAll(svc.Name, "-", "_"))
+		first := svc.Spec.Ports[0]
+		links[name+"_SERVICE_HOST"] = ip
+		links[name+"_SERVICE_PORT"] = fmt.Sprint(first.Port)
+		links[name+"_PORT"] = fmt.Sprintf("%s://%s", strings.ToLower(string(first.Protocol)), net.JoinHostPort(ip, fmt.Sprint(first.Port)))
+		for _, p := range svc.Spec.Ports {
+			if p.Name != "" {
+				links[name+"_SERVICE_PORT_"+strings.ToUpper(strings.ReplaceAll(p.Name, "-", "_"))] = fmt.Sprint(p.Port)
+			}
+			proto := string(p.Protocol)
+			prefix := fmt.Sprintf("%s_PORT_%d_%s", name, p.Port, proto)
+			links[prefix] = fmt.Sprintf("%s://%s", strings.ToLower(proto), net.JoinHostPort(ip, fmt.Sprint(p.Port)))
+			links[prefix+"_PROTO"] = strings.ToLower(proto)
+			links[prefix+"_PORT"] = fmt.Sprint(p.Port)
+			links[prefix+"_ADDR"] = ip
+		}
+	}
+	return links
 }
 
 // fieldValue is a downward-API field of the stored pod.
@@ -482,7 +532,7 @@ func (k *kubelet) start(t *testing.T, rp *runningPod, c corev1.Container, volume
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := &runningContainer{name: c.Name, spec: spec, log: &lockedBuffer{}, done: make(chan struct{})}
+	rc := &runningContainer{name: c.Name, log: &lockedBuffer{}, done: make(chan struct{})}
 	rc.cmd = rp.ns.Command(self)
 	rc.cmd.Env = []string{roleEnv + "=" + roleContainer, specEnv + "=" + specFile}
 	rc.cmd.Stdout, rc.cmd.Stderr = rc.log, rc.log
@@ -601,6 +651,10 @@ func (rp *runningPod) probe(c corev1.Container, p *corev1.Probe) error {
 // stop sends SIGTERM to every container, the regular ones first, and waits
 // for each; a container that ends before it is told to failed.
 func (rp *runningPod) stop(t *testing.T) {
+	if rp.stopped {
+		return
+	}
+	rp.stopped = true
 	for i := len(rp.containers) - 1; i >= 0; i-- {
 		rc := rp.containers[i]
 		select {

@@ -29,7 +29,8 @@ type node struct {
 	pods   int
 }
 
-// newNode makes the bridge; it and every pod namespace go when the test ends.
+// newNode makes the bridge; it and every pod namespace go when the test
+// ends, after everything set up later.
 func newNode(t *testing.T) *node {
 	t.Helper()
 	testenv.RequireNetns(t)
@@ -91,10 +92,10 @@ func (n *node) addPod(t *testing.T) (netns.NS, string) {
 			t.Fatalf("making pod network %s: %v", ns.Name, err)
 		}
 	}
-	t.Cleanup(func() {
-		_ = ipCmd("netns", "del", ns.Name)
-		_ = ipCmd("link", "del", host)
-	})
+	// The namespace outlives its pod until the node goes, after the
+	// control plane: deleting it at once would drop the FIN of the pod's
+	// last connections still queued on the bridge, and leave the API
+	// server waiting on watches of a peer that is gone.
 	return ns, ip
 }
 

@@ -104,16 +104,23 @@ func (r rendered) configFile(t *testing.T) string {
 }
 
 // webhookConfig loads the ConfigMap's configuration the way podtap-webhook
-// does, with the Deployment's POD_NAMESPACE.
+// does.
 func (r rendered) webhookConfig(t *testing.T) config.Webhook {
 	t.Helper()
+	return loadWebhookConfig(t, r.configFile(t))
+}
+
+// loadWebhookConfig loads a configuration file as podtap-webhook does, with
+// the Deployment's POD_NAMESPACE.
+func loadWebhookConfig(t *testing.T, data string) config.Webhook {
+	t.Helper()
 	file := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(file, []byte(r.configFile(t)), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.LoadWebhook(config.Source{File: file, Env: []string{"POD_NAMESPACE=" + releaseNamespace}})
 	if err != nil {
-		t.Fatalf("podtap-webhook would not start with the chart's configuration: %v\n%s", err, r.configFile(t))
+		t.Fatalf("podtap-webhook would not start with the chart's configuration: %v\n%s", err, data)
 	}
 	return cfg
 }

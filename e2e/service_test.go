@@ -32,12 +32,13 @@ func newProbeRequest(url string) (*http.Request, error) {
 // address on the node's loopback go round-robin to the ready pods behind
 // the Service, at the target port their container names.
 type serviceProxy struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	pods []*runningPod
-	port intstr.IntOrString
-	next atomic.Uint64
-	wg   sync.WaitGroup
+	ln    net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+	pods  []*runningPod
+	port  intstr.IntOrString
+	next  atomic.Uint64
+	wg    sync.WaitGroup
 }
 
 func newServiceProxy(t *testing.T) *serviceProxy {
@@ -46,10 +47,15 @@ func newServiceProxy(t *testing.T) *serviceProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &serviceProxy{ln: ln}
+	s := &serviceProxy{ln: ln, conns: map[net.Conn]bool{}}
 	s.wg.Go(s.accept)
 	t.Cleanup(func() {
 		_ = ln.Close()
+		s.mu.Lock()
+		for c := range s.conns {
+			_ = c.Close()
+		}
+		s.mu.Unlock()
 		s.wg.Wait()
 	})
 	return s
@@ -110,8 +116,20 @@ func containerPort(c corev1.Container, port intstr.IntOrString) (int32, bool) {
 	return 0, false
 }
 
+// track keeps an open connection, so that the proxy's end closes it.
+func (s *serviceProxy) track(c net.Conn, open bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if open {
+		s.conns[c] = true
+	} else {
+		delete(s.conns, c)
+	}
+}
+
 func (s *serviceProxy) relay(down net.Conn) {
-	defer down.Close()
+	s.track(down, true)
+	defer func() { s.track(down, false); down.Close() }()
 	to, err := s.endpoint()
 	if err != nil {
 		return
@@ -120,7 +138,8 @@ func (s *serviceProxy) relay(down net.Conn) {
 	if err != nil {
 		return
 	}
-	defer up.Close()
+	s.track(up, true)
+	defer func() { s.track(up, false); up.Close() }()
 	done := make(chan struct{}, 2)
 	go func() { _, _ = io.Copy(up, down); _ = up.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
 	go func() { _, _ = io.Copy(down, up); _ = down.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()

@@ -12,6 +12,9 @@ fi
 bash hack/deps.sh
 KUBEBUILDER_ASSETS="$(bash hack/envtest-assets.sh)"
 export KUBEBUILDER_ASSETS
+# helm for the chart checks in e2e/, built from the Go module proxy, cached.
+HELM="$(bash hack/helm.sh)"
+export HELM
 # Root-only and tool-dependent tests fail instead of skipping when CI is set.
 export CI="${CI:-true}"
 # Build and vet once up front so a compile error reads as one.

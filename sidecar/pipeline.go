@@ -71,6 +71,7 @@ func New(cfg config.Sidecar, out sink.Sink, where Where) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
+	enricher.SetJudge(p.filter)
 	p.enricher = enricher
 	p.factory = parse.NewFactory(&p.cfg, p.filter, &p.pairing)
 	return p, nil

@@ -49,18 +49,11 @@ func setupLive(ctx context.Context, o options, tmp string) (*liveEnv, error) {
 	if err := netns.Check(); err != nil {
 		return nil, err
 	}
-	bin := o.sidecar
-	if bin == "" {
-		var err error
-		if bin, err = buildSidecar(ctx, tmp); err != nil {
-			return nil, err
-		}
-	}
 	pod, err := netns.NewPod(liveNS, liveVeth, liveHostIP+"/24", livePodIP+"/24")
 	if err != nil {
 		return nil, err
 	}
-	e := &liveEnv{pod: pod, podIP: livePodIP, sidecarBin: bin, tmp: tmp}
+	e := &liveEnv{pod: pod, podIP: livePodIP, sidecarBin: o.sidecar, tmp: tmp}
 	if e.server, _, err = startServer(ctx, &pod.NS, e.addr()); err != nil {
 		return nil, errors.Join(err, e.close())
 	}

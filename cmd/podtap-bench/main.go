@@ -99,6 +99,17 @@ func parseOptions(args []string) (options, error) {
 	return o, nil
 }
 
+// scratchDir is where records go during the runs: memory (tmpfs) when the
+// machine has /dev/shm, so that the figures measure podtap, not how the
+// disk absorbs a gigabyte of writes (its writeback throttling made them
+// swing by half from run to run).
+func scratchDir() string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		return "/dev/shm"
+	}
+	return os.TempDir()
+}
+
 // defaultCache is ${PODTAP_CACHE:-$HOME/.cache/podtap}/bench.
 func defaultCache() string {
 	dir := os.Getenv("PODTAP_CACHE")
@@ -124,11 +135,16 @@ func bench(args []string) error {
 		slog.Warn("the many-connection capture and idle scenario will fail", "err", err)
 	}
 	rep := &report{Started: time.Now().UTC(), Machine: thisMachine(), Quick: o.quick, Columns: columns}
-	tmp, err := os.MkdirTemp("", "podtap-bench-")
+	tmp, err := os.MkdirTemp(scratchDir(), "podtap-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	if o.sidecar == "" && slices.ContainsFunc(o.scenarios, func(s string) bool { return s != "replay" }) {
+		if o.sidecar, err = buildSidecar(ctx, tmp); err != nil {
+			return err
+		}
+	}
 	var errs []error
 	for _, s := range o.scenarios {
 		var err error

@@ -150,7 +150,7 @@ func replayChild(args []string) error {
 		SysSeconds:  tvSeconds(ru1.Stime) - tvSeconds(ru0.Stime),
 		Mallocs:     m1.Mallocs - m0.Mallocs,
 		Packets:     stats.Packets,
-		MaxRSSBytes: ru1.Maxrss * 1024,
+		MaxRSSBytes: peakRSS(),
 		Drops:       drops(),
 	}
 	marker := seqMarker
@@ -170,6 +170,14 @@ func writeHeapProfile(path string) error {
 	}
 	defer f.Close()
 	return pprof.Lookup("allocs").WriteTo(f, 0)
+}
+
+// peakRSS is this process's peak resident set. getrusage's ru_maxrss is
+// not used: Linux keeps it across execve, so a child would report the
+// bench's own peak from before it started.
+func peakRSS() int64 {
+	_, peak, _ := procRSS(os.Getpid())
+	return peak
 }
 
 func tvSeconds(tv syscall.Timeval) float64 {

@@ -45,6 +45,10 @@ func startSidecar(ctx context.Context, env *liveEnv, limit *cpuLimit, out string
 		return nil, err
 	}
 	cmd := exec.Command("sh", shArgs...)
+	// The sidecar refuses PODTAP_ variables that are not its settings,
+	// and the bench's own (PODTAP_CACHE) would be one: it starts with
+	// nothing of the bench's environment but PATH.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {
 		stderr.Close()

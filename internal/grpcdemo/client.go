@@ -6,10 +6,11 @@ import (
 	"io"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 )
 
-// Client calls the greeter over a connection.
+// Client calls the greeter, and the catalog, over a connection.
 type Client struct {
 	cc     grpc.ClientConnInterface
 	schema *Schema
@@ -24,19 +25,60 @@ func NewClient(cc grpc.ClientConnInterface, s *Schema, opts ...grpc.CallOption) 
 
 func method(name string) string { return "/" + Service + "/" + name }
 
+func catalogMethod(name string) string { return "/" + CatalogService + "/" + name }
+
 // SayHello makes a unary call.
 func (c *Client) SayHello(ctx context.Context, req *dynamicpb.Message) (*dynamicpb.Message, error) {
-	reply := dynamicpb.NewMessage(c.schema.Reply)
-	if err := c.cc.Invoke(ctx, method(SayHello), req, reply, c.opts...); err != nil {
-		return nil, err
-	}
-	return reply, nil
+	return c.unary(ctx, method(SayHello), req, c.schema.Reply)
 }
 
 // StreamReplies makes a server-streaming call and reads every reply. On
 // error, the replies read before it are returned with it.
 func (c *Client) StreamReplies(ctx context.Context, req *dynamicpb.Message) ([]*dynamicpb.Message, error) {
-	st, err := c.cc.NewStream(ctx, &grpc.StreamDesc{StreamName: StreamReplies, ServerStreams: true}, method(StreamReplies), c.opts...)
+	return c.serverStream(ctx, method(StreamReplies), req, c.schema.Reply)
+}
+
+// CollectNames makes a client-streaming call.
+func (c *Client) CollectNames(ctx context.Context, reqs []*dynamicpb.Message) (*dynamicpb.Message, error) {
+	return c.clientStream(ctx, method(CollectNames), reqs, c.schema.Reply)
+}
+
+// Chat makes a bidi call, one reply read after each request sent.
+func (c *Client) Chat(ctx context.Context, reqs []*dynamicpb.Message) ([]*dynamicpb.Message, error) {
+	return c.bidi(ctx, method(Chat), reqs, c.schema.Reply)
+}
+
+// GetItem makes the catalog's unary call.
+func (c *Client) GetItem(ctx context.Context, req *dynamicpb.Message) (*dynamicpb.Message, error) {
+	return c.unary(ctx, catalogMethod(GetItem), req, c.schema.Catalog.Item)
+}
+
+// ListItems makes the catalog's server-streaming call.
+func (c *Client) ListItems(ctx context.Context, req *dynamicpb.Message) ([]*dynamicpb.Message, error) {
+	return c.serverStream(ctx, catalogMethod(ListItems), req, c.schema.Catalog.Item)
+}
+
+// AddStock makes the catalog's client-streaming call.
+func (c *Client) AddStock(ctx context.Context, reqs []*dynamicpb.Message) (*dynamicpb.Message, error) {
+	return c.clientStream(ctx, catalogMethod(AddStock), reqs, c.schema.Catalog.StockSummary)
+}
+
+// Reserve makes the catalog's bidi call, one result read after each
+// reservation sent.
+func (c *Client) Reserve(ctx context.Context, reqs []*dynamicpb.Message) ([]*dynamicpb.Message, error) {
+	return c.bidi(ctx, catalogMethod(Reserve), reqs, c.schema.Catalog.ReservationResult)
+}
+
+func (c *Client) unary(ctx context.Context, path string, req *dynamicpb.Message, reply protoreflect.MessageDescriptor) (*dynamicpb.Message, error) {
+	m := dynamicpb.NewMessage(reply)
+	if err := c.cc.Invoke(ctx, path, req, m, c.opts...); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *Client) serverStream(ctx context.Context, path string, req *dynamicpb.Message, reply protoreflect.MessageDescriptor) ([]*dynamicpb.Message, error) {
+	st, err := c.cc.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, path, c.opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -46,12 +88,11 @@ func (c *Client) StreamReplies(ctx context.Context, req *dynamicpb.Message) ([]*
 	if err := st.CloseSend(); err != nil {
 		return nil, err
 	}
-	return c.readAll(st)
+	return readAll(st, reply)
 }
 
-// CollectNames makes a client-streaming call.
-func (c *Client) CollectNames(ctx context.Context, reqs []*dynamicpb.Message) (*dynamicpb.Message, error) {
-	st, err := c.cc.NewStream(ctx, &grpc.StreamDesc{StreamName: CollectNames, ClientStreams: true}, method(CollectNames), c.opts...)
+func (c *Client) clientStream(ctx context.Context, path string, reqs []*dynamicpb.Message, reply protoreflect.MessageDescriptor) (*dynamicpb.Message, error) {
+	st, err := c.cc.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true}, path, c.opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -63,16 +104,15 @@ func (c *Client) CollectNames(ctx context.Context, reqs []*dynamicpb.Message) (*
 	if err := st.CloseSend(); err != nil {
 		return nil, err
 	}
-	reply := dynamicpb.NewMessage(c.schema.Reply)
-	if err := st.RecvMsg(reply); err != nil {
+	m := dynamicpb.NewMessage(reply)
+	if err := st.RecvMsg(m); err != nil {
 		return nil, err
 	}
-	return reply, nil
+	return m, nil
 }
 
-// Chat makes a bidi call, one reply read after each request sent.
-func (c *Client) Chat(ctx context.Context, reqs []*dynamicpb.Message) ([]*dynamicpb.Message, error) {
-	st, err := c.cc.NewStream(ctx, &grpc.StreamDesc{StreamName: Chat, ServerStreams: true, ClientStreams: true}, method(Chat), c.opts...)
+func (c *Client) bidi(ctx context.Context, path string, reqs []*dynamicpb.Message, reply protoreflect.MessageDescriptor) ([]*dynamicpb.Message, error) {
+	st, err := c.cc.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, path, c.opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -81,24 +121,24 @@ func (c *Client) Chat(ctx context.Context, reqs []*dynamicpb.Message) ([]*dynami
 		if err := st.SendMsg(r); err != nil {
 			break
 		}
-		reply := dynamicpb.NewMessage(c.schema.Reply)
-		if err := st.RecvMsg(reply); err != nil {
+		m := dynamicpb.NewMessage(reply)
+		if err := st.RecvMsg(m); err != nil {
 			return replies, err
 		}
-		replies = append(replies, reply)
+		replies = append(replies, m)
 	}
 	if err := st.CloseSend(); err != nil {
 		return replies, err
 	}
-	rest, err := c.readAll(st)
+	rest, err := readAll(st, reply)
 	return append(replies, rest...), err
 }
 
-func (c *Client) readAll(st grpc.ClientStream) ([]*dynamicpb.Message, error) {
+func readAll(st grpc.ClientStream, reply protoreflect.MessageDescriptor) ([]*dynamicpb.Message, error) {
 	var replies []*dynamicpb.Message
 	for {
-		reply := dynamicpb.NewMessage(c.schema.Reply)
-		err := st.RecvMsg(reply)
+		m := dynamicpb.NewMessage(reply)
+		err := st.RecvMsg(m)
 		if errors.Is(err, io.EOF) {
 			return replies, nil
 		}
@@ -106,6 +146,6 @@ func (c *Client) readAll(st grpc.ClientStream) ([]*dynamicpb.Message, error) {
 			// Unwrapped: callers read the call's status from it.
 			return replies, err
 		}
-		replies = append(replies, reply)
+		replies = append(replies, m)
 	}
 }

@@ -1,8 +1,10 @@
 // Package grpcdemo is a real gRPC service for the demo and the live tests:
 // a greeter with unary, server-, client- and bidi-streaming methods and
 // error statuses, served by grpc-go with server reflection (v1, v1alpha,
-// both or none). Its schema is built in Go, as protoc is not needed to
-// run podtap's tests, and its messages are dynamicpb messages.
+// both or none), and optionally a catalog whose methods, unlike the
+// greeter's, each have their own message types. Its schema is built in
+// Go, as protoc is not needed to run podtap's tests, and its messages are
+// dynamicpb messages.
 package grpcdemo
 
 import (
@@ -32,7 +34,9 @@ type Schema struct {
 	Service protoreflect.ServiceDescriptor
 	Request protoreflect.MessageDescriptor // HelloRequest
 	Reply   protoreflect.MessageDescriptor // HelloReply
-	// Files holds the file and its import, for a reflection server.
+	// Catalog is the second service, served with ServerOptions.Catalog.
+	Catalog *Catalog
+	// Files holds both files and their import, for a reflection server.
 	Files *protoregistry.Files
 }
 
@@ -62,24 +66,29 @@ func NewSchema() (*Schema, error) {
 	if err := files.RegisterFile(fd); err != nil {
 		return nil, fmt.Errorf("grpcdemo: %w", err)
 	}
+	catalog, err := newCatalog(files)
+	if err != nil {
+		return nil, err
+	}
 	return &Schema{
 		File:    fd,
 		Service: fd.Services().ByName("Greeter"),
 		Request: fd.Messages().ByName("HelloRequest"),
 		Reply:   fd.Messages().ByName("HelloReply"),
+		Catalog: catalog,
 		Files:   files,
 	}, nil
 }
 
-// DescriptorSet returns the schema as a serialized FileDescriptorSet (a
-// protoset), with its import when withImports is set, as
-// `protoc --include_imports --descriptor_set_out` writes it.
+// DescriptorSet returns the schema, greeter and catalog, as a serialized
+// FileDescriptorSet (a protoset), with their import when withImports is
+// set, as `protoc --include_imports --descriptor_set_out` writes it.
 func (s *Schema) DescriptorSet(withImports bool) ([]byte, error) {
 	set := &descriptorpb.FileDescriptorSet{}
 	if withImports {
 		set.File = append(set.File, protodesc.ToFileDescriptorProto(timestamppb.File_google_protobuf_timestamp_proto))
 	}
-	set.File = append(set.File, protodesc.ToFileDescriptorProto(s.File))
+	set.File = append(set.File, protodesc.ToFileDescriptorProto(s.File), protodesc.ToFileDescriptorProto(s.Catalog.File))
 	b, err := proto.Marshal(set)
 	if err != nil {
 		return nil, fmt.Errorf("grpcdemo: %w", err)
@@ -87,29 +96,36 @@ func (s *Schema) DescriptorSet(withImports bool) ([]byte, error) {
 	return b, nil
 }
 
-func fileProto() *descriptorpb.FileDescriptorProto {
-	field := func(name string, num int32, typ descriptorpb.FieldDescriptorProto_Type, typeName string, repeated bool) *descriptorpb.FieldDescriptorProto {
-		label := descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL
-		if repeated {
-			label = descriptorpb.FieldDescriptorProto_LABEL_REPEATED
-		}
-		f := &descriptorpb.FieldDescriptorProto{
-			Name: proto.String(name), Number: proto.Int32(num), Type: typ.Enum(), Label: label.Enum(),
-			JsonName: proto.String(jsonName(name)),
-		}
-		if typeName != "" {
-			f.TypeName = proto.String(typeName)
-		}
-		return f
+// field describes a message field.
+func field(name string, num int32, typ descriptorpb.FieldDescriptorProto_Type, typeName string, repeated bool) *descriptorpb.FieldDescriptorProto {
+	label := descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL
+	if repeated {
+		label = descriptorpb.FieldDescriptorProto_LABEL_REPEATED
 	}
+	f := &descriptorpb.FieldDescriptorProto{
+		Name: proto.String(name), Number: proto.Int32(num), Type: typ.Enum(), Label: label.Enum(),
+		JsonName: proto.String(jsonName(name)),
+	}
+	if typeName != "" {
+		f.TypeName = proto.String(typeName)
+	}
+	return f
+}
+
+// rpc describes a method of the podtap.demo.v1 package.
+func rpc(name, input, output string, clientStreams, serverStreams bool) *descriptorpb.MethodDescriptorProto {
+	return &descriptorpb.MethodDescriptorProto{
+		Name:            proto.String(name),
+		InputType:       proto.String(".podtap.demo.v1." + input),
+		OutputType:      proto.String(".podtap.demo.v1." + output),
+		ClientStreaming: proto.Bool(clientStreams),
+		ServerStreaming: proto.Bool(serverStreams),
+	}
+}
+
+func fileProto() *descriptorpb.FileDescriptorProto {
 	method := func(name string, clientStreams, serverStreams bool) *descriptorpb.MethodDescriptorProto {
-		return &descriptorpb.MethodDescriptorProto{
-			Name:            proto.String(name),
-			InputType:       proto.String(".podtap.demo.v1.HelloRequest"),
-			OutputType:      proto.String(".podtap.demo.v1.HelloReply"),
-			ClientStreaming: proto.Bool(clientStreams),
-			ServerStreaming: proto.Bool(serverStreams),
-		}
+		return rpc(name, "HelloRequest", "HelloReply", clientStreams, serverStreams)
 	}
 	t := descriptorpb.FieldDescriptorProto_TYPE_STRING
 	i32 := descriptorpb.FieldDescriptorProto_TYPE_INT32

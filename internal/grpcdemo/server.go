@@ -31,15 +31,17 @@ const (
 	TagEcho = "echo"
 )
 
-// ServerOptions choose the reflection services registered.
+// ServerOptions choose the services registered besides the greeter.
 type ServerOptions struct {
 	ReflectionV1      bool
 	ReflectionV1Alpha bool
+	// Catalog serves the catalog service too.
+	Catalog bool
 	// GRPC are more options for grpc.NewServer, e.g. interceptors.
 	GRPC []grpc.ServerOption
 }
 
-// Server serves the greeter.
+// Server serves the greeter, and the catalog if asked.
 type Server struct {
 	schema *Schema
 	gs     *grpc.Server
@@ -59,6 +61,9 @@ func NewServer(s *Schema, opts ServerOptions) *Server {
 		},
 		Metadata: fileName,
 	}, srv)
+	if opts.Catalog {
+		srv.registerCatalog()
+	}
 	ropts := reflection.ServerOptions{Services: srv.gs, DescriptorResolver: s.Files}
 	if opts.ReflectionV1 {
 		reflectionv1.RegisterServerReflectionServer(srv.gs, reflection.NewServerV1(ropts))

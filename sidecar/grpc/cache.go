@@ -8,7 +8,9 @@ import (
 )
 
 // key names a service on one server: the same name may mean different
-// schemas on different servers (or versions of one).
+// schemas on different servers (or versions of one). An empty service
+// names the server's catalog, every service it serves: a gRPC service name
+// is never empty.
 type key struct {
 	server  netip.AddrPort
 	service string
@@ -19,10 +21,12 @@ func keyOf(p *message.Pair) key {
 	return key{server: netip.AddrPortFrom(p.Server.IP.Unmap(), p.Server.Port), service: p.GRPC.Service}
 }
 
-// entry is a cached lookup: a schema, or a failure remembered so that a
-// server without reflection is not asked for every call.
+// entry is a cached lookup: a schema (or catalog), or a failure
+// remembered so that a server without reflection is not asked for every
+// call.
 type entry struct {
 	schema  *schema
+	catalog *catalog
 	err     error
 	expires time.Time
 }

@@ -29,15 +29,21 @@ const lookupWorkers = 2
 
 // Enricher is the enrich stage: it decodes the messages of gRPC pairs to
 // JSON with the schema of their service, from descriptor sets first, then
-// from the server's reflection service. Lookups run on their own
-// goroutines from a bounded queue; pairs wait for them in bounded memory
-// and time, so Enrich never blocks. Other pairs pass straight through.
+// from the server's reflection service. A call whose path was not seen
+// (HPACK joined late) has its method inferred among the server's services
+// when exactly one fits its messages. Lookups run on their own goroutines
+// from a bounded queue; pairs wait for them in bounded memory and time, so
+// Enrich never blocks. Other pairs pass straight through.
 type Enricher struct {
 	cfg    config.GRPC
 	podIPs []netip.Addr
 	out    func(*message.Pair)
 	sets   *protosets
 	lookup lookupFunc
+	list   listFunc
+	// judge re-applies the request rules to a pair whose path was
+	// inferred: the filter saw it without one.
+	judge message.Judge
 
 	queue     chan key
 	stop      chan struct{}
@@ -57,6 +63,7 @@ type Enricher struct {
 
 type waiter struct {
 	pair     *message.Pair
+	key      key
 	size     int64
 	deadline time.Time
 }
@@ -66,14 +73,16 @@ type waiter struct {
 // inbound, and its server is the pod's, reachable for reflection. out
 // receives every pair kept, possibly from the Enricher's goroutines.
 func NewEnricher(cfg config.GRPC, podIPs []netip.Addr, out func(*message.Pair)) (*Enricher, error) {
-	return newEnricher(cfg, podIPs, out, reflectSchema)
+	return newEnricher(cfg, podIPs, out, reflectSchema, reflectCatalog)
 }
 
-func newEnricher(cfg config.GRPC, podIPs []netip.Addr, out func(*message.Pair), lookup lookupFunc) (*Enricher, error) {
+func newEnricher(cfg config.GRPC, podIPs []netip.Addr, out func(*message.Pair), lookup lookupFunc, list listFunc) (*Enricher, error) {
 	e := &Enricher{
 		cfg:     cfg,
 		out:     out,
 		lookup:  lookup,
+		list:    list,
+		judge:   message.KeepAll{},
 		queue:   make(chan key, max(cfg.QueueSize, 1)),
 		stop:    make(chan struct{}),
 		cache:   newCache(),
@@ -99,6 +108,11 @@ func newEnricher(cfg config.GRPC, podIPs []netip.Addr, out func(*message.Pair), 
 	return e, nil
 }
 
+// SetJudge makes the Enricher re-apply j's request rules to pairs whose
+// path it infers, since the filter judged them without one. It must be
+// called before the first Enrich.
+func (e *Enricher) SetJudge(j message.Judge) { e.judge = j }
+
 // Enrich decodes p's messages, now or once its schema is fetched, and
 // hands it to out; a pair that cannot be decoded is dropped
 // (grpc_no_schema) or, with grpc.emit_undecoded, handed on raw.
@@ -111,29 +125,50 @@ func (e *Enricher) Enrich(p *message.Pair) {
 		p.GRPC = Describe(p.Request, p.Response)
 	}
 	g := p.GRPC
+	if g.Service == "" {
+		e.enrichUnresolved(p)
+		return
+	}
 	if s := e.sets.service(g.Service); s != nil {
 		e.decode(p, s, "protoset")
 		return
 	}
-	if g.Service == "" || !e.reflectable(p) {
+	if !e.reflectable(p) {
 		e.undecoded(p, "none")
 		return
 	}
-	k := keyOf(p)
+	e.await(p, keyOf(p))
+}
+
+// enrichUnresolved settles a pair without a service: its method is
+// inferred among those the server lists by reflection, or else among
+// those of the descriptor sets.
+func (e *Enricher) enrichUnresolved(p *message.Pair) {
+	if p.Request == nil || p.Request.Path != "" {
+		// A path was seen and is not gRPC's: nothing was lost to infer.
+		e.undecoded(p, "none")
+		return
+	}
+	if !e.reflectable(p) {
+		e.infer(p, e.sets.catalog(), "protoset")
+		return
+	}
+	e.await(p, key{server: netip.AddrPortFrom(p.Server.IP.Unmap(), p.Server.Port)})
+}
+
+// await settles p from the cached lookup k, or queues the lookup and
+// keeps p until it is done.
+func (e *Enricher) await(p *message.Pair, k key) {
 	now := time.Now()
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		e.undecoded(p, "none")
+		e.settle(p, k, nil)
 		return
 	}
 	if ent, ok := e.cache.get(k, now); ok {
 		e.mu.Unlock()
-		if ent.schema == nil {
-			e.undecoded(p, "reflection")
-			return
-		}
-		e.decode(p, ent.schema, "reflection")
+		e.settle(p, k, &ent)
 		return
 	}
 	size := p.Size()
@@ -152,10 +187,57 @@ func (e *Enricher) Enrich(p *message.Pair) {
 			return
 		}
 	}
-	e.waiting[k] = append(ws, &waiter{pair: p, size: size, deadline: now.Add(e.cfg.PendingTimeout)})
+	e.waiting[k] = append(ws, &waiter{pair: p, key: k, size: size, deadline: now.Add(e.cfg.PendingTimeout)})
 	e.bytes += size
 	e.gauges()
 	e.mu.Unlock()
+}
+
+// settle finishes p with the result of its lookup k, nil when there is
+// none (closing, or the pair waited too long).
+func (e *Enricher) settle(p *message.Pair, k key, ent *entry) {
+	if k.service == "" {
+		if ent != nil && ent.catalog != nil {
+			e.infer(p, ent.catalog, "reflection")
+			return
+		}
+		e.infer(p, e.sets.catalog(), "protoset")
+		return
+	}
+	switch {
+	case ent == nil:
+		e.undecoded(p, "none")
+	case ent.schema == nil:
+		e.undecoded(p, "reflection")
+	default:
+		e.decode(p, ent.schema, "reflection")
+	}
+}
+
+// infer gives p the one method of c its messages fit, and decodes them;
+// without exactly one, p stays unresolved.
+func (e *Enricher) infer(p *message.Pair, c *catalog, source string) {
+	if c == nil || len(c.services) == 0 {
+		inferences.WithLabelValues(noSchema).Inc()
+		e.undecoded(p, "none")
+		return
+	}
+	found, outcome := c.infer(p)
+	inferences.WithLabelValues(outcome).Inc()
+	if outcome != inferred {
+		slog.Debug("grpc method not inferred", "server", p.Server.IP.String(), "port", p.Server.Port, "outcome", outcome)
+		e.undecoded(p, source)
+		return
+	}
+	g := p.GRPC
+	g.Service, g.Method = string(found.schema.service.FullName()), string(found.method.Name())
+	p.Request.Path = "/" + g.Service + "/" + g.Method
+	p.Flags = append(p.Flags, FlagMethodInferred)
+	if reason := e.judge.JudgeRequest(p.Request); reason != "" {
+		metrics.Drop(reason)
+		return
+	}
+	e.decode(p, found.schema, source)
 }
 
 // reflectable says whether p's server may be asked for its schema.
@@ -177,7 +259,14 @@ func (e *Enricher) lookups() {
 	defer e.workers.Done()
 	for k := range e.queue {
 		ctx, cancel := context.WithTimeout(e.ctx, e.cfg.LookupTimeout)
-		s, err := e.lookup(ctx, k.server, k.service)
+		var ent entry
+		var err error
+		if k.service == "" {
+			ent.catalog, err = e.list(ctx, k.server)
+			ent.catalog = e.sets.overlay(ent.catalog)
+		} else {
+			ent.schema, err = e.lookup(ctx, k.server, k.service)
+		}
 		cancel()
 		shutdown := err != nil && e.ctx.Err() != nil
 		switch {
@@ -195,9 +284,11 @@ func (e *Enricher) lookups() {
 		e.mu.Lock()
 		switch {
 		case err == nil:
-			e.cache.put(k, entry{schema: s, expires: now.Add(e.cfg.CacheTTL)}, now)
+			ent.expires = now.Add(e.cfg.CacheTTL)
+			e.cache.put(k, ent, now)
 		case !shutdown:
-			e.cache.put(k, entry{err: err, expires: now.Add(e.cfg.NegativeTTL)}, now)
+			ent = entry{err: err, expires: now.Add(e.cfg.NegativeTTL)}
+			e.cache.put(k, ent, now)
 		}
 		ws := e.waiting[k]
 		delete(e.waiting, k)
@@ -207,14 +298,11 @@ func (e *Enricher) lookups() {
 		e.gauges()
 		e.mu.Unlock()
 		for _, w := range ws {
-			switch {
-			case s != nil:
-				e.decode(w.pair, s, "reflection")
-			case shutdown && !e.cfg.EmitUndecoded:
+			if shutdown && !e.cfg.EmitUndecoded {
 				metrics.Drop(metrics.ReasonShutdown)
-			default:
-				e.undecoded(w.pair, "reflection")
+				continue
 			}
+			e.settle(w.pair, k, &ent)
 		}
 	}
 }
@@ -230,7 +318,7 @@ func (e *Enricher) expiry() {
 			return
 		case now := <-t.C:
 			for _, w := range e.expired(now) {
-				e.undecoded(w.pair, "none")
+				e.settle(w.pair, w.key, nil)
 			}
 		}
 	}

@@ -163,7 +163,7 @@ func TestEnrichByReflection(t *testing.T) {
 			d := startDemo(t, tc.opts)
 			out := make(collector, 10)
 			var n atomic.Int32
-			e, err := newEnricher(testConfig(), nil, out.out, countLookups(&n))
+			e, err := newEnricher(testConfig(), nil, out.out, countLookups(&n), reflectCatalog)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -208,7 +208,7 @@ func TestEnrichWithoutSchema(t *testing.T) {
 	d := startDemo(t, grpcdemo.ServerOptions{})
 	var n atomic.Int32
 	out := make(collector, 10)
-	e, err := newEnricher(testConfig(), nil, out.out, countLookups(&n))
+	e, err := newEnricher(testConfig(), nil, out.out, countLookups(&n), reflectCatalog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestEnrichWithoutSchema(t *testing.T) {
 
 	cfg := testConfig()
 	cfg.EmitUndecoded = true
-	undecoded, err := newEnricher(cfg, nil, out.out, reflectSchema)
+	undecoded, err := newEnricher(cfg, nil, out.out, reflectSchema, reflectCatalog)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,7 @@ func newStages(t testing.TB, cfg config.Sidecar) *stages {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.enricher.SetJudge(s.filter)
 	t.Cleanup(s.enricher.Close)
 	s.pairing = pair.Options{
 		Pairing:      cfg.Pairing,

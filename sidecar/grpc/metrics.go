@@ -27,8 +27,14 @@ var (
 		Name: "podtap_grpc_pending_bytes",
 		Help: "Bytes of gRPC pairs waiting for their schema (bounded by grpc.pending_bytes).",
 	})
+	// inferences counts the calls whose path was not seen, by whether
+	// their method could be inferred.
+	inferences = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podtap_grpc_method_inference_total",
+		Help: "gRPC pairs whose path was not seen, by method inference outcome (inferred, ambiguous, none, no_schema).",
+	}, []string{"outcome"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(lookups, decoded, pendingPairs, pendingBytes)
+	metrics.Registry.MustRegister(lookups, decoded, pendingPairs, pendingBytes, inferences)
 }

@@ -1,8 +1,10 @@
 package grpc
 
 import (
+	"cmp"
 	"fmt"
 	"os"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -18,6 +20,8 @@ type protosets struct {
 	files   *protoregistry.Files
 	types   *types
 	schemas map[protoreflect.FullName]*schema
+	// all is every inferable service of the sets, by name.
+	all *catalog
 }
 
 // loadProtosets reads descriptor set files. Imports missing from the sets
@@ -42,7 +46,7 @@ func loadProtosets(paths []string) (*protosets, error) {
 			byName[fd.GetName()] = fd
 		}
 	}
-	p := &protosets{files: new(protoregistry.Files), schemas: map[protoreflect.FullName]*schema{}}
+	p := &protosets{files: new(protoregistry.Files), schemas: map[protoreflect.FullName]*schema{}, all: &catalog{}}
 	for _, name := range order {
 		if err := p.build(name, byName, nil); err != nil {
 			return nil, err
@@ -53,10 +57,15 @@ func loadProtosets(paths []string) (*protosets, error) {
 		svcs := fd.Services()
 		for i := range svcs.Len() {
 			sd := svcs.Get(i)
-			p.schemas[sd.FullName()] = &schema{service: sd, types: p.types}
+			s := &schema{service: sd, types: p.types}
+			p.schemas[sd.FullName()] = s
+			if inferable(string(sd.FullName())) {
+				p.all.services = append(p.all.services, s)
+			}
 		}
 		return true
 	})
+	slices.SortFunc(p.all.services, func(a, b *schema) int { return cmp.Compare(a.service.FullName(), b.service.FullName()) })
 	return p, nil
 }
 
@@ -98,6 +107,29 @@ func (p *protosets) service(name string) *schema {
 		return nil
 	}
 	return p.schemas[protoreflect.FullName(name)]
+}
+
+// catalog is every service of the sets, for calls to servers whose own
+// list is not to be had; nil without sets.
+func (p *protosets) catalog() *catalog {
+	if p == nil {
+		return nil
+	}
+	return p.all
+}
+
+// overlay gives the services of a server's catalog the sets' schemas
+// where the sets have them, as calls whose service is known get them.
+func (p *protosets) overlay(c *catalog) *catalog {
+	if p == nil || c == nil {
+		return c
+	}
+	for i, s := range c.services {
+		if ps := p.service(string(s.service.FullName())); ps != nil {
+			c.services[i] = ps
+		}
+	}
+	return c
 }
 
 // resolverChain looks files up in each resolver in turn.

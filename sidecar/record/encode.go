@@ -378,4 +378,3 @@ func (x *encoding) messages(decoded, raw [][]byte) {
 func isJSON(mt string) bool {
 	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }
-

@@ -95,11 +95,15 @@ func (c *jsonCompactor) scan() (int, bool) {
 	src := c.src
 	i := 0
 value:
-	if i = c.space(i); i >= len(src) || c.depth > maxJSONDepth {
+	if i >= len(src) || c.depth > maxJSONDepth {
 		return i, false
 	}
 	switch b := src[i]; {
 	case b == '"':
+		if end := shortString(src, i); end > 0 {
+			i = end
+			break
+		}
 		start := i
 		var ok, bad bool
 		if i, ok, bad = scanString(src, i); !ok {
@@ -140,6 +144,11 @@ value:
 		if i = number(src, i); i < 0 {
 			return 0, false
 		}
+	case jsonSpace[b]:
+		// Whitespace is looked for only where a token was not found,
+		// which in compact documents is never.
+		i = c.dropSpace(i)
+		goto value
 	default:
 		return i, false
 	}
@@ -155,7 +164,8 @@ after:
 	if c.depth == 0 {
 		return i, true
 	}
-	if i = c.space(i); i >= len(src) {
+separator:
+	if i >= len(src) {
 		return i, false
 	}
 	switch src[i] {
@@ -174,6 +184,10 @@ after:
 			return i, false
 		}
 	default:
+		if jsonSpace[src[i]] {
+			i = c.dropSpace(i)
+			goto separator
+		}
 		return i, false
 	}
 	c.depth--
@@ -181,13 +195,22 @@ after:
 	goto after
 
 key:
-	if i = c.space(i); i >= len(src) || src[i] != '"' {
+	if i >= len(src) {
+		return i, false
+	}
+	if src[i] != '"' {
+		if jsonSpace[src[i]] {
+			i = c.dropSpace(i)
+			goto key
+		}
 		return i, false
 	}
 	{
 		start := i
 		var ok, bad bool
-		if i, ok, bad = scanString(src, i); !ok {
+		if end := shortString(src, i); end > 0 {
+			i, ok = end, true
+		} else if i, ok, bad = scanString(src, i); !ok {
 			return i, false
 		}
 		key := src[start+1 : i-1]
@@ -197,7 +220,9 @@ key:
 		if i = c.space(i); i >= len(src) || src[i] != ':' {
 			return i, false
 		}
-		if i = c.space(i + 1); len(key) <= 64 {
+		// Whitespace after the colon is dropped by value; a mask's mark
+		// before it is still right, since dropped bytes are not copied.
+		if i++; len(key) <= 64 {
 			// Keys with escapes are compared as written, and long keys are
 			// never masked: sensitive key names are short plain ASCII.
 			if name, masked := lookupField(c.redact, key); masked {
@@ -274,6 +299,24 @@ func special8(x uint64) uint64 {
 	hasZero := func(v uint64) uint64 { return (v - lanes01) &^ v & lanes80 }
 	control := (x - lanes01*0x20) &^ x & lanes80
 	return (hasZero(x^(lanes01*'"')) | hasZero(x^(lanes01*'\\')) | control | x) & lanes80
+}
+
+// shortString returns the end of the string token at src[i] when it is
+// plain and shorter than eight bytes, as most keys and many values are,
+// and 0 otherwise (scanString then reads it). It is the one step of
+// scanString's loop that such a string needs, without the call.
+func shortString(src []byte, i int) int {
+	if i+9 > len(src) {
+		return 0
+	}
+	m := special8(binary.LittleEndian.Uint64(src[i+1:]))
+	if m == 0 {
+		return 0
+	}
+	if j := i + 1 + bits.TrailingZeros64(m)/8; src[j] == '"' {
+		return j + 1
+	}
+	return 0
 }
 
 // scanString advances over the string token at src[i], validating escapes
