@@ -199,13 +199,33 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 		}
 	})
 
-	t.Run("config errors at start", func(t *testing.T) {
+	// A Secret that is not there yet must not stop the sidecar: the pod's
+	// application would wait for it. Readiness names the file instead.
+	t.Run("missing files are a readiness problem", func(t *testing.T) {
 		for name, mutate := range map[string]func(*config.Kafka){
-			"kafka.tls.ca_file":   func(c *config.Kafka) { c.TLS = config.KafkaTLS{Enabled: true, CAFile: "/nonexistent/ca.pem"} },
-			"kafka.tls.cert_file": func(c *config.Kafka) { c.TLS = config.KafkaTLS{Enabled: true, CertFile: pki.certFile} },
+			"kafka.tls.ca_file": func(c *config.Kafka) { c.TLS = config.KafkaTLS{Enabled: true, CAFile: "/nonexistent/ca.pem"} },
 			"kafka.sasl.password_file": func(c *config.Kafka) {
+				c.TLS = tlsCfg
 				c.SASL = config.KafkaSASL{Mechanism: "PLAIN", Username: "u", PasswordFile: "/nonexistent/pass"}
 			},
+		} {
+			cfg := kafkaConfig(c.ListenAddrs(), "")
+			mutate(&cfg)
+			k := startSink(t, cfg, testPod)
+			if eventually(t, 10*time.Second, func() error {
+				if err := k.Ready(); err != nil && strings.Contains(err.Error(), name) {
+					return nil
+				}
+				return errNotYet
+			}) != nil {
+				t.Fatalf("%s: readiness %v does not name the file's key", name, k.Ready())
+			}
+		}
+	})
+
+	t.Run("config errors at start", func(t *testing.T) {
+		for name, mutate := range map[string]func(*config.Kafka){
+			"kafka.tls.cert_file": func(c *config.Kafka) { c.TLS = config.KafkaTLS{Enabled: true, CertFile: pki.certFile} },
 			"kafka.sasl.username": func(c *config.Kafka) { c.SASL = config.KafkaSASL{Mechanism: "PLAIN", Password: "p"} },
 			"kafka.sasl.mechanism": func(c *config.Kafka) {
 				c.SASL = config.KafkaSASL{Mechanism: "GSSAPI", Username: "u", Password: "p"}

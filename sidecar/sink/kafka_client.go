@@ -26,8 +26,12 @@ import (
 const dialTimeout = 5 * time.Second
 
 // clientOpts are the options the producer and the consumer share: brokers,
-// client id, TLS and SASL. Every file named in cfg is read once here, so a
-// missing CA or secret fails at start with the key that names it.
+// client id, TLS and SASL. A setting that can never work fails here, with
+// its key. Files (CA, client certificate, SASL secrets) are read at every
+// connection instead: in Kubernetes they come from Secrets that may appear
+// after the pod starts or be rotated, and a sidecar that exited for a
+// missing file would hold the application's pod back. Until they can be
+// read, dials fail and readiness says why, while pairs are kept.
 func clientOpts(cfg config.Kafka, log *slog.Logger) ([]kgo.Opt, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("kafka.brokers: empty; want host:port, comma separated")
@@ -48,11 +52,10 @@ func clientOpts(cfg config.Kafka, log *slog.Logger) ([]kgo.Opt, error) {
 		kgo.WithLogger(kgoLogger{log}),
 	}
 	if cfg.TLS.Enabled {
-		tc, err := tlsConfig(cfg.TLS)
-		if err != nil {
-			return nil, err
+		if (cfg.TLS.CertFile == "") != (cfg.TLS.KeyFile == "") {
+			return nil, errors.New("kafka.tls.cert_file and kafka.tls.key_file: set both or neither")
 		}
-		opts = append(opts, kgo.DialTLSConfig(tc))
+		opts = append(opts, kgo.Dialer(tlsDialer(cfg.TLS)))
 	}
 	if cfg.SASL.Mechanism != "" {
 		m, err := saslMechanism(cfg.SASL)
@@ -78,6 +81,21 @@ func checkBroker(b string) error {
 	return nil
 }
 
+// tlsDialer dials TLS with the files as they are now.
+func tlsDialer(c config.KafkaTLS) func(ctx context.Context, network, host string) (net.Conn, error) {
+	return func(ctx context.Context, network, host string) (net.Conn, error) {
+		tc, err := tlsConfig(c)
+		if err != nil {
+			return nil, err
+		}
+		if tc.ServerName == "" {
+			tc.ServerName, _, _ = net.SplitHostPort(host)
+		}
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: dialTimeout}, Config: tc}
+		return d.DialContext(ctx, network, host)
+	}
+}
+
 func tlsConfig(c config.KafkaTLS) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName}
 	if c.CAFile != "" {
@@ -89,9 +107,6 @@ func tlsConfig(c config.KafkaTLS) (*tls.Config, error) {
 		if !tc.RootCAs.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("kafka.tls.ca_file: %s holds no PEM certificate", c.CAFile)
 		}
-	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		return nil, errors.New("kafka.tls.cert_file and kafka.tls.key_file: set both or neither")
 	}
 	if c.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
@@ -107,14 +122,14 @@ func tlsConfig(c config.KafkaTLS) (*tls.Config, error) {
 // authentication, so a rotated Secret volume is picked up on reconnect.
 // Credentials never reach a log or an error message.
 func saslMechanism(c config.KafkaSASL) (sasl.Mechanism, error) {
+	if c.Username == "" && c.UsernameFile == "" {
+		return nil, errors.New("kafka.sasl.username: empty; set it or kafka.sasl.username_file")
+	}
+	if c.Password == "" && c.PasswordFile == "" {
+		return nil, errors.New("kafka.sasl.password: empty; set it or kafka.sasl.password_file")
+	}
 	user := secret("kafka.sasl.username", c.Username, c.UsernameFile)
 	pass := secret("kafka.sasl.password", c.Password, c.PasswordFile)
-	if _, err := user(); err != nil {
-		return nil, err
-	}
-	if _, err := pass(); err != nil {
-		return nil, err
-	}
 	creds := func() (string, string, error) {
 		u, err := user()
 		if err != nil {
