@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -34,7 +36,7 @@ func unresolved(server netip.AddrPort, reqs, resps [][]byte, status int) *messag
 		Response: &message.Response{Proto: message.ProtoGRPC, Status: 200, Messages: resps},
 	}
 	if status >= 0 {
-		p.Response.Trailers = message.Headers{{Name: "grpc-status", Value: string(rune('0' + status))}}
+		p.Response.Trailers = message.Headers{{Name: "grpc-status", Value: strconv.Itoa(status)}}
 	}
 	p.GRPC = Describe(p.Request, p.Response)
 	return p
@@ -340,7 +342,7 @@ func TestInferByReflection(t *testing.T) {
 		t.Errorf("%d service lists fetched for one server, want 1 (cached)", n)
 	}
 	e.mu.Lock()
-	ent, ok := e.cache.get(key{server: d.addr}, timeNow())
+	ent, ok := e.cache.get(key{server: d.addr}, time.Now())
 	e.mu.Unlock()
 	if !ok || ent.catalog == nil {
 		t.Fatal("the server's services are not cached")
