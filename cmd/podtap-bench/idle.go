@@ -34,7 +34,7 @@ func idleScenario(ctx context.Context, o options, rep *report, tmp string) error
 		if err != nil {
 			return err
 		}
-		m0, err := sc.drained(ctx)
+		m0, err := sc.drained(ctx, float64(len(idle)))
 		if err != nil {
 			return err
 		}
@@ -43,7 +43,7 @@ func idleScenario(ctx context.Context, o options, rep *report, tmp string) error
 		cpu0, _ := procCPU(sc.pid())
 		t0 := time.Now()
 		load := gen.run(ctx, 1000, d, liveBodySize)
-		m1, err := sc.drained(ctx)
+		m1, err := sc.drained(ctx, m0.Pairs+float64(load.OK))
 		if err != nil {
 			return err
 		}

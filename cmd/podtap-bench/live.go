@@ -122,8 +122,8 @@ func liveScenarios(ctx context.Context, o options, rep *report, tmp string) erro
 		gen := newLoadGen(env.addr(), liveConns)
 		defer gen.close()
 		// Warm up: connections open, the sidecar's first allocations done.
-		gen.run(ctx, 500, 500*time.Millisecond, liveBodySize)
-		if _, err := sc.drained(ctx); err != nil {
+		warm := gen.run(ctx, 500, 500*time.Millisecond, liveBodySize)
+		if _, err := sc.drained(ctx, float64(warm.OK)); err != nil {
 			return err
 		}
 		var best *liveStepResult
@@ -173,7 +173,7 @@ func liveStep(ctx context.Context, sc *sidecarProc, limit *cpuLimit, gen *loadGe
 	thr0 := limit.throttled()
 	t0 := time.Now()
 	r.load = gen.run(ctx, rate, d, liveBodySize)
-	m1, err := sc.drained(ctx)
+	m1, err := sc.drained(ctx, m0.Pairs+float64(r.load.OK))
 	if err != nil {
 		return r, err
 	}

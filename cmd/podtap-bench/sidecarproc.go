@@ -91,7 +91,7 @@ func (s *sidecarProc) scrape() (sidecarMetrics, error) {
 	var m sidecarMetrics
 	resp, err := http.Get(s.metrics + "/metrics")
 	if err != nil {
-		return m, fmt.Errorf("scraping the sidecar: %w", err)
+		return m, fmt.Errorf("scraping the sidecar: %w; its log: %s", err, s.logTail())
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
@@ -132,17 +132,18 @@ func metricLine(line string) (string, float64, bool) {
 	return name, v, true
 }
 
-// drained waits until the sidecar's pair count has not moved for a while:
-// it has caught up with what was sent.
-func (s *sidecarProc) drained(ctx context.Context) (sidecarMetrics, error) {
-	const still = time.Second
+// drained waits until the sidecar has emitted want pairs in all, what
+// was sent so far, and returns its figures then. When it emits fewer (it
+// missed some), it waits until the count has stood still for a while.
+func (s *sidecarProc) drained(ctx context.Context, want float64) (sidecarMetrics, error) {
+	const still = 3 * time.Second
 	last, err := s.scrape()
 	if err != nil {
 		return last, err
 	}
 	stable := time.Now()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; {
-		time.Sleep(250 * time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); last.Pairs < want && time.Now().Before(deadline) && ctx.Err() == nil; {
+		time.Sleep(100 * time.Millisecond)
 		m, err := s.scrape()
 		if err != nil {
 			return m, err

@@ -24,8 +24,11 @@ import (
 // call is one gRPC call made, with what was sent and received: what its
 // pair must show.
 type call struct {
-	method string
-	// key is the name in the first request, unique per call.
+	// service is the greeter's when empty.
+	service string
+	method  string
+	// key is the name (greeter) or the sku or prefix (catalog) in the
+	// first request, unique per call.
 	key      string
 	reqs     []proto.Message
 	resps    []proto.Message

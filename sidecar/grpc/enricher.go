@@ -23,8 +23,8 @@ const (
 )
 
 // lookupWorkers is how many reflection lookups run at once: lookups are
-// rare (one per server and service per cache TTL) and mostly wait on the
-// network.
+// rare (one per server and service, and one per server for its service
+// list, per cache TTL) and mostly wait on the network.
 const lookupWorkers = 2
 
 // Enricher is the enrich stage: it decodes the messages of gRPC pairs to
@@ -141,8 +141,8 @@ func (e *Enricher) Enrich(p *message.Pair) {
 }
 
 // enrichUnresolved settles a pair without a service: its method is
-// inferred among those the server lists by reflection, or else among
-// those of the descriptor sets.
+// inferred among those the server lists by reflection, or else, for the
+// pod's own servers, among those of the descriptor sets.
 func (e *Enricher) enrichUnresolved(p *message.Pair) {
 	if p.Request == nil || p.Request.Path != "" {
 		// A path was seen and is not gRPC's: nothing was lost to infer.
@@ -150,7 +150,7 @@ func (e *Enricher) enrichUnresolved(p *message.Pair) {
 		return
 	}
 	if !e.reflectable(p) {
-		e.infer(p, e.sets.catalog(), "protoset")
+		e.infer(p, e.setsCatalog(p), "protoset")
 		return
 	}
 	e.await(p, key{server: netip.AddrPortFrom(p.Server.IP.Unmap(), p.Server.Port)})
@@ -201,7 +201,7 @@ func (e *Enricher) settle(p *message.Pair, k key, ent *entry) {
 			e.infer(p, ent.catalog, "reflection")
 			return
 		}
-		e.infer(p, e.sets.catalog(), "protoset")
+		e.infer(p, e.setsCatalog(p), "protoset")
 		return
 	}
 	switch {
@@ -249,9 +249,25 @@ func (e *Enricher) reflectable(p *message.Pair) bool {
 	case "all":
 		return true
 	case "inbound":
-		return p.Direction == message.Inbound || slices.Contains(e.podIPs, p.Server.IP.Unmap())
+		return e.own(p)
 	}
 	return false
+}
+
+// own says whether p's server is the pod's.
+func (e *Enricher) own(p *message.Pair) bool {
+	return p.Direction == message.Inbound || slices.Contains(e.podIPs, p.Server.IP.Unmap())
+}
+
+// setsCatalog is what p's method is inferred among when its server's own
+// list is not to be had: the descriptor sets, taken to describe the pod's
+// own servers only. For another server they may lack its API, and a method
+// that happens to fit would be a wrong guess.
+func (e *Enricher) setsCatalog(p *message.Pair) *catalog {
+	if !e.own(p) {
+		return nil
+	}
+	return e.sets.catalog()
 }
 
 // lookups runs queued lookups and settles the pairs waiting on each.

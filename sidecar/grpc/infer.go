@@ -42,8 +42,9 @@ type inference struct {
 // side is one direction of a call, as evidence of its method.
 type side struct {
 	msgs [][]byte
-	// partial: the call did not end well, or the body was cut, so fewer
-	// messages than the method sends may have been seen.
+	// partial: the call's status is not OK or not known (HPACK may have
+	// hidden it too), or the body was cut, so fewer messages than the
+	// method sends may have been seen.
 	partial bool
 	// fits remembers, per message type, whether the messages decode as it:
 	// many methods share their types.

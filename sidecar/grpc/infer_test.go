@@ -209,7 +209,8 @@ func TestInferMethod(t *testing.T) {
 // TestInferKeepsBehaviour: an unresolved call that is not inferred is
 // dropped as grpc_no_schema without grpc.emit_undecoded, as before
 // inference; a call whose path was seen but is not gRPC's is not
-// inferred; and an inferred path meets the filter's path rule.
+// inferred, nor a call to another server from the pod's descriptor sets;
+// and an inferred path meets the filter's path rule.
 func TestInferKeepsBehaviour(t *testing.T) {
 	schema, err := grpcdemo.NewSchema()
 	if err != nil {
@@ -278,6 +279,27 @@ func TestInferKeepsBehaviour(t *testing.T) {
 			t.Errorf("inferred %q, want %s", got.GRPC.Method, grpcdemo.ListItems)
 		}
 		out.none(t, 0)
+	})
+
+	t.Run("outbound, descriptor sets only", func(t *testing.T) {
+		emit := cfg
+		emit.EmitUndecoded = true
+		out := make(collector, 1)
+		e, err := NewEnricher(emit, nil, out.out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		before := inferenceCount(noSchema)
+		p := getItem()
+		p.Direction = message.Outbound
+		e.Enrich(p)
+		if got := out.next(t); got.GRPC.Service != "" || slices.Contains(got.Flags, FlagMethodInferred) {
+			t.Errorf("an outbound call was inferred from the pod's descriptor sets: %q %q", got.GRPC.Service, got.GRPC.Method)
+		}
+		if n := inferenceCount(noSchema) - before; n != 1 {
+			t.Errorf("no_schema counted %v times, want once", n)
+		}
 	})
 
 	t.Run("no schema", func(t *testing.T) {
@@ -413,4 +435,36 @@ func FuzzInfer(f *testing.F) {
 			t.Errorf("inferred %s, but the request does not decode: %v", found.method.FullName(), err)
 		}
 	})
+}
+
+// BenchmarkInfer measures method inference over the demo's eight methods:
+// a catalog call (inferred) and a greeter call (ambiguous).
+func BenchmarkInfer(b *testing.B) {
+	schema, err := grpcdemo.NewSchema()
+	if err != nil {
+		b.Fatal(err)
+	}
+	sets, err := loadProtosets([]string{demoProtoset(b, schema)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := schema.Catalog
+	server := netip.MustParseAddrPort("127.0.0.1:1")
+	for _, bc := range []struct {
+		name    string
+		pair    *message.Pair
+		outcome string
+	}{
+		{"inferred", unresolved(server, wire(b, c.NewReservation("a", 2, "o-1")), wire(b, c.NewReservationResult("o-1", true, 98)), 0), inferred},
+		{"ambiguous", unresolved(server, wire(b, schema.NewRequest("ada", 2, nil)), wire(b, schema.NewReply("hello ada", 2, 1, nil)), 0), ambiguous},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if _, outcome := sets.catalog().infer(bc.pair); outcome != bc.outcome {
+					b.Fatalf("outcome %s, want %s", outcome, bc.outcome)
+				}
+			}
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package grpc_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -252,45 +253,81 @@ func TestGRPCWithoutReflection(t *testing.T) {
 	})
 }
 
-// lateCalls makes n calls cycling through the four methods, each with its
-// own deadline as clients usually set, and, with requestIDs, a unique
-// x-request-id as traced services send. It returns the first request
-// names.
-func lateCalls(t *testing.T, schema *grpcdemo.Schema, cl *grpcdemo.Client, from, n int, requestIDs bool) map[string]bool {
+// lateCalls makes n calls cycling through the greeter's four methods and
+// the catalog's four, each with its own deadline as clients usually set,
+// and, with requestIDs, a unique x-request-id as traced services send. It
+// returns the calls with their messages.
+func lateCalls(t *testing.T, schema *grpcdemo.Schema, cl *grpcdemo.Client, from, n int, requestIDs bool) []*call {
 	t.Helper()
-	names := map[string]bool{}
+	c := schema.Catalog
+	var calls []*call
 	for i := from; i < from+n; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if requestIDs {
 			ctx = metadata.AppendToOutgoingContext(ctx, "x-request-id", fmt.Sprintf("%08x-%04d", i*7919, i))
 		}
-		name := "late-" + strconv.Itoa(i)
-		req := schema.NewRequest(name, 2, nil)
+		key := "late-" + strconv.Itoa(i)
+		req := schema.NewRequest(key, 2, nil)
+		lc := &call{service: grpcdemo.Service, key: key, reqs: msgs(req)}
+		var reply *dynamicpb.Message
+		var replies []*dynamicpb.Message
 		var err error
-		switch i % 4 {
+		switch i % 8 {
 		case 0:
-			_, err = cl.SayHello(ctx, req)
+			lc.method = grpcdemo.SayHello
+			reply, err = cl.SayHello(ctx, req)
 		case 1:
-			_, err = cl.StreamReplies(ctx, req)
+			lc.method = grpcdemo.StreamReplies
+			replies, err = cl.StreamReplies(ctx, req)
 		case 2:
-			_, err = cl.CollectNames(ctx, []*dynamicpb.Message{req})
+			lc.method = grpcdemo.CollectNames
+			reply, err = cl.CollectNames(ctx, []*dynamicpb.Message{req})
 		case 3:
-			_, err = cl.Chat(ctx, []*dynamicpb.Message{req})
+			lc.method = grpcdemo.Chat
+			replies, err = cl.Chat(ctx, []*dynamicpb.Message{req})
+		case 4:
+			ref := c.NewItemRef(key)
+			lc.service, lc.method, lc.reqs = grpcdemo.CatalogService, grpcdemo.GetItem, msgs(ref)
+			reply, err = cl.GetItem(ctx, ref)
+		case 5:
+			q := c.NewItemQuery(2, key)
+			lc.service, lc.method, lc.reqs = grpcdemo.CatalogService, grpcdemo.ListItems, msgs(q)
+			replies, err = cl.ListItems(ctx, q)
+		case 6:
+			deltas := []*dynamicpb.Message{c.NewStockDelta(key, int64(i)), c.NewStockDelta(key+"-b", -1)}
+			lc.service, lc.method, lc.reqs = grpcdemo.CatalogService, grpcdemo.AddStock, msgs(deltas...)
+			reply, err = cl.AddStock(ctx, deltas)
+		case 7:
+			rs := []*dynamicpb.Message{c.NewReservation(key, 3, fmt.Sprintf("o-%d", i))}
+			lc.service, lc.method, lc.reqs = grpcdemo.CatalogService, grpcdemo.Reserve, msgs(rs...)
+			replies, err = cl.Reserve(ctx, rs)
 		}
 		cancel()
 		if err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
-		names[name] = true
+		if reply != nil {
+			replies = append(replies, reply)
+		}
+		lc.resps = msgs(replies...)
+		calls = append(calls, lc)
 	}
-	return names
+	return calls
 }
 
-// lateFigures sorts the pairs of late calls: resolved (service and method
-// known, messages decoded) or flagged as HPACK left them unknown; it fails
-// the test for a late call that did not come out or came out neither.
-func lateFigures(t *testing.T, pairs []*message.Pair, want map[string]bool) (resolved, flagged int) {
+// lateFigures sorts the pairs of late calls: resolved from their path,
+// inferred from their messages (grpc_method_inferred), or left unresolved
+// and flagged as HPACK left their headers unknown. Resolved and inferred
+// pairs must be their call's method with its messages decoded to what
+// protojson makes of those sent and received; only the greeter's calls,
+// whose methods share their message types, may stay unresolved, and the
+// test fails for a late call that did not come out.
+func lateFigures(t *testing.T, pairs []*message.Pair, want []*call) (resolved, inferred, unresolved int) {
 	t.Helper()
+	byKey := map[string]*call{}
+	for _, c := range want {
+		byKey[c.key] = c
+	}
 	seen := map[string]bool{}
 	for _, p := range pairs {
 		g := p.GRPC
@@ -298,40 +335,103 @@ func lateFigures(t *testing.T, pairs []*message.Pair, want map[string]bool) (res
 			t.Errorf("pair without gRPC (protocol %s)", p.Protocol)
 			continue
 		}
-		name := ""
-		if len(g.RequestJSON) > 0 {
-			var first struct{ Name string }
-			json.Unmarshal(g.RequestJSON[0], &first)
-			name = first.Name
-		}
-		switch {
-		case g.Service == grpcdemo.Service && g.Method != "" && name != "":
-			if !want[name] {
-				t.Errorf("resolved pair of a call before the start: %s", name)
+		flags := append(slices.Clone(p.Flags), p.Request.Flags...)
+		if g.Service == "" {
+			if !slices.Contains(flags, http2.FlagHPACKUnknown) {
+				t.Errorf("pair neither resolved nor flagged: flags %v", flags)
 			}
-			seen[name] = true
+			if slices.Contains(flags, grpc.FlagMethodInferred) {
+				t.Errorf("unresolved pair flagged %s: %v", grpc.FlagMethodInferred, flags)
+			}
+			unresolved++
+			continue
+		}
+		var first struct{ Name, Sku, Prefix string }
+		if len(g.RequestJSON) > 0 {
+			json.Unmarshal(g.RequestJSON[0], &first)
+		}
+		key := cmp.Or(first.Name, first.Sku, first.Prefix)
+		c := byKey[key]
+		if c == nil {
+			t.Errorf("%s/%s: pair of no late call (request %q, flags %v)", g.Service, g.Method, key, flags)
+			continue
+		}
+		if seen[key] {
+			t.Errorf("two pairs for %s", key)
+		}
+		seen[key] = true
+		if g.Service != c.service || g.Method != c.method || p.Request.Path != "/"+c.service+"/"+c.method {
+			t.Errorf("%s: %s/%s path %q, want %s/%s", key, g.Service, g.Method, p.Request.Path, c.service, c.method)
+		}
+		sameMessages(t, c.method+"("+key+") request", g.RequestJSON, c.reqs)
+		sameMessages(t, c.method+"("+key+") response", g.ResponseJSON, c.resps)
+		if !slices.Contains(flags, grpc.FlagMethodInferred) {
 			resolved++
-		case slices.Contains(p.Request.Flags, http2.FlagHPACKUnknown):
-			flagged++
-		default:
-			t.Errorf("pair neither resolved nor flagged: %q %q flags %v %v", g.Service, g.Method, p.Request.Flags, p.Flags)
+			continue
+		}
+		inferred++
+		if !slices.Contains(flags, http2.FlagHPACKUnknown) {
+			t.Errorf("%s: inferred although its headers resolved: flags %v", key, flags)
 		}
 	}
-	if resolved+flagged < len(want) {
-		t.Errorf("%d late calls came out (%d resolved, %d flagged), want %d", resolved+flagged, resolved, flagged, len(want))
+	for _, c := range want {
+		if c.service == grpcdemo.CatalogService && !seen[c.key] {
+			t.Errorf("catalog call %s(%s) neither resolved nor inferred", c.method, c.key)
+		}
 	}
-	return resolved, flagged
+	if got := resolved + inferred + unresolved; got != len(want) {
+		t.Errorf("%d late calls came out (%d resolved, %d inferred, %d unresolved), want %d", got, resolved, inferred, unresolved, len(want))
+	}
+	return resolved, inferred, unresolved
+}
+
+// inferenceCounts reads podtap_grpc_method_inference_total by outcome.
+func inferenceCounts(t *testing.T) map[string]float64 {
+	t.Helper()
+	mfs, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "podtap_grpc_method_inference_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" {
+					out[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
+}
+
+// checkInferenceCounts asserts that the inference metric counted each
+// inferred pair, and each unresolved one as ambiguous: the greeter's calls
+// fit several of its methods, never none.
+func checkInferenceCounts(t *testing.T, before map[string]float64, inferred, unresolved int) {
+	t.Helper()
+	after := inferenceCounts(t)
+	for outcome, want := range map[string]int{"inferred": inferred, "ambiguous": unresolved, "none": 0, "no_schema": 0} {
+		if got := after[outcome] - before[outcome]; got != float64(want) {
+			t.Errorf("podtap_grpc_method_inference_total{outcome=%q} rose by %v, want %d", outcome, got, want)
+		}
+	}
 }
 
 // TestGRPCLateStartThroughProxy makes 50 calls on a connection, then
 // starts parsing, then makes 50 more: the parser joins mid-connection with
 // a warm HPACK table. Calls that repeat their headers exactly leave every
-// entry of the table unknown for as long as they go on; per-call headers
-// (request ids) turn the table over, after which the path resolves.
+// entry of the table unknown for as long as they go on, paths included:
+// the catalog's calls get their method inferred from their messages, the
+// greeter's stay unresolved. Per-call headers (request ids) turn the table
+// over, after which the path resolves.
 func TestGRPCLateStartThroughProxy(t *testing.T) {
 	for _, requestIDs := range []bool{false, true} {
 		t.Run(fmt.Sprintf("request ids %v", requestIDs), func(t *testing.T) {
-			schema, proxy, cc := proxiedServer(t, grpcdemo.ServerOptions{ReflectionV1: true})
+			schema, proxy, cc := proxiedServer(t, grpcdemo.ServerOptions{ReflectionV1: true, Catalog: true})
 			cl := grpcdemo.NewClient(cc, schema)
 			lateCalls(t, schema, cl, 0, 50, requestIDs)
 			proxy.take()
@@ -342,12 +442,17 @@ func TestGRPCLateStartThroughProxy(t *testing.T) {
 			cfg := liveConfig()
 			cfg.GRPC.EmitUndecoded = true
 			st := newStages(t, cfg)
+			before := inferenceCounts(t)
 			st.replayLate(t, proxy.take(), proxy.addr())
 			pairs := collect(t, st.out, len(want), 15*time.Second)
-			resolved, flagged := lateFigures(t, pairs, want)
-			t.Logf("late start: %d of the last %d calls resolved, %d flagged hpack_unknown", resolved, len(want), flagged)
+			resolved, inferred, unresolved := lateFigures(t, pairs, want)
+			checkInferenceCounts(t, before, inferred, unresolved)
+			t.Logf("late start: of the last %d calls %d resolved from the path, %d inferred, %d left unresolved (flagged hpack_unknown)", len(want), resolved, inferred, unresolved)
 			if requestIDs && resolved == 0 {
 				t.Error("no call resolved although the request ids turned the table over")
+			}
+			if !requestIDs && inferred == 0 {
+				t.Error("no call inferred although every path was unknown")
 			}
 		})
 	}

@@ -46,7 +46,8 @@ func reflectSchema(ctx context.Context, server netip.AddrPort, service string) (
 }
 
 // reflectCatalog asks the server's reflection service for the services it
-// serves and their files.
+// serves and their files. A service whose file cannot be had fails the
+// whole list, for the same reason as a list past maxCatalogServices.
 func reflectCatalog(ctx context.Context, server netip.AddrPort) (*catalog, error) {
 	var c *catalog
 	err := withReflection(ctx, server, func(src grpcurl.DescriptorSource) error {
