@@ -72,7 +72,7 @@ func TestWholePath(t *testing.T) {
 	checkVersions(t, bins)
 
 	n := newNode(t)
-	cp := startControlPlane(t, n.ip, freePort(t, n.ip))
+	cp := startControlPlane(t, n.ip, strconv.Itoa(testenv.FreePort(t, n.ip)))
 	kafka := startKafka(t, n.ip, kafkaTopic)
 	svc := newServiceProxy(t)
 
@@ -513,16 +513,6 @@ func checkPairs(t *testing.T, rp *runningPod, recs []record, serverIP string) {
 	if fmt.Sprint(gotGRPC) != fmt.Sprint(wantGRPC) {
 		t.Errorf("gRPC pairs %v, want %v", gotGRPC, wantGRPC)
 	}
-}
-
-func freePort(t *testing.T, host string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return port(t, ln.Addr().String())
 }
 
 func port(t *testing.T, addr string) string {

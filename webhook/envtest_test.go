@@ -48,6 +48,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/internal/testenv"
 	"github.com/podtap/podtap/webhook"
 )
 
@@ -147,12 +148,12 @@ func newSuite(t *testing.T, restCfg *rest.Config) *suite {
 func (s *suite) webhookConfig(mode, secret string) config.Webhook {
 	cfg := config.DefaultWebhook()
 	cfg.Namespace = "podtap-system"
-	port := freePort(s.t)
+	port := testenv.FreePort(s.t, "127.0.0.1")
 	cfg.Server.Host = "127.0.0.1"
 	cfg.Server.Port = port
 	cfg.Server.CertDir = s.t.TempDir()
-	cfg.Server.MetricsAddr = "127.0.0.1:" + strconv.Itoa(freePort(s.t))
-	cfg.Server.HealthAddr = "127.0.0.1:" + strconv.Itoa(freePort(s.t))
+	cfg.Server.MetricsAddr = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(s.t, "127.0.0.1"))
+	cfg.Server.HealthAddr = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(s.t, "127.0.0.1"))
 	cfg.Registration.URL = "https://localhost:" + strconv.Itoa(port)
 	cfg.TLS.Mode = mode
 	cfg.TLS.SecretName = secret
@@ -867,16 +868,6 @@ func eventually(t *testing.T, timeout time.Duration, f func() error) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // testCA is a CA in the layout of cert-controller's Secret (PKCS#1 key).

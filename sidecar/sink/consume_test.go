@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/podtap/podtap/internal/testenv"
 )
 
 // produceRaw writes records with a plain client, to give Consume values
@@ -89,7 +91,7 @@ func TestConsumeErrorsInsteadOfHanging(t *testing.T) {
 	c := newCluster(t, kfake.SeedTopics(1, testTopic))
 	for name, cfg := range map[string]func() error{
 		"refused": func() error {
-			return Consume(t.Context(), kafkaConfig([]string{"127.0.0.1:" + itoa(freePort(t))}, ""), &bytes.Buffer{}, ConsumeOptions{Logger: testLog})
+			return Consume(t.Context(), kafkaConfig([]string{"127.0.0.1:" + itoa(testenv.FreePort(t, "127.0.0.1"))}, ""), &bytes.Buffer{}, ConsumeOptions{Logger: testLog})
 		},
 		"missing topic": func() error {
 			cfg := kafkaConfig(c.ListenAddrs(), "")

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/internal/testenv"
 )
 
 // restartableCluster is a one-broker kfake cluster on a fixed port whose
@@ -26,7 +27,7 @@ type restartableCluster struct {
 }
 
 func newRestartable(t *testing.T, opts ...kfake.Opt) *restartableCluster {
-	r := &restartableCluster{t: t, port: freePort(t), dir: t.TempDir()}
+	r := &restartableCluster{t: t, port: testenv.FreePort(t, "127.0.0.1"), dir: t.TempDir()}
 	r.start(opts...)
 	t.Cleanup(r.stop)
 	return r

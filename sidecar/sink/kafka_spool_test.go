@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/internal/testenv"
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
@@ -46,7 +47,7 @@ func waitDrained(t *testing.T, k *Kafka) {
 }
 
 func TestKafkaSpoolFull(t *testing.T) {
-	port := freePort(t)
+	port := testenv.FreePort(t, "127.0.0.1")
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cfg := kafkaConfig([]string{addr}, t.TempDir())
 	cfg.Spool.MaxBytes = 256 << 10
@@ -140,7 +141,7 @@ func TestKafkaCrashChild(t *testing.T) {
 }
 
 func TestKafkaCrashRecovers(t *testing.T) {
-	port := freePort(t)
+	port := testenv.FreePort(t, "127.0.0.1")
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKafkaCrashChild$", "-test.count=1")
@@ -195,7 +196,7 @@ func TestKafkaCrashRecovers(t *testing.T) {
 }
 
 func TestKafkaCorruptSegmentSkipped(t *testing.T) {
-	port := freePort(t)
+	port := testenv.FreePort(t, "127.0.0.1")
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cfg := kafkaConfig([]string{addr}, t.TempDir())
 	cfg.Spool.SegmentBytes = 64 << 10

@@ -15,6 +15,7 @@ import (
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/schematest"
+	"github.com/podtap/podtap/internal/testenv"
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
@@ -171,7 +172,7 @@ func TestKafkaBadBrokerAddress(t *testing.T) {
 
 	// A well-formed address where nothing listens: readiness says so
 	// within seconds, and records wait in memory rather than vanish.
-	addr := "127.0.0.1:" + itoa(freePort(t))
+	addr := "127.0.0.1:" + itoa(testenv.FreePort(t, "127.0.0.1"))
 	cfg := kafkaConfig([]string{addr}, "")
 	start := time.Now()
 	k := startSink(t, cfg, testPod)
@@ -218,7 +219,7 @@ func TestKafkaMissingTopic(t *testing.T) {
 }
 
 func TestKafkaQueueFullWithoutSpool(t *testing.T) {
-	addr := "127.0.0.1:" + itoa(freePort(t))
+	addr := "127.0.0.1:" + itoa(testenv.FreePort(t, "127.0.0.1"))
 	cfg := kafkaConfig([]string{addr}, "")
 	cfg.QueueBytes = 256 << 10
 	cfg.MaxRecordBytes = 64 << 10
