@@ -168,14 +168,30 @@ func isParentKey(key string, known map[string]bool) bool {
 // like, which are no settings and must not stop the process.
 var serviceLink = regexp.MustCompile(`^PODTAP(_[A-Z0-9_]+)?_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(ADDR|PORT|PROTO))?)?)$`)
 
+// unknownEnv rejects PODTAP_ variables that look like a misspelt setting:
+// those inside a section of the configuration (PODTAP_CAPTURE_INTERFAC).
+// Others with the prefix belong to tools around podtap (PODTAP_CACHE of the
+// build scripts) or to Kubernetes service links, and are left alone.
 func unknownEnv(env map[string]string, known map[string]bool) error {
 	knownEnv := map[string]bool{EnvPrefix + "CONFIG": true}
+	var sections []string
 	for key := range known {
 		knownEnv[EnvName(key)] = true
+		if section, _, nested := strings.Cut(key, "."); nested {
+			sections = append(sections, EnvName(section)+"_")
+		}
+	}
+	inSection := func(name string) bool {
+		for _, s := range sections {
+			if strings.HasPrefix(name, s) {
+				return true
+			}
+		}
+		return false
 	}
 	var unknown []string
 	for name := range env {
-		if strings.HasPrefix(name, EnvPrefix) && !knownEnv[name] && !serviceLink.MatchString(name) {
+		if !knownEnv[name] && inSection(name) && !serviceLink.MatchString(name) {
 			unknown = append(unknown, name)
 		}
 	}

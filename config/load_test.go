@@ -137,6 +137,10 @@ func TestServiceLinksAreNotSettings(t *testing.T) {
 	if _, err := LoadSidecar(Source{Env: []string{"PODTAP_LIMITS_MAX_MESSAGE_BYTE=1"}}); err == nil {
 		t.Fatal("a misspelt key that is no service link was accepted")
 	}
+	// Variables of the tools around podtap are no settings either.
+	if _, err := LoadSidecar(Source{Env: []string{"PODTAP_CACHE=/root/.cache/podtap"}}); err != nil {
+		t.Fatalf("a tool's variable rejected: %v", err)
+	}
 }
 
 func TestErrorsNameTheKey(t *testing.T) {
