@@ -117,16 +117,7 @@ func (c *Sidecar) Validate() error {
 	if c.Kafka.MaxRecordBytes < c.Limits.MaxPairBytes {
 		bad("kafka.max_record_bytes", c.Kafka.MaxRecordBytes, "at least limits.max_pair_bytes")
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level", c.Log.Level, `"debug", "info", "warn" or "error"`)
-	}
-	switch c.Log.Format {
-	case "json", "text":
-	default:
-		bad("log.format", c.Log.Format, `"json" or "text"`)
-	}
+	errs = append(errs, c.Log.validate()...)
 	if len(errs) == 0 {
 		return nil
 	}

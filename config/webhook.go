@@ -367,16 +367,7 @@ func (c *Webhook) Validate() error {
 		bad("injection.version_refresh", c.Injection.VersionRefresh, "a positive duration such as 10m")
 	}
 	errs = append(errs, c.Sidecar.validate()...)
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level", c.Log.Level, `"debug", "info", "warn" or "error"`)
-	}
-	switch c.Log.Format {
-	case "json", "text":
-	default:
-		bad("log.format", c.Log.Format, `"json" or "text"`)
-	}
+	errs = append(errs, c.Log.validate()...)
 	if len(errs) == 0 {
 		return nil
 	}

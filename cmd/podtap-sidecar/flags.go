@@ -54,12 +54,5 @@ func loadConfig(cmd *cobra.Command) (config.Sidecar, error) {
 }
 
 func setupLogging(cfg config.Log) {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewJSONHandler(os.Stderr, opts)
-	if cfg.Format == "text" {
-		h = slog.NewTextHandler(os.Stderr, opts)
-	}
-	slog.SetDefault(slog.New(h))
+	slog.SetDefault(slog.New(cfg.Handler(os.Stderr)))
 }

@@ -167,13 +167,7 @@ func loadConfig(cmd *cobra.Command) (config.Webhook, error) {
 // setupLogging sends podtap's, controller-runtime's and client-go's logs
 // through one slog handler.
 func setupLogging(cfg config.Log) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewJSONHandler(os.Stderr, opts)
-	if cfg.Format == "text" {
-		h = slog.NewTextHandler(os.Stderr, opts)
-	}
+	h := cfg.Handler(os.Stderr)
 	log := slog.New(h)
 	slog.SetDefault(log)
 	ctrl.SetLogger(logr.FromSlogHandler(h))
