@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -41,7 +39,7 @@ func newNode(t *testing.T) *node {
 		{"addr", "add", n.ip + "/24", "dev", n.bridge},
 		{"link", "set", n.bridge, "up"},
 	} {
-		if err := ipCmd(args...); err != nil {
+		if err := netns.RunIP(args...); err != nil {
 			n.remove()
 			t.Fatalf("making the node bridge: %v", err)
 		}
@@ -56,14 +54,14 @@ func (n *node) remove() {
 	if entries, err := os.ReadDir("/run/netns"); err == nil {
 		for _, e := range entries {
 			if strings.HasPrefix(e.Name(), namePrefix+"pod") {
-				_ = ipCmd("netns", "del", e.Name())
+				_ = netns.RunIP("netns", "del", e.Name())
 			}
 		}
 	}
 	if entries, err := os.ReadDir("/sys/class/net"); err == nil {
 		for _, e := range entries {
 			if strings.HasPrefix(e.Name(), namePrefix+"v") || e.Name() == n.bridge {
-				_ = ipCmd("link", "del", e.Name())
+				_ = netns.RunIP("link", "del", e.Name())
 			}
 		}
 	}
@@ -88,7 +86,7 @@ func (n *node) addPod(t *testing.T) (netns.NS, string) {
 		{"-n", ns.Name, "link", "set", "lo", "up"},
 		{"-n", ns.Name, "route", "add", "default", "via", n.ip},
 	} {
-		if err := ipCmd(args...); err != nil {
+		if err := netns.RunIP(args...); err != nil {
 			t.Fatalf("making pod network %s: %v", ns.Name, err)
 		}
 	}
@@ -97,14 +95,4 @@ func (n *node) addPod(t *testing.T) (netns.NS, string) {
 	// last connections still queued on the bridge, and leave the API
 	// server waiting on watches of a peer that is gone.
 	return ns, ip
-}
-
-func ipCmd(args ...string) error {
-	var stderr bytes.Buffer
-	cmd := exec.Command("ip", args...)
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
 }

@@ -64,7 +64,7 @@ func NewPod(name, host, hostAddr, podAddr string) (*Pod, error) {
 		{"-n", name, "link", "set", "lo", "up"},
 	}
 	for _, s := range steps {
-		if err := ip(s...); err != nil {
+		if err := RunIP(s...); err != nil {
 			_ = p.Delete()
 			return nil, fmt.Errorf("netns: creating pod %s: %w", name, err)
 		}
@@ -77,10 +77,10 @@ func NewPod(name, host, hostAddr, podAddr string) (*Pod, error) {
 func (p *Pod) Delete() error {
 	var errs []error
 	if linkExists(p.Host) {
-		errs = append(errs, ip("link", "del", p.Host))
+		errs = append(errs, RunIP("link", "del", p.Host))
 	}
 	if nsExists(p.Name) {
-		errs = append(errs, ip("netns", "del", p.Name))
+		errs = append(errs, RunIP("netns", "del", p.Name))
 	}
 	return errors.Join(errs...)
 }
@@ -156,7 +156,9 @@ func (n NS) Command(name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
 }
 
-func ip(args ...string) error {
+// RunIP runs iproute2's ip with args, for setups netns does not cover (a
+// bridge with several pods, say); its error carries ip's stderr.
+func RunIP(args ...string) error {
 	var stderr bytes.Buffer
 	cmd := exec.Command("ip", args...)
 	cmd.Stderr = &stderr
