@@ -19,6 +19,8 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/podtap/podtap/internal/testenv"
 )
 
 // controlPlane is a real kube-apiserver and etcd (envtest).
@@ -33,7 +35,7 @@ type controlPlane struct {
 // test ends.
 func startControlPlane(t *testing.T, address, port string, crds ...string) *controlPlane {
 	t.Helper()
-	requireEnvtest(t)
+	testenv.RequireEnvtest(t)
 	env := &envtest.Environment{
 		CRDInstallOptions:     envtest.CRDInstallOptions{Paths: crds, ErrorIfPathMissing: true},
 		ErrorIfCRDPathMissing: len(crds) > 0,

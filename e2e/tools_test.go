@@ -23,19 +23,6 @@ const (
 // VERSION build argument is.
 const testVersion = "v0.0.0-e2e"
 
-// requireEnvtest needs the kube-apiserver and etcd of hack/envtest-assets.sh.
-func requireEnvtest(t *testing.T) {
-	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") != "" {
-		return
-	}
-	msg := `KUBEBUILDER_ASSETS is unset: run export KUBEBUILDER_ASSETS="$(hack/envtest-assets.sh)"`
-	if testenv.OnCI() {
-		t.Fatal(msg)
-	}
-	t.Skip("SKIPPED, NOT RUN: " + msg + " (CI=true turns this into a failure)")
-}
-
 var helmPath = sync.OnceValues(func() (string, error) {
 	if p := os.Getenv("HELM"); p != "" {
 		return p, nil

@@ -65,7 +65,7 @@ const (
 // Last, `helm upgrade` leaves the caBundle the webhook patched in.
 func TestWholePath(t *testing.T) {
 	testenv.RequireNetns(t)
-	requireEnvtest(t)
+	testenv.RequireEnvtest(t)
 	started := time.Now()
 	bins := requireBinaries(t)
 	t.Logf("binaries built in %s", time.Since(started).Round(time.Millisecond))

@@ -58,21 +58,6 @@ import (
 
 const envtestVersion = "v0.0.0-envtest"
 
-// requireAssets skips, loudly, without the binaries, except in CI, where a
-// skipped suite would pass unnoticed.
-func requireAssets(t *testing.T) {
-	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") != "" {
-		return
-	}
-	msg := "KUBEBUILDER_ASSETS is unset: this suite needs a real kube-apiserver and etcd; " +
-		`run: export KUBEBUILDER_ASSETS="$(hack/envtest-assets.sh)"`
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip("SKIPPING THE ENVTEST SUITE: " + msg)
-}
-
 type suite struct {
 	t        *testing.T
 	rest     *rest.Config
@@ -82,7 +67,7 @@ type suite struct {
 }
 
 func TestEnvtest(t *testing.T) {
-	requireAssets(t)
+	testenv.RequireEnvtest(t)
 	started := time.Now()
 	env := &envtest.Environment{}
 	restCfg, err := env.Start()

@@ -7,6 +7,7 @@
 package testenv
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"testing"
@@ -41,4 +42,14 @@ func RequireTool(t testing.TB, name string) string {
 		unavailable(t, name, err)
 	}
 	return path
+}
+
+// RequireEnvtest needs the kube-apiserver and etcd that
+// hack/envtest-assets.sh builds, named by KUBEBUILDER_ASSETS.
+func RequireEnvtest(t testing.TB) {
+	t.Helper()
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		unavailable(t, "envtest (a real kube-apiserver and etcd)",
+			errors.New(`KUBEBUILDER_ASSETS is unset; run: export KUBEBUILDER_ASSETS="$(hack/envtest-assets.sh)"`))
+	}
 }

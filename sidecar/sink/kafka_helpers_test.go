@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -176,20 +175,6 @@ func dropDelta(before map[string]float64) map[string]float64 {
 		}
 	}
 	return d
-}
-
-// needTool finds an external tool, or skips loudly (fails under CI).
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is required under CI (apt-get install -y %s): %v", name, name, err)
-	}
-	t.Skipf("SKIPPING: %s not installed (apt-get install -y %s); CI fails instead of skipping", name, name)
-	return ""
 }
 
 var errNotYet = errors.New("not yet")

@@ -27,6 +27,7 @@ import (
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/netns"
 	"github.com/podtap/podtap/internal/schematest"
+	"github.com/podtap/podtap/internal/testenv"
 	"github.com/podtap/podtap/sidecar"
 	"github.com/podtap/podtap/sidecar/capture"
 	"github.com/podtap/podtap/sidecar/sink"
@@ -43,12 +44,7 @@ const (
 // machine can enter the capture, and writes them to a pcap file.
 func recordLoopback(t *testing.T, n int) string {
 	t.Helper()
-	if err := netns.Check(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the whole-pipeline Kafka test needs root and iproute2: %v", err)
-		}
-		t.Skipf("SKIPPING WHOLE-PIPELINE KAFKA TEST: %v (it runs as root; CI=true makes this a failure)", err)
-	}
+	testenv.RequireNetns(t)
 	pod, err := netns.NewPod("ptkf-pl", "ptkf-plh", "10.77.41.1/30", "10.77.41.2/30")
 	if err != nil {
 		t.Fatal(err)
@@ -312,13 +308,7 @@ func TestKafkaWholePipeline(t *testing.T) {
 	}
 
 	// kcat, an independent client: key, headers, schema-valid values.
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("kcat is required under CI: %v", err)
-		}
-		t.Skipf("SKIPPING the kcat check: %v", err)
-	}
+	kcat := testenv.RequireTool(t, "kcat")
 	out, err := exec.Command(kcat, "-C", "-b", cfg.Kafka.Brokers[0], "-t", pipelineTopic, "-J", "-e", "-q", "-o", "beginning").Output()
 	if err != nil {
 		t.Fatalf("kcat: %v", err)

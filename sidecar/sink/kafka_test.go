@@ -60,7 +60,7 @@ func TestKafkaDeliversInOrder(t *testing.T) {
 	}
 
 	// kcat (librdkafka) as an independent client: key, headers, values.
-	kcat := needTool(t, "kcat")
+	kcat := testenv.RequireTool(t, "kcat")
 	out, err := exec.Command(kcat, "-C", "-b", cfg.Brokers[0], "-t", testTopic, "-J", "-e", "-q",
 		"-o", "beginning", "-c", "10000").Output()
 	if err != nil {
