@@ -177,44 +177,36 @@ func (x *encoding) request(r *message.Request) {
 	opt("query", r.Query)
 	opt("authority", r.Authority)
 	x.raw(sep)
+	x.message("request", r.Headers, r.Trailers, r.ContentType, r.Body, r.BodySize, r.Truncated)
+	x.raw("}")
+}
+
+// message writes the fields a request and a response share, from
+// "headers" on; half is "request" or "response".
+func (x *encoding) message(half string, headers, trailers message.Headers, contentType string, body []byte, bodySize int64, truncated bool) {
 	x.raw(`"headers":`)
-	x.headers("request.headers.", r.Headers)
-	if len(r.Trailers) > 0 {
+	x.headers(half+".headers.", headers)
+	if len(trailers) > 0 {
 		x.raw(`,"trailers":`)
-		x.headers("request.trailers.", r.Trailers)
+		x.headers(half+".trailers.", trailers)
 	}
-	if r.ContentType != "" {
+	if contentType != "" {
 		x.raw(`,"content_type":`)
-		x.str(r.ContentType)
+		x.str(contentType)
 	}
-	x.body("request", r.ContentType, r.Body)
+	x.body(half, contentType, body)
 	x.raw(`,"body_size":`)
-	x.int(r.BodySize)
-	if r.Truncated {
+	x.int(bodySize)
+	if truncated {
 		x.raw(`,"truncated":true`)
 	}
-	x.raw("}")
 }
 
 func (x *encoding) response(r *message.Response) {
 	x.raw(`,"response":{"status":`)
 	x.int(int64(r.Status))
-	x.raw(`,"headers":`)
-	x.headers("response.headers.", r.Headers)
-	if len(r.Trailers) > 0 {
-		x.raw(`,"trailers":`)
-		x.headers("response.trailers.", r.Trailers)
-	}
-	if r.ContentType != "" {
-		x.raw(`,"content_type":`)
-		x.str(r.ContentType)
-	}
-	x.body("response", r.ContentType, r.Body)
-	x.raw(`,"body_size":`)
-	x.int(r.BodySize)
-	if r.Truncated {
-		x.raw(`,"truncated":true`)
-	}
+	x.raw(",")
+	x.message("response", r.Headers, r.Trailers, r.ContentType, r.Body, r.BodySize, r.Truncated)
 	if len(r.Interim) > 0 {
 		x.raw(`,"interim_statuses":[`)
 		for i, s := range r.Interim {
