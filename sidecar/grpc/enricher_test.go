@@ -108,6 +108,19 @@ func sameJSON(t *testing.T, got, want []byte) {
 }
 
 // collector receives enriched pairs.
+// enricher starts an Enricher whose pairs go to a collector of size n,
+// closed when the test ends.
+func enricher(t *testing.T, cfg config.GRPC, podIPs []netip.Addr, n int) (*Enricher, collector) {
+	t.Helper()
+	out := make(collector, n)
+	e, err := NewEnricher(cfg, podIPs, out.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e, out
+}
+
 type collector chan *message.Pair
 
 func (c collector) out(p *message.Pair) { c <- p }
@@ -263,11 +276,7 @@ func TestEnrichFromDescriptorSet(t *testing.T) {
 		cfg := testConfig()
 		cfg.DescriptorSets = []string{path}
 		cfg.Reflection = "off"
-		out := make(collector, 1)
-		e, err := NewEnricher(cfg, nil, out.out)
-		if err != nil {
-			t.Fatal(err)
-		}
+		e, out := enricher(t, cfg, nil, 1)
 		// No server listens there: the set alone must do.
 		p, reqJSON, respJSON := d.pair(t, netip.MustParseAddrPort("127.0.0.1:1"), "linus")
 		e.Enrich(p)
@@ -313,11 +322,7 @@ func TestEnrichWhichServers(t *testing.T) {
 		cfg := testConfig()
 		cfg.Reflection = tc.reflection
 		cfg.EmitUndecoded = true
-		out := make(collector, 1)
-		e, err := NewEnricher(cfg, tc.podIPs, out.out)
-		if err != nil {
-			t.Fatal(err)
-		}
+		e, out := enricher(t, cfg, tc.podIPs, 1)
 		p, _, _ := d.pair(t, d.addr, "ada")
 		p.Direction = tc.direction
 		e.Enrich(p)
@@ -329,12 +334,7 @@ func TestEnrichWhichServers(t *testing.T) {
 }
 
 func TestEnrichPassesOtherPairs(t *testing.T) {
-	out := make(collector, 1)
-	e, err := NewEnricher(testConfig(), nil, out.out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e, out := enricher(t, testConfig(), nil, 1)
 	p := &message.Pair{Protocol: message.ProtoH2, Request: &message.Request{}, Response: &message.Response{}}
 	e.Enrich(p)
 	if out.next(t) != p {
@@ -387,12 +387,7 @@ func TestEnrichBounds(t *testing.T) {
 		cfg.LookupTimeout = 5 * time.Second
 		cfg.PendingTimeout = 100 * time.Millisecond
 		cfg.EmitUndecoded = true
-		out := make(collector, 1)
-		e, err := NewEnricher(cfg, nil, out.out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close()
+		e, out := enricher(t, cfg, nil, 1)
 		p, _, _ := d.pair(t, silent, "ada")
 		start := time.Now()
 		e.Enrich(p)

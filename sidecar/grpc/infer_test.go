@@ -163,12 +163,7 @@ func TestInferMethod(t *testing.T) {
 			cfg.DescriptorSets = []string{demoProtoset(t, schema)}
 			cfg.Reflection = "off"
 			cfg.EmitUndecoded = true
-			out := make(collector, 1)
-			e, err := NewEnricher(cfg, nil, out.out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close()
+			e, out := enricher(t, cfg, nil, 1)
 			reqs := append(wire(t, tc.reqs...), tc.rawReqs...)
 			resps := append(wire(t, tc.resps...), tc.rawResps...)
 			before := inferenceCount(tc.want.outcome)
@@ -226,12 +221,7 @@ func TestInferKeepsBehaviour(t *testing.T) {
 	}
 
 	t.Run("ambiguous dropped", func(t *testing.T) {
-		out := make(collector, 1)
-		e, err := NewEnricher(cfg, nil, out.out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close()
+		e, out := enricher(t, cfg, nil, 1)
 		before := dropped(metrics.ReasonGRPCNoSchema)
 		e.Enrich(unresolved(server, wire(t, schema.NewRequest("ada", 1, nil)), wire(t, schema.NewReply("hello ada", 1, 1, nil)), 0))
 		if got := dropped(metrics.ReasonGRPCNoSchema) - before; got != 1 {
@@ -243,12 +233,7 @@ func TestInferKeepsBehaviour(t *testing.T) {
 	t.Run("path seen", func(t *testing.T) {
 		emit := cfg
 		emit.EmitUndecoded = true
-		out := make(collector, 1)
-		e, err := NewEnricher(emit, nil, out.out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close()
+		e, out := enricher(t, emit, nil, 1)
 		p := getItem()
 		p.Request.Path = "/not-grpc"
 		p.GRPC = Describe(p.Request, p.Response)
@@ -260,12 +245,7 @@ func TestInferKeepsBehaviour(t *testing.T) {
 	})
 
 	t.Run("filtered path", func(t *testing.T) {
-		out := make(collector, 2)
-		e, err := NewEnricher(cfg, nil, out.out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close()
+		e, out := enricher(t, cfg, nil, 2)
 		fc := config.DefaultSidecar().Filter
 		fc.DropPaths = []string{"/" + grpcdemo.CatalogService + "/" + grpcdemo.GetItem}
 		e.SetJudge(filter.New(fc))
@@ -284,12 +264,7 @@ func TestInferKeepsBehaviour(t *testing.T) {
 	t.Run("outbound, descriptor sets only", func(t *testing.T) {
 		emit := cfg
 		emit.EmitUndecoded = true
-		out := make(collector, 1)
-		e, err := NewEnricher(emit, nil, out.out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close()
+		e, out := enricher(t, emit, nil, 1)
 		before := inferenceCount(noSchema)
 		p := getItem()
 		p.Direction = message.Outbound
@@ -306,12 +281,7 @@ func TestInferKeepsBehaviour(t *testing.T) {
 		bare := testConfig()
 		bare.Reflection = "off"
 		bare.EmitUndecoded = true
-		out := make(collector, 1)
-		e, err := NewEnricher(bare, nil, out.out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close()
+		e, out := enricher(t, bare, nil, 1)
 		before := inferenceCount(noSchema)
 		e.Enrich(getItem())
 		got := out.next(t)
@@ -382,12 +352,7 @@ func TestInferByReflection(t *testing.T) {
 		plain := startDemo(t, grpcdemo.ServerOptions{Catalog: true})
 		cfg := testConfig()
 		cfg.DescriptorSets = []string{demoProtoset(t, plain.schema)}
-		out := make(collector, 1)
-		e, err := NewEnricher(cfg, nil, out.out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close()
+		e, out := enricher(t, cfg, nil, 1)
 		e.Enrich(unresolved(plain.addr, wire(t, c.NewItemRef("a")), wire(t, c.NewItem("a", 0)), 0))
 		if got := out.next(t); got.GRPC.Method != grpcdemo.GetItem || len(got.GRPC.RequestJSON) != 1 {
 			t.Errorf("inferred %q, flags %v", got.GRPC.Method, got.Flags)
