@@ -62,9 +62,10 @@ func TestQuickBench(t *testing.T) {
 			t.Errorf("%s: %s", r.Scenario, r.Note)
 		}
 	}
-	// Four captures, each at GOMAXPROCS 1 and 2.
-	if replays != 8 {
-		t.Errorf("%d replay rows, want 8", replays)
+	// Four captures, each at GOMAXPROCS 1 and 2, and the mixed one to a
+	// file.
+	if replays != 9 {
+		t.Errorf("%d replay rows, want 9", replays)
 	}
 	if scenarios != "replay" {
 		for _, kind := range []string{"live", "idle:", "app"} {

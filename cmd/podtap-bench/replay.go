@@ -45,13 +45,18 @@ type replayResult struct {
 // CPUSeconds is user plus system time.
 func (r replayResult) CPUSeconds() float64 { return r.UserSeconds + r.SysSeconds }
 
-// runReplay replays c in a child process at GOMAXPROCS procs, writing its
-// records under tmp, and returns what the child measured. A profile prefix
-// has the child write its CPU and allocation profiles there.
-func runReplay(ctx context.Context, c genCapture, procs int, tmp, profile string) (replayResult, error) {
-	out := filepath.Join(tmp, c.Spec.Name+".jsonl")
-	defer os.Remove(out)
-	args := []string{replayChildCmd, "--capture", c.Path, "--out", out, "--pairs", strconv.Itoa(c.Spec.Pairs())}
+// runReplay replays c in a child process at GOMAXPROCS procs and returns
+// what the child measured. The child checks its records as it writes them,
+// or, with toFile, writes them to a file under tmp and checks that after.
+// A profile prefix has the child write its CPU and allocation profiles
+// there.
+func runReplay(ctx context.Context, c genCapture, procs int, tmp string, toFile bool, profile string) (replayResult, error) {
+	args := []string{replayChildCmd, "--capture", c.Path, "--pairs", strconv.Itoa(c.Spec.Pairs())}
+	if toFile {
+		out := filepath.Join(tmp, c.Spec.Name+".jsonl")
+		defer os.Remove(out)
+		args = append(args, "--out", out)
+	}
 	if c.Protoset != "" {
 		args = append(args, "--protoset", c.Protoset)
 	}
@@ -77,11 +82,11 @@ func runReplay(ctx context.Context, c genCapture, procs int, tmp, profile string
 }
 
 // replayChild is the child's side: replay one capture through the real
-// pipeline into a file sink, measure, then check the records.
+// pipeline into the JSON-lines sink, measure, and check the records.
 func replayChild(args []string) error {
 	fs := flag.NewFlagSet(replayChildCmd, flag.ContinueOnError)
 	path := fs.String("capture", "", "capture file")
-	out := fs.String("out", "", "records file")
+	out := fs.String("out", "", "records file (default: checked as written, not kept)")
 	protoset := fs.String("protoset", "", "descriptor set for gRPC")
 	pairs := fs.Int("pairs", 0, "exchanges in the capture")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile")
@@ -94,9 +99,17 @@ func replayChild(args []string) error {
 		cfg.GRPC.Reflection = "off"
 		cfg.GRPC.DescriptorSets = []string{*protoset}
 	}
-	snk, err := sink.File(*out)
-	if err != nil {
-		return err
+	marker := seqMarker
+	if *protoset != "" {
+		marker = callMarker
+	}
+	check := newChecker(marker, *pairs)
+	snk := sink.NewLines(check, check)
+	if *out != "" {
+		var err error
+		if snk, err = sink.File(*out); err != nil {
+			return err
+		}
 	}
 	p, err := sidecar.New(cfg, snk, sidecar.Where{})
 	if err != nil {
@@ -153,12 +166,16 @@ func replayChild(args []string) error {
 		MaxRSSBytes: peakRSS(),
 		Drops:       drops(),
 	}
-	marker := seqMarker
-	if *protoset != "" {
-		marker = callMarker
-	}
-	if r.completeness, err = checkFile(*out, marker, *pairs); err != nil {
-		return err
+	r.completeness = check.completeness
+	if *out != "" {
+		f, err := os.Open(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if r.completeness, err = checkRecords(f, marker, *pairs); err != nil {
+			return fmt.Errorf("reading records: %w", err)
+		}
 	}
 	return json.NewEncoder(os.Stdout).Encode(r)
 }

@@ -38,6 +38,8 @@ var columns = []column{
 	{"rss_mib", "RSS MiB", 1},
 	{"req_per_s", "app req/s", 0},
 	{"app_ratio_pct", "app req/s vs without %", 1},
+	{"req_per_app_cpu_s", "app req/CPU-s", 0},
+	{"app_cpu_ratio_pct", "app req/CPU-s vs without %", 1},
 	{"vs_goreplay", "× GoReplay pairs/s", 2},
 }
 
