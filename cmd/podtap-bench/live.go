@@ -108,7 +108,7 @@ func (r liveStepResult) passed() bool { return r.coverage() >= 0.9999 && r.drops
 // liveScenarios drives the server at rising rates with the sidecar confined
 // to 0.25 CPU, and reports each step and the highest rate that passed.
 func liveScenarios(ctx context.Context, o options, rep *report, tmp string) error {
-	rates := []float64{2500, 5000, 7500, 10000, 12500, 15000, 20000, 25000, 30000}
+	rates := []float64{2500, 5000, 7500, 10000, 12500, 15000, 20000, 25000, 30000, 40000, 50000}
 	step := 5 * time.Second
 	if o.quick {
 		rates, step = []float64{500, 1000}, time.Second

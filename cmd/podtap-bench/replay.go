@@ -94,6 +94,8 @@ func replayChild(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// The replay runs the pipeline as the sidecar does, GC target included.
+	sidecar.TuneRuntime()
 	cfg := config.DefaultSidecar()
 	if *protoset != "" {
 		cfg.GRPC.Reflection = "off"

@@ -47,8 +47,9 @@ func startSidecar(ctx context.Context, env *liveEnv, limit *cpuLimit, out string
 	cmd := exec.Command("sh", shArgs...)
 	// The sidecar refuses PODTAP_ variables that are not its settings,
 	// and the bench's own (PODTAP_CACHE) would be one: it starts with
-	// nothing of the bench's environment but PATH.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	// nothing of the bench's environment but PATH, and GOMEMLIMIT as the
+	// webhook sets it for the default 256Mi memory limit.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GOMEMLIMIT=" + strconv.Itoa(256<<20/10*9)}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {
 		stderr.Close()

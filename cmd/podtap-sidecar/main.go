@@ -10,12 +10,15 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/podtap/podtap/sidecar"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
 func main() {
+	sidecar.TuneRuntime()
 	if err := newRoot().Execute(); err != nil {
 		// Errors are written for people: one line, no stack trace.
 		fmt.Fprintln(os.Stderr, "podtap-sidecar:", err)
