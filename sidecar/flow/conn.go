@@ -15,40 +15,47 @@ import (
 const noSeq reassembly.Sequence = -1
 
 // conn is one tracked TCP connection: reassembly's Stream for both
-// directions, and the owner of the parse stage's Stream.
+// directions, and the owner of the parse stage's Stream. The sidecar keeps
+// one per tracked connection, idle ones included, so it is kept small: the
+// small fields are packed together, and a direction's out-of-order
+// account exists only while there is one (see half).
 type conn struct {
-	w    *worker
-	slot int
-	// ends are the source and destination of the packet that started
-	// tracking, which reassembly calls the client-to-server direction.
-	ends [2]message.Endpoint
+	w *worker
+	// user is made on the first byte or gap, so that connections that never
+	// carry data cost the parse stage nothing, and so that a SYN that comes
+	// after the first packet (reordered) still decides Conn.A.
+	user Stream
+	// addrs and ports are the source and destination of the packet that
+	// started tracking, which reassembly calls the client-to-server
+	// direction.
+	addrs [2]netip.Addr
 	// halves are flow's account of each direction, by index.
 	halves [2]half
+	ports  [2]uint16
 	// aDir is the reassembly direction in which Conn.A sends.
 	aDir   reassembly.TCPFlowDirection
 	sawSYN bool
 	// rst marks a direction whose stream end is an accepted RST.
-	rst [2]bool
-	// user is made on the first byte or gap, so that connections that never
-	// carry data cost the parse stage nothing, and so that a SYN that comes
-	// after the first packet (reordered) still decides Conn.A.
-	user  Stream
+	rst   [2]bool
 	ended bool
+	slot  int
 }
 
 var _ reassembly.Stream = (*conn)(nil)
 
 func newConn(w *worker, netFlow gopacket.Flow, tcp *layers.TCP) *conn {
 	src, dst := netFlow.Endpoints()
-	c := &conn{
-		w: w,
-		ends: [2]message.Endpoint{
-			{IP: addr(src.Raw()), Port: uint16(tcp.SrcPort)},
-			{IP: addr(dst.Raw()), Port: uint16(tcp.DstPort)},
-		},
-		aDir: reassembly.TCPDirClientToServer,
+	return &conn{
+		w:     w,
+		addrs: [2]netip.Addr{addr(src.Raw()), addr(dst.Raw())},
+		ports: [2]uint16{uint16(tcp.SrcPort), uint16(tcp.DstPort)},
+		aDir:  reassembly.TCPDirClientToServer,
 	}
-	return c
+}
+
+// endpoint is the sender of direction i, by index.
+func (c *conn) endpoint(i int) message.Endpoint {
+	return message.Endpoint{IP: c.addrs[i], Port: c.ports[i]}
 }
 
 func addr(raw []byte) netip.Addr {
@@ -125,7 +132,7 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembler
 	}
 	switch {
 	case n == 0:
-	case len(h.waiting) == 0:
+	case h.waiting == nil:
 		// In order, as nearly all bytes are: all captured now.
 		if s := c.stream(); s != nil {
 			s.Data(d, sg.Fetch(n), now)
@@ -166,7 +173,7 @@ func (c *conn) stream() Stream {
 		return nil
 	}
 	if c.user == nil {
-		a, b := c.ends[0], c.ends[1]
+		a, b := c.endpoint(0), c.endpoint(1)
 		if c.aDir == reassembly.TCPDirServerToClient {
 			a, b = b, a
 		}
@@ -184,7 +191,7 @@ func (c *conn) stream() Stream {
 
 // buffering reports whether reassembly holds bytes of c out of order.
 func (c *conn) buffering() bool {
-	return len(c.halves[0].waiting) > 0 || len(c.halves[1].waiting) > 0
+	return c.halves[0].waiting != nil || c.halves[1].waiting != nil
 }
 
 func (c *conn) tick(now time.Time) {

@@ -25,8 +25,9 @@ type half struct {
 	closed bool
 	// waiting are the bytes buffered ahead of next: disjoint ranges in
 	// sequence order, each with the capture time of the first segment
-	// that carried it.
-	waiting []stamp
+	// that carried it. It is nil while there are none, as for nearly every
+	// connection nearly always, so that an idle connection keeps no list.
+	waiting *[]stamp
 }
 
 // stamp is a range of sequence numbers [from, to) captured at ts.
@@ -34,10 +35,6 @@ type stamp struct {
 	from, to uint32
 	ts       time.Time
 }
-
-// keepWaiting bounds the capacity an emptied waiting list keeps, so that a
-// connection that once buffered much does not hold that memory forever.
-const keepWaiting = 16
 
 // ack records an acknowledgement the peer sent for this direction.
 func (h *half) ack(n uint32) {
@@ -50,6 +47,27 @@ func (h *half) ack(n uint32) {
 	}
 }
 
+// stamps returns the waiting ranges.
+func (h *half) stamps() []stamp {
+	if h.waiting == nil {
+		return nil
+	}
+	return *h.waiting
+}
+
+// keep makes w the waiting ranges; an empty list is dropped.
+func (h *half) keep(w []stamp) {
+	switch {
+	case len(w) == 0:
+		h.waiting = nil
+	case h.waiting == nil:
+		h.waiting = new([]stamp)
+		*h.waiting = w
+	default:
+		*h.waiting = w
+	}
+}
+
 // buffer records the capture time of a segment that reassembly buffers
 // because it starts after next. Bytes already recorded keep their earlier
 // time: a retransmission does not make them younger. Past limit ranges
@@ -59,15 +77,19 @@ func (h *half) buffer(seq uint32, n int, ts time.Time, limit int) {
 	if h.closed || n <= 0 {
 		return
 	}
-	from, to := seq, seq+uint32(n)
-	w := h.waiting
+	h.keep(record(h.stamps(), seq, seq+uint32(n), ts, limit))
+}
+
+// record adds the bytes [from, to) captured at ts to the ranges w where no
+// range has them yet, and returns the ranges.
+func record(w []stamp, from, to uint32, ts time.Time, limit int) []stamp {
 	if len(w) == 0 || seqDiff(w[len(w)-1].to, from) >= 0 {
-		h.insert(len(w), stamp{from, to, ts}, limit)
-		return
+		w, _ = insert(w, len(w), stamp{from, to, ts}, limit)
+		return w
 	}
 	i := 0
-	for i < len(h.waiting) && from != to {
-		e := h.waiting[i]
+	for i < len(w) && from != to {
+		e := w[i]
 		switch {
 		case seqDiff(e.to, from) >= 0:
 			// e ends before the new bytes start.
@@ -75,42 +97,44 @@ func (h *half) buffer(seq uint32, n int, ts time.Time, limit int) {
 			continue
 		case seqDiff(to, e.from) >= 0:
 			// e starts after the new bytes end.
-			h.insert(i, stamp{from, to, ts}, limit)
-			return
+			w, _ = insert(w, i, stamp{from, to, ts}, limit)
+			return w
 		}
 		if seqDiff(from, e.from) > 0 {
-			if !h.insert(i, stamp{from, e.from, ts}, limit) {
-				return
+			var ok bool
+			if w, ok = insert(w, i, stamp{from, e.from, ts}, limit); !ok {
+				return w
 			}
 			i++
 		}
 		if seqDiff(e.to, to) <= 0 {
-			return
+			return w
 		}
 		from = e.to
 		i++
 	}
 	if from != to {
-		h.insert(i, stamp{from, to, ts}, limit)
+		w, _ = insert(w, i, stamp{from, to, ts}, limit)
 	}
+	return w
 }
 
-// insert puts s at index i, unless limit ranges are recorded already.
-func (h *half) insert(i int, s stamp, limit int) bool {
-	if len(h.waiting) >= limit {
-		return false
+// insert puts s at index i of w, unless limit ranges are recorded already.
+func insert(w []stamp, i int, s stamp, limit int) ([]stamp, bool) {
+	if len(w) >= limit {
+		return w, false
 	}
-	h.waiting = append(h.waiting, stamp{})
-	copy(h.waiting[i+1:], h.waiting[i:])
-	h.waiting[i] = s
-	return true
+	w = append(w, stamp{})
+	copy(w[i+1:], w[i:])
+	w[i] = s
+	return w, true
 }
 
 // run returns the capture time of the bytes from seq on and how many of
 // the next n share it, starting the search at waiting[i]; it also returns
 // the index to resume from. Bytes never buffered were captured now.
 func (h *half) run(i int, seq uint32, n int, now time.Time) (time.Time, int, int) {
-	w := h.waiting
+	w := h.stamps()
 	for i < len(w) && seqDiff(w[i].to, seq) >= 0 {
 		i++
 	}
@@ -126,14 +150,14 @@ func (h *half) run(i int, seq uint32, n int, now time.Time) (time.Time, int, int
 // advance moves next to seq and forgets the times of bytes before it.
 func (h *half) advance(seq uint32) {
 	h.next = seq
-	if len(h.waiting) > 0 {
+	if h.waiting != nil {
 		h.forget(seq)
 	}
 }
 
 // forget drops the times of bytes before seq.
 func (h *half) forget(seq uint32) {
-	w := h.waiting
+	w := h.stamps()
 	i := 0
 	for i < len(w) && seqDiff(w[i].to, seq) >= 0 {
 		i++
@@ -143,10 +167,7 @@ func (h *half) forget(seq uint32) {
 	}
 	n := copy(w, w[i:])
 	clear(w[n:])
-	h.waiting = w[:n]
-	if n == 0 && cap(w) > keepWaiting {
-		h.waiting = nil
-	}
+	h.keep(w[:n])
 }
 
 // close forgets the buffered bytes: reassembly drops them once the
@@ -160,6 +181,9 @@ func (h *half) close() {
 // before the first buffered range: the receiver got them, so the capture
 // lost them and waiting for them is pointless.
 func (h *half) ackedHole() bool {
-	return len(h.waiting) > 0 && h.hasAck && !h.closed &&
-		seqDiff(h.waiting[0].from, h.acked) >= 0 && seqDiff(h.next, h.waiting[0].from) > 0
+	if h.waiting == nil || !h.hasAck || h.closed {
+		return false
+	}
+	first := (*h.waiting)[0].from
+	return seqDiff(first, h.acked) >= 0 && seqDiff(h.next, first) > 0
 }

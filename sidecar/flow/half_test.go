@@ -64,13 +64,13 @@ func TestHalfAdvance(t *testing.T) {
 		t.Errorf("after advancing into a range: %s, want %s", got, want)
 	}
 	h.advance(41)
-	if len(h.waiting) != 0 {
-		t.Errorf("%d ranges left past every buffered byte", len(h.waiting))
+	if h.waiting != nil {
+		t.Errorf("%d ranges left past every buffered byte", len(h.stamps()))
 	}
 	h.buffer(51, 10, ms(3), 10)
 	h.close()
 	h.buffer(61, 10, ms(4), 10)
-	if len(h.waiting) != 0 {
+	if h.waiting != nil {
 		t.Error("a closed direction keeps capture times")
 	}
 }

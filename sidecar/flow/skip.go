@@ -41,7 +41,7 @@ func (w *worker) skipAcked(c *conn) {
 
 // skipHole makes reassembly skip the first hole in direction i of c.
 func (w *worker) skipHole(c *conn, i int) {
-	src, dst := c.ends[0], c.ends[1]
+	src, dst := c.endpoint(0), c.endpoint(1)
 	if i == 1 {
 		src, dst = dst, src
 	}

@@ -21,7 +21,7 @@ func (s *side) beginBody(encoding string, length int64, skip bool) {
 		s.enc = encoding
 	}
 	s.keep = s.drop == "" && !skip
-	s.limit = s.c.maxBody
+	s.limit = s.c.opts.maxBody()
 	if s.enc != "" {
 		if !content.Known(s.enc) {
 			s.keep = false
@@ -30,7 +30,7 @@ func (s *side) beginBody(encoding string, length int64, skip bool) {
 		// Encoded bytes are kept until the body ends; incompressible data
 		// grows slightly when "compressed", so the cap on them is a little
 		// above the decoded limit, which Decode then enforces exactly.
-		s.limit += s.c.maxBody/256 + 1024
+		s.limit += s.c.opts.maxBody()/256 + 1024
 	}
 	if !s.keep {
 		return
@@ -214,7 +214,7 @@ func (s *side) trailerSection(b []byte, ts time.Time) int {
 func (s *side) complete(ts time.Time) {
 	body, size := s.kept, s.size
 	if s.keep && s.enc != "" && len(body) > 0 {
-		dec, err := content.Decode(s.enc, body, s.c.maxBody)
+		dec, err := content.Decode(s.enc, body, s.c.opts.maxBody())
 		switch {
 		case err == nil:
 			body, size = dec, int64(len(dec))
@@ -262,7 +262,7 @@ func (s *side) afterRequest(seq int64) {
 		case e == nil:
 		case !e.decided:
 			s.st = stAwait
-		case s.c.proto != "":
+		case s.c.sw != nil:
 			s.st = stDone
 		}
 	}

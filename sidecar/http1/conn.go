@@ -26,7 +26,8 @@ const (
 // outstanding, like pairing.max_pending_per_conn does downstream.
 const maxPending = 1024
 
-// Options configure the parsers of every connection.
+// Options configure the parsers of every connection. The Conns share them
+// (NewConn takes a pointer): they must not change while any Conn parses.
 type Options struct {
 	// MaxHeaderBytes caps a header block or trailer section
 	// (limits.max_header_bytes); a larger one is a parse error. 0 means
@@ -43,42 +44,55 @@ type Options struct {
 // Conn parses both directions of one HTTP/1.x connection and hands the
 // halves to out in wire order: each response after its request. Only the
 // worker that owns the connection calls it.
+//
+// Most connections are idle keep-alive connections most of the time, and a
+// sidecar tracks thousands of them, so an idle Conn is kept small: a
+// direction's parser state is made when its bytes come and dropped by Trim
+// once the direction is at rest, and the state of protocol switches
+// and held responses exists only while there is any.
 type Conn struct {
-	out       message.Halves
-	judge     message.Judge
-	maxHeader int
-	maxBody   int
-	cli, srv  side
-	q         queue
-	proto     string
-	upgrade   *message.Request
+	out  message.Halves
+	opts *Options
+	// cli and srv are the directions' parsers, nil while they hold none.
+	cli, srv *side
+	q        queue
+	// sw is the protocol the connection switched to, nil while HTTP/1.
+	sw *protoSwitch
 	// orphans are complete responses no known request answers, held while
-	// the client's bytes lag behind them in capture time (see adopt).
-	orphans     []*message.Response
-	orphanBytes int
+	// the client's bytes lag behind them in capture time (see adopt); nil
+	// when none are.
+	orphans *orphans
 	// cliTS is the capture time of the latest client bytes or gap.
 	cliTS   time.Time
 	closing bool
 	closed  bool
 }
 
-// NewConn starts parsing a connection.
-func NewConn(opts Options, out message.Halves) *Conn {
-	c := &Conn{
-		out:       out,
-		judge:     opts.Judge,
-		maxHeader: opts.MaxHeaderBytes,
-		maxBody:   opts.MaxBodyBytes,
+// protoSwitch is what Switched reports.
+type protoSwitch struct {
+	proto   string
+	upgrade *message.Request
+}
+
+// NewConn starts parsing a connection with opts, which it keeps.
+func NewConn(opts *Options, out message.Halves) *Conn {
+	return &Conn{out: out, opts: opts}
+}
+
+// maxHeader is MaxHeaderBytes, or its default.
+func (o *Options) maxHeader() int {
+	if o.MaxHeaderBytes > 0 {
+		return o.MaxHeaderBytes
 	}
-	if c.maxHeader <= 0 {
-		c.maxHeader = defaultMaxHeaderBytes
+	return defaultMaxHeaderBytes
+}
+
+// maxBody is MaxBodyBytes, or its default.
+func (o *Options) maxBody() int {
+	if o.MaxBodyBytes > 0 {
+		return o.MaxBodyBytes
 	}
-	if c.maxBody <= 0 {
-		c.maxBody = defaultMaxBodyBytes
-	}
-	c.cli = side{c: c, client: true}
-	c.srv = side{c: c}
-	return c
+	return defaultMaxBodyBytes
 }
 
 // Feed consumes in-order bytes from the client (fromClient) or the server,
@@ -95,10 +109,10 @@ func (c *Conn) Feed(fromClient bool, b []byte, ts time.Time) int {
 		return 0
 	}
 	if !fromClient {
-		return c.srv.feed(b, ts)
+		return c.server().feed(b, ts)
 	}
 	c.clientAt(ts)
-	n := c.cli.feed(b, ts)
+	n := c.client().feed(b, ts)
 	c.releaseOrphans()
 	return n
 }
@@ -114,11 +128,11 @@ func (c *Conn) Gap(fromClient bool, n int, ts time.Time) {
 		return
 	}
 	if !fromClient {
-		c.srv.gap(n, ts)
+		c.server().gap(n, ts)
 		return
 	}
 	c.clientAt(ts)
-	c.cli.gap(n, ts)
+	c.client().gap(n, ts)
 	c.releaseOrphans()
 }
 
@@ -136,8 +150,13 @@ func (c *Conn) Close(ts time.Time) {
 		return
 	}
 	c.closing = true
-	c.cli.close()
-	c.srv.close()
+	// A direction without a parser is at rest: it has nothing to hand on.
+	if c.cli != nil {
+		c.cli.close()
+	}
+	if c.srv != nil {
+		c.srv.close()
+	}
 	c.q.release()
 	c.flush()
 	c.releaseOrphans()
@@ -164,12 +183,15 @@ func (c *Conn) Close(ts time.Time) {
 // a caller keeps feeding a direction until Feed returns less than it was
 // given.
 func (c *Conn) Switched() (proto string, req *message.Request) {
-	return c.proto, c.upgrade
+	if c.sw == nil {
+		return "", nil
+	}
+	return c.sw.proto, c.sw.upgrade
 }
 
 func (c *Conn) setProto(proto string, req *message.Request) {
-	if c.proto == "" {
-		c.proto, c.upgrade = proto, req
+	if c.sw == nil {
+		c.sw = &protoSwitch{proto: proto, upgrade: req}
 	}
 }
 
@@ -191,7 +213,7 @@ func (c *Conn) clientPreface(s *side) {
 
 // switched handles a 101 Switching Protocols response.
 func (c *Conn) switched(seq int64, ts time.Time) {
-	s := &c.srv
+	s := c.srv
 	c.decide(seq, true)
 	if e := c.entry(seq); e != nil && e.hold {
 		// The h2c upgrade: its request is HTTP/2 stream 1 now, and the 101
@@ -218,7 +240,11 @@ func (c *Conn) decide(seq int64, switching bool) {
 			c.flush()
 		}
 	}
-	cli := &c.cli
+	cli := c.cli
+	if cli == nil {
+		// At rest: neither holding bytes nor inside a request.
+		return
+	}
 	switch {
 	case cli.st == stAwait && switching && (e == nil || cli.seq == seq):
 		cli.st, cli.buf = stDone, nil

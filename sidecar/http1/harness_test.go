@@ -13,6 +13,8 @@ import (
 // Conn handed it on.
 type recorder struct {
 	events []any // *message.Request or *message.Response
+	// maxLineBuf is the largest line buffer the Conn held between calls.
+	maxLineBuf int
 }
 
 func (r *recorder) Request(q *message.Request)   { r.events = append(r.events, q) }
@@ -52,15 +54,21 @@ func sgap(n int) chunk     { return chunk{gap: n} }
 func tsOf(i int) time.Time { return time.Unix(1700000000, 0).Add(time.Duration(i) * time.Millisecond) }
 
 // run feeds a script to a new Conn and closes it. split, when non-nil,
-// cuts each data chunk into the pieces it returns.
+// cuts each data chunk into the pieces it returns; the Conn is then also
+// trimmed after every call, so that comparing with a run fed whole checks
+// that trimming changes nothing parsed.
 func run(t testing.TB, opts Options, script []chunk, split func([]byte) [][]byte) (*recorder, *Conn) {
 	t.Helper()
 	rec := &recorder{}
-	c := NewConn(opts, rec)
+	c := NewConn(&opts, rec)
 	for i, ch := range script {
 		ts := tsOf(i)
 		if ch.gap != 0 {
 			c.Gap(ch.client, ch.gap, ts)
+			rec.maxLineBuf = max(rec.maxLineBuf, lineBufCap(c))
+			if split != nil {
+				c.Trim()
+			}
 			continue
 		}
 		pieces := [][]byte{[]byte(ch.data)}
@@ -73,10 +81,26 @@ func run(t testing.TB, opts Options, script []chunk, split func([]byte) [][]byte
 					t.Fatalf("Feed consumed %d of %d bytes without a protocol switch", n, len(p))
 				}
 			}
+			rec.maxLineBuf = max(rec.maxLineBuf, lineBufCap(c))
+			if split != nil {
+				c.Trim()
+			}
 		}
 	}
 	c.Close(tsOf(len(script)))
 	return rec, c
+}
+
+// lineBufCap is the capacity of the larger line buffer of c's directions;
+// a direction at rest holds none.
+func lineBufCap(c *Conn) int {
+	n := 0
+	for _, s := range []*side{c.cli, c.srv} {
+		if s != nil {
+			n = max(n, cap(s.buf))
+		}
+	}
+	return n
 }
 
 // describe renders halves compactly and deterministically, for comparing

@@ -54,8 +54,8 @@ func (s *side) requestHead(raw []byte, ts time.Time) {
 	}
 	s.newMessage()
 	s.req = req
-	if s.c.judge != nil {
-		req.Drop = s.c.judge.JudgeRequest(req)
+	if s.c.opts.Judge != nil {
+		req.Drop = s.c.opts.Judge.JudgeRequest(req)
 		s.drop = req.Drop
 	}
 	upgradeH2C := f.upgrade != "" && hasToken(f.upgrade, "h2c")
@@ -149,8 +149,8 @@ func (s *side) responseHead(raw []byte, ts time.Time) {
 	// pair may survive. A response to an unknown request (the capture
 	// began after it) is kept as it is.
 	skip := req != nil && req.Drop != ""
-	if !skip && req != nil && s.c.judge != nil {
-		resp.Drop = s.c.judge.JudgeResponse(req, resp)
+	if !skip && req != nil && s.c.opts.Judge != nil {
+		resp.Drop = s.c.opts.Judge.JudgeResponse(req, resp)
 		s.drop = resp.Drop
 	}
 	switch {

@@ -139,7 +139,7 @@ func TestBoundedMemoryWithoutNewlines(t *testing.T) {
 	const total = 100 << 20
 	piece := bytes.Repeat([]byte("x"), 64<<10)
 	rec := &recorder{}
-	c := NewConn(Options{}, rec)
+	c := NewConn(&Options{}, rec)
 	var ms0, ms1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms0)
@@ -147,7 +147,7 @@ func TestBoundedMemoryWithoutNewlines(t *testing.T) {
 		ts := tsOf(fed / len(piece))
 		c.Feed(true, piece, ts)
 		c.Feed(false, piece, ts)
-		if n := max(cap(c.cli.buf), cap(c.srv.buf)); n > 256<<10 {
+		if n := lineBufCap(c); n > 256<<10 {
 			t.Fatalf("after %d bytes a line buffer holds %d bytes", fed, n)
 		}
 	}

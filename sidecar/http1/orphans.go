@@ -20,18 +20,28 @@ import (
 // cap the oldest goes on without its request.
 const maxOrphans = 64
 
+// orphans are the held responses, oldest first, and their bodies' size.
+type orphans struct {
+	resps []*message.Response
+	bytes int
+}
+
 // requestMayCome reports whether a request begun at or before t may still
 // be read from the client.
 func (c *Conn) requestMayCome(t time.Time) bool {
-	s := &c.cli
-	switch {
-	case c.closing || s.st == stDone:
+	if c.closing {
 		return false
-	case s.st == stHead && s.started && s.req == nil:
-		// A request is being read: it, or one before it, may answer.
-		return !s.start.After(t)
-	case s.st == stAwait && len(s.buf) > 0:
-		return !s.awaitTS.After(t)
+	}
+	if s := c.cli; s != nil {
+		switch {
+		case s.st == stDone:
+			return false
+		case s.st == stHead && s.started && s.req == nil:
+			// A request is being read: it, or one before it, may answer.
+			return !s.start.After(t)
+		case s.st == stAwait && len(s.buf) > 0:
+			return !s.awaitTS.After(t)
+		}
 	}
 	return c.cliTS.Before(t)
 }
@@ -43,38 +53,48 @@ func (c *Conn) holdOrphan(resp *message.Response) {
 		c.out.Response(resp)
 		return
 	}
-	c.orphans = append(c.orphans, resp)
-	c.orphanBytes += len(resp.Body)
-	for len(c.orphans) > maxOrphans || c.orphanBytes > 2*c.maxBody {
+	if c.orphans == nil {
+		c.orphans = &orphans{}
+	}
+	o := c.orphans
+	o.resps = append(o.resps, resp)
+	o.bytes += len(resp.Body)
+	for len(o.resps) > maxOrphans || o.bytes > 2*c.opts.maxBody() {
 		c.handOrphan()
 	}
 }
 
-// handOrphan hands on the oldest held response as it is.
-func (c *Conn) handOrphan() {
-	resp := c.orphans[0]
-	c.orphans[0] = nil
-	c.orphans = c.orphans[1:]
-	c.orphanBytes -= len(resp.Body)
-	if len(c.orphans) == 0 {
-		c.orphans, c.orphanBytes = nil, 0
+// oldestOrphan returns the oldest held response, or nil.
+func (c *Conn) oldestOrphan() *message.Response {
+	if c.orphans == nil {
+		return nil
 	}
-	c.out.Response(resp)
+	return c.orphans.resps[0]
 }
 
-// takeOrphan removes the oldest held response, which a request adopts.
+// handOrphan hands on the oldest held response as it is.
+func (c *Conn) handOrphan() {
+	c.out.Response(c.takeOrphan())
+}
+
+// takeOrphan removes the oldest held response, which a request adopts or
+// which goes on as it is. The last one taken drops the held list.
 func (c *Conn) takeOrphan() *message.Response {
-	resp := c.orphans[0]
-	c.orphans[0] = nil
-	c.orphans = c.orphans[1:]
-	c.orphanBytes -= len(resp.Body)
+	o := c.orphans
+	resp := o.resps[0]
+	o.resps[0] = nil
+	o.resps = o.resps[1:]
+	o.bytes -= len(resp.Body)
+	if len(o.resps) == 0 {
+		c.orphans = nil
+	}
 	return resp
 }
 
 // releaseOrphans hands on the held responses that no request can answer
 // any more.
 func (c *Conn) releaseOrphans() {
-	for len(c.orphans) > 0 && !c.requestMayCome(c.orphans[0].Start) {
+	for r := c.oldestOrphan(); r != nil && !c.requestMayCome(r.Start); r = c.oldestOrphan() {
 		c.handOrphan()
 	}
 }
@@ -84,25 +104,25 @@ func (c *Conn) releaseOrphans() {
 // the request. Held responses that began before the request answer some
 // request never seen, and go on as they are.
 func (c *Conn) adopt(seq int64, req *message.Request) {
-	for len(c.orphans) > 0 && c.orphans[0].Start.Before(req.Start) {
+	for r := c.oldestOrphan(); r != nil && r.Start.Before(req.Start); r = c.oldestOrphan() {
 		c.handOrphan()
 	}
 	e := c.entry(seq)
-	if len(c.orphans) > 0 {
+	if c.orphans != nil {
 		resp := c.takeOrphan()
 		c.judgeLate(req, resp)
 		e.answered, e.decided, e.resp, e.respDone = true, true, resp, true
 		return
 	}
-	s := &c.srv
-	if s.resp == nil || s.seq >= 0 || s.resp.Start.Before(req.Start) {
+	s := c.srv
+	if s == nil || s.resp == nil || s.seq >= 0 || s.resp.Start.Before(req.Start) {
 		return
 	}
 	s.seq = seq
 	e.answered, e.decided = true, true
 	skip := req.Drop != ""
-	if !skip && c.judge != nil && s.drop == "" {
-		s.drop = c.judge.JudgeResponse(req, s.resp)
+	if !skip && c.opts.Judge != nil && s.drop == "" {
+		s.drop = c.opts.Judge.JudgeResponse(req, s.resp)
 		skip = s.drop != ""
 	}
 	if skip {
@@ -113,8 +133,8 @@ func (c *Conn) adopt(seq int64, req *message.Request) {
 // judgeLate applies to a held response the verdict it would have had if
 // its request had come first.
 func (c *Conn) judgeLate(req *message.Request, resp *message.Response) {
-	if req.Drop == "" && c.judge != nil && resp.Drop == "" {
-		resp.Drop = c.judge.JudgeResponse(req, resp)
+	if req.Drop == "" && c.opts.Judge != nil && resp.Drop == "" {
+		resp.Drop = c.opts.Judge.JudgeResponse(req, resp)
 	}
 	if req.Drop != "" || resp.Drop != "" {
 		resp.Body = nil

@@ -59,6 +59,13 @@ func (q *queue) pop() {
 	}
 }
 
+// trim lets the array of an empty queue go.
+func (q *queue) trim() {
+	if q.live() == 0 {
+		q.q, q.head = nil, 0
+	}
+}
+
 // release lets every held request go, when the connection ends.
 func (q *queue) release() {
 	for i := range q.live() {

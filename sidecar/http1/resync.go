@@ -141,7 +141,7 @@ func (s *side) await(b []byte, ts time.Time) int {
 	if s.awaitLost {
 		return len(b)
 	}
-	if len(s.buf)+len(b) > s.c.maxHeader {
+	if len(s.buf)+len(b) > s.c.opts.maxHeader() {
 		// Whatever the answer, these bytes cannot all be kept: if the
 		// connection stays HTTP/1 the parser resyncs after them.
 		s.awaitLost, s.buf = true, nil

@@ -122,7 +122,7 @@ func (s *side) feed(b []byte, ts time.Time) int {
 // the connection changed protocol and this direction is between messages
 // with nothing left to answer.
 func (s *side) stopHere() bool {
-	if s.c.proto == "" {
+	if s.c.sw == nil {
 		return false
 	}
 	switch {
@@ -194,7 +194,7 @@ func (s *side) lineKind() string {
 // input was split, and nil is returned.
 func (s *side) collect(b []byte, ts time.Time, withStart bool) ([]byte, int) {
 	end := s.scanBlock(b, withStart)
-	if room := max(s.c.maxHeader-len(s.buf), 0); end < 0 && len(b) > room || end > room {
+	if room := max(s.c.opts.maxHeader()-len(s.buf), 0); end < 0 && len(b) > room || end > room {
 		s.malformed(kindHeaderTooLarge, ts, false)
 		return nil, room
 	}

@@ -117,14 +117,14 @@ func (s *Stream) start(clientDir message.Dir, isHTTP1 bool, ts time.Time) {
 	}
 	s.pairs = pair.NewConn(s.f.pairing, client, server)
 	if isHTTP1 {
-		s.h1 = http1.NewConn(s.f.http1, s.pairs)
+		s.h1 = http1.NewConn(&s.f.http1, s.pairs)
 		countConn("http1")
 	} else {
 		s.h2 = http2.NewConn(s.f.http2, s.pairs)
 		countConn("http2")
 	}
-	pending := s.pending
-	s.pending = [2][]byte{}
+	pending := *s.pending
+	s.pending = nil
 	for _, dir := range [2]message.Dir{clientDir, clientDir.Reverse()} {
 		b := pending[dir]
 		if len(b) == 0 || s.ignored {

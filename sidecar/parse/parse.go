@@ -49,22 +49,25 @@ func (f *Factory) NewStream(c message.Conn) *Stream {
 }
 
 // Stream is one connection's parse state. It satisfies flow.Stream.
+// The sidecar keeps one per tracked connection, idle ones included, so
+// state only detection needs is held apart, and only while it decides.
 type Stream struct {
-	f    *Factory
-	conn message.Conn
-	// clientDir is the direction the client sends in, once known.
-	clientDir message.Dir
+	f *Factory
 	// h1 parses a connection that starts as HTTP/1; h2 one that starts as
 	// HTTP/2 or switches to it.
-	h1 *http1.Conn
-	h2 *http2.Conn
+	h1    *http1.Conn
+	h2    *http2.Conn
+	pairs *pair.Conn
+	// pending holds each direction's first bytes until detection decides;
+	// nil while none are held.
+	pending *[2][]byte
+	conn    message.Conn
+	// clientDir is the direction the client sends in, once known.
+	clientDir message.Dir
 	// switched marks the directions that have passed their switch point
 	// from HTTP/1 to HTTP/2; each direction reaches its own.
 	switched [2]bool
-	pairs    *pair.Conn
 	ignored  bool
-	// pending holds each direction's first bytes until detection decides.
-	pending [2][]byte
 }
 
 // Data feeds in-order bytes of one direction.
@@ -76,8 +79,17 @@ func (s *Stream) Data(dir message.Dir, b []byte, ts time.Time) {
 		s.feed(dir, b, ts)
 		return
 	}
-	s.pending[dir] = append(s.pending[dir], b...)
+	s.hold(dir, b)
 	s.detect(ts)
+}
+
+// hold keeps bytes of dir for detection, which decides on them together
+// with later ones.
+func (s *Stream) hold(dir message.Dir, b []byte) {
+	if s.pending == nil {
+		s.pending = new([2][]byte)
+	}
+	s.pending[dir] = append(s.pending[dir], b...)
 }
 
 // Gap passes a loss on to the parser; during detection it discards what
@@ -90,15 +102,20 @@ func (s *Stream) Gap(dir message.Dir, n int, ts time.Time) {
 		s.h1.Gap(fromClient, n, ts)
 	case s.h2 != nil:
 		s.h2.Gap(fromClient, n, ts)
-	default:
+	case s.pending != nil:
 		s.pending[dir] = s.pending[dir][:0]
 	}
 }
 
-// Tick expires overdue requests.
+// Tick expires overdue requests, and trims the HTTP/1 parser: a
+// connection quiet since the last tick gives back the state its parsing
+// took (see http1.Conn.Trim).
 func (s *Stream) Tick(now time.Time) {
 	if s.pairs != nil {
 		s.pairs.Tick(now)
+	}
+	if s.h1 != nil {
+		s.h1.Trim()
 	}
 }
 
@@ -108,7 +125,7 @@ func (s *Stream) End(ts time.Time) {
 	if s.pairs != nil {
 		s.pairs.Close()
 	}
-	s.pending = [2][]byte{}
+	s.pending = nil
 }
 
 func (s *Stream) close(ts time.Time) {
@@ -127,7 +144,7 @@ func (s *Stream) Ignored() bool { return s.ignored }
 
 func (s *Stream) ignore(protocol string) {
 	s.ignored = true
-	s.pending = [2][]byte{}
+	s.pending = nil
 	countConn(protocol)
 }
 
@@ -159,7 +176,7 @@ func (s *Stream) feed(dir message.Dir, b []byte, ts time.Time) {
 			// (TLS) ignored.
 			s.h1.Close(ts)
 			s.h1 = nil
-			s.pending[dir] = append(s.pending[dir][:0], b[n:]...)
+			s.hold(dir, b[n:])
 			s.detect(ts)
 			return
 		default:

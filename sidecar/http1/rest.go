@@ -1,0 +1,53 @@
+package http1
+
+// A direction at rest (at a message boundary, carrying nothing over to the
+// next message) parses on exactly as a new one would. Idle keep-alive
+// connections are at rest in both directions nearly all the time, and a
+// sidecar tracks thousands of them, so Trim drops the state of a direction
+// at rest, and the next bytes make a new one.
+//
+// The state goes to the collector, not to a pool: one tick trims thousands
+// of connections that went quiet together, and a sync.Pool would keep all
+// their states until two collections had passed, which an idle process
+// may not see for minutes.
+
+// Trim drops the parser state of each direction at rest and the array of
+// an empty request queue, so that an idle connection holds nothing but the
+// Conn itself; parsing goes on exactly as before. A busy connection keeps
+// its state between messages, so that each message does not pay to make
+// it again: the caller trims when the connection may have gone quiet (the
+// parse stage: on every tick, once a flush interval).
+func (c *Conn) Trim() {
+	if c.cli != nil && c.cli.atRest() {
+		c.cli = nil
+	}
+	if c.srv != nil && c.srv.atRest() {
+		c.srv = nil
+	}
+	c.q.trim()
+}
+
+// client returns the client direction's parser, making one when the
+// direction holds none.
+func (c *Conn) client() *side {
+	if c.cli == nil {
+		c.cli = &side{c: c, client: true}
+	}
+	return c.cli
+}
+
+// server returns the server direction's parser, as client does.
+func (c *Conn) server() *side {
+	if c.srv == nil {
+		c.srv = &side{c: c}
+	}
+	return c.srv
+}
+
+// atRest reports whether the direction is at a message boundary with
+// nothing carried over: no partial preface, no buffered bytes, no flag or
+// interim responses for the next message.
+func (s *side) atRest() bool {
+	return s.st == stHead && !s.started && s.pre == 0 && len(s.buf) == 0 &&
+		s.next == "" && !s.afterGap && len(s.interim) == 0
+}
