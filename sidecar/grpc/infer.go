@@ -3,9 +3,7 @@ package grpc
 import (
 	"slices"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/podtap/podtap/sidecar/message"
 )
@@ -121,8 +119,8 @@ func (s *side) fit(md protoreflect.MessageDescriptor, t *types) bool {
 // number md lacks, or one sent with another wire type, is kept as an
 // unknown field, and is the sign that b is some other type.
 func decodesAs(b []byte, md protoreflect.MessageDescriptor, t *types) bool {
-	m := dynamicpb.NewMessage(md)
-	if err := (proto.UnmarshalOptions{DiscardUnknown: false, Resolver: t}).Unmarshal(b, m); err != nil {
+	m, err := unmarshalDynamic(b, md, t)
+	if err != nil {
 		return false
 	}
 	return !hasUnknown(m)

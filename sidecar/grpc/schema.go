@@ -3,6 +3,7 @@ package grpc
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -20,6 +21,9 @@ var errNoMethod = errors.New("grpc: method not in the service's schema")
 type schema struct {
 	service protoreflect.ServiceDescriptor
 	types   *types
+	// plans caches the transcoder's plan of each message type decoded,
+	// compiled on first use: protoreflect.MessageDescriptor → *plan.
+	plans sync.Map
 }
 
 // newSchema builds the schema of a service whose file and imports came
@@ -45,7 +49,9 @@ func registerFile(files *protoregistry.Files, fd protoreflect.FileDescriptor) {
 }
 
 // decode turns a method's raw messages into protojson, the request's
-// (input) or the response's.
+// (input) or the response's. The documents share one buffer. Messages are
+// transcoded straight from the wire; those the transcoder cannot write
+// exactly go through dynamicpb and protojson.
 func (s *schema) decode(method string, msgs [][]byte, input bool) ([][]byte, error) {
 	md := s.service.Methods().ByName(protoreflect.Name(method))
 	if md == nil {
@@ -55,21 +61,85 @@ func (s *schema) decode(method string, msgs [][]byte, input bool) ([][]byte, err
 	if input {
 		desc = md.Input()
 	}
-	unmarshal := proto.UnmarshalOptions{Resolver: s.types}
-	marshal := protojson.MarshalOptions{Resolver: s.types}
+	p := s.planOf(desc)
+	t := transcoders.Get().(*transcoder)
+	defer transcoders.Put(t)
 	out := make([][]byte, len(msgs))
+	var buf []byte
+	if len(msgs) > 0 {
+		buf = make([]byte, 0, jsonSizeHint(msgs))
+	}
 	for i, b := range msgs {
-		m := dynamicpb.NewMessage(desc)
-		if err := unmarshal.Unmarshal(b, m); err != nil {
-			return nil, fmt.Errorf("grpc: message %d of %s is not a %s: %w", i, md.FullName(), desc.FullName(), err)
+		start := len(buf)
+		var err error
+		buf, err = t.transcode(buf, p, b)
+		if errors.Is(err, errFallback) {
+			buf, err = s.reflective(buf, desc, b)
 		}
-		j, err := marshal.Marshal(m)
 		if err != nil {
-			return nil, fmt.Errorf("grpc: message %d of %s to JSON: %w", i, md.FullName(), err)
+			return nil, fmt.Errorf("grpc: message %d of %s as %s: %w", i, md.FullName(), desc.FullName(), err)
 		}
-		out[i] = j
+		out[i] = buf[start:]
+	}
+	// buf may have moved as it grew: point every document into its final
+	// array, capped so that appending to one cannot overwrite the next.
+	start := 0
+	for i := range out {
+		end := start + len(out[i])
+		out[i] = buf[start:end:end]
+		start = end
 	}
 	return out, nil
+}
+
+// jsonSizeHint guesses the JSON size of msgs, so that their documents
+// mostly fit one allocation: names and quoting make JSON larger than the
+// wire format, and base64 makes bytes a third larger.
+func jsonSizeHint(msgs [][]byte) int {
+	n := 0
+	for _, b := range msgs {
+		n += 2*len(b) + 16
+	}
+	return n
+}
+
+// planOf is the transcoder's plan of message type md.
+func (s *schema) planOf(md protoreflect.MessageDescriptor) *plan {
+	if p, ok := s.plans.Load(md); ok {
+		return p.(*plan)
+	}
+	p, _ := s.plans.LoadOrStore(md, compile(md))
+	return p.(*plan)
+}
+
+// reflective appends the JSON of message b of type desc the general way,
+// building it with dynamicpb and writing it with protojson.
+func (s *schema) reflective(dst []byte, desc protoreflect.MessageDescriptor, b []byte) ([]byte, error) {
+	m, err := unmarshalDynamic(b, desc, s.types)
+	if err != nil {
+		return dst, fmt.Errorf("not a valid message: %w", err)
+	}
+	out, err := protojson.MarshalOptions{Resolver: s.types}.MarshalAppend(dst, m)
+	if err != nil {
+		return dst, fmt.Errorf("to JSON: %w", err)
+	}
+	return out, nil
+}
+
+// unmarshalDynamic decodes b as a dynamicpb message of type md. The bytes
+// come off the network, and proto.Unmarshal panics on some malformed ones
+// when decoding into dynamicpb (see errMapKey): a panic is their error.
+func unmarshalDynamic(b []byte, md protoreflect.MessageDescriptor, t *types) (m *dynamicpb.Message, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			m, err = nil, fmt.Errorf("protobuf decoder failed: %v", p)
+		}
+	}()
+	m = dynamicpb.NewMessage(md)
+	if err := (proto.UnmarshalOptions{Resolver: t}).Unmarshal(b, m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // types resolves message and extension types from a schema's own files

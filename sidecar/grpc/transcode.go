@@ -1,0 +1,583 @@
+package grpc
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// errFallback: the message needs what only the reflective decoder
+// (dynamicpb and protojson) does exactly, and is left to it.
+var errFallback = errors.New("grpc: message left to the reflective decoder")
+
+// errWire: the bytes are not protobuf's wire format; proto.Unmarshal
+// fails on the same bytes.
+var errWire = errors.New("cannot parse invalid wire-format data")
+
+// errMapKey: a map entry has a key and then a key of another wire type.
+// Generated code skips the second as unknown, but proto.Unmarshal into
+// dynamicpb (protobuf-go v1.36) loses the first and panics; both decoders
+// fail such an entry so that a message decodes the same whichever runs.
+var errMapKey = errors.New("map entry key repeated with another wire type")
+
+// maxDepth bounds how deeply the transcoder nests messages. Deeper ones
+// are left to the reflective decoder, which applies protobuf's own limit;
+// real schemas are far shallower.
+const maxDepth = 100
+
+// maxScratch bounds the records or entries a pooled transcoder keeps
+// between messages, so that one huge message does not pin its scratch.
+const maxScratch = 1 << 14
+
+// transcoders holds scratch state for decode, which pipeline workers call
+// concurrently.
+var transcoders = sync.Pool{New: func() any { return new(transcoder) }}
+
+// transcoder writes protobuf wire-format messages as the JSON protojson
+// writes for them (default options), straight from the wire, with no
+// message built in between. Its scratch is reused from message to
+// message: it is not safe for concurrent use.
+type transcoder struct {
+	// recs holds the fields read of every message being written, the
+	// outermost first; each message's run is sorted by field.
+	recs []record
+	// wins holds, per oneof of those messages, the index in recs of the
+	// field that came last on the wire and so is the one set (-1: none).
+	wins []int
+	// ents holds the entries of the maps being written.
+	ents []mapEntry
+}
+
+// record is one occurrence of a known field on the wire.
+type record struct {
+	// val is a varint or fixed value; start and end bound it in its
+	// message, or the contents of a length-delimited value (a string,
+	// bytes, a message, a map entry or a packed run).
+	val        uint64
+	start, end int32
+	field      int32
+	packed     bool
+}
+
+// mapEntry is one map entry read from the wire.
+type mapEntry struct {
+	// key is a numeric or bool key (signed kinds as int64 bits); kstart
+	// and kend bound a string key.
+	key          uint64
+	kstart, kend int32
+	val          uint64
+	vstart, vend int32
+	// seq orders entries as on the wire: the last of equal keys wins.
+	seq    int32
+	hasVal bool
+}
+
+// transcode appends the JSON of the message b of plan p to dst. It
+// returns errFallback, with dst as it was, when the message must go to
+// the reflective decoder instead.
+func (t *transcoder) transcode(dst []byte, p *plan, b []byte) ([]byte, error) {
+	if p.fallback || len(b) > math.MaxInt32 {
+		// Offsets into b are int32, which keeps the scratch small.
+		return dst, errFallback
+	}
+	mark := len(dst)
+	out, err := t.message(dst, p, b, 0)
+	t.reset()
+	if err != nil {
+		return out[:mark], err
+	}
+	return out, nil
+}
+
+// reset empties the scratch, letting go of an outsized one.
+func (t *transcoder) reset() {
+	t.recs, t.wins, t.ents = t.recs[:0], t.wins[:0], t.ents[:0]
+	if cap(t.recs) > maxScratch {
+		t.recs = nil
+	}
+	if cap(t.wins) > maxScratch {
+		t.wins = nil
+	}
+	if cap(t.ents) > maxScratch {
+		t.ents = nil
+	}
+}
+
+// level is the message being written.
+type level struct {
+	b []byte
+	// wbase is where the message's oneofs start in transcoder.wins.
+	wbase int
+	// open is the length of the output after the message's '{': a member
+	// written past it needs a comma first.
+	open  int
+	depth int
+}
+
+// member starts the object member of field f.
+func (lv *level) member(dst []byte, f *fieldPlan) []byte {
+	if len(dst) > lv.open {
+		dst = append(dst, ',')
+	}
+	return append(dst, f.name...)
+}
+
+// message appends the JSON object of message b. Its fields are read
+// first, then written in declaration order, as protojson orders them.
+func (t *transcoder) message(dst []byte, p *plan, b []byte, depth int) ([]byte, error) {
+	if depth > maxDepth {
+		return dst, errFallback
+	}
+	base := len(t.recs)
+	if err := t.read(p, b); err != nil {
+		return dst, err
+	}
+	end := len(t.recs)
+	sortRecords(t.recs[base:end])
+	lv := level{b: b, wbase: len(t.wins), depth: depth}
+	for range p.oneofs {
+		t.wins = append(t.wins, -1)
+	}
+	for i := base; i < end; i++ {
+		if o := p.fields[t.recs[i].field].oneof; o >= 0 {
+			if w := &t.wins[lv.wbase+o]; *w < 0 || t.recs[i].start > t.recs[*w].start {
+				*w = i
+			}
+		}
+	}
+	dst = append(dst, '{')
+	lv.open = len(dst)
+	for i := base; i < end; {
+		j := i + 1
+		for j < end && t.recs[j].field == t.recs[i].field {
+			j++
+		}
+		var err error
+		if dst, err = t.field(dst, &lv, &p.fields[t.recs[i].field], i, j); err != nil {
+			return dst, err
+		}
+		i = j
+	}
+	t.recs = t.recs[:base]
+	t.wins = t.wins[:lv.wbase]
+	return append(dst, '}'), nil
+}
+
+// read records the known fields of message b, checking the whole message
+// as proto.Unmarshal does: a field of the wrong wire type is unknown, an
+// unknown field is skipped but must be well-formed.
+func (t *transcoder) read(p *plan, b []byte) error {
+	for pos := 0; pos < len(b); {
+		num, wt, n := protowire.ConsumeTag(b[pos:])
+		if n < 0 || num > protowire.MaxValidNumber {
+			return errWire
+		}
+		pos += n
+		if fi := p.field(num); fi >= 0 {
+			f := &p.fields[fi]
+			switch {
+			case wt == f.wire:
+				v, start, stop, n, err := consume(f, b, pos, len(b))
+				if err != nil {
+					return err
+				}
+				t.recs = append(t.recs, record{val: v, start: int32(start), end: int32(stop), field: int32(fi)})
+				pos += n
+				continue
+			case wt == protowire.BytesType && f.shape == list && packable(f.wire):
+				s, n := protowire.ConsumeBytes(b[pos:])
+				if n < 0 || !validPacked(f.wire, s) {
+					return errWire
+				}
+				start := pos + n - len(s)
+				t.recs = append(t.recs, record{start: int32(start), end: int32(start + len(s)), field: int32(fi), packed: true})
+				pos += n
+				continue
+			}
+		}
+		n = protowire.ConsumeFieldValue(num, wt, b[pos:])
+		if n < 0 {
+			return errWire
+		}
+		pos += n
+	}
+	return nil
+}
+
+// consume reads one value of f, of its wire type, at b[pos:end]: a
+// varint or fixed value, or a length-delimited one. start and stop bound
+// the value, without its length for a length-delimited one, whose place
+// on the wire orders it among others; n is the length read.
+func consume(f *fieldPlan, b []byte, pos, end int) (v uint64, start, stop, n int, err error) {
+	start = pos
+	switch f.wire {
+	case protowire.VarintType:
+		v, n = protowire.ConsumeVarint(b[pos:end])
+	case protowire.Fixed32Type:
+		var v32 uint32
+		v32, n = protowire.ConsumeFixed32(b[pos:end])
+		v = uint64(v32)
+	case protowire.Fixed64Type:
+		v, n = protowire.ConsumeFixed64(b[pos:end])
+	default:
+		var s []byte
+		s, n = protowire.ConsumeBytes(b[pos:end])
+		if n < 0 {
+			break
+		}
+		start = pos + n - len(s)
+		stop = start + len(s)
+		if f.kind == protoreflect.StringKind && f.utf8 && !utf8.Valid(s) {
+			return 0, 0, 0, 0, fmt.Errorf("field %s: %w", f.fullName, errInvalidUTF8)
+		}
+	}
+	if n < 0 {
+		return 0, 0, 0, 0, errWire
+	}
+	if f.wire != protowire.BytesType {
+		stop = pos + n
+	}
+	return v, start, stop, n, nil
+}
+
+// packable says whether a list of values of wire type wt may come packed.
+func packable(wt protowire.Type) bool {
+	return wt == protowire.VarintType || wt == protowire.Fixed32Type || wt == protowire.Fixed64Type
+}
+
+// validPacked says whether s is a whole run of values of wire type wt.
+func validPacked(wt protowire.Type, s []byte) bool {
+	switch wt {
+	case protowire.Fixed32Type:
+		return len(s)%4 == 0
+	case protowire.Fixed64Type:
+		return len(s)%8 == 0
+	}
+	for len(s) > 0 {
+		_, n := protowire.ConsumeVarint(s)
+		if n < 0 {
+			return false
+		}
+		s = s[n:]
+	}
+	return true
+}
+
+// sortRecords puts a message's records in declaration order, keeping
+// each field's in wire order. Encoders write fields in number order,
+// which is mostly declaration order too, so sorting is mostly skipped.
+func sortRecords(rs []record) {
+	for i := 1; i < len(rs); i++ {
+		if rs[i].field < rs[i-1].field {
+			slices.SortFunc(rs, compareRecords)
+			return
+		}
+	}
+}
+
+func compareRecords(x, y record) int {
+	if c := cmp.Compare(x.field, y.field); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.start, y.start)
+}
+
+// field writes the member of field f from its records recs[i:j], or
+// nothing when the field is not set.
+func (t *transcoder) field(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byte, error) {
+	switch f.shape {
+	case list:
+		return t.list(dst, lv, f, i, j)
+	case mapped:
+		return t.mapping(dst, lv, f, i, j)
+	}
+	if f.kind == protoreflect.MessageKind && j-i > 1 {
+		// A message seen again is merged into the first, field by field.
+		return dst, errFallback
+	}
+	r := t.recs[j-1]
+	if f.oneof >= 0 && t.recs[t.wins[lv.wbase+f.oneof]].field != t.recs[i].field {
+		// A later field of the oneof replaced this one, but proto.Unmarshal
+		// read it all the same: a message must still be valid.
+		if f.kind == protoreflect.MessageKind {
+			return t.validate(dst, f.msg, lv.b[r.start:r.end], lv.depth+1)
+		}
+		return dst, nil
+	}
+	if !f.presence && zero(f, r) {
+		return dst, nil
+	}
+	return t.value(lv.member(dst, f), lv, f, r)
+}
+
+// zero says whether r holds the zero value of f, which proto3 leaves out.
+func zero(f *fieldPlan, r record) bool {
+	if f.wire == protowire.BytesType {
+		return r.start == r.end
+	}
+	return isZero(f.kind, r.val)
+}
+
+// value writes the one value of f that r holds.
+func (t *transcoder) value(dst []byte, lv *level, f *fieldPlan, r record) ([]byte, error) {
+	switch f.kind {
+	case protoreflect.StringKind:
+		out, err := appendString(dst, lv.b[r.start:r.end])
+		if err != nil {
+			return out, fmt.Errorf("field %s: %w", f.fullName, err)
+		}
+		return out, nil
+	case protoreflect.BytesKind:
+		return appendBytes(dst, lv.b[r.start:r.end]), nil
+	case protoreflect.MessageKind:
+		return t.message(dst, f.msg, lv.b[r.start:r.end], lv.depth+1)
+	}
+	return appendScalar(dst, f, r.val), nil
+}
+
+// validate checks message b as writing it would, and writes nothing.
+func (t *transcoder) validate(dst []byte, p *plan, b []byte, depth int) ([]byte, error) {
+	mark := len(dst)
+	out, err := t.message(dst, p, b, depth)
+	return out[:mark], err
+}
+
+// list writes a repeated field, its packed and unpacked records alike; a
+// list with no element (empty packed runs only) is not set.
+func (t *transcoder) list(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byte, error) {
+	empty := true
+	for k := i; k < j && empty; k++ {
+		empty = t.recs[k].packed && t.recs[k].start == t.recs[k].end
+	}
+	if empty {
+		return dst, nil
+	}
+	dst = append(lv.member(dst, f), '[')
+	open := len(dst)
+	for k := i; k < j; k++ {
+		r := t.recs[k]
+		if r.packed {
+			dst = appendPacked(dst, f, lv.b[r.start:r.end], open)
+			continue
+		}
+		if len(dst) > open {
+			dst = append(dst, ',')
+		}
+		var err error
+		if dst, err = t.value(dst, lv, f, r); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, ']'), nil
+}
+
+// appendPacked writes the elements of a packed run that read checked,
+// after those already written past open.
+func appendPacked(dst []byte, f *fieldPlan, s []byte, open int) []byte {
+	for len(s) > 0 {
+		var v uint64
+		var n int
+		switch f.wire {
+		case protowire.Fixed32Type:
+			var v32 uint32
+			v32, n = protowire.ConsumeFixed32(s)
+			v = uint64(v32)
+		case protowire.Fixed64Type:
+			v, n = protowire.ConsumeFixed64(s)
+		default:
+			v, n = protowire.ConsumeVarint(s)
+		}
+		s = s[n:]
+		if len(dst) > open {
+			dst = append(dst, ',')
+		}
+		dst = appendScalar(dst, f, v)
+	}
+	return dst
+}
+
+// mapping writes a map field as a JSON object, its keys sorted as
+// protojson sorts them, the last entry of a key winning.
+func (t *transcoder) mapping(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byte, error) {
+	base := len(t.ents)
+	for k := i; k < j; k++ {
+		e, err := readEntry(f, lv.b, int(t.recs[k].start), int(t.recs[k].end))
+		if err != nil {
+			return dst, err
+		}
+		e.seq = int32(k)
+		t.ents = append(t.ents, e)
+	}
+	end := len(t.ents)
+	kind, b := f.key.kind, lv.b
+	slices.SortFunc(t.ents[base:end], func(x, y mapEntry) int {
+		if c := compareKeys(kind, b, &x, &y); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.seq, y.seq)
+	})
+	dst = append(lv.member(dst, f), '{')
+	open := len(dst)
+	var err error
+	for k := base; k < end; k++ {
+		e := t.ents[k]
+		if k+1 < end && compareKeys(kind, b, &e, &t.ents[k+1]) == 0 {
+			// A later entry replaces this one, but proto.Unmarshal read its
+			// value all the same: a message must still be valid.
+			if f.val.kind == protoreflect.MessageKind && e.hasVal {
+				if dst, err = t.validate(dst, f.val.msg, b[e.vstart:e.vend], lv.depth+1); err != nil {
+					return dst, err
+				}
+			}
+			continue
+		}
+		if len(dst) > open {
+			dst = append(dst, ',')
+		}
+		if dst, err = appendKey(dst, f.key, b, &e); err != nil {
+			return dst, err
+		}
+		dst = append(dst, ':')
+		switch {
+		case e.hasVal:
+			dst, err = t.value(dst, lv, f.val, record{val: e.val, start: e.vstart, end: e.vend})
+		case f.val.kind == protoreflect.MessageKind:
+			// An entry without a value holds an empty message.
+			dst, err = t.message(dst, f.val.msg, nil, lv.depth+1)
+		case f.val.wire == protowire.BytesType:
+			dst = append(dst, `""`...)
+		default:
+			// Zero, also for an enum: a map's enum has 0 as its first value.
+			dst = appendScalar(dst, f.val, 0)
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+	t.ents = t.ents[:base]
+	return append(dst, '}'), nil
+}
+
+// readEntry reads the map entry b[pos:end] as proto.Unmarshal does: key
+// and value may be missing, repeated (the last wins) or of the wrong
+// wire type (then unknown), and other fields are skipped.
+func readEntry(f *fieldPlan, b []byte, pos, end int) (mapEntry, error) {
+	var e mapEntry
+	// haveKey and keyMistyped track the case proto.Unmarshal cannot read
+	// into dynamicpb: a key, then a key of the wrong wire type.
+	haveKey, keyMistyped := false, false
+	for pos < end {
+		num, wt, n := protowire.ConsumeTag(b[pos:end])
+		if n < 0 || num > protowire.MaxValidNumber {
+			return e, errWire
+		}
+		pos += n
+		var sub *fieldPlan
+		switch num {
+		case 1:
+			sub = f.key
+		case 2:
+			sub = f.val
+		}
+		if sub == nil || wt != sub.wire {
+			if n = protowire.ConsumeFieldValue(num, wt, b[pos:end]); n < 0 {
+				return e, errWire
+			}
+			pos += n
+			keyMistyped = keyMistyped || num == 1
+			continue
+		}
+		v, start, stop, n, err := consume(sub, b, pos, end)
+		if err != nil {
+			return e, err
+		}
+		pos += n
+		if num == 1 {
+			e.key, e.kstart, e.kend = keyBits(sub.kind, v), int32(start), int32(stop)
+			haveKey, keyMistyped = true, false
+			continue
+		}
+		if sub.kind == protoreflect.MessageKind && e.hasVal {
+			// A message value seen again is merged into the first.
+			return e, errFallback
+		}
+		e.val, e.vstart, e.vend, e.hasVal = v, int32(start), int32(stop), true
+	}
+	if haveKey && keyMistyped {
+		return e, errMapKey
+	}
+	return e, nil
+}
+
+// keyBits turns a raw numeric key into the value it stands for: signed
+// kinds as int64 bits, unsigned ones zero-extended, bools as 0 or 1.
+func keyBits(k protoreflect.Kind, v uint64) uint64 {
+	switch k {
+	case protoreflect.BoolKind:
+		if v != 0 {
+			return 1
+		}
+		return 0
+	case protoreflect.Int32Kind, protoreflect.Sfixed32Kind:
+		return uint64(int64(int32(v)))
+	case protoreflect.Sint32Kind:
+		return uint64(int64(int32(protowire.DecodeZigZag(v & 0xffffffff))))
+	case protoreflect.Sint64Kind:
+		return uint64(protowire.DecodeZigZag(v))
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		return uint64(uint32(v))
+	}
+	return v
+}
+
+// signedKey says whether keys of kind k compare as signed integers.
+func signedKey(k protoreflect.Kind) bool {
+	switch k {
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
+		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		return true
+	}
+	return false
+}
+
+// compareKeys orders keys as protojson does: false before true, numbers
+// by value, strings by their bytes.
+func compareKeys(k protoreflect.Kind, b []byte, x, y *mapEntry) int {
+	switch {
+	case k == protoreflect.StringKind:
+		return bytes.Compare(b[x.kstart:x.kend], b[y.kstart:y.kend])
+	case signedKey(k):
+		return cmp.Compare(int64(x.key), int64(y.key))
+	}
+	return cmp.Compare(x.key, y.key)
+}
+
+// appendKey writes a map key as a JSON object member name: JSON names are
+// strings, so numbers and bools are quoted.
+func appendKey(dst []byte, key *fieldPlan, b []byte, e *mapEntry) ([]byte, error) {
+	switch {
+	case key.kind == protoreflect.StringKind:
+		out, err := appendString(dst, b[e.kstart:e.kend])
+		if err != nil {
+			return out, fmt.Errorf("map key %s: %w", key.fullName, err)
+		}
+		return out, nil
+	case key.kind == protoreflect.BoolKind:
+		if e.key != 0 {
+			return append(dst, `"true"`...), nil
+		}
+		return append(dst, `"false"`...), nil
+	case signedKey(key.kind):
+		return append(strconv.AppendInt(append(dst, '"'), int64(e.key), 10), '"'), nil
+	}
+	return append(strconv.AppendUint(append(dst, '"'), e.key, 10), '"'), nil
+}

@@ -1,0 +1,60 @@
+package grpc
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/podtap/podtap/internal/grpcdemo"
+)
+
+// BenchmarkTranscode writes messages as JSON straight from the wire, and
+// the reflective way (dynamicpb, protojson) for comparison: the greeter's
+// request, which BenchmarkGRPCReplay sends, and a large random Kitchen.
+func BenchmarkTranscode(b *testing.B) {
+	demo, err := grpcdemo.NewSchema()
+	if err != nil {
+		b.Fatal(err)
+	}
+	hello, err := proto.Marshal(demo.NewRequest("bench", 7, []byte("0123456789abcdef0123456789abcdef"), "a", "b"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := newTestSchema(b)
+	kitchen := randomMessage(b, rand.New(rand.NewPCG(5, 5)), s.kitchen)
+	for _, m := range []struct {
+		name string
+		md   protoreflect.MessageDescriptor
+		b    []byte
+	}{
+		{"hello", demo.Request, hello},
+		{"kitchen", s.kitchen, kitchen},
+	} {
+		sc := &schema{types: newTypes(new(protoregistry.Files))}
+		b.Run(m.name+"/transcode", func(b *testing.B) {
+			p := compile(m.md)
+			var tr transcoder
+			var buf []byte
+			b.SetBytes(int64(len(m.b)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if buf, err = tr.transcode(buf[:0], p, m.b); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(m.name+"/dynamicpb", func(b *testing.B) {
+			var buf []byte
+			b.SetBytes(int64(len(m.b)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if buf, err = sc.reflective(buf[:0], m.md, m.b); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
