@@ -33,7 +33,6 @@ type jsonCompactor struct {
 	masks []mask
 	// objects has bit d set when the container at depth d is an object.
 	objects [maxJSONDepth/64 + 1]uint64
-	depth   uint
 }
 
 // mask is a masked value in progress: once the scan is back at depth, the
@@ -90,61 +89,118 @@ var jsonSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
 
 // scan reads one value from the start of src and returns where it ends.
 // It is a state machine over three states: a value is expected, a key is
-// expected, or a value has just ended.
+// expected, or a value has just ended. The state every token's step reads
+// (the depth, where masks end, the redaction filter) is kept in locals
+// rather than loaded through c.
 func (c *jsonCompactor) scan() (int, bool) {
 	src := c.src
 	i := 0
+	var depth uint
+	// stop is the depth at which a value's end needs handling: that of the
+	// innermost masked value, whose output is then replaced, or else 0,
+	// where the top-level value ends. Both in one variable make a value's
+	// end one compare. No mask is open at depth 0: keys open masks, and
+	// keys are inside objects.
+	var stop uint
+	// filter is the redaction names' filter, copied so that testing a key
+	// against it costs no load of c.redact.
+	var filter fieldFilter
+	if c.redact != nil {
+		filter = c.redact.filter
+	}
 value:
-	if i >= len(src) || c.depth > maxJSONDepth {
+	if i >= len(src) {
 		return i, false
 	}
-	switch b := src[i]; {
-	case b == '"':
-		if end := shortString(src, i); end > 0 {
-			i = end
-			break
-		}
+	switch src[i] {
+	case '"':
+		// The first shortLen bytes of a string are read here one at a time,
+		// and scanString, a call that reads eight bytes a step, reads on
+		// only past them or from a byte that is not plain. Most strings of
+		// a dense body end within them, and for those the byte loop is the
+		// faster: the branch predictor learns their lengths, which repeat
+		// from one object to the next, so the scan runs ahead of the loads,
+		// whereas after an eight-byte step the next token waits for the
+		// step's arithmetic. The key state below does the same.
 		start := i
+		j := i + 1
+		for end := min(j+shortLen, len(src)); j < end && plainString[src[j]]; {
+			j++
+		}
+		if j < len(src) && src[j] == '"' {
+			i = j + 1
+			goto after
+		}
 		var ok, bad bool
-		if i, ok, bad = scanString(src, i); !ok {
+		if i, ok, bad = scanString(src, j); !ok {
 			return i, false
 		}
 		if bad {
 			c.repairString(start, i)
 		}
-	case b == '{':
-		c.push(true)
+	case '{':
 		if i = c.space(i + 1); i < len(src) && src[i] == '}' {
-			c.depth--
 			i++
 			goto after
 		}
+		// A container is entered only once it is known not to be empty:
+		// an empty one at the bound is accepted, a value past it is not.
+		if depth++; depth > maxJSONDepth {
+			return i, false
+		}
+		c.objects[depth/64] |= 1 << (depth % 64)
 		goto key
-	case b == '[':
-		c.push(false)
+	case '[':
 		if i = c.space(i + 1); i < len(src) && src[i] == ']' {
-			c.depth--
 			i++
 			goto after
 		}
+		if depth++; depth > maxJSONDepth {
+			return i, false
+		}
+		c.objects[depth/64] &^= 1 << (depth % 64)
 		goto value
-	case b == 't':
+	case 't':
 		if i = literal(src, i, "true"); i < 0 {
 			return 0, false
 		}
-	case b == 'f':
+	case 'f':
 		if i = literal(src, i, "false"); i < 0 {
 			return 0, false
 		}
-	case b == 'n':
+	case 'n':
 		if i = literal(src, i, "null"); i < 0 {
 			return 0, false
 		}
-	case b == '-' || (b >= '0' && b <= '9'):
+	case '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		// Most numbers are positive and have no exponent. They are read
+		// here rather than by number, a call, which reads the others from
+		// their start.
+		start := i
+		i++
+		for i < len(src) && src[i]-'0' < 10 {
+			i++
+		}
+		if i < len(src) && src[i] == '.' {
+			i++
+			fraction := i
+			for i < len(src) && src[i]-'0' < 10 {
+				i++
+			}
+			if i == fraction {
+				return i, false
+			}
+		}
+		if i < len(src) && src[i]|0x20 == 'e' {
+			if i = number(src, start); i < 0 {
+				return 0, false
+			}
+		}
+	case '-', '0':
 		if i = number(src, i); i < 0 {
 			return 0, false
 		}
-	case jsonSpace[b]:
+	case ' ', '\t', '\n', '\r':
 		// Whitespace is looked for only where a token was not found,
 		// which in compact documents is never.
 		i = c.dropSpace(i)
@@ -154,43 +210,48 @@ value:
 	}
 
 after:
-	if n := len(c.masks); n > 0 && c.masks[n-1].depth == c.depth {
-		m := c.masks[n-1]
-		c.masks = c.masks[:n-1]
+	if depth == stop {
+		if depth == 0 {
+			return i, true
+		}
+		n := len(c.masks) - 1
+		m := c.masks[n]
+		c.masks = c.masks[:n]
 		c.dst = append(c.dst[:m.mark], redactedValue...)
 		c.done = i
 		c.hits = append(c.hits, m.name)
-	}
-	if c.depth == 0 {
-		return i, true
+		stop = 0
+		if n > 0 {
+			stop = c.masks[n-1].depth
+		}
 	}
 separator:
 	if i >= len(src) {
 		return i, false
 	}
-	switch src[i] {
-	case ',':
+	// The cases are tested in order, the common one first.
+	switch b := src[i]; {
+	case b == ',':
 		i++
-		if c.inObject() {
+		if c.inObject(depth) {
 			goto key
 		}
 		goto value
-	case '}':
-		if !c.inObject() {
+	case b == '}':
+		if !c.inObject(depth) {
 			return i, false
 		}
-	case ']':
-		if c.inObject() {
+	case b == ']':
+		if c.inObject(depth) {
 			return i, false
 		}
+	case jsonSpace[b]:
+		i = c.dropSpace(i)
+		goto separator
 	default:
-		if jsonSpace[src[i]] {
-			i = c.dropSpace(i)
-			goto separator
-		}
 		return i, false
 	}
-	c.depth--
+	depth--
 	i++
 	goto after
 
@@ -206,51 +267,60 @@ key:
 		return i, false
 	}
 	{
+		// Keys, short in practice, need no bound on the byte loop.
 		start := i
-		var ok, bad bool
-		if end := shortString(src, i); end > 0 {
-			i, ok = end, true
-		} else if i, ok, bad = scanString(src, i); !ok {
-			return i, false
+		j := i + 1
+		for j < len(src) && plainString[src[j]] {
+			j++
 		}
-		key := src[start+1 : i-1]
-		if bad {
-			c.repairString(start, i)
+		if j < len(src) && src[j] == '"' {
+			i = j + 1
+			goto keyEnd
 		}
-		if i = c.space(i); i >= len(src) || src[i] != ':' {
-			return i, false
+		{
+			var ok, bad bool
+			if i, ok, bad = scanString(src, j); !ok {
+				return i, false
+			}
+			if bad {
+				c.repairString(start, i)
+			}
+		}
+	keyEnd:
+		// The key, src[start+1:quote], is sliced only for lookupField.
+		quote := i - 1
+		if i >= len(src) || src[i] != ':' {
+			if i = c.space(i); i >= len(src) || src[i] != ':' {
+				return i, false
+			}
 		}
 		// Whitespace after the colon is dropped by value; a mask's mark
 		// before it is still right, since dropped bytes are not copied.
-		if i++; len(key) <= 64 {
-			// Keys with escapes are compared as written, and long keys are
-			// never masked: sensitive key names are short plain ASCII.
-			if name, masked := lookupField(c.redact, key); masked {
+		i++
+		// Keys with escapes are compared as written, and long keys are never
+		// masked: sensitive key names are short plain ASCII. The filter
+		// rejects nearly every key before lookupField's call; src[start+1]
+		// is the key's firstByte.
+		if n := quote - start - 1; n <= 64 && filter.has(n, src[start+1]) {
+			if name, masked := lookupField(c.redact, src[start+1:quote]); masked {
 				// The value is still validated, but not copied.
 				c.flush(i)
-				c.masks = append(c.masks, mask{depth: c.depth, mark: len(c.dst), name: name})
+				c.masks = append(c.masks, mask{depth: depth, mark: len(c.dst), name: name})
+				stop = depth
 			}
 		}
 	}
 	goto value
 }
 
-// push opens a container one level deeper.
-func (c *jsonCompactor) push(object bool) {
-	c.depth++
-	if c.depth > maxJSONDepth {
-		return // value fails on the next step, before any use of the bit
-	}
-	word, bit := c.depth/64, c.depth%64
-	if object {
-		c.objects[word] |= 1 << bit
-	} else {
-		c.objects[word] &^= 1 << bit
-	}
-}
+// shortLen is how many bytes of a string value scan reads one at a time
+// before it leaves the rest to scanString, so that long strings are read
+// eight bytes a step.
+const shortLen = 16
 
-func (c *jsonCompactor) inObject() bool {
-	return c.objects[c.depth/64]&(1<<(c.depth%64)) != 0
+// inObject reports whether the container at depth is an object.
+func (c *jsonCompactor) inObject(depth uint) bool {
+	return c.objects[depth/64]&(1<<(depth%64)) != 0
 }
 
 // repairString replaces the string token src[start:end], which holds
@@ -291,40 +361,24 @@ const (
 	lanes80 = 0x8080808080808080
 )
 
-// special8 marks the bytes of x that a string cannot hold as they are: a
-// quote, a backslash, a control character or non-ASCII. Each test sets a
-// lane's high bit for a byte that fails it; a borrow can set the bits of
-// lanes above a marked one, never below, so the lowest mark is exact.
+// special8 marks the bytes of x that a string cannot hold as they are (a
+// quote, a backslash, a control character or non-ASCII) by setting their
+// high bit. Each test adds to the low seven bits of every byte, which can
+// carry into the byte's high bit but not out of the byte, so every mark is
+// exact and the tests need no borrow-prone subtraction.
 func special8(x uint64) uint64 {
-	hasZero := func(v uint64) uint64 { return (v - lanes01) &^ v & lanes80 }
-	control := (x - lanes01*0x20) &^ x & lanes80
-	return (hasZero(x^(lanes01*'"')) | hasZero(x^(lanes01*'\\')) | control | x) & lanes80
+	low := x &^ lanes80
+	printable := low + lanes01*(0x80-0x20)
+	notQuote := (low ^ lanes01*'"') + lanes01*0x7f
+	notBackslash := (low ^ lanes01*'\\') + lanes01*0x7f
+	return (x | ^(printable & notQuote & notBackslash)) & lanes80
 }
 
-// shortString returns the end of the string token at src[i] when it is
-// plain and shorter than eight bytes, as most keys and many values are,
-// and 0 otherwise (scanString then reads it). It is the one step of
-// scanString's loop that such a string needs, without the call.
-func shortString(src []byte, i int) int {
-	if i+9 > len(src) {
-		return 0
-	}
-	m := special8(binary.LittleEndian.Uint64(src[i+1:]))
-	if m == 0 {
-		return 0
-	}
-	if j := i + 1 + bits.TrailingZeros64(m)/8; src[j] == '"' {
-		return j + 1
-	}
-	return 0
-}
-
-// scanString advances over the string token at src[i], validating escapes
-// and control characters. bad reports invalid UTF-8, which encoding/json
+// scanString advances over the rest of a string token from src[i], a byte
+// inside it, validating escapes and control characters. bad reports invalid UTF-8, which encoding/json
 // accepts but a record must not carry. Plain bytes are skipped eight at a
 // time: the first byte that is not plain is found in one step.
 func scanString(src []byte, i int) (end int, ok, bad bool) {
-	i++
 	for {
 		for i+8 <= len(src) {
 			m := special8(binary.LittleEndian.Uint64(src[i:]))
@@ -412,7 +466,7 @@ func number(src []byte, i int) int {
 // digits returns the end of one or more digits at src[i], or -1.
 func digits(src []byte, i int) int {
 	start := i
-	for i < len(src) && src[i] >= '0' && src[i] <= '9' {
+	for i < len(src) && src[i]-'0' < 10 {
 		i++
 	}
 	if i == start {
