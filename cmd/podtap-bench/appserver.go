@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/podtap/podtap/internal/payload"
 )
 
 // seqHeader numbers every response 1..N in the order the server answered,
@@ -46,7 +48,7 @@ func (a *appServer) answer(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	size, _ := strconv.Atoi(q.Get("size"))
 	id, _ := strconv.ParseUint(r.PathValue("id"), 10, 64)
-	body := jsonPayload(make([]byte, 0, max(size, minPayload)), size, id)
+	body := payload.Order(make([]byte, 0, max(size, payload.MinSize)), size, id)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set(seqHeader, strconv.FormatInt(a.seq.Add(1), 10))

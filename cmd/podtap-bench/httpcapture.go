@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/podtap/podtap/internal/payload"
 )
 
 // httpTraffic is the HTTP/1.1 exchange mix of one capture.
@@ -57,7 +59,7 @@ func (t httpTraffic) request(ctx context.Context, addr string, i int) (*http.Req
 	if !post {
 		return http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/items/"+strconv.Itoa(i)+q, nil)
 	}
-	body := jsonPayload(nil, reqSize, uint64(i))
+	body := payload.Order(nil, reqSize, uint64(i))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/api/orders"+q, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -133,7 +135,7 @@ func exchange(ctx context.Context, c *http.Client, t httpTraffic, addr string, i
 		return fmt.Errorf("exchange %d: reading the body: %w", i, err)
 	}
 	_, _, _, want := t.exchangeOf(i)
-	if resp.StatusCode != http.StatusOK || n != int64(max(want, minPayload)) || resp.Header.Get(seqHeader) == "" {
+	if resp.StatusCode != http.StatusOK || n != int64(max(want, payload.MinSize)) || resp.Header.Get(seqHeader) == "" {
 		return fmt.Errorf("exchange %d: status %d, %d body bytes, seq %q", i, resp.StatusCode, n, resp.Header.Get(seqHeader))
 	}
 	return nil

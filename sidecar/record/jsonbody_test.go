@@ -2,47 +2,17 @@ package record
 
 import (
 	"encoding/json"
-	"math"
-	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/internal/payload"
 )
 
-// orderJSON returns a compact JSON document of size bytes shaped like a
-// typical API body (an order with line items and a free-text note), the
-// shape of the load generator's payloads, so that the benchmarks measure
-// the mix of short keys, short strings and numbers the scanner sees in
-// production.
-func orderJSON(size int, seed uint64) []byte {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	dst := []byte(`{"id":`)
-	dst = strconv.AppendUint(dst, seed, 10)
-	dst = append(dst, `,"customer":"customer-`...)
-	dst = strconv.AppendUint(dst, seed%9973, 10)
-	dst = append(dst, `","items":[`...)
-	const item = len(`{"sku":"sku-000000","qty":00,"price":0000.00,"tags":["fast","fragile"]},`)
-	for i := 0; len(dst)+item+len(`],"note":""}`) < size; i++ {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, `{"sku":"sku-`...)
-		dst = strconv.AppendInt(dst, 100000+rng.Int64N(900000), 10)
-		dst = append(dst, `","qty":`...)
-		dst = strconv.AppendInt(dst, 1+rng.Int64N(99), 10)
-		dst = append(dst, `,"price":`...)
-		dst = strconv.AppendFloat(dst, math.Round(rng.Float64()*999900)/100, 'f', -1, 64)
-		dst = append(dst, `,"tags":["fast","fragile"]}`...)
-	}
-	dst = append(dst, `],"note":"`...)
-	for len(dst) < size-2 {
-		dst = append(dst, "lorem ipsum dolor sit amet "[len(dst)%27])
-	}
-	return append(dst, `"}`...)
-}
+// orderJSON is a compact JSON document of size bytes shaped like a
+// typical API body, the bench's payload.
+func orderJSON(size int, seed uint64) []byte { return payload.Order(nil, size, seed) }
 
 // TestBenchmarkBodies checks that the benchmarks' bodies are valid and
 // compact, so that the benchmarks time the path they claim to.
