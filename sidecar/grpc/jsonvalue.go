@@ -126,6 +126,9 @@ func appendScalar(dst []byte, f *fieldPlan, v uint64) []byte {
 	case protoreflect.FloatKind:
 		return appendFloat(dst, float64(math.Float32frombits(uint32(v))), 32)
 	case protoreflect.EnumKind:
+		if f.enum.null {
+			return append(dst, "null"...)
+		}
 		if name := f.enum.name(protoreflect.EnumNumber(v)); name != nil {
 			return append(dst, name...)
 		}

@@ -1,7 +1,6 @@
 package grpc
 
 import (
-	"strings"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -20,6 +19,9 @@ type plan struct {
 	sparse map[protowire.Number]int32
 	// oneofs counts the message's oneofs, synthetic ones included.
 	oneofs int
+	// special is the JSON form of its own protojson gives a well-known
+	// type; plain for the others.
+	special special
 	// fallback: this type, or one it reaches, needs what only the
 	// reflective decoder does exactly.
 	fallback bool
@@ -63,18 +65,14 @@ type enumPlan struct {
 	// a number without a value; sparse holds the others.
 	dense  [][]byte
 	sparse map[int32][]byte
+	// null: the enum is google.protobuf.NullValue, whose every value
+	// protojson writes as null.
+	null bool
 }
 
 // maxDense bounds the lookup slices of field and enum numbers: past it,
 // numbers go to a map rather than a mostly empty slice.
 const maxDense = 1024
-
-// wellKnown says whether d is in the package of the well-known types,
-// which protojson writes in forms of their own (RFC 3339 times, "@type"
-// for Any, null for NullValue ...) that the transcoder leaves to it.
-func wellKnown(d protoreflect.Descriptor) bool {
-	return strings.HasPrefix(string(d.FullName()), "google.protobuf.")
-}
 
 // compile builds the plan of md and of every type it reaches.
 func compile(md protoreflect.MessageDescriptor) *plan {
@@ -101,10 +99,16 @@ func (c *compiler) message(md protoreflect.MessageDescriptor) *plan {
 	c.all = append(c.all, p)
 	// A placeholder stands for a type missing from the schema; the
 	// reflective decoder decides what its fields become.
-	if md.IsPlaceholder() || wellKnown(md) || md.ExtensionRanges().Len() > 0 {
+	if md.IsPlaceholder() || md.ExtensionRanges().Len() > 0 {
 		p.fallback = true
 		return p
 	}
+	sp, ok := specialOf(md)
+	if !ok {
+		p.fallback = true
+		return p
+	}
+	p.special = sp
 	fields := md.Fields()
 	p.fields = make([]fieldPlan, fields.Len())
 	maxNum := protowire.Number(0)
@@ -163,7 +167,7 @@ func (c *compiler) supported(fd protoreflect.FieldDescriptor) bool {
 	if fd.IsMap() {
 		return c.supported(fd.MapValue())
 	}
-	if ed := fd.Enum(); ed != nil && (ed.IsPlaceholder() || wellKnown(ed)) {
+	if ed := fd.Enum(); ed != nil && ed.IsPlaceholder() {
 		return false
 	}
 	return true
@@ -190,7 +194,7 @@ func (c *compiler) enum(ed protoreflect.EnumDescriptor) *enumPlan {
 	if e, ok := c.enums[ed]; ok {
 		return e
 	}
-	e := &enumPlan{}
+	e := &enumPlan{null: ed.FullName() == nullValueName}
 	c.enums[ed] = e
 	values := ed.Values()
 	for i := range values.Len() {

@@ -131,8 +131,9 @@ func (lv *level) member(dst []byte, f *fieldPlan) []byte {
 	return append(dst, f.name...)
 }
 
-// message appends the JSON object of message b. Its fields are read
-// first, then written in declaration order, as protojson orders them.
+// message appends the JSON of message b. Its fields are read first, then
+// written in declaration order, as protojson orders them, or in the form
+// of its own protojson gives a well-known type.
 func (t *transcoder) message(dst []byte, p *plan, b []byte, depth int) ([]byte, error) {
 	if depth > maxDepth {
 		return dst, errFallback
@@ -154,22 +155,44 @@ func (t *transcoder) message(dst []byte, p *plan, b []byte, depth int) ([]byte, 
 			}
 		}
 	}
+	var err error
+	if p.special == plain {
+		dst, err = t.object(dst, &lv, p, base, end)
+	} else {
+		dst, err = t.special(dst, &lv, p, base, end)
+	}
+	if err != nil {
+		return dst, err
+	}
+	t.recs = t.recs[:base]
+	t.wins = t.wins[:lv.wbase]
+	return dst, nil
+}
+
+// object writes a message as a JSON object of its fields, from their
+// records recs[base:end].
+func (t *transcoder) object(dst []byte, lv *level, p *plan, base, end int) ([]byte, error) {
 	dst = append(dst, '{')
 	lv.open = len(dst)
 	for i := base; i < end; {
-		j := i + 1
-		for j < end && t.recs[j].field == t.recs[i].field {
-			j++
-		}
+		j := run(t.recs, i, end)
 		var err error
-		if dst, err = t.field(dst, &lv, &p.fields[t.recs[i].field], i, j); err != nil {
+		if dst, err = t.field(dst, lv, &p.fields[t.recs[i].field], i, j); err != nil {
 			return dst, err
 		}
 		i = j
 	}
-	t.recs = t.recs[:base]
-	t.wins = t.wins[:lv.wbase]
 	return append(dst, '}'), nil
+}
+
+// run is the end of the records of the field of recs[i], which sorting
+// put together.
+func run(recs []record, i, end int) int {
+	j := i + 1
+	for j < end && recs[j].field == recs[i].field {
+		j++
+	}
+	return j
 }
 
 // read records the known fields of message b, checking the whole message
@@ -309,7 +332,7 @@ func (t *transcoder) field(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byt
 		// A later field of the oneof replaced this one, but proto.Unmarshal
 		// read it all the same: a message must still be valid.
 		if f.kind == protoreflect.MessageKind {
-			return t.validate(dst, f.msg, lv.b[r.start:r.end], lv.depth+1)
+			return dst, t.validate(f.msg, lv.b[r.start:r.end], lv.depth+1)
 		}
 		return dst, nil
 	}
@@ -344,11 +367,46 @@ func (t *transcoder) value(dst []byte, lv *level, f *fieldPlan, r record) ([]byt
 	return appendScalar(dst, f, r.val), nil
 }
 
-// validate checks message b as writing it would, and writes nothing.
-func (t *transcoder) validate(dst []byte, p *plan, b []byte, depth int) ([]byte, error) {
-	mark := len(dst)
-	out, err := t.message(dst, p, b, depth)
-	return out[:mark], err
+// validate checks message b, which is read but not written, as
+// proto.Unmarshal does: its wire format, its strings' UTF-8 where
+// enforced, and the same of every message in it. What only writing
+// refuses (a Timestamp out of range, a proto2 string not UTF-8) is no
+// error here, as protojson never sees it.
+func (t *transcoder) validate(p *plan, b []byte, depth int) error {
+	if depth > maxDepth {
+		return errFallback
+	}
+	base := len(t.recs)
+	if err := t.read(p, b); err != nil {
+		return err
+	}
+	// Messages inside push their records past end, and pop them.
+	end := len(t.recs)
+	for i := base; i < end; i++ {
+		r := t.recs[i]
+		f := &p.fields[r.field]
+		var err error
+		switch {
+		case f.shape == mapped:
+			err = t.validateEntry(f, b, int(r.start), int(r.end), depth)
+		case f.kind == protoreflect.MessageKind:
+			err = t.validate(f.msg, b[r.start:r.end], depth+1)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	t.recs = t.recs[:base]
+	return nil
+}
+
+// validateEntry checks the map entry b[start:end] and its message value.
+func (t *transcoder) validateEntry(f *fieldPlan, b []byte, start, end, depth int) error {
+	e, err := readEntry(f, b, start, end)
+	if err != nil || !e.hasVal || f.val.kind != protoreflect.MessageKind {
+		return err
+	}
+	return t.validate(f.val.msg, b[e.vstart:e.vend], depth+1)
 }
 
 // list writes a repeated field, its packed and unpacked records alike; a
@@ -361,7 +419,12 @@ func (t *transcoder) list(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byte
 	if empty {
 		return dst, nil
 	}
-	dst = append(lv.member(dst, f), '[')
+	return t.array(lv.member(dst, f), lv, f, i, j)
+}
+
+// array writes the elements of a repeated field as a JSON array.
+func (t *transcoder) array(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byte, error) {
+	dst = append(dst, '[')
 	open := len(dst)
 	for k := i; k < j; k++ {
 		r := t.recs[k]
@@ -405,9 +468,14 @@ func appendPacked(dst []byte, f *fieldPlan, s []byte, open int) []byte {
 	return dst
 }
 
-// mapping writes a map field as a JSON object, its keys sorted as
-// protojson sorts them, the last entry of a key winning.
+// mapping writes a map field.
 func (t *transcoder) mapping(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byte, error) {
+	return t.entries(lv.member(dst, f), lv, f, i, j)
+}
+
+// entries writes the entries of a map field as a JSON object, its keys
+// sorted as protojson sorts them, the last entry of a key winning.
+func (t *transcoder) entries(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byte, error) {
 	base := len(t.ents)
 	for k := i; k < j; k++ {
 		e, err := readEntry(f, lv.b, int(t.recs[k].start), int(t.recs[k].end))
@@ -425,7 +493,7 @@ func (t *transcoder) mapping(dst []byte, lv *level, f *fieldPlan, i, j int) ([]b
 		}
 		return cmp.Compare(x.seq, y.seq)
 	})
-	dst = append(lv.member(dst, f), '{')
+	dst = append(dst, '{')
 	open := len(dst)
 	var err error
 	for k := base; k < end; k++ {
@@ -434,7 +502,7 @@ func (t *transcoder) mapping(dst []byte, lv *level, f *fieldPlan, i, j int) ([]b
 			// A later entry replaces this one, but proto.Unmarshal read its
 			// value all the same: a message must still be valid.
 			if f.val.kind == protoreflect.MessageKind && e.hasVal {
-				if dst, err = t.validate(dst, f.val.msg, b[e.vstart:e.vend], lv.depth+1); err != nil {
+				if err = t.validate(f.val.msg, b[e.vstart:e.vend], lv.depth+1); err != nil {
 					return dst, err
 				}
 			}

@@ -13,7 +13,8 @@ import (
 
 // BenchmarkTranscode writes messages as JSON straight from the wire, and
 // the reflective way (dynamicpb, protojson) for comparison: the greeter's
-// request, which BenchmarkGRPCReplay sends, and a large random Kitchen.
+// request and reply (with a Timestamp), which BenchmarkGRPCReplay sends,
+// a large random Kitchen, and a random Known of well-known types.
 func BenchmarkTranscode(b *testing.B) {
 	demo, err := grpcdemo.NewSchema()
 	if err != nil {
@@ -23,15 +24,22 @@ func BenchmarkTranscode(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	reply, err := proto.Marshal(demo.NewReply("Hello, bench", 7, 1, nil))
+	if err != nil {
+		b.Fatal(err)
+	}
 	s := newTestSchema(b)
 	kitchen := randomMessage(b, rand.New(rand.NewPCG(5, 5)), s.kitchen)
+	known := validKnown(b, s)
 	for _, m := range []struct {
 		name string
 		md   protoreflect.MessageDescriptor
 		b    []byte
 	}{
 		{"hello", demo.Request, hello},
+		{"reply", demo.Reply, reply},
 		{"kitchen", s.kitchen, kitchen},
+		{"known", s.known, known},
 	} {
 		sc := &schema{types: newTypes(new(protoregistry.Files))}
 		b.Run(m.name+"/transcode", func(b *testing.B) {
@@ -56,5 +64,17 @@ func BenchmarkTranscode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// validKnown is a random Known that protojson writes, the first of a
+// fixed sequence.
+func validKnown(b *testing.B, s *testSchema) []byte {
+	r := rand.New(rand.NewPCG(5, 5))
+	for {
+		m := randomMessage(b, r, s.known)
+		if _, err := reference(s.known, m); err == nil {
+			return m
+		}
 	}
 }

@@ -15,8 +15,10 @@ import (
 // do, so that scratch left over from one message would show in the next.
 func FuzzTranscode(f *testing.F) {
 	s := newTestSchema(f)
-	// Kitchen twice: it has the most to get wrong.
-	types := []protoreflect.MessageDescriptor{s.kitchen, s.kitchen, s.legacy, s.edition}
+	// Kitchen and Known twice: they have the most to get wrong. The
+	// well-known types at the top too, where their JSON is no object.
+	types := []protoreflect.MessageDescriptor{s.kitchen, s.kitchen, s.legacy, s.edition, s.known, s.known,
+		s.wkt("Value"), s.wkt("Struct"), s.wkt("Timestamp"), s.wkt("Duration"), s.wkt("FieldMask"), s.wkt("StringValue")}
 	plans := make([]*plan, len(types))
 	for i, md := range types {
 		plans[i] = compile(md)
@@ -30,7 +32,7 @@ func FuzzTranscode(f *testing.F) {
 		return 0
 	}
 	for _, c := range transcodeCases(s) {
-		if c.want != fallback || c.md == s.kitchen {
+		if c.want != fallback || c.md == s.kitchen || c.md == s.known {
 			f.Add(index(c.md), []byte(c.b))
 		}
 	}

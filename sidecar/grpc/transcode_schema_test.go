@@ -9,12 +9,19 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	dpb "google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // The transcoder's test schema: a proto3 file with every kind of field,
-// a proto2 file, an editions file, and the types the transcoder leaves to
-// the reflective decoder.
+// one with the well-known types in every place a type can be, a proto2
+// file, an editions file, and the types the transcoder leaves to the
+// reflective decoder.
 //
 //	enum Color { COLOR_UNSPECIFIED = 0; RED = 1; CRIMSON = 1; GREEN = 2; BLUE = -3; FAR = 100000; }
 //	message Inner { int32 a = 1; string b = 2; repeated Inner deep = 3; Color c = 4; }
@@ -26,7 +33,8 @@ import (
 //	}
 //	message Timed { google.protobuf.Timestamp at = 1; Inner inner = 2; map<string, int32> tags = 3; }
 //	message Outer { repeated Timed timed = 1; }
-//	service Kitchens { rpc Cook(Kitchen) returns (Kitchen); rpc Stamp(Kitchen) returns (Outer); }
+//	message Packed { google.protobuf.Any any = 1; Timed timed = 2; }
+//	service Kitchens { rpc Cook(Kitchen) returns (Kitchen); rpc Stamp(Kitchen) returns (Outer); rpc Pack(Kitchen) returns (Packed); }
 const (
 	testPkg    = "podtap.transcode.v1"
 	legacyPkg  = "podtap.transcode.legacy"
@@ -34,11 +42,23 @@ const (
 )
 
 type testSchema struct {
-	kitchen, inner, sparse, timed, outer        protoreflect.MessageDescriptor
-	legacy, withGroup, withRequired, extendable protoreflect.MessageDescriptor
-	edition                                     protoreflect.MessageDescriptor
-	service                                     protoreflect.ServiceDescriptor
-	files                                       *protoregistry.Files
+	kitchen, inner, sparse, timed, outer, packed protoreflect.MessageDescriptor
+	known                                        protoreflect.MessageDescriptor
+	legacy, withGroup, withRequired, extendable  protoreflect.MessageDescriptor
+	edition                                      protoreflect.MessageDescriptor
+	service                                      protoreflect.ServiceDescriptor
+	files                                        *protoregistry.Files
+	// wkts holds the schema's well-known types by name: "Timestamp" ...
+	wkts map[protoreflect.Name]protoreflect.MessageDescriptor
+}
+
+// wkt is the schema's well-known type google.protobuf.name.
+func (s *testSchema) wkt(name protoreflect.Name) protoreflect.MessageDescriptor {
+	md, ok := s.wkts[name]
+	if !ok {
+		panic("no well-known type " + name)
+	}
+	return md
 }
 
 var (
@@ -214,7 +234,7 @@ func kitchenFile() *dpb.FileDescriptorProto {
 		Name:       proto.String("podtap/transcode/v1/kitchen.proto"),
 		Package:    proto.String(p),
 		Syntax:     proto.String("proto3"),
-		Dependency: []string{"google/protobuf/timestamp.proto"},
+		Dependency: []string{"google/protobuf/timestamp.proto", "google/protobuf/any.proto"},
 		EnumType: []*dpb.EnumDescriptorProto{{
 			Name: proto.String("Color"),
 			Value: []*dpb.EnumValueDescriptorProto{
@@ -243,14 +263,108 @@ func kitchenFile() *dpb.FileDescriptorProto {
 			{Name: proto.String("Outer"), Field: []*dpb.FieldDescriptorProto{
 				r("timed", 1, tMessage, "Timed"),
 			}},
+			{Name: proto.String("Packed"), Field: []*dpb.FieldDescriptorProto{
+				f("any", 1, tMessage, ".google.protobuf.Any"),
+				f("timed", 2, tMessage, "Timed"),
+			}},
 		},
 		Service: []*dpb.ServiceDescriptorProto{{
 			Name: proto.String("Kitchens"),
 			Method: []*dpb.MethodDescriptorProto{
 				{Name: proto.String("Cook"), InputType: proto.String("." + p + ".Kitchen"), OutputType: proto.String("." + p + ".Kitchen")},
 				{Name: proto.String("Stamp"), InputType: proto.String("." + p + ".Kitchen"), OutputType: proto.String("." + p + ".Outer")},
+				{Name: proto.String("Pack"), InputType: proto.String("." + p + ".Kitchen"), OutputType: proto.String("." + p + ".Packed")},
 			},
 		}},
+	}
+}
+
+// syntax = "proto3";
+// message Known {
+//
+//	google.protobuf.Timestamp ts = 1; Duration dur = 2; Empty empty = 3;
+//	DoubleValue dbl = 4; FloatValue flt = 5; Int64Value i64 = 6; UInt64Value u64 = 7;
+//	Int32Value i32 = 8; UInt32Value u32 = 9; BoolValue flag = 10; StringValue str = 11;
+//	BytesValue raw = 12; FieldMask mask = 13; Struct obj = 14; Value val = 15;
+//	ListValue list = 16; NullValue null = 17;
+//	repeated Timestamp r_ts = 20; ... (Duration, Value, NullValue, Int64Value,
+//	StringValue, FieldMask, Empty)
+//	map<string, Timestamp> m_ts = 30; map<int32, Duration> m_dur = 31; ... (a map of each)
+//	oneof pick { Timestamp o_ts = 40; Duration o_dur = 41; Value o_val = 42;
+//	  Int32Value o_i32 = 43; NullValue o_null = 44; Empty o_empty = 45; StringValue o_str = 46; }
+//	optional NullValue opt_null = 47; Known child = 50;
+//
+// }
+func knownFile() *dpb.FileDescriptorProto {
+	p := testPkg
+	f := func(name string, num int32, typ dpb.FieldDescriptorProto_Type, wkt string) *dpb.FieldDescriptorProto {
+		return fieldProto(p, name, num, typ, optional, ".google.protobuf."+wkt)
+	}
+	r := func(name string, num int32, typ dpb.FieldDescriptorProto_Type, wkt string) *dpb.FieldDescriptorProto {
+		return fieldProto(p, name, num, typ, repeated, ".google.protobuf."+wkt)
+	}
+	optNull := inOneof(f("opt_null", 47, tEnum, "NullValue"), 1)
+	optNull.Proto3Optional = proto.Bool(true)
+	known := &dpb.DescriptorProto{
+		Name: proto.String("Known"),
+		Field: []*dpb.FieldDescriptorProto{
+			f("ts", 1, tMessage, "Timestamp"),
+			f("dur", 2, tMessage, "Duration"),
+			f("empty", 3, tMessage, "Empty"),
+			f("dbl", 4, tMessage, "DoubleValue"),
+			f("flt", 5, tMessage, "FloatValue"),
+			f("i64", 6, tMessage, "Int64Value"),
+			f("u64", 7, tMessage, "UInt64Value"),
+			f("i32", 8, tMessage, "Int32Value"),
+			f("u32", 9, tMessage, "UInt32Value"),
+			f("flag", 10, tMessage, "BoolValue"),
+			f("str", 11, tMessage, "StringValue"),
+			f("raw", 12, tMessage, "BytesValue"),
+			f("mask", 13, tMessage, "FieldMask"),
+			f("obj", 14, tMessage, "Struct"),
+			f("val", 15, tMessage, "Value"),
+			f("list", 16, tMessage, "ListValue"),
+			f("null", 17, tEnum, "NullValue"),
+			r("r_ts", 20, tMessage, "Timestamp"),
+			r("r_dur", 21, tMessage, "Duration"),
+			r("r_val", 22, tMessage, "Value"),
+			r("r_null", 23, tEnum, "NullValue"),
+			r("r_i64", 24, tMessage, "Int64Value"),
+			r("r_str", 25, tMessage, "StringValue"),
+			r("r_mask", 26, tMessage, "FieldMask"),
+			r("r_empty", 27, tMessage, "Empty"),
+			inOneof(f("o_ts", 40, tMessage, "Timestamp"), 0),
+			inOneof(f("o_dur", 41, tMessage, "Duration"), 0),
+			inOneof(f("o_val", 42, tMessage, "Value"), 0),
+			inOneof(f("o_i32", 43, tMessage, "Int32Value"), 0),
+			inOneof(f("o_null", 44, tEnum, "NullValue"), 0),
+			inOneof(f("o_empty", 45, tMessage, "Empty"), 0),
+			inOneof(f("o_str", 46, tMessage, "StringValue"), 0),
+			optNull,
+			fieldProto(p, "child", 50, tMessage, optional, "Known"),
+		},
+		OneofDecl: []*dpb.OneofDescriptorProto{{Name: proto.String("pick")}, {Name: proto.String("_opt_null")}},
+	}
+	wkt := func(name string) string { return ".google.protobuf." + name }
+	mapField(p, known, "m_ts", 30, tString, tMessage, wkt("Timestamp"))
+	mapField(p, known, "m_dur", 31, tInt32, tMessage, wkt("Duration"))
+	mapField(p, known, "m_val", 32, tString, tMessage, wkt("Value"))
+	mapField(p, known, "m_str", 33, tString, tMessage, wkt("StringValue"))
+	mapField(p, known, "m_null", 34, tString, tEnum, wkt("NullValue"))
+	mapField(p, known, "m_empty", 35, tString, tMessage, wkt("Empty"))
+	mapField(p, known, "m_dbl", 36, tBool, tMessage, wkt("DoubleValue"))
+	mapField(p, known, "m_obj", 37, tString, tMessage, wkt("Struct"))
+	mapField(p, known, "m_list", 38, tString, tMessage, wkt("ListValue"))
+	mapField(p, known, "m_mask", 39, tString, tMessage, wkt("FieldMask"))
+	return &dpb.FileDescriptorProto{
+		Name:    proto.String("podtap/transcode/v1/known.proto"),
+		Package: proto.String(p),
+		Syntax:  proto.String("proto3"),
+		Dependency: []string{
+			"google/protobuf/timestamp.proto", "google/protobuf/duration.proto", "google/protobuf/empty.proto",
+			"google/protobuf/wrappers.proto", "google/protobuf/field_mask.proto", "google/protobuf/struct.proto",
+		},
+		MessageType: []*dpb.DescriptorProto{known},
 	}
 }
 
@@ -261,7 +375,8 @@ func kitchenFile() *dpb.FileDescriptorProto {
 //
 //	map<string, Tone> ms = 4; repeated int32 r = 5; optional Legacy next = 6;
 //	repeated int32 rp = 7 [packed = true]; optional bytes by = 8; optional double d = 9;
-//	map<int32, string> mis = 10; }
+//	map<int32, string> mis = 10; oneof pick { Legacy o_next = 11; int32 o_i = 12; }
+//	map<int32, Legacy> mil = 13; }
 //
 // message WithGroup { optional group G = 1 { optional int32 x = 2; } }
 // message WithRequired { required int32 x = 1; }
@@ -284,10 +399,14 @@ func legacyFile() *dpb.FileDescriptorProto {
 			packed,
 			f("by", 8, tBytes, ""),
 			f("d", 9, tDouble, ""),
+			inOneof(f("o_next", 11, tMessage, "Legacy"), 0),
+			inOneof(f("o_i", 12, tInt32, ""), 0),
 		},
+		OneofDecl: []*dpb.OneofDescriptorProto{{Name: proto.String("pick")}},
 	}
 	mapField(p, legacy, "ms", 4, tString, tEnum, "Tone")
 	mapField(p, legacy, "mis", 10, tInt32, tString, "")
+	mapField(p, legacy, "mil", 13, tInt32, tMessage, "Legacy")
 	return &dpb.FileDescriptorProto{
 		Name:    proto.String("podtap/transcode/legacy.proto"),
 		Package: proto.String(p),
@@ -370,13 +489,27 @@ func editionFile() *dpb.FileDescriptorProto {
 	}
 }
 
+// wellKnownFiles are the files of the well-known types, as descriptor
+// protos: server reflection sends them so, and the schema builds its own
+// descriptors of them rather than using those compiled into podtap.
+func wellKnownFiles() []*dpb.FileDescriptorProto {
+	var fdps []*dpb.FileDescriptorProto
+	for _, fd := range []protoreflect.FileDescriptor{
+		timestamppb.File_google_protobuf_timestamp_proto, durationpb.File_google_protobuf_duration_proto,
+		emptypb.File_google_protobuf_empty_proto, wrapperspb.File_google_protobuf_wrappers_proto,
+		fieldmaskpb.File_google_protobuf_field_mask_proto, structpb.File_google_protobuf_struct_proto,
+		anypb.File_google_protobuf_any_proto,
+	} {
+		fdps = append(fdps, protodesc.ToFileDescriptorProto(fd))
+	}
+	return fdps
+}
+
 func newTestSchema(tb testing.TB) *testSchema {
 	tb.Helper()
 	files := new(protoregistry.Files)
-	if err := files.RegisterFile(timestamppb.File_google_protobuf_timestamp_proto); err != nil {
-		tb.Fatal(err)
-	}
-	for _, fdp := range []*dpb.FileDescriptorProto{kitchenFile(), legacyFile(), editionFile()} {
+	fdps := append(wellKnownFiles(), kitchenFile(), knownFile(), legacyFile(), editionFile())
+	for _, fdp := range fdps {
 		fd, err := protodesc.NewFile(fdp, files)
 		if err != nil {
 			tb.Fatalf("%s: %v", fdp.GetName(), err)
@@ -396,12 +529,22 @@ func newTestSchema(tb testing.TB) *testSchema {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	wkts := map[protoreflect.Name]protoreflect.MessageDescriptor{}
+	files.RangeFilesByPackage(wellKnownPackage, func(fd protoreflect.FileDescriptor) bool {
+		for i := range fd.Messages().Len() {
+			wkts[fd.Messages().Get(i).Name()] = fd.Messages().Get(i)
+		}
+		return true
+	})
 	return &testSchema{
+		wkts:         wkts,
 		kitchen:      msg(testPkg + ".Kitchen"),
 		inner:        msg(testPkg + ".Inner"),
 		sparse:       msg(testPkg + ".Sparse"),
 		timed:        msg(testPkg + ".Timed"),
 		outer:        msg(testPkg + ".Outer"),
+		packed:       msg(testPkg + ".Packed"),
+		known:        msg(testPkg + ".Known"),
 		legacy:       msg(legacyPkg + ".Legacy"),
 		withGroup:    msg(legacyPkg + ".WithGroup"),
 		withRequired: msg(legacyPkg + ".WithRequired"),
