@@ -5,7 +5,8 @@ import (
 	"errors"
 	"math"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/podtap/podtap/internal/jsontext"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -15,49 +16,14 @@ import (
 // protojson refuses.
 var errInvalidUTF8 = errors.New("invalid UTF-8")
 
-const hexDigits = "0123456789abcdef"
-
 // appendString appends s as a JSON string, escaping what protojson
 // escapes: quotes, backslashes and control characters.
 func appendString(dst, s []byte) ([]byte, error) {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeRune(s[i:])
-			if r == utf8.RuneError && n == 1 {
-				return dst, errInvalidUTF8
-			}
-			i += n
-			continue
-		}
-		if c >= ' ' && c != '"' && c != '\\' {
-			i++
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
+	out, valid := jsontext.AppendString(dst, s)
+	if !valid {
+		return dst, errInvalidUTF8
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"'), nil
+	return out, nil
 }
 
 // appendBytes appends b as protojson writes bytes: padded standard base64.

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/internal/jsontext"
 	"github.com/podtap/podtap/sidecar/message"
 )
 
@@ -91,6 +92,13 @@ func (e *Encoder) Append(dst []byte, p *message.Pair) ([]byte, error) {
 	x.list(`,"flags":`, x.flags)
 	x.raw("}")
 	return x.dst, nil
+}
+
+// appendString appends s as a JSON string, invalid UTF-8 as U+FFFD, so
+// that every record is valid JSON whatever the captured bytes were.
+func appendString[T string | []byte](dst []byte, s T) []byte {
+	out, _ := jsontext.AppendString(dst, s)
+	return out
 }
 
 func (x *encoding) raw(s string) { x.dst = append(x.dst, s...) }

@@ -230,22 +230,6 @@ func FuzzCompactJSON(f *testing.F) {
 	})
 }
 
-func FuzzAppendString(f *testing.F) {
-	f.Add([]byte("plain"))
-	f.Add([]byte("\x00\"\\\xff\xc3"))
-	f.Fuzz(func(t *testing.T, in []byte) {
-		out := appendString(nil, in)
-		var s string
-		if err := json.Unmarshal(out, &s); err != nil {
-			t.Fatalf("%q encoded as invalid JSON %s: %v", in, out, err)
-		}
-		// Each invalid byte becomes U+FFFD, as a []rune conversion does.
-		if want := string([]rune(string(in))); s != want {
-			t.Fatalf("round trip: %q -> %q, want %q", in, s, want)
-		}
-	})
-}
-
 func BenchmarkEncode(b *testing.B) {
 	enc := NewEncoder(config.Pod{Name: "p", Namespace: "n"}, config.DefaultSidecar().Redact)
 	p := samplePair()

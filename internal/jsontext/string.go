@@ -1,14 +1,19 @@
-package record
+// Package jsontext writes JSON strings, for the stages that append JSON by
+// hand instead of through encoding/json: the record encoder and the gRPC
+// transcoder, both on the per-pair hot path.
+package jsontext
 
-import (
-	"unicode/utf8"
-)
+import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
-// so that every record is valid JSON whatever the captured bytes were.
-func appendString[T string | []byte](dst []byte, s T) []byte {
+// AppendString appends s as a JSON string, escaping quotes, backslashes and
+// control characters and nothing else (no HTML escaping: records are not
+// embedded in pages). Each byte that is not part of valid UTF-8 becomes
+// U+FFFD, so that the output is valid JSON whatever s holds; valid reports
+// whether s was valid UTF-8, for callers that must refuse it instead.
+func AppendString[T string | []byte](dst []byte, s T) (out []byte, valid bool) {
+	valid = true
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -22,6 +27,10 @@ func appendString[T string | []byte](dst []byte, s T) []byte {
 			switch b {
 			case '"', '\\':
 				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
 			case '\n':
 				dst = append(dst, '\\', 'n')
 			case '\r':
@@ -44,6 +53,7 @@ func appendString[T string | []byte](dst []byte, s T) []byte {
 			r, size = utf8.DecodeRune(v[i:])
 		}
 		if r == utf8.RuneError && size == 1 {
+			valid = false
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, `\ufffd`...)
 			i++
@@ -53,5 +63,5 @@ func appendString[T string | []byte](dst []byte, s T) []byte {
 		i += size
 	}
 	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, '"'), valid
 }
