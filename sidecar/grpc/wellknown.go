@@ -32,6 +32,19 @@ const (
 	valueName        protoreflect.FullName = "google.protobuf.Value"
 )
 
+// wrapperKinds are the wrapper types, by the kind of their one field.
+var wrapperKinds = map[protoreflect.Name]protoreflect.Kind{
+	"DoubleValue": protoreflect.DoubleKind,
+	"FloatValue":  protoreflect.FloatKind,
+	"Int64Value":  protoreflect.Int64Kind,
+	"UInt64Value": protoreflect.Uint64Kind,
+	"Int32Value":  protoreflect.Int32Kind,
+	"UInt32Value": protoreflect.Uint32Kind,
+	"BoolValue":   protoreflect.BoolKind,
+	"StringValue": protoreflect.StringKind,
+	"BytesValue":  protoreflect.BytesKind,
+}
+
 // specialOf says how protojson writes messages of type md, and whether
 // the transcoder can write them the same. protojson picks a well-known
 // type's form by its name alone, and reads its fields by number: a
@@ -43,7 +56,9 @@ func specialOf(md protoreflect.MessageDescriptor) (special, bool) {
 	if md.FullName().Parent() != wellKnownPackage {
 		return plain, true
 	}
-	scalar := func(k protoreflect.Kind) shapeField { return shapeField{num: 1, kind: k} }
+	if kind, ok := wrapperKinds[md.Name()]; ok {
+		return asWrapper, hasShape(md, shapeField{num: 1, kind: kind})
+	}
 	switch md.Name() {
 	case "Any":
 		return plain, false
@@ -51,24 +66,6 @@ func specialOf(md protoreflect.MessageDescriptor) (special, bool) {
 		return asTimestamp, hasShape(md, shapeField{num: 1, kind: protoreflect.Int64Kind}, shapeField{num: 2, kind: protoreflect.Int32Kind})
 	case "Duration":
 		return asDuration, hasShape(md, shapeField{num: 1, kind: protoreflect.Int64Kind}, shapeField{num: 2, kind: protoreflect.Int32Kind})
-	case "DoubleValue":
-		return asWrapper, hasShape(md, scalar(protoreflect.DoubleKind))
-	case "FloatValue":
-		return asWrapper, hasShape(md, scalar(protoreflect.FloatKind))
-	case "Int64Value":
-		return asWrapper, hasShape(md, scalar(protoreflect.Int64Kind))
-	case "UInt64Value":
-		return asWrapper, hasShape(md, scalar(protoreflect.Uint64Kind))
-	case "Int32Value":
-		return asWrapper, hasShape(md, scalar(protoreflect.Int32Kind))
-	case "UInt32Value":
-		return asWrapper, hasShape(md, scalar(protoreflect.Uint32Kind))
-	case "BoolValue":
-		return asWrapper, hasShape(md, scalar(protoreflect.BoolKind))
-	case "StringValue":
-		return asWrapper, hasShape(md, scalar(protoreflect.StringKind))
-	case "BytesValue":
-		return asWrapper, hasShape(md, scalar(protoreflect.BytesKind))
 	case "FieldMask":
 		return asFieldMask, hasShape(md, shapeField{num: 1, kind: protoreflect.StringKind, list: true})
 	case "Struct":
