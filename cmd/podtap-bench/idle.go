@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"time"
 )
@@ -24,7 +23,7 @@ func idleScenario(ctx context.Context, o options, rep *report, tmp string) error
 		return err
 	}
 	return withLive(ctx, o, tmp, func(env *liveEnv, limit *cpuLimit) error {
-		sc, err := startSidecar(ctx, env, limit, filepath.Join(tmp, "idle.jsonl"))
+		sc, err := startSidecar(ctx, env, limit)
 		if err != nil {
 			return err
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -114,7 +113,7 @@ func liveScenarios(ctx context.Context, o options, rep *report, tmp string) erro
 		rates, step = []float64{500, 1000}, time.Second
 	}
 	return withLive(ctx, o, tmp, func(env *liveEnv, limit *cpuLimit) error {
-		sc, err := startSidecar(ctx, env, limit, filepath.Join(tmp, "live.jsonl"))
+		sc, err := startSidecar(ctx, env, limit)
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"runtime"
 	"time"
 )
@@ -51,7 +50,7 @@ func overheadScenario(ctx context.Context, o options, rep *report, tmp string) e
 				return err
 			}
 			without, withoutCPU = append(without, rate), append(withoutCPU, perCPU)
-			sc, err := startSidecar(ctx, env, limit, filepath.Join(tmp, fmt.Sprintf("overhead-%d.jsonl", i)))
+			sc, err := startSidecar(ctx, env, limit)
 			if err != nil {
 				return err
 			}
