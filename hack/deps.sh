@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages podtap's tests and demo use, when missing:
-# iproute2 (network namespaces and veth pairs) and kcat (an independent
-# Kafka client for the Kafka tests). Idempotent; needs root to install.
+# Installs the Debian packages podtap's tests, demo and bench use, when
+# missing: iproute2 (network namespaces and veth pairs), kcat (an
+# independent Kafka client for the Kafka tests) and wrk (the load generator
+# of the bench's overhead scenario). Idempotent; needs root to install.
 set -euo pipefail
 
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
