@@ -26,11 +26,6 @@ type block struct {
 	malformed bool // a line was neither a field nor a continuation
 }
 
-// scratch holds buffers a side reuses from one message to the next.
-type scratch struct {
-	fields []field
-}
-
 // Room a message keeps for its header block inside its own allocation:
 // enough for the requests and responses of typical APIs.
 const (
@@ -51,7 +46,7 @@ type headStore struct {
 // returns it as a block. withStart says whether the first line is a start
 // line. raw ends with the blank line that closes the block. The copy and
 // the fields go to store when they fit (store may be nil).
-func (sc *scratch) parseBlock(raw []byte, withStart bool, store *headStore) block {
+func parseBlock(raw []byte, withStart bool, store *headStore) block {
 	var buf []byte
 	if store != nil && len(raw) <= len(store.text) {
 		buf = store.text[:len(raw)]
@@ -70,7 +65,10 @@ func (sc *scratch) parseBlock(raw []byte, withStart bool, store *headStore) bloc
 		first1 = len(trimEOL(buf[:j]))
 		i = min(j+1, len(buf))
 	}
-	fs := sc.fields[:0]
+	// The field offsets live on the stack: a block of up to len(offsets)
+	// fields costs no allocation, on a new connection's first message too.
+	var offsets [32]field
+	fs := offsets[:0]
 	for i < len(buf) {
 		end, next := len(buf), len(buf)
 		if j := bytes.IndexByte(buf[i:], '\n'); j >= 0 {
@@ -89,7 +87,6 @@ func (sc *scratch) parseBlock(raw []byte, withStart bool, store *headStore) bloc
 		}
 		i = next
 	}
-	sc.fields = fs
 	// The buffer is never written again once it becomes a string, which
 	// is what makes the zero-copy conversion sound.
 	b.str = unsafe.String(unsafe.SliceData(buf), len(buf))

@@ -204,7 +204,7 @@ func (s *side) trailerSection(b []byte, ts time.Time) int {
 		return n
 	}
 	if len(raw) > 2 {
-		s.trailers = s.parseBlock(raw, false, nil).fields
+		s.trailers = parseBlock(raw, false, nil).fields
 	}
 	s.complete(ts)
 	return n

@@ -23,7 +23,7 @@ type responseWithHead struct {
 // sets up the body.
 func (s *side) requestHead(raw []byte, ts time.Time) {
 	m := new(requestWithHead)
-	blk := s.parseBlock(raw, true, &m.store)
+	blk := parseBlock(raw, true, &m.store)
 	f := readFraming(blk.fields)
 	rl, ok := parseRequestLine(blk.first)
 	if !ok {
@@ -86,7 +86,7 @@ func (s *side) requestHead(raw []byte, ts time.Time) {
 // its request in the Conn's queue, and sets up the body.
 func (s *side) responseHead(raw []byte, ts time.Time) {
 	m := new(responseWithHead)
-	blk := s.parseBlock(raw, true, &m.store)
+	blk := parseBlock(raw, true, &m.store)
 	proto, status, ok := parseStatusLine(blk.first)
 	if !ok {
 		s.badStartLine(kindStatusLine, readFraming(blk.fields), ts)

@@ -34,7 +34,6 @@ type side struct {
 	c      *Conn
 	client bool
 	st     state
-	scratch
 
 	// buf holds the part of a line or header block that arrived in earlier
 	// Feed calls; a line or block wholly inside one call is parsed in

@@ -123,7 +123,10 @@ func (s *Stream) start(clientDir message.Dir, isHTTP1 bool, ts time.Time) {
 		s.h2 = http2.NewConn(s.f.http2, s.pairs)
 		countConn("http2")
 	}
-	pending := *s.pending
+	var pending [2][]byte
+	if s.pending != nil {
+		pending = *s.pending
+	}
 	s.pending = nil
 	for _, dir := range [2]message.Dir{clientDir, clientDir.Reverse()} {
 		b := pending[dir]

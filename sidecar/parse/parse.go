@@ -79,8 +79,28 @@ func (s *Stream) Data(dir message.Dir, b []byte, ts time.Time) {
 		s.feed(dir, b, ts)
 		return
 	}
+	if s.pending == nil && s.startOn(dir, b, ts) {
+		return
+	}
 	s.hold(dir, b)
 	s.detect(ts)
+}
+
+// startOn starts HTTP/1 parsing when a connection's first bytes show a
+// request or a response, as most connections' do, feeding them in place:
+// holding them for detection would copy them into a buffer of their own.
+func (s *Stream) startOn(dir message.Dir, b []byte, ts time.Time) bool {
+	clientDir := dir
+	switch http1.Sniff(b) {
+	case http1.Request:
+	case http1.Response:
+		clientDir = dir.Reverse()
+	default:
+		return false
+	}
+	s.start(clientDir, true, ts)
+	s.feed(dir, b, ts)
+	return true
 }
 
 // hold keeps bytes of dir for detection, which decides on them together
