@@ -14,24 +14,40 @@ type cpuSplit struct {
 	app, rest []int
 }
 
-// splitCPUs gives the last CPU to the server. A one-CPU machine cannot
-// keep them apart, and everything shares CPU 0.
-func splitCPUs(n int) cpuSplit {
+// splitCPUs gives the last of the CPUs the bench may use to the server.
+// With only one, nothing can be kept apart, and everything shares it.
+func splitCPUs(allowed []int) cpuSplit {
+	n := len(allowed)
 	if n < 2 {
-		return cpuSplit{app: []int{0}, rest: []int{0}}
+		return cpuSplit{app: allowed, rest: allowed}
 	}
-	s := cpuSplit{app: []int{n - 1}}
-	for c := range n - 1 {
-		s.rest = append(s.rest, c)
+	return cpuSplit{app: allowed[n-1:], rest: allowed[:n-1]}
+}
+
+// allowedCPUs lists the CPUs this process may run on: under taskset or a
+// cpuset they are not 0..NumCPU-1.
+func allowedCPUs() ([]int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("reading the bench's CPU affinity: %w", err)
 	}
-	return s
+	var cpus []int
+	for c := range len(set) * 64 {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	if len(cpus) == 0 {
+		return nil, fmt.Errorf("the bench's CPU affinity lists no CPU")
+	}
+	return cpus, nil
 }
 
 func (s cpuSplit) String() string {
 	if len(s.rest) == 1 && s.rest[0] == s.app[0] {
-		return "one CPU: server, load generator and sidecar share it"
+		return "one CPU: server, load generator, sidecar and bench share it"
 	}
-	return fmt.Sprintf("server pinned to CPU %s, load generator and sidecar to CPU %s", cpuList(s.app), cpuList(s.rest))
+	return fmt.Sprintf("server pinned to CPU %s, load generator, sidecar and bench to CPU %s", cpuList(s.app), cpuList(s.rest))
 }
 
 // cpuList writes CPUs as taskset takes them: 0,1,2.

@@ -63,7 +63,7 @@ func taskCPU(pid int) (float64, error) {
 	dir := fmt.Sprintf("/proc/%d/task", pid)
 	tasks, err := os.ReadDir(dir)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("CPU time of process %d: %w", pid, err)
 	}
 	var ns int64
 	for _, t := range tasks {

@@ -172,7 +172,7 @@ func replayChild(args []string) error {
 	if *out != "" {
 		f, err := os.Open(*out)
 		if err != nil {
-			return err
+			return fmt.Errorf("reading records: %w", err)
 		}
 		defer f.Close()
 		if r.completeness, err = checkRecords(f, marker, *pairs); err != nil {

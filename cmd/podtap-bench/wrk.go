@@ -71,8 +71,14 @@ func parseWrk(out []byte) (wrkResult, error) {
 	if m == nil {
 		return r, fmt.Errorf("wrk: no summary in its output: %s", out)
 	}
-	r.Requests, _ = strconv.ParseInt(string(m[1]), 10, 64)
-	v, _ := strconv.ParseFloat(string(m[2]), 64)
+	var err error
+	if r.Requests, err = strconv.ParseInt(string(m[1]), 10, 64); err != nil {
+		return r, fmt.Errorf("wrk: request count %q: %w", m[1], err)
+	}
+	v, err := strconv.ParseFloat(string(m[2]), 64)
+	if err != nil {
+		return r, fmt.Errorf("wrk: duration %q: %w", m[2], err)
+	}
 	unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second, "m": time.Minute}[string(m[3])]
 	r.Elapsed = time.Duration(v * float64(unit))
 	if m := wrkNon2xx.FindSubmatch(out); m != nil {

@@ -1,13 +1,11 @@
 package grpc
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"sync"
 	"unicode/utf8"
 
@@ -66,19 +64,6 @@ type record struct {
 	start, end int32
 	field      int32
 	packed     bool
-}
-
-// mapEntry is one map entry read from the wire.
-type mapEntry struct {
-	// key is a numeric or bool key (signed kinds as int64 bits); kstart
-	// and kend bound a string key.
-	key          uint64
-	kstart, kend int32
-	val          uint64
-	vstart, vend int32
-	// seq orders entries as on the wire: the last of equal keys wins.
-	seq    int32
-	hasVal bool
 }
 
 // transcode appends the JSON of the message b of plan p to dst. It
@@ -367,48 +352,6 @@ func (t *transcoder) value(dst []byte, lv *level, f *fieldPlan, r record) ([]byt
 	return appendScalar(dst, f, r.val), nil
 }
 
-// validate checks message b, which is read but not written, as
-// proto.Unmarshal does: its wire format, its strings' UTF-8 where
-// enforced, and the same of every message in it. What only writing
-// refuses (a Timestamp out of range, a proto2 string not UTF-8) is no
-// error here, as protojson never sees it.
-func (t *transcoder) validate(p *plan, b []byte, depth int) error {
-	if depth > maxDepth {
-		return errFallback
-	}
-	base := len(t.recs)
-	if err := t.read(p, b); err != nil {
-		return err
-	}
-	// Messages inside push their records past end, and pop them.
-	end := len(t.recs)
-	for i := base; i < end; i++ {
-		r := t.recs[i]
-		f := &p.fields[r.field]
-		var err error
-		switch {
-		case f.shape == mapped:
-			err = t.validateEntry(f, b, int(r.start), int(r.end), depth)
-		case f.kind == protoreflect.MessageKind:
-			err = t.validate(f.msg, b[r.start:r.end], depth+1)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	t.recs = t.recs[:base]
-	return nil
-}
-
-// validateEntry checks the map entry b[start:end] and its message value.
-func (t *transcoder) validateEntry(f *fieldPlan, b []byte, start, end, depth int) error {
-	e, err := readEntry(f, b, start, end)
-	if err != nil || !e.hasVal || f.val.kind != protoreflect.MessageKind {
-		return err
-	}
-	return t.validate(f.val.msg, b[e.vstart:e.vend], depth+1)
-}
-
 // list writes a repeated field, its packed and unpacked records alike; a
 // list with no element (empty packed runs only) is not set.
 func (t *transcoder) list(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byte, error) {
@@ -466,186 +409,4 @@ func appendPacked(dst []byte, f *fieldPlan, s []byte, open int) []byte {
 		dst = appendScalar(dst, f, v)
 	}
 	return dst
-}
-
-// mapping writes a map field.
-func (t *transcoder) mapping(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byte, error) {
-	return t.entries(lv.member(dst, f), lv, f, i, j)
-}
-
-// entries writes the entries of a map field as a JSON object, its keys
-// sorted as protojson sorts them, the last entry of a key winning.
-func (t *transcoder) entries(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byte, error) {
-	base := len(t.ents)
-	for k := i; k < j; k++ {
-		e, err := readEntry(f, lv.b, int(t.recs[k].start), int(t.recs[k].end))
-		if err != nil {
-			return dst, err
-		}
-		e.seq = int32(k)
-		t.ents = append(t.ents, e)
-	}
-	end := len(t.ents)
-	kind, b := f.key.kind, lv.b
-	slices.SortFunc(t.ents[base:end], func(x, y mapEntry) int {
-		if c := compareKeys(kind, b, &x, &y); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.seq, y.seq)
-	})
-	dst = append(dst, '{')
-	open := len(dst)
-	var err error
-	for k := base; k < end; k++ {
-		e := t.ents[k]
-		if k+1 < end && compareKeys(kind, b, &e, &t.ents[k+1]) == 0 {
-			// A later entry replaces this one, but proto.Unmarshal read its
-			// value all the same: a message must still be valid.
-			if f.val.kind == protoreflect.MessageKind && e.hasVal {
-				if err = t.validate(f.val.msg, b[e.vstart:e.vend], lv.depth+1); err != nil {
-					return dst, err
-				}
-			}
-			continue
-		}
-		if len(dst) > open {
-			dst = append(dst, ',')
-		}
-		if dst, err = appendKey(dst, f.key, b, &e); err != nil {
-			return dst, err
-		}
-		dst = append(dst, ':')
-		switch {
-		case e.hasVal:
-			dst, err = t.value(dst, lv, f.val, record{val: e.val, start: e.vstart, end: e.vend})
-		case f.val.kind == protoreflect.MessageKind:
-			// An entry without a value holds an empty message.
-			dst, err = t.message(dst, f.val.msg, nil, lv.depth+1)
-		case f.val.wire == protowire.BytesType:
-			dst = append(dst, `""`...)
-		default:
-			// Zero, also for an enum: a map's enum has 0 as its first value.
-			dst = appendScalar(dst, f.val, 0)
-		}
-		if err != nil {
-			return dst, err
-		}
-	}
-	t.ents = t.ents[:base]
-	return append(dst, '}'), nil
-}
-
-// readEntry reads the map entry b[pos:end] as proto.Unmarshal does: key
-// and value may be missing, repeated (the last wins) or of the wrong
-// wire type (then unknown), and other fields are skipped.
-func readEntry(f *fieldPlan, b []byte, pos, end int) (mapEntry, error) {
-	var e mapEntry
-	// haveKey and keyMistyped track the case proto.Unmarshal cannot read
-	// into dynamicpb: a key, then a key of the wrong wire type.
-	haveKey, keyMistyped := false, false
-	for pos < end {
-		num, wt, n := protowire.ConsumeTag(b[pos:end])
-		if n < 0 || num > protowire.MaxValidNumber {
-			return e, errWire
-		}
-		pos += n
-		var sub *fieldPlan
-		switch num {
-		case 1:
-			sub = f.key
-		case 2:
-			sub = f.val
-		}
-		if sub == nil || wt != sub.wire {
-			if n = protowire.ConsumeFieldValue(num, wt, b[pos:end]); n < 0 {
-				return e, errWire
-			}
-			pos += n
-			keyMistyped = keyMistyped || num == 1
-			continue
-		}
-		v, start, stop, n, err := consume(sub, b, pos, end)
-		if err != nil {
-			return e, err
-		}
-		pos += n
-		if num == 1 {
-			e.key, e.kstart, e.kend = keyBits(sub.kind, v), int32(start), int32(stop)
-			haveKey, keyMistyped = true, false
-			continue
-		}
-		if sub.kind == protoreflect.MessageKind && e.hasVal {
-			// A message value seen again is merged into the first.
-			return e, errFallback
-		}
-		e.val, e.vstart, e.vend, e.hasVal = v, int32(start), int32(stop), true
-	}
-	if haveKey && keyMistyped {
-		return e, errMapKey
-	}
-	return e, nil
-}
-
-// keyBits turns a raw numeric key into the value it stands for: signed
-// kinds as int64 bits, unsigned ones zero-extended, bools as 0 or 1.
-func keyBits(k protoreflect.Kind, v uint64) uint64 {
-	switch k {
-	case protoreflect.BoolKind:
-		if v != 0 {
-			return 1
-		}
-		return 0
-	case protoreflect.Int32Kind, protoreflect.Sfixed32Kind:
-		return uint64(int64(int32(v)))
-	case protoreflect.Sint32Kind:
-		return uint64(int64(int32(protowire.DecodeZigZag(v & 0xffffffff))))
-	case protoreflect.Sint64Kind:
-		return uint64(protowire.DecodeZigZag(v))
-	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
-		return uint64(uint32(v))
-	}
-	return v
-}
-
-// signedKey says whether keys of kind k compare as signed integers.
-func signedKey(k protoreflect.Kind) bool {
-	switch k {
-	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
-		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
-		return true
-	}
-	return false
-}
-
-// compareKeys orders keys as protojson does: false before true, numbers
-// by value, strings by their bytes.
-func compareKeys(k protoreflect.Kind, b []byte, x, y *mapEntry) int {
-	switch {
-	case k == protoreflect.StringKind:
-		return bytes.Compare(b[x.kstart:x.kend], b[y.kstart:y.kend])
-	case signedKey(k):
-		return cmp.Compare(int64(x.key), int64(y.key))
-	}
-	return cmp.Compare(x.key, y.key)
-}
-
-// appendKey writes a map key as a JSON object member name: JSON names are
-// strings, so numbers and bools are quoted.
-func appendKey(dst []byte, key *fieldPlan, b []byte, e *mapEntry) ([]byte, error) {
-	switch {
-	case key.kind == protoreflect.StringKind:
-		out, err := appendString(dst, b[e.kstart:e.kend])
-		if err != nil {
-			return out, fmt.Errorf("map key %s: %w", key.fullName, err)
-		}
-		return out, nil
-	case key.kind == protoreflect.BoolKind:
-		if e.key != 0 {
-			return append(dst, `"true"`...), nil
-		}
-		return append(dst, `"false"`...), nil
-	case signedKey(key.kind):
-		return append(strconv.AppendInt(append(dst, '"'), int64(e.key), 10), '"'), nil
-	}
-	return append(strconv.AppendUint(append(dst, '"'), e.key, 10), '"'), nil
 }

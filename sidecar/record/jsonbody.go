@@ -303,7 +303,8 @@ key:
 		// is the key's firstByte.
 		if n := quote - start - 1; n <= 64 && filter.has(n, src[start+1]) {
 			if name, masked := lookupField(c.redact, src[start+1:quote]); masked {
-				// The value is still validated, but not copied.
+				// The value is still validated; what it copies is cut
+				// back to mark once the value ends.
 				c.flush(i)
 				c.masks = append(c.masks, mask{depth: depth, mark: len(c.dst), name: name})
 				stop = depth
@@ -375,9 +376,10 @@ func special8(x uint64) uint64 {
 }
 
 // scanString advances over the rest of a string token from src[i], a byte
-// inside it, validating escapes and control characters. bad reports invalid UTF-8, which encoding/json
-// accepts but a record must not carry. Plain bytes are skipped eight at a
-// time: the first byte that is not plain is found in one step.
+// inside it, validating escapes and control characters. bad reports
+// invalid UTF-8, which encoding/json accepts but a record must not carry.
+// Plain bytes are skipped eight at a time: the first byte that is not
+// plain is found in one step.
 func scanString(src []byte, i int) (end int, ok, bad bool) {
 	for {
 		for i+8 <= len(src) {
