@@ -33,9 +33,14 @@ type segmentWriter struct {
 	retrans float64
 	rng     *rand.Rand
 	conns   map[*recordedConn]*tcpState
-	last    time.Time
-	ser     gopacket.SerializeBuffer
-	stats   captureStats
+	// closed are the connections whose close was noted. A read racing the
+	// client's own Close (gRPC's transport reads in a goroutine of its
+	// own) can note bytes after it; they belong to no exchange the client
+	// counted, and are left out.
+	closed map[*recordedConn]bool
+	last   time.Time
+	ser    gopacket.SerializeBuffer
+	stats  captureStats
 }
 
 // tcpState is a recorded connection's sequence space.
@@ -66,9 +71,10 @@ func newSegmentWriter(out io.Writer, mss int, retrans float64, seed uint64) (*se
 	}
 	return &segmentWriter{
 		w: w, buf: buf, mss: mss, retrans: retrans,
-		rng:   rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		conns: map[*recordedConn]*tcpState{},
-		ser:   gopacket.NewSerializeBuffer(),
+		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		conns:  map[*recordedConn]*tcpState{},
+		closed: map[*recordedConn]bool{},
+		ser:    gopacket.NewSerializeBuffer(),
 	}, nil
 }
 
@@ -124,6 +130,9 @@ func (s *segmentWriter) open(ev event) error {
 func (s *segmentWriter) data(ev event) error {
 	st := s.conns[ev.conn]
 	if st == nil {
+		if s.closed[ev.conn] {
+			return nil
+		}
 		return fmt.Errorf("data on a connection that was never opened")
 	}
 	from := 1
@@ -174,6 +183,7 @@ func (s *segmentWriter) close(ev event) error {
 		return nil
 	}
 	delete(s.conns, ev.conn)
+	s.closed[ev.conn] = true
 	if err := s.segment(ev.at, st, 0, tcpFlags{fin: true, ack: true}, st.next[0], st.next[1], nil); err != nil {
 		return err
 	}
