@@ -187,6 +187,12 @@ func newKafka(cfg config.Kafka, pod config.Pod, log *slog.Logger, tune tuning) (
 		kgo.ProducerBatchCompression(codec, kgo.NoCompression()),
 		kgo.ProducerBatchMaxBytes(int32(min(max(int64(cfg.MaxRecordBytes), 512), 1<<30))),
 		kgo.ProducerLinger(0),
+		// One produce request in flight per broker: when Kafka refuses a
+		// batch for good (a record too large), the batches behind it must
+		// not have been written already, or the records that settle sends
+		// again would land after them, out of order (seen as a flaky
+		// TestKafkaTooLargeCountedAndPipelineContinues).
+		kgo.MaxProduceRequestsInflightPerBroker(1),
 		kgo.MaxBufferedRecords(2*k.limits.windowRecords),
 		kgo.WithHooks(connHook{h: &k.health, mech: cfg.SASL.Mechanism}),
 	)
