@@ -92,6 +92,12 @@ func (g *loadGen) get(ctx context.Context, id int64, bodySize int) error {
 	if err != nil {
 		return err
 	}
+	return readOK(resp)
+}
+
+// readOK reads resp's body to its end, which lets its connection carry the
+// next request, and wants a 200.
+func readOK(resp *http.Response) error {
 	defer resp.Body.Close()
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 		return err

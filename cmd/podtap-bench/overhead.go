@@ -52,71 +52,43 @@ func overheadScenario(ctx context.Context, o options, rep *report, tmp string) e
 		}
 	}()
 	return withLive(ctx, o, tmp, func(env *liveEnv, limit *cpuLimit) error {
-		server := env.server.Process.Pid
-		if err := pinProcess(server, cpus.app); err != nil {
+		if err := pinProcess(env.server.Process.Pid, cpus.app); err != nil {
 			return err
 		}
 		url := fmt.Sprintf("http://%s/api/items/1?size=%d", env.addr(), liveBodySize)
 		if _, err := wrk.run(ctx, url, cpus.rest, liveConns, time.Second); err != nil {
 			return err
 		}
-		// run is one load run: requests per second, and requests per
-		// CPU-second of the server.
-		run := func() (wrkResult, float64, error) {
-			c0, err := taskCPU(server)
-			if err != nil {
-				return wrkResult{}, 0, err
-			}
+		full := func() (int64, float64, error) {
 			r, err := wrk.run(ctx, url, cpus.rest, liveConns, d)
-			if err != nil {
-				return r, 0, err
-			}
-			c1, err := taskCPU(server)
-			if err != nil {
-				return r, 0, err
-			}
-			if c1 <= c0 {
-				return r, 0, fmt.Errorf("the server's CPU time did not grow over a run (%.6f s to %.6f s)", c0, c1)
-			}
-			return r, float64(r.Requests) / (c1 - c0), nil
+			return r.Requests, r.Rate(), err
 		}
-		var without, with, withoutCPU, withCPU []float64
-		var sent, captured float64
-		for i := range runs {
-			r, perCPU, err := run()
-			if err != nil {
-				return err
-			}
-			without, withoutCPU = append(without, r.Rate()), append(withoutCPU, perCPU)
-			sc, err := startSidecar(ctx, env, limit)
-			if err != nil {
-				return err
-			}
-			if err := pinProcess(sc.pid(), cpus.rest); err != nil {
-				return fmt.Errorf("%w (the sidecar: %v)", err, sc.stop())
-			}
-			r, perCPU, err = run()
-			var m sidecarMetrics
-			if err == nil {
-				m, err = sc.drained(ctx, float64(r.Requests))
-			}
-			if stopErr := sc.stop(); err == nil {
-				err = stopErr
-			}
-			if err != nil {
-				return err
-			}
-			with, withCPU = append(with, r.Rate()), append(withCPU, perCPU)
-			sent, captured = sent+float64(r.Requests), captured+m.Pairs
-			slog.Info("overhead run", "without", without[i], "with", with[i], "per_cpu_without", withoutCPU[i], "per_cpu_with", withCPU[i], "captured", m.Pairs, "requests", r.Requests)
-		}
-		fixed, err := fixedRateOverhead(ctx, env, limit, cpus, runs, d)
+		without, with, coverage, err := interleave(ctx, env, limit, cpus, runs, full)
 		if err != nil {
 			return err
 		}
-		a, b := median(without), median(with)
-		ac, bc := median(withoutCPU), median(withCPU)
-		rep.Rows = append(rep.Rows, fixed...)
+		gen := newLoadGen(env.addr(), liveConns)
+		defer gen.close()
+		fixed := func() (int64, float64, error) {
+			r := gen.run(ctx, overheadRate, d, liveBodySize)
+			if r.Errors > 0 || r.OK == 0 {
+				return r.OK, r.Rate(), fmt.Errorf("%d failed requests at %d req/s", r.Errors, overheadRate)
+			}
+			return r.OK, r.Rate(), nil
+		}
+		fixedWithout, fixedWith, fixedCoverage, err := interleave(ctx, env, limit, cpus, runs, fixed)
+		if err != nil {
+			return err
+		}
+		a, b := medianOf(fixedWithout, perCPU), medianOf(fixedWith, perCPU)
+		name := fmt.Sprintf("app at %d req/s", overheadRate)
+		rep.Rows = append(rep.Rows,
+			newRow(name+", without sidecar (median)").set("req_per_s", overheadRate).set("req_per_app_cpu_s", a),
+			&row{Scenario: name + ", sidecar capturing (median)",
+				Figures: map[string]float64{"req_per_s": overheadRate, "req_per_app_cpu_s": b, "app_cpu_ratio_pct": 100 * b / a, "coverage_pct": fixedCoverage},
+				Note:    fmt.Sprintf("%d interleaved runs of %s each; the server's CPU per request: %.1f µs without, %.1f µs with", runs, d, 1e6/a, 1e6/b)})
+		a, b = medianOf(without, rate), medianOf(with, rate)
+		ac, bc := medianOf(without, perCPU), medianOf(with, perCPU)
 		rep.Rows = append(rep.Rows,
 			newRow("app without sidecar (median)").set("req_per_s", a).set("req_per_app_cpu_s", ac),
 			&row{Scenario: "app with sidecar capturing (median)",
@@ -125,7 +97,7 @@ func overheadScenario(ctx context.Context, o options, rep *report, tmp string) e
 					"req_per_app_cpu_s": bc, "app_cpu_ratio_pct": 100 * bc / ac,
 					// wrk does not count the requests in flight when it
 					// stops, which the sidecar may have captured.
-					"coverage_pct": min(100, 100*captured/sent),
+					"coverage_pct": min(100, coverage),
 				},
 				Note: fmt.Sprintf("%d interleaved runs of %s each, wrk with %d connections, 1 KiB JSON responses; %s; %s",
 					runs, d, liveConns, cpus, limit.Kind())})
@@ -136,66 +108,74 @@ func overheadScenario(ctx context.Context, o options, rep *report, tmp string) e
 // overheadRate is the fixed rate of the second half of the scenario.
 const overheadRate = 10000
 
-// fixedRateOverhead drives the server at overheadRate with the bench's own
-// generator, without and with the sidecar, and compares the server's CPU
-// per request.
-func fixedRateOverhead(ctx context.Context, env *liveEnv, limit *cpuLimit, cpus cpuSplit, runs int, d time.Duration) ([]*row, error) {
-	gen := newLoadGen(env.addr(), liveConns)
-	defer gen.close()
+// measured is one load run: its requests per second, and the requests per
+// CPU-second of the server's own threads.
+type measured struct{ rate, perCPU float64 }
+
+func rate(m measured) float64   { return m.rate }
+func perCPU(m measured) float64 { return m.perCPU }
+
+func medianOf(ms []measured, f func(measured) float64) float64 {
+	xs := make([]float64, len(ms))
+	for i, m := range ms {
+		xs[i] = f(m)
+	}
+	return median(xs)
+}
+
+// interleave runs load runs times without the sidecar and with it
+// capturing, alternately, so that drifts of the machine fall on both
+// alike, and returns each run's figures and the percentage of the
+// requests of the runs with it that the sidecar captured. load returns
+// the requests it completed and its rate.
+func interleave(ctx context.Context, env *liveEnv, limit *cpuLimit, cpus cpuSplit, runs int, load func() (int64, float64, error)) (without, with []measured, coverage float64, err error) {
 	server := env.server.Process.Pid
-	run := func() (loadResult, float64, error) {
+	measure := func() (measured, int64, error) {
 		c0, err := taskCPU(server)
 		if err != nil {
-			return loadResult{}, 0, err
+			return measured{}, 0, err
 		}
-		r := gen.run(ctx, overheadRate, d, liveBodySize)
+		n, r, err := load()
+		if err != nil {
+			return measured{}, n, err
+		}
 		c1, err := taskCPU(server)
 		if err != nil {
-			return r, 0, err
-		}
-		if r.Errors > 0 || r.OK == 0 {
-			return r, 0, fmt.Errorf("%d failed requests at %d req/s", r.Errors, overheadRate)
+			return measured{}, n, err
 		}
 		if c1 <= c0 {
-			return r, 0, fmt.Errorf("the server's CPU time did not grow over a run (%.6f s to %.6f s)", c0, c1)
+			return measured{}, n, fmt.Errorf("the server's CPU time did not grow over a run (%.6f s to %.6f s)", c0, c1)
 		}
-		return r, (c1 - c0) / float64(r.OK), nil
+		return measured{rate: r, perCPU: float64(n) / (c1 - c0)}, n, nil
 	}
-	var without, with []float64
 	var sent, captured float64
 	for range runs {
-		_, cpu, err := run()
+		m, _, err := measure()
 		if err != nil {
-			return nil, err
+			return nil, nil, 0, err
 		}
-		without = append(without, cpu)
+		without = append(without, m)
 		sc, err := startSidecar(ctx, env, limit)
 		if err != nil {
-			return nil, err
+			return nil, nil, 0, err
 		}
 		if err := pinProcess(sc.pid(), cpus.rest); err != nil {
-			return nil, fmt.Errorf("%w (the sidecar: %v)", err, sc.stop())
+			return nil, nil, 0, fmt.Errorf("%w (the sidecar: %v)", err, sc.stop())
 		}
-		r, cpu, err := run()
-		var m sidecarMetrics
+		m, n, err := measure()
+		var sm sidecarMetrics
 		if err == nil {
-			m, err = sc.drained(ctx, float64(r.OK))
+			sm, err = sc.drained(ctx, float64(n))
 		}
 		if stopErr := sc.stop(); err == nil {
 			err = stopErr
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, 0, err
 		}
-		with = append(with, cpu)
-		sent, captured = sent+float64(r.OK), captured+m.Pairs
+		with = append(with, m)
+		sent, captured = sent+float64(n), captured+sm.Pairs
+		slog.Info("overhead run", "without", without[len(without)-1], "with", m, "requests", n, "captured", sm.Pairs)
 	}
-	a, b := median(without), median(with)
-	name := fmt.Sprintf("app at %d req/s", overheadRate)
-	return []*row{
-		newRow(name+", without sidecar (median)").set("req_per_s", overheadRate).set("req_per_app_cpu_s", 1/a),
-		{Scenario: name + ", sidecar capturing (median)",
-			Figures: map[string]float64{"req_per_s": overheadRate, "req_per_app_cpu_s": 1 / b, "app_cpu_ratio_pct": 100 * a / b, "coverage_pct": 100 * captured / sent},
-			Note:    fmt.Sprintf("%d interleaved runs of %s each; the server's CPU per request: %.1f µs without, %.1f µs with", runs, d, a*1e6, b*1e6)},
-	}, nil
+	return without, with, 100 * captured / sent, nil
 }
