@@ -104,7 +104,8 @@ type Limits struct {
 	// content decoding. A larger message's pair is dropped (too_large).
 	// Default 1 MiB.
 	MaxMessageBytes ByteSize `mapstructure:"max_message_bytes"`
-	// MaxPairBytes is the largest encoded pair. Default 1 MiB.
+	// MaxPairBytes is the largest pair: its request and response messages
+	// together, not their encoded record. Default 1 MiB.
 	MaxPairBytes ByteSize `mapstructure:"max_pair_bytes"`
 	// MaxHeaderBytes is the largest header block of one message; larger
 	// blocks are a parse error. Default 64 KiB.

@@ -133,10 +133,6 @@ func (p *Pipeline) write(buf []byte, pr *message.Pair) []byte {
 		metrics.Drop(metrics.ReasonEncode)
 		return buf
 	}
-	if int64(len(buf)) > int64(p.cfg.Limits.MaxPairBytes) {
-		metrics.Drop(metrics.ReasonTooLarge)
-		return buf
-	}
 	p.sink.Write(sink.Record{Value: buf, Protocol: pr.Protocol})
 	return buf
 }

@@ -182,13 +182,19 @@ type Pair struct {
 	Flags []string
 }
 
-// Size estimates the pair's bytes for size limits: bodies, headers and
-// messages.
+// Size is the pair's bytes as limits.max_pair_bytes counts them: the
+// request and the response as the parsers kept them, not the record they
+// become (whose JSON escaping and base64 of binary bodies kafka.max_record_bytes
+// bounds). Each half counts its body as kept (de-chunked, content-decoded)
+// or its gRPC messages (unframed, decompressed), and each header and trailer
+// field as its name, its value and 4 bytes, the ": " and CRLF of HTTP/1; the
+// request adds its method, path, query and authority. Start lines and
+// chunk framing are not counted.
 func (p *Pair) Size() int64 {
 	var n int64
 	add := func(h Headers) {
 		for _, f := range h {
-			n += int64(len(f.Name) + len(f.Value) + 8)
+			n += int64(len(f.Name) + len(f.Value) + 4)
 		}
 	}
 	msgs := func(m [][]byte) {
@@ -197,7 +203,7 @@ func (p *Pair) Size() int64 {
 		}
 	}
 	if r := p.Request; r != nil {
-		n += int64(len(r.Body) + len(r.Path) + len(r.Query) + len(r.Authority))
+		n += int64(len(r.Body) + len(r.Method) + len(r.Path) + len(r.Query) + len(r.Authority))
 		add(r.Headers)
 		add(r.Trailers)
 		msgs(r.Messages)

@@ -15,7 +15,8 @@ import (
 // Options configure pairing for every connection of a pipeline.
 type Options struct {
 	Pairing config.Pairing
-	// MaxPairBytes drops pairs whose halves together exceed it (too_large).
+	// MaxPairBytes drops pairs whose halves together exceed it (too_large),
+	// counted by message.Pair.Size: the messages, not their record.
 	MaxPairBytes int64
 	// Direction classifies a pair relative to the captured pod.
 	Direction *Direction
