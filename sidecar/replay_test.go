@@ -3,19 +3,24 @@ package sidecar_test
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/schematest"
 	"github.com/podtap/podtap/sidecar"
 	"github.com/podtap/podtap/sidecar/capture"
+	"github.com/podtap/podtap/sidecar/metrics"
 	"github.com/podtap/podtap/sidecar/sink"
 )
 
@@ -59,15 +64,13 @@ func replay(t testing.TB, cfg config.Sidecar, files ...string) [][]byte {
 	return out.records
 }
 
-// noFilter is `replay --no-filter` with room for the corpus's largest
-// exchange: 206_example_b carries an 816,896-byte binary body whose base64
-// record exceeds the default 1 MiB pair limit, and would be dropped (and
-// counted) as too_large instead of compared.
+// noFilter is `replay --no-filter` at the default limits: the corpus's
+// largest exchange (206_example_b, an 816,896-byte binary body whose base64
+// record is over 1 MiB) is under limits.max_pair_bytes, which measures the
+// messages, not the record.
 func noFilter() config.Sidecar {
 	cfg := config.DefaultSidecar()
 	cfg.Filter.Enabled = false
-	cfg.Limits.MaxMessageBytes = 4 * config.MiB
-	cfg.Limits.MaxPairBytes = 8 * config.MiB
 	return cfg
 }
 
@@ -370,4 +373,49 @@ func takeRequest(pool *[]exchange, e exchange) bool {
 		}
 	}
 	return false
+}
+
+// TestReplayLargeBinaryBodyAtDefaultLimits replays 206_example_b, whose
+// first response carries an 816,896-byte binary body: under the default
+// limits.max_pair_bytes (1 MiB) as a message, over it as a base64 record.
+// The pair must come out whole, body and all, with no too_large drop.
+func TestReplayLargeBinaryBodyAtDefaultLimits(t *testing.T) {
+	const bodySize = 816_896
+	cfg := noFilter()
+	if cfg.Limits.MaxPairBytes != config.DefaultSidecar().Limits.MaxPairBytes {
+		t.Fatal("noFilter must keep the default limits.max_pair_bytes")
+	}
+	before := testutil.ToFloat64(metrics.PairsDropped.WithLabelValues(metrics.ReasonTooLarge))
+	records := replay(t, cfg, filepath.Join(corpusDir, "tcp-retrans-ooo/206_example_b.pcap"))
+	if d := testutil.ToFloat64(metrics.PairsDropped.WithLabelValues(metrics.ReasonTooLarge)) - before; d != 0 {
+		t.Errorf("%v pairs dropped as too_large", d)
+	}
+	var found bool
+	for _, rec := range records {
+		var r struct {
+			Response struct {
+				Status   int    `json:"status"`
+				Body     string `json:"body"`
+				BodySize int64  `json:"body_size"`
+			} `json:"response"`
+			Flags []string `json:"flags"`
+		}
+		if err := json.Unmarshal(rec, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Response.BodySize != bodySize {
+			continue
+		}
+		found = true
+		if len(rec) <= int(cfg.Limits.MaxPairBytes) {
+			t.Errorf("record is %d bytes: the test needs one over limits.max_pair_bytes (%d)", len(rec), cfg.Limits.MaxPairBytes)
+		}
+		body, err := base64.StdEncoding.DecodeString(r.Response.Body)
+		if err != nil || len(body) != bodySize || !slices.Contains(r.Flags, "response_body_base64") {
+			t.Errorf("body: %d bytes decoded (err %v), flags %v; want %d bytes as base64", len(body), err, r.Flags, bodySize)
+		}
+	}
+	if !found {
+		t.Fatalf("no pair with the %d-byte response among %d records", bodySize, len(records))
+	}
 }
