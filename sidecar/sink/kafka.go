@@ -296,8 +296,7 @@ func (k *Kafka) SpoolRecovery() spool.Recovery { return k.recovery }
 // Write queues a record; it never waits for Kafka or the disk.
 func (k *Kafka) Write(r Record) {
 	e := k.newEntry(r.Value, r.Protocol)
-	if e.size > k.maxRecord {
-		metrics.Drop(metrics.ReasonKafkaTooLarge)
+	if k.oversized(e) {
 		return
 	}
 	k.qmu.Lock()
@@ -332,6 +331,22 @@ func (k *Kafka) newEntry(value []byte, protocol string) *entry {
 	headers := hs.([]kgo.RecordHeader)
 	rec := &kgo.Record{Key: k.key, Value: value, Headers: headers, Timestamp: time.Now()}
 	return &entry{rec: rec, protocol: protocol, size: recordSize(rec)}
+}
+
+// oversized drops a record over kafka.max_record_bytes, the producer's
+// batch limit, which no retry could send: counted and logged, never queued.
+// Records may be larger than limits.max_pair_bytes, which counts the pair
+// before base64 and JSON escaping.
+func (k *Kafka) oversized(e *entry) bool {
+	if e.size <= k.maxRecord {
+		return false
+	}
+	metrics.Drop(metrics.ReasonKafkaTooLarge)
+	if k.limiter.allow("max_record_bytes") {
+		k.log.Warn("record larger than kafka.max_record_bytes; dropped",
+			"reason", metrics.ReasonKafkaTooLarge, "bytes", e.size, "max_record_bytes", k.maxRecord)
+	}
+	return true
 }
 
 func recordSize(r *kgo.Record) int64 {

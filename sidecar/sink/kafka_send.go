@@ -116,8 +116,7 @@ func (k *Kafka) readSpool() []*entry {
 		rec.Timestamp = r.Time
 		e := &entry{rec: rec, protocol: headerValue(rec, HeaderProtocol), spooled: true, ref: ref}
 		e.size = recordSize(rec)
-		if e.size > k.maxRecord {
-			metrics.Drop(metrics.ReasonKafkaTooLarge)
+		if k.oversized(e) {
 			k.spool.Ack(ref)
 			continue
 		}
