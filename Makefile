@@ -1,7 +1,7 @@
 # podtap's build, test and bench entry points. The container images call
 # hack/build.sh too, so `make build` proves their build commands.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-BINARIES := podtap-sidecar podtap-webhook
+BINARIES := podtap-sidecar podtap-webhook podtap-demo
 
 .PHONY: build test demo bench clean
 build: $(addprefix bin/,$(BINARIES))
@@ -12,8 +12,8 @@ bin/%: FORCE
 test:
 	bash hack/test.sh
 
-demo: bin/podtap-sidecar
-	bin/podtap-sidecar demo
+demo: bin/podtap-demo
+	bin/podtap-demo
 
 # The bench: one table of replay, live, memory and overhead figures (see
 # README); BENCHFLAGS=--quick for a short run, --json FILE to keep it.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -90,10 +89,4 @@ func (c *lineCounter) count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lines
-}
-
-// sinkChosen reports whether the user picked a sink for the demo.
-func sinkChosen(flagSet bool) bool {
-	_, env := os.LookupEnv(config.EnvName("sink.type"))
-	return flagSet || env
 }

@@ -1,4 +1,4 @@
-package main
+package sidecarcmd
 
 import (
 	"log/slog"
@@ -23,7 +23,8 @@ var flagKeys = map[string]string{
 	"kafka-topic":         "kafka.topic",
 }
 
-func addPipelineFlags(cmd *cobra.Command) {
+// AddFlags adds the pipeline flags to cmd and its subcommands.
+func AddFlags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.String("config", "", "YAML configuration file (env PODTAP_CONFIG)")
 	f.String("interface", "", `interface to capture: a name, or "auto" (lo under a service mesh, else eth0)`)
@@ -38,8 +39,8 @@ func addPipelineFlags(cmd *cobra.Command) {
 	f.String("kafka-topic", "", "Kafka topic of the pairs (kafka.topic, default podtap.pairs)")
 }
 
-// loadConfig reads the configuration for a command and sets up logging.
-func loadConfig(cmd *cobra.Command) (config.Sidecar, error) {
+// LoadConfig reads the configuration for a command and sets up logging.
+func LoadConfig(cmd *cobra.Command) (config.Sidecar, error) {
 	flags := cmd.Flags()
 	file, _ := flags.GetString("config")
 	cfg, err := config.LoadSidecar(config.Source{File: file, Flags: flags, FlagKeys: flagKeys})

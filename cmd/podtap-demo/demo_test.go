@@ -13,7 +13,7 @@ import (
 	"github.com/podtap/podtap/internal/testenv"
 )
 
-// TestDemo runs the demo as `podtap-sidecar demo` does: through Kafka
+// TestDemo runs the demo as `podtap-demo` does: through Kafka
 // (kfake) and back, and checks that every pair the filter keeps is shown.
 func TestDemo(t *testing.T) {
 	testenv.RequireNetns(t)

@@ -1,4 +1,7 @@
-package main
+// Package sidecarcmd is what podtap-sidecar and podtap-demo share: the
+// pipeline flags, loading the configuration they set, and the session that
+// runs the pipeline into its sink.
+package sidecarcmd
 
 import (
 	"context"
@@ -15,8 +18,8 @@ import (
 	"github.com/podtap/podtap/sidecar/sink"
 )
 
-// openSink makes the configured sink.
-func openSink(ctx context.Context, cfg config.Sidecar) (sink.Sink, error) {
+// OpenSink makes the configured sink.
+func OpenSink(ctx context.Context, cfg config.Sidecar) (sink.Sink, error) {
 	switch cfg.Sink.Type {
 	case "stdout":
 		return sink.Stdout(), nil
@@ -28,8 +31,8 @@ func openSink(ctx context.Context, cfg config.Sidecar) (sink.Sink, error) {
 	return nil, fmt.Errorf("sink.type %q is not supported", cfg.Sink.Type)
 }
 
-// podIPs parses the configured pod addresses (validated by config).
-func podIPs(cfg config.Sidecar) []netip.Addr {
+// PodIPs parses the configured pod addresses (validated by config).
+func PodIPs(cfg config.Sidecar) []netip.Addr {
 	var ips []netip.Addr
 	for _, s := range cfg.Pod.IPs {
 		if ip, err := netip.ParseAddr(s); err == nil {
@@ -39,30 +42,32 @@ func podIPs(cfg config.Sidecar) []netip.Addr {
 	return ips
 }
 
-// session is one pipeline with its sink and metrics endpoint.
-type session struct {
+// Session is one pipeline with its sink and metrics endpoint, ready while
+// it captures.
+type Session struct {
 	cfg       config.Sidecar
 	sink      sink.Sink
 	pipeline  *sidecar.Pipeline
 	capturing atomic.Bool
 }
 
-// run captures from src; /readyz reports the capture as running meanwhile.
-func (s *session) run(ctx context.Context, src capture.Source) error {
+// Run captures from src; /readyz reports the capture as running meanwhile.
+func (s *Session) Run(ctx context.Context, src capture.Source) error {
 	s.capturing.Store(true)
 	defer s.capturing.Store(false)
 	return s.pipeline.Run(ctx, src)
 }
 
-func (s *session) captureReady() error {
+func (s *Session) captureReady() error {
 	if !s.capturing.Load() {
 		return errors.New("capture is not running")
 	}
 	return nil
 }
 
-func startSession(ctx context.Context, cfg config.Sidecar, where sidecar.Where) (*session, error) {
-	out, err := openSink(ctx, cfg)
+// Start opens the sink, builds the pipeline and serves metrics.addr.
+func Start(ctx context.Context, cfg config.Sidecar, where sidecar.Where) (*Session, error) {
+	out, err := OpenSink(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -71,21 +76,21 @@ func startSession(ctx context.Context, cfg config.Sidecar, where sidecar.Where) 
 		_ = out.Close(ctx)
 		return nil, err
 	}
-	s := &session{cfg: cfg, sink: out, pipeline: p}
+	s := &Session{cfg: cfg, sink: out, pipeline: p}
 	if cfg.Metrics.Addr != "" {
 		err := metrics.Serve(ctx, cfg.Metrics.Addr,
 			metrics.Check{Name: "capture", Fn: s.captureReady},
 			metrics.Check{Name: "sink", Fn: out.Ready})
 		if err != nil {
-			s.close()
+			s.Close()
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-// close drains the pipeline, then gives the sink its grace period.
-func (s *session) close() error {
+// Close drains the pipeline, then gives the sink its grace period.
+func (s *Session) Close() error {
 	s.pipeline.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Kafka.ShutdownGrace)
 	defer cancel()

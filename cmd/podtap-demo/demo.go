@@ -7,16 +7,13 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"sort"
-	"syscall"
 	"time"
-
-	"github.com/spf13/cobra"
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/demoapp"
 	"github.com/podtap/podtap/internal/netns"
+	"github.com/podtap/podtap/internal/sidecarcmd"
 	"github.com/podtap/podtap/sidecar"
 	"github.com/podtap/podtap/sidecar/capture"
 	"github.com/podtap/podtap/sidecar/metrics"
@@ -31,39 +28,6 @@ const (
 	demoPodAddr  = "10.213.77.2/30"
 	demoPort     = "8080"
 )
-
-func newDemoCmd() *cobra.Command {
-	var rounds int
-	cmd := &cobra.Command{
-		Use:   "demo",
-		Short: "Capture a demo service in a network namespace and print its pairs (needs root)",
-		Long: `demo creates a network namespace with a veth pair (a stand-in for a pod),
-starts a small HTTP/1.1 JSON service and a gRPC service with reflection inside
-it, captures the namespace's eth0 with the real pipeline, drives a mix of
-requests at them from the host (keep-alive, chunked, gzip, a form POST, a 404,
-a kubelet probe; unary and streaming gRPC calls, one failing), ships the pairs
-through Kafka (an in-process kfake cluster unless --kafka-brokers is given),
-prints each pair as it is consumed back, then a summary of pairs and drops by
-reason.
-Everything it made is removed when it ends, also on Ctrl-C.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			if err := netns.Check(); err != nil {
-				return fmt.Errorf("demo: %w", err)
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			viaKafka := cfg.Sink.Type == "kafka" || !sinkChosen(cmd.Flags().Changed("sink"))
-			return runDemo(ctx, cfg, rounds, viaKafka, cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	}
-	cmd.Flags().IntVar(&rounds, "rounds", 2, "times the request mix is sent")
-	return cmd
-}
 
 // runDemo runs the demo. viaKafka ships the pairs through Kafka (kfake
 // unless brokers are configured) and prints them as consumed back.
@@ -118,7 +82,7 @@ func runDemo(ctx context.Context, cfg config.Sidecar, rounds int, viaKafka bool,
 			return err
 		}
 	}
-	s, err := startSession(ctx, cfg, sidecar.Where{PodIPs: podIPs(cfg)})
+	s, err := sidecarcmd.Start(ctx, cfg, sidecar.Where{PodIPs: sidecarcmd.PodIPs(cfg)})
 	if err != nil {
 		if kafka != nil {
 			_ = kafka.stop()
@@ -127,7 +91,7 @@ func runDemo(ctx context.Context, cfg config.Sidecar, rounds int, viaKafka bool,
 	}
 	captureCtx, stopCapture := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- s.run(captureCtx, src) }()
+	go func() { done <- s.Run(captureCtx, src) }()
 
 	fmt.Fprintf(stderr, "podtap demo: HTTP service on %s:%s and gRPC greeter on %s:%s in network namespace %s, capturing its eth0\n",
 		pod.IP(), demoPort, pod.IP(), demoGRPCPort, demoNS)
@@ -143,7 +107,7 @@ func runDemo(ctx context.Context, cfg config.Sidecar, rounds int, viaKafka bool,
 	}
 	stopCapture()
 	runErr := <-done
-	closeErr := s.close()
+	closeErr := s.Close()
 	var kafkaErr error
 	if kafka != nil {
 		kafkaErr = kafka.stop()
