@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/podtap/podtap/internal/bench/load"
 	"github.com/podtap/podtap/internal/grpcdemo"
 )
 
@@ -72,7 +73,7 @@ func recordGRPC(ctx context.Context, t grpcTraffic, out io.Writer, seed uint64) 
 	go func() { serveErr <- srv.Serve(ln) }()
 	stats, err := recordTraffic(out, seed, func(rec *recorder) error {
 		var next atomic.Int64
-		return parallel(ctx, t.Conns, func(ctx context.Context, _ int) error {
+		return load.Parallel(ctx, t.Conns, func(ctx context.Context, _ int) error {
 			cc, err := grpc.NewClient("passthrough:///"+ln.Addr().String(),
 				grpc.WithTransportCredentials(insecure.NewCredentials()),
 				grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
@@ -83,7 +84,7 @@ func recordGRPC(ctx context.Context, t grpcTraffic, out io.Writer, seed uint64) 
 			}
 			defer cc.Close()
 			client := grpcdemo.NewClient(cc, schema)
-			return parallel(ctx, t.Concurrency, func(ctx context.Context, _ int) error {
+			return load.Parallel(ctx, t.Concurrency, func(ctx context.Context, _ int) error {
 				for {
 					i := int(next.Add(1))
 					if i > t.Calls {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync/atomic"
 
+	"github.com/podtap/podtap/internal/bench/load"
 	"github.com/podtap/podtap/internal/payload"
 )
 
@@ -75,7 +76,7 @@ func (t httpTraffic) run(ctx context.Context, addr string, dial dialFunc) error 
 	}
 	var next atomic.Int64
 	perConn := max(1, t.Pairs/(t.Clients*t.ConnsPerClient))
-	return parallel(ctx, t.Clients, func(ctx context.Context, _ int) error {
+	return load.Parallel(ctx, t.Clients, func(ctx context.Context, _ int) error {
 		tr := &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 1, DisableCompression: true}
 		defer tr.CloseIdleConnections()
 		c := &http.Client{Transport: tr}
@@ -100,7 +101,7 @@ func (t httpTraffic) run(ctx context.Context, addr string, dial dialFunc) error 
 func (t httpTraffic) runOpen(ctx context.Context, addr string, dial dialFunc) error {
 	const workers = 64
 	rounds := t.Pairs / t.OpenConns
-	return parallel(ctx, workers, func(ctx context.Context, w int) error {
+	return load.Parallel(ctx, workers, func(ctx context.Context, w int) error {
 		var clients []*http.Client
 		for c := w; c < t.OpenConns; c += workers {
 			tr := &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 1, DisableCompression: true}
@@ -135,8 +136,8 @@ func exchange(ctx context.Context, c *http.Client, t httpTraffic, addr string, i
 		return fmt.Errorf("exchange %d: reading the body: %w", i, err)
 	}
 	_, _, _, want := t.exchangeOf(i)
-	if resp.StatusCode != http.StatusOK || n != int64(max(want, payload.MinSize)) || resp.Header.Get(seqHeader) == "" {
-		return fmt.Errorf("exchange %d: status %d, %d body bytes, seq %q", i, resp.StatusCode, n, resp.Header.Get(seqHeader))
+	if resp.StatusCode != http.StatusOK || n != int64(max(want, payload.MinSize)) || resp.Header.Get(load.SeqHeader) == "" {
+		return fmt.Errorf("exchange %d: status %d, %d body bytes, seq %q", i, resp.StatusCode, n, resp.Header.Get(load.SeqHeader))
 	}
 	return nil
 }

@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/podtap/podtap/internal/bench/host"
+	"github.com/podtap/podtap/internal/bench/load"
 )
 
 // idleScenario measures the sidecar's memory with many idle keep-alive
@@ -21,7 +24,7 @@ func idleScenario(ctx context.Context, o options, rep *report, tmp string) error
 	if err := raiseFileLimit(); err != nil {
 		return err
 	}
-	return withLive(ctx, o, tmp, func(env *liveEnv, limit *cpuLimit) error {
+	return withLive(ctx, o, tmp, func(env *liveEnv, limit *host.CPULimit) error {
 		sc, err := startSidecar(ctx, env, limit)
 		if err != nil {
 			return err
@@ -36,17 +39,17 @@ func idleScenario(ctx context.Context, o options, rep *report, tmp string) error
 		if err != nil {
 			return err
 		}
-		gen := newLoadGen(env.addr(), 16)
-		defer gen.close()
-		cpu0, _ := procCPU(sc.pid())
+		gen := load.NewGenerator(env.addr(), 16)
+		defer gen.Close()
+		cpu0, _ := host.ProcessCPU(sc.pid())
 		t0 := time.Now()
-		load := gen.run(ctx, 1000, d, liveBodySize)
+		load := gen.Run(ctx, 1000, d, liveBodySize)
 		m1, err := sc.drained(ctx, m0.Pairs+float64(load.OK))
 		if err != nil {
 			return err
 		}
-		cpu1, _ := procCPU(sc.pid())
-		rss, peak, err := procRSS(sc.pid())
+		cpu1, _ := host.ProcessCPU(sc.pid())
+		rss, peak, err := host.ProcessRSS(sc.pid())
 		if err != nil {
 			return err
 		}
@@ -79,7 +82,7 @@ func openIdle(ctx context.Context, addr string, n int) ([]net.Conn, error) {
 	var mu sync.Mutex
 	out := make([]net.Conn, 0, n)
 	start := time.Now()
-	err := parallel(ctx, workers, func(ctx context.Context, w int) error {
+	err := load.Parallel(ctx, workers, func(ctx context.Context, w int) error {
 		var d net.Dialer
 		for i := w; i < n; i += workers {
 			if wait := time.Until(start.Add(time.Duration(i) * time.Second / idleOpenRate)); wait > 0 {
@@ -114,7 +117,7 @@ func oneExchange(c net.Conn, addr string, i int) error {
 	if err != nil {
 		return err
 	}
-	if err := readOK(resp); err != nil {
+	if err := load.ReadOK(resp); err != nil {
 		return err
 	}
 	return c.SetDeadline(time.Time{})

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/podtap/podtap/internal/bench/host"
+	"github.com/podtap/podtap/internal/bench/load"
 	"github.com/podtap/podtap/internal/netns"
 )
 
@@ -69,23 +71,23 @@ func (e *liveEnv) close() error {
 
 // withLive runs f with the namespace, server and CPU-limited cgroup, and
 // removes them after.
-func withLive(ctx context.Context, o options, tmp string, f func(*liveEnv, *cpuLimit) error) error {
+func withLive(ctx context.Context, o options, tmp string, f func(*liveEnv, *host.CPULimit) error) error {
 	env, err := setupLive(ctx, o, tmp)
 	if err != nil {
 		return err
 	}
-	limit, err := newCPULimit(liveCgroup, sidecarCPUs)
+	limit, err := host.NewCPULimit(liveCgroup, sidecarCPUs)
 	if err != nil {
 		return errors.Join(err, env.close())
 	}
 	err = f(env, limit)
-	return errors.Join(err, env.close(), limit.remove())
+	return errors.Join(err, env.close(), limit.Remove())
 }
 
 // liveStepResult is one rate step of the live scenario.
 type liveStepResult struct {
 	target    float64
-	load      loadResult
+	load      load.Result
 	pairs     float64
 	drops     float64
 	cpu       float64 // sidecar CPU seconds per second
@@ -112,16 +114,16 @@ func liveScenarios(ctx context.Context, o options, rep *report, tmp string) erro
 	if o.quick {
 		rates, step = []float64{500, 1000}, time.Second
 	}
-	return withLive(ctx, o, tmp, func(env *liveEnv, limit *cpuLimit) error {
+	return withLive(ctx, o, tmp, func(env *liveEnv, limit *host.CPULimit) error {
 		sc, err := startSidecar(ctx, env, limit)
 		if err != nil {
 			return err
 		}
 		defer sc.stop()
-		gen := newLoadGen(env.addr(), liveConns)
-		defer gen.close()
+		gen := load.NewGenerator(env.addr(), liveConns)
+		defer gen.Close()
 		// Warm up: connections open, the sidecar's first allocations done.
-		warm := gen.run(ctx, 500, 500*time.Millisecond, liveBodySize)
+		warm := gen.Run(ctx, 500, 500*time.Millisecond, liveBodySize)
 		if _, err := sc.drained(ctx, float64(warm.OK)); err != nil {
 			return err
 		}
@@ -132,7 +134,7 @@ func liveScenarios(ctx context.Context, o options, rep *report, tmp string) erro
 			if err != nil {
 				return err
 			}
-			rep.Rows = append(rep.Rows, liveRow(fmt.Sprintf("live %.0f req/s, sidecar at %.2f CPU", rate, limit.cores), r, limit))
+			rep.Rows = append(rep.Rows, liveRow(fmt.Sprintf("live %.0f req/s, sidecar at %.2f CPU", rate, limit.Cores), r, limit))
 			slog.Info("live step", "rate", rate, "achieved", r.load.Rate(), "coverage", r.coverage(), "drops", r.drops, "cpu", r.cpu)
 			if r.passed() {
 				failures = 0
@@ -148,7 +150,7 @@ func liveScenarios(ctx context.Context, o options, rep *report, tmp string) erro
 				break
 			}
 		}
-		summary := newRow(fmt.Sprintf("live highest rate ≥99.99%% and 0 drops, %.2f CPU", limit.cores))
+		summary := newRow(fmt.Sprintf("live highest rate ≥99.99%% and 0 drops, %.2f CPU", limit.Cores))
 		if best == nil {
 			summary.Note = "no step passed"
 		} else {
@@ -162,30 +164,30 @@ func liveScenarios(ctx context.Context, o options, rep *report, tmp string) erro
 
 // liveStep runs the generator at rate for d and reads what the sidecar did
 // meanwhile, once it has caught up.
-func liveStep(ctx context.Context, sc *sidecarProc, limit *cpuLimit, gen *loadGen, rate float64, d time.Duration) (liveStepResult, error) {
+func liveStep(ctx context.Context, sc *sidecarProc, limit *host.CPULimit, gen *load.Generator, rate float64, d time.Duration) (liveStepResult, error) {
 	r := liveStepResult{target: rate}
 	m0, err := sc.scrape()
 	if err != nil {
 		return r, err
 	}
-	cpu0, _ := procCPU(sc.pid())
-	thr0 := limit.throttled()
+	cpu0, _ := host.ProcessCPU(sc.pid())
+	thr0 := limit.Throttled()
 	t0 := time.Now()
-	r.load = gen.run(ctx, rate, d, liveBodySize)
+	r.load = gen.Run(ctx, rate, d, liveBodySize)
 	m1, err := sc.drained(ctx, m0.Pairs+float64(r.load.OK))
 	if err != nil {
 		return r, err
 	}
-	cpu1, _ := procCPU(sc.pid())
+	cpu1, _ := host.ProcessCPU(sc.pid())
 	r.pairs = m1.Pairs - m0.Pairs
 	r.drops = m1.KernelDrops - m0.KernelDrops
 	r.cpu = (cpu1 - cpu0) / time.Since(t0).Seconds()
-	r.rss, _, _ = procRSS(sc.pid())
-	r.throttled = limit.throttled() - thr0
+	r.rss, _, _ = host.ProcessRSS(sc.pid())
+	r.throttled = limit.Throttled() - thr0
 	return r, nil
 }
 
-func liveRow(scenario string, r liveStepResult, limit *cpuLimit) *row {
+func liveRow(scenario string, r liveStepResult, limit *host.CPULimit) *row {
 	row := newRow(scenario).
 		set("pairs_per_s", r.pairs/r.load.Elapsed.Seconds()).
 		set("pairs_emitted", r.pairs).

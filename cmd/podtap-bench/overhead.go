@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/podtap/podtap/internal/bench/host"
+	"github.com/podtap/podtap/internal/bench/load"
 )
 
 // overheadScenario measures what capturing costs the application: the
@@ -32,45 +35,45 @@ func overheadScenario(ctx context.Context, o options, rep *report, tmp string) e
 	if o.quick {
 		runs, d = 3, time.Second
 	}
-	wrk, err := newWrk()
+	wrk, err := load.NewWrk()
 	if err != nil {
 		return err
 	}
-	allowed, err := allowedCPUs()
+	allowed, err := host.AllowedCPUs()
 	if err != nil {
 		return err
 	}
-	cpus := splitCPUs(allowed)
+	cpus := host.SplitCPUs(allowed)
 	// The bench itself (the generator of the fixed-rate runs, the reader
 	// of the sidecar's records and metrics) keeps off the server's CPU.
-	if err := pinProcess(os.Getpid(), cpus.rest); err != nil {
+	if err := host.Pin(os.Getpid(), cpus.Rest); err != nil {
 		return err
 	}
 	defer func() {
-		if err := pinProcess(os.Getpid(), allowed); err != nil {
+		if err := host.Pin(os.Getpid(), allowed); err != nil {
 			slog.Warn("the bench stays pinned", "err", err)
 		}
 	}()
-	return withLive(ctx, o, tmp, func(env *liveEnv, limit *cpuLimit) error {
-		if err := pinProcess(env.server.Process.Pid, cpus.app); err != nil {
+	return withLive(ctx, o, tmp, func(env *liveEnv, limit *host.CPULimit) error {
+		if err := host.Pin(env.server.Process.Pid, cpus.App); err != nil {
 			return err
 		}
 		url := fmt.Sprintf("http://%s/api/items/1?size=%d", env.addr(), liveBodySize)
-		if _, err := wrk.run(ctx, url, cpus.rest, liveConns, time.Second); err != nil {
+		if _, err := wrk.Run(ctx, url, cpus.Rest, liveConns, time.Second); err != nil {
 			return err
 		}
 		full := func() (int64, float64, error) {
-			r, err := wrk.run(ctx, url, cpus.rest, liveConns, d)
+			r, err := wrk.Run(ctx, url, cpus.Rest, liveConns, d)
 			return r.Requests, r.Rate(), err
 		}
 		without, with, coverage, err := interleave(ctx, env, limit, cpus, runs, full)
 		if err != nil {
 			return err
 		}
-		gen := newLoadGen(env.addr(), liveConns)
-		defer gen.close()
+		gen := load.NewGenerator(env.addr(), liveConns)
+		defer gen.Close()
 		fixed := func() (int64, float64, error) {
-			r := gen.run(ctx, overheadRate, d, liveBodySize)
+			r := gen.Run(ctx, overheadRate, d, liveBodySize)
 			if r.Errors > 0 || r.OK == 0 {
 				return r.OK, r.Rate(), fmt.Errorf("%d failed requests at %d req/s", r.Errors, overheadRate)
 			}
@@ -128,10 +131,10 @@ func medianOf(ms []measured, f func(measured) float64) float64 {
 // alike, and returns each run's figures and the percentage of the
 // requests of the runs with it that the sidecar captured. load returns
 // the requests it completed and its rate.
-func interleave(ctx context.Context, env *liveEnv, limit *cpuLimit, cpus cpuSplit, runs int, load func() (int64, float64, error)) (without, with []measured, coverage float64, err error) {
+func interleave(ctx context.Context, env *liveEnv, limit *host.CPULimit, cpus host.CPUSplit, runs int, load func() (int64, float64, error)) (without, with []measured, coverage float64, err error) {
 	server := env.server.Process.Pid
 	measure := func() (measured, int64, error) {
-		c0, err := taskCPU(server)
+		c0, err := host.TaskCPU(server)
 		if err != nil {
 			return measured{}, 0, err
 		}
@@ -139,7 +142,7 @@ func interleave(ctx context.Context, env *liveEnv, limit *cpuLimit, cpus cpuSpli
 		if err != nil {
 			return measured{}, n, err
 		}
-		c1, err := taskCPU(server)
+		c1, err := host.TaskCPU(server)
 		if err != nil {
 			return measured{}, n, err
 		}
@@ -159,7 +162,7 @@ func interleave(ctx context.Context, env *liveEnv, limit *cpuLimit, cpus cpuSpli
 		if err != nil {
 			return nil, nil, 0, err
 		}
-		if err := pinProcess(sc.pid(), cpus.rest); err != nil {
+		if err := host.Pin(sc.pid(), cpus.Rest); err != nil {
 			return nil, nil, 0, fmt.Errorf("%w (the sidecar: %v)", err, sc.stop())
 		}
 		m, n, err := measure()

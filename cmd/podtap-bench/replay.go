@@ -19,6 +19,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/internal/bench/host"
 	"github.com/podtap/podtap/sidecar"
 	"github.com/podtap/podtap/sidecar/capture"
 	"github.com/podtap/podtap/sidecar/metrics"
@@ -195,7 +196,7 @@ func writeHeapProfile(path string) error {
 // not used: Linux keeps it across execve, so a child would report the
 // bench's own peak from before it started.
 func peakRSS() int64 {
-	_, peak, _ := procRSS(os.Getpid())
+	_, peak, _ := host.ProcessRSS(os.Getpid())
 	return peak
 }
 

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
+	"net/netip"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/podtap/podtap/internal/pcapgen"
 )
 
 // loopbackMSS is the largest segment on a loopback interface (MTU 65536),
@@ -18,16 +18,13 @@ import (
 // to 64 KiB.
 const loopbackMSS = 65483
 
-// snapLen is the capture's snapshot length: whole packets.
-const snapLen = 262144
-
 // segmentWriter lays recorded events into the TCP segments a capture on
 // loopback would hold: handshake, data split at the MSS, an ACK from the
 // receiver after each write, FINs, and now and then a spurious
 // retransmission of a segment that was already acknowledged (which a
 // sniffer must not turn into a duplicate).
 type segmentWriter struct {
-	w       *pcapgo.Writer
+	w       *pcapgen.Writer
 	buf     *bufio.Writer
 	mss     int
 	retrans float64
@@ -39,20 +36,14 @@ type segmentWriter struct {
 	// counted, and are left out.
 	closed map[*recordedConn]bool
 	last   time.Time
-	ser    gopacket.SerializeBuffer
 	stats  captureStats
 }
 
 // tcpState is a recorded connection's sequence space.
 type tcpState struct {
-	client, server endpoint
+	client, server netip.AddrPort
 	// next is each side's next sequence number: [0] the client's.
 	next [2]uint32
-}
-
-type endpoint struct {
-	ip   net.IP
-	port uint16
 }
 
 // captureStats is what a generated capture holds.
@@ -65,16 +56,15 @@ type captureStats struct {
 
 func newSegmentWriter(out io.Writer, mss int, retrans float64, seed uint64) (*segmentWriter, error) {
 	buf := bufio.NewWriterSize(out, 1<<20)
-	w := pcapgo.NewWriter(buf)
-	if err := w.WriteFileHeader(snapLen, layers.LinkTypeEthernet); err != nil {
-		return nil, fmt.Errorf("writing the pcap header: %w", err)
+	w, err := pcapgen.NewWriter(buf, layers.LinkTypeEthernet)
+	if err != nil {
+		return nil, err
 	}
 	return &segmentWriter{
 		w: w, buf: buf, mss: mss, retrans: retrans,
 		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		conns:  map[*recordedConn]*tcpState{},
 		closed: map[*recordedConn]bool{},
-		ser:    gopacket.NewSerializeBuffer(),
 	}, nil
 }
 
@@ -110,21 +100,21 @@ func (s *segmentWriter) event(ev event) error {
 func (s *segmentWriter) open(ev event) error {
 	c := ev.conn
 	st := &tcpState{
-		client: endpoint{ip: c.client.Addr().AsSlice(), port: c.client.Port()},
-		server: endpoint{ip: c.server.Addr().AsSlice(), port: c.server.Port()},
+		client: c.client,
+		server: c.server,
 		next:   [2]uint32{s.rng.Uint32(), s.rng.Uint32()},
 	}
 	s.conns[c] = st
 	s.stats.Connections++
-	if err := s.segment(ev.at, st, 0, tcpFlags{syn: true}, st.next[0], 0, nil); err != nil {
+	if err := s.segment(ev.at, st, 0, "S", st.next[0], 0, nil); err != nil {
 		return err
 	}
 	st.next[0]++
-	if err := s.segment(ev.at, st, 1, tcpFlags{syn: true, ack: true}, st.next[1], st.next[0], nil); err != nil {
+	if err := s.segment(ev.at, st, 1, "SA", st.next[1], st.next[0], nil); err != nil {
 		return err
 	}
 	st.next[1]++
-	return s.segment(ev.at, st, 0, tcpFlags{ack: true}, st.next[0], st.next[1], nil)
+	return s.segment(ev.at, st, 0, "A", st.next[0], st.next[1], nil)
 }
 
 func (s *segmentWriter) data(ev event) error {
@@ -148,7 +138,10 @@ func (s *segmentWriter) data(ev event) error {
 	for rest := ev.data; len(rest) > 0; {
 		n := min(len(rest), s.mss)
 		seq := st.next[from]
-		flags := tcpFlags{ack: true, psh: n == len(rest)}
+		flags := "A"
+		if n == len(rest) {
+			flags = "PA"
+		}
 		if err := s.segment(ev.at, st, from, flags, seq, st.next[to], rest[:n]); err != nil {
 			return err
 		}
@@ -158,7 +151,7 @@ func (s *segmentWriter) data(ev event) error {
 		st.next[from] += uint32(n)
 		rest = rest[n:]
 	}
-	if err := s.segment(ev.at, st, to, tcpFlags{ack: true}, st.next[to], st.next[from], nil); err != nil {
+	if err := s.segment(ev.at, st, to, "A", st.next[to], st.next[from], nil); err != nil {
 		return err
 	}
 	// A spurious retransmission: the segment was acknowledged just above,
@@ -166,10 +159,10 @@ func (s *segmentWriter) data(ev event) error {
 	// early), answered by a duplicate ACK.
 	for _, r := range resend {
 		s.stats.Retransmissions++
-		if err := s.segment(ev.at, st, from, tcpFlags{ack: true, psh: true}, r.seq, st.next[to], r.data); err != nil {
+		if err := s.segment(ev.at, st, from, "PA", r.seq, st.next[to], r.data); err != nil {
 			return err
 		}
-		if err := s.segment(ev.at, st, to, tcpFlags{ack: true}, st.next[to], st.next[from], nil); err != nil {
+		if err := s.segment(ev.at, st, to, "A", st.next[to], st.next[from], nil); err != nil {
 			return err
 		}
 	}
@@ -184,23 +177,21 @@ func (s *segmentWriter) close(ev event) error {
 	}
 	delete(s.conns, ev.conn)
 	s.closed[ev.conn] = true
-	if err := s.segment(ev.at, st, 0, tcpFlags{fin: true, ack: true}, st.next[0], st.next[1], nil); err != nil {
+	if err := s.segment(ev.at, st, 0, "FA", st.next[0], st.next[1], nil); err != nil {
 		return err
 	}
 	st.next[0]++
-	if err := s.segment(ev.at, st, 1, tcpFlags{fin: true, ack: true}, st.next[1], st.next[0], nil); err != nil {
+	if err := s.segment(ev.at, st, 1, "FA", st.next[1], st.next[0], nil); err != nil {
 		return err
 	}
 	st.next[1]++
-	return s.segment(ev.at, st, 0, tcpFlags{ack: true}, st.next[0], st.next[1], nil)
+	return s.segment(ev.at, st, 0, "A", st.next[0], st.next[1], nil)
 }
-
-type tcpFlags struct{ syn, ack, psh, fin bool }
 
 // segment writes one packet from side from (0 the client, 1 the server).
 // Timestamps only move forward, a nanosecond at least per packet, as a
 // capture's do.
-func (s *segmentWriter) segment(at time.Time, st *tcpState, from int, f tcpFlags, seq, ack uint32, payload []byte) error {
+func (s *segmentWriter) segment(at time.Time, st *tcpState, from int, flags string, seq, ack uint32, payload []byte) error {
 	if !at.After(s.last) {
 		at = s.last.Add(time.Nanosecond)
 	}
@@ -209,29 +200,10 @@ func (s *segmentWriter) segment(at time.Time, st *tcpState, from int, f tcpFlags
 	if from == 1 {
 		src, dst = dst, src
 	}
-	eth := &layers.Ethernet{EthernetType: layers.EthernetTypeIPv4,
-		SrcMAC: net.HardwareAddr{0, 0, 0, 0, 0, 0}, DstMAC: net.HardwareAddr{0, 0, 0, 0, 0, 0}}
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, Flags: layers.IPv4DontFragment,
-		SrcIP: src.ip, DstIP: dst.ip}
-	tcp := &layers.TCP{SrcPort: layers.TCPPort(src.port), DstPort: layers.TCPPort(dst.port),
-		Seq: seq, Ack: ack, SYN: f.syn, ACK: f.ack, PSH: f.psh, FIN: f.fin, Window: 65535}
-	if f.syn {
-		tcp.Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4,
-			OptionData: []byte{byte(s.mss >> 8), byte(s.mss)}}}
-	}
-	if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
-		return fmt.Errorf("building a segment: %w", err)
-	}
-	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-	if err := gopacket.SerializeLayers(s.ser, opts, eth, ip, tcp, gopacket.Payload(payload)); err != nil {
-		return fmt.Errorf("building a segment: %w", err)
-	}
-	b := s.ser.Bytes()
-	ci := gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(b), Length: len(b)}
-	if err := s.w.WritePacket(ci, b); err != nil {
+	err := s.w.WriteSegment(at, pcapgen.Segment{Src: src, Dst: dst, Seq: seq, Ack: ack, Flags: flags, MSS: s.mss, Payload: payload})
+	if err != nil {
 		return fmt.Errorf("writing the capture: %w", err)
 	}
-	s.stats.Packets++
-	s.stats.Bytes += int64(len(b)) + 16
+	s.stats.Packets, s.stats.Bytes = s.w.Packets, s.w.Bytes
 	return nil
 }

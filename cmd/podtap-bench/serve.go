@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/podtap/podtap/internal/bench/load"
 	"github.com/podtap/podtap/internal/netns"
 )
 
@@ -36,16 +37,16 @@ func serveChild(args []string) error {
 	}
 	// The parent reads the address, which matters when the port was 0.
 	fmt.Println(ln.Addr())
-	srv := newAppServer()
+	srv := load.NewAppServer()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.srv.Shutdown(shutdown)
+		_ = srv.Shutdown(shutdown)
 	}()
-	return srv.serve(ln)
+	return srv.Serve(ln)
 }
 
 // fileLimit is the open-file limit the many-connection scenarios need:

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/podtap/podtap/internal/bench/host"
 )
 
 // sidecarProc is the real podtap-sidecar binary capturing the pod's eth0
@@ -31,7 +33,7 @@ type sidecarProc struct {
 // startSidecar starts the sidecar and waits until it captures. With limit
 // set, the process joins the cgroup before it execs the sidecar, so that
 // not one instruction of it runs unconfined.
-func startSidecar(ctx context.Context, env *liveEnv, limit *cpuLimit) (*sidecarProc, error) {
+func startSidecar(ctx context.Context, env *liveEnv, limit *host.CPULimit) (*sidecarProc, error) {
 	metricsAddr := env.podIP + ":19090"
 	args := []string{"netns", "exec", env.pod.Name, env.sidecarBin, "run",
 		"--interface", "eth0", "--ports", strconv.Itoa(appPort),
@@ -42,7 +44,7 @@ func startSidecar(ctx context.Context, env *liveEnv, limit *cpuLimit) (*sidecarP
 	}
 	shArgs := append([]string{"-c", script, "sidecar"}, args...)
 	if limit != nil {
-		shArgs[2] = limit.procsFile()
+		shArgs[2] = limit.ProcsFile()
 	}
 	stderr, err := os.CreateTemp(env.tmp, "sidecar-*.log")
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package load
 
 import (
 	"context"
@@ -15,45 +15,45 @@ import (
 // packaged), while the live scenario needs fixed, rising rates and an
 // exact count of the responses, to compare with the pairs podtap emitted.
 
-// loadGen drives the app server over keep-alive connections.
-type loadGen struct {
+// Generator drives the app server over keep-alive connections.
+type Generator struct {
 	client *http.Client
 	url    string
 	// conns is the number of concurrent connections (and workers).
 	conns int
 }
 
-func newLoadGen(addr string, conns int) *loadGen {
+func NewGenerator(addr string, conns int) *Generator {
 	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
-	return &loadGen{
+	return &Generator{
 		client: &http.Client{Transport: tr, Timeout: 10 * time.Second},
 		url:    "http://" + addr + "/api/items/",
 		conns:  conns,
 	}
 }
 
-func (g *loadGen) close() { g.client.Transport.(*http.Transport).CloseIdleConnections() }
+func (g *Generator) Close() { g.client.Transport.(*http.Transport).CloseIdleConnections() }
 
-// loadResult is what one load step did.
-type loadResult struct {
+// Result is what one load step did.
+type Result struct {
 	// OK counts the 200 responses read completely; Errors the others.
 	OK, Errors int64
 	Elapsed    time.Duration
 }
 
 // Rate is the achieved rate of complete responses.
-func (r loadResult) Rate() float64 { return float64(r.OK) / r.Elapsed.Seconds() }
+func (r Result) Rate() float64 { return float64(r.OK) / r.Elapsed.Seconds() }
 
-// run sends requests at rate per second (0: as fast as the server
+// Run sends requests at rate per second (0: as fast as the server
 // answers) for d. Each worker paces its own requests and waits for each
 // response before the next, so a server that cannot keep up lowers the
 // achieved rate instead of piling up requests.
-func (g *loadGen) run(ctx context.Context, rate float64, d time.Duration, bodySize int) loadResult {
+func (g *Generator) Run(ctx context.Context, rate float64, d time.Duration, bodySize int) Result {
 	var ok, errs atomic.Int64
 	var seq atomic.Int64
 	start := time.Now()
 	deadline := start.Add(d)
-	_ = parallel(ctx, g.conns, func(ctx context.Context, w int) error {
+	_ = Parallel(ctx, g.conns, func(ctx context.Context, w int) error {
 		var interval time.Duration
 		if rate > 0 {
 			interval = time.Duration(float64(g.conns) / rate * float64(time.Second))
@@ -80,10 +80,10 @@ func (g *loadGen) run(ctx context.Context, rate float64, d time.Duration, bodySi
 		}
 		return nil
 	})
-	return loadResult{OK: ok.Load(), Errors: errs.Load(), Elapsed: time.Since(start)}
+	return Result{OK: ok.Load(), Errors: errs.Load(), Elapsed: time.Since(start)}
 }
 
-func (g *loadGen) get(ctx context.Context, id int64, bodySize int) error {
+func (g *Generator) get(ctx context.Context, id int64, bodySize int) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url+strconv.FormatInt(id, 10)+"?size="+strconv.Itoa(bodySize), nil)
 	if err != nil {
 		return err
@@ -92,12 +92,12 @@ func (g *loadGen) get(ctx context.Context, id int64, bodySize int) error {
 	if err != nil {
 		return err
 	}
-	return readOK(resp)
+	return ReadOK(resp)
 }
 
-// readOK reads resp's body to its end, which lets its connection carry the
+// ReadOK reads resp's body to its end, which lets its connection carry the
 // next request, and wants a 200.
-func readOK(resp *http.Response) error {
+func ReadOK(resp *http.Response) error {
 	defer resp.Body.Close()
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 		return err

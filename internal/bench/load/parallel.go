@@ -1,4 +1,4 @@
-package main
+package load
 
 import (
 	"context"
@@ -6,9 +6,9 @@ import (
 	"sync"
 )
 
-// parallel runs f(ctx, 0..n-1) concurrently. The first error cancels ctx for
+// Parallel runs f(ctx, 0..n-1) concurrently. The first error cancels ctx for
 // the others and is returned once all have finished.
-func parallel(ctx context.Context, n int, f func(ctx context.Context, i int) error) error {
+func Parallel(ctx context.Context, n int, f func(ctx context.Context, i int) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup

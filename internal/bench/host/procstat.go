@@ -1,4 +1,4 @@
-package main
+package host
 
 import (
 	"fmt"
@@ -12,8 +12,8 @@ import (
 // every Linux architecture Go supports.
 const clockTicks = 100
 
-// procCPU returns the user plus system CPU seconds process pid has used.
-func procCPU(pid int) (float64, error) {
+// ProcessCPU returns the user plus system CPU seconds process pid has used.
+func ProcessCPU(pid int) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -33,8 +33,8 @@ func procCPU(pid int) (float64, error) {
 	return float64(utime+stime) / clockTicks, nil
 }
 
-// procRSS returns process pid's resident set now and at its peak, in bytes.
-func procRSS(pid int) (now, peak int64, err error) {
+// ProcessRSS returns process pid's resident set now and at its peak, in bytes.
+func ProcessRSS(pid int) (now, peak int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0, err
@@ -55,11 +55,11 @@ func procRSS(pid int) (now, peak int64, err error) {
 	return now, peak, nil
 }
 
-// taskCPU returns the CPU seconds the live threads of process pid have run,
+// TaskCPU returns the CPU seconds the live threads of process pid have run,
 // from each thread's schedstat in nanoseconds: /proc/PID/stat counts in
 // hundredths of a second, too coarse for a ratio that must tell 98% from
 // 99% over a few seconds.
-func taskCPU(pid int) (float64, error) {
+func TaskCPU(pid int) (float64, error) {
 	dir := fmt.Sprintf("/proc/%d/task", pid)
 	tasks, err := os.ReadDir(dir)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package load
 
 import (
 	"bytes"
@@ -9,18 +9,20 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/podtap/podtap/internal/bench/host"
 )
 
-// wrk is Debian's wrk, the overhead scenario's load generator: written in
+// Wrk is Debian's wrk, the overhead scenario's load generator: written in
 // C with an event loop, it needs a fraction of the CPU per request that
 // the server does, so the server is what the runs measure. (The live
 // scenarios use the bench's own generator, which can hold a rate; wrk
 // cannot.)
-type wrk struct {
+type Wrk struct {
 	path, taskset string
 }
 
-func newWrk() (*wrk, error) {
+func NewWrk() (*Wrk, error) {
 	path, err := exec.LookPath("wrk")
 	if err != nil {
 		return nil, errors.New("the overhead scenario needs wrk (Debian: apt-get install wrk; hack/deps.sh installs it)")
@@ -29,18 +31,18 @@ func newWrk() (*wrk, error) {
 	if err != nil {
 		return nil, errors.New("the overhead scenario needs taskset (Debian: util-linux)")
 	}
-	return &wrk{path: path, taskset: taskset}, nil
+	return &Wrk{path: path, taskset: taskset}, nil
 }
 
-// wrkResult is one wrk run.
-type wrkResult struct {
+// WrkResult is one wrk run.
+type WrkResult struct {
 	Requests int64
 	Elapsed  time.Duration
 	// Errors counts socket errors and non-2xx/3xx responses.
 	Errors int64
 }
 
-func (r wrkResult) Rate() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
+func (r WrkResult) Rate() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
 
 var (
 	wrkTotal   = regexp.MustCompile(`(\d+) requests in ([0-9.]+)(us|ms|s|m)\b`)
@@ -48,25 +50,25 @@ var (
 	wrkSockErr = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
-// run drives url with conns keep-alive connections for d, wrk pinned to
+// Run drives url with conns keep-alive connections for d, wrk pinned to
 // cpus, and returns what wrk counted. A run with failed requests is an
 // error: the figures would not be the server's.
-func (w *wrk) run(ctx context.Context, url string, cpus []int, conns int, d time.Duration) (wrkResult, error) {
-	args := []string{"-c", cpuList(cpus), w.path, "-t1", "-c" + strconv.Itoa(conns),
+func (w *Wrk) Run(ctx context.Context, url string, cpus []int, conns int, d time.Duration) (WrkResult, error) {
+	args := []string{"-c", host.CPUList(cpus), w.path, "-t1", "-c" + strconv.Itoa(conns),
 		"-d" + strconv.Itoa(max(1, int(d.Seconds()))) + "s", "--timeout", "10s", url}
 	cmd := exec.CommandContext(ctx, w.taskset, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return wrkResult{}, fmt.Errorf("wrk: %w: %s", err, out.Bytes())
+		return WrkResult{}, fmt.Errorf("wrk: %w: %s", err, out.Bytes())
 	}
 	return parseWrk(out.Bytes())
 }
 
 // parseWrk reads wrk's summary: "N requests in 5.00s, M MB read", and its
 // error lines when there were errors.
-func parseWrk(out []byte) (wrkResult, error) {
-	var r wrkResult
+func parseWrk(out []byte) (WrkResult, error) {
+	var r WrkResult
 	m := wrkTotal.FindSubmatch(out)
 	if m == nil {
 		return r, fmt.Errorf("wrk: no summary in its output: %s", out)

@@ -1,4 +1,4 @@
-package main
+package host
 
 import (
 	"fmt"
@@ -8,25 +8,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cpuSplit is how the overhead scenario shares the machine's CPUs: app for
+// CPUSplit is how the overhead scenario shares the machine's CPUs: app for
 // the server alone, rest for the load generator and the sidecar.
-type cpuSplit struct {
-	app, rest []int
+type CPUSplit struct {
+	App, Rest []int
 }
 
-// splitCPUs gives the last of the CPUs the bench may use to the server.
+// SplitCPUs gives the last of the CPUs the bench may use to the server.
 // With only one, nothing can be kept apart, and everything shares it.
-func splitCPUs(allowed []int) cpuSplit {
+func SplitCPUs(allowed []int) CPUSplit {
 	n := len(allowed)
 	if n < 2 {
-		return cpuSplit{app: allowed, rest: allowed}
+		return CPUSplit{App: allowed, Rest: allowed}
 	}
-	return cpuSplit{app: allowed[n-1:], rest: allowed[:n-1]}
+	return CPUSplit{App: allowed[n-1:], Rest: allowed[:n-1]}
 }
 
-// allowedCPUs lists the CPUs this process may run on: under taskset or a
+// AllowedCPUs lists the CPUs this process may run on: under taskset or a
 // cpuset they are not 0..NumCPU-1.
-func allowedCPUs() ([]int, error) {
+func AllowedCPUs() ([]int, error) {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
 		return nil, fmt.Errorf("reading the bench's CPU affinity: %w", err)
@@ -43,15 +43,15 @@ func allowedCPUs() ([]int, error) {
 	return cpus, nil
 }
 
-func (s cpuSplit) String() string {
-	if len(s.rest) == 1 && s.rest[0] == s.app[0] {
+func (s CPUSplit) String() string {
+	if len(s.Rest) == 1 && s.Rest[0] == s.App[0] {
 		return "one CPU: server, load generator, sidecar and bench share it"
 	}
-	return fmt.Sprintf("server pinned to CPU %s, load generator, sidecar and bench to CPU %s", cpuList(s.app), cpuList(s.rest))
+	return fmt.Sprintf("server pinned to CPU %s, load generator, sidecar and bench to CPU %s", CPUList(s.App), CPUList(s.Rest))
 }
 
-// cpuList writes CPUs as taskset takes them: 0,1,2.
-func cpuList(cpus []int) string {
+// CPUList writes CPUs as taskset takes them: 0,1,2.
+func CPUList(cpus []int) string {
 	s := ""
 	for i, c := range cpus {
 		if i > 0 {
@@ -62,10 +62,10 @@ func cpuList(cpus []int) string {
 	return s
 }
 
-// pinProcess sets the CPU affinity of every thread of process pid. Threads
+// Pin sets the CPU affinity of every thread of process pid. Threads
 // a pinned thread makes later inherit its affinity; the threads are listed
 // twice, so that one made by a thread not yet pinned is caught too.
-func pinProcess(pid int, cpus []int) error {
+func Pin(pid int, cpus []int) error {
 	var set unix.CPUSet
 	for _, c := range cpus {
 		set.Set(c)
@@ -83,7 +83,7 @@ func pinProcess(pid int, cpus []int) error {
 			}
 			// A thread that exited since the listing is no error.
 			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
-				return fmt.Errorf("pinning thread %d of process %d to CPU %s: %w", tid, pid, cpuList(cpus), err)
+				return fmt.Errorf("pinning thread %d of process %d to CPU %s: %w", tid, pid, CPUList(cpus), err)
 			}
 		}
 	}

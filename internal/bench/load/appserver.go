@@ -1,6 +1,9 @@
-package main
+// Package load is the bench's traffic: the HTTP service the captures and
+// the live scenarios use, its own rate-holding load generator, and wrk.
+package load
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -11,21 +14,21 @@ import (
 	"github.com/podtap/podtap/internal/payload"
 )
 
-// seqHeader numbers every response 1..N in the order the server answered,
+// SeqHeader numbers every response 1..N in the order the server answered,
 // so a capture's completeness can be checked exactly.
-const seqHeader = "X-Request-Seq"
+const SeqHeader = "X-Request-Seq"
 
-// appServer is the HTTP/1.1 JSON service of the captures and of the live
+// AppServer is the HTTP/1.1 JSON service of the captures and of the live
 // scenarios: GET /api/items/{id}?size=N answers a JSON document of N bytes,
 // POST /api/orders?size=N reads a JSON body and answers N bytes. chunked=1
 // answers without a Content-Length, as streaming encoders do.
-type appServer struct {
+type AppServer struct {
 	seq atomic.Int64
 	srv *http.Server
 }
 
-func newAppServer() *appServer {
-	a := &appServer{}
+func NewAppServer() *AppServer {
+	a := &AppServer{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/items/{id}", a.answer)
 	mux.HandleFunc("POST /api/orders", a.answer)
@@ -33,14 +36,14 @@ func newAppServer() *appServer {
 	return a
 }
 
-func (a *appServer) serve(ln net.Listener) error {
+func (a *AppServer) Serve(ln net.Listener) error {
 	if err := a.srv.Serve(ln); err != nil && err != http.ErrServerClosed {
 		return err
 	}
 	return nil
 }
 
-func (a *appServer) answer(w http.ResponseWriter, r *http.Request) {
+func (a *AppServer) answer(w http.ResponseWriter, r *http.Request) {
 	if _, err := io.Copy(io.Discard, r.Body); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -51,9 +54,12 @@ func (a *appServer) answer(w http.ResponseWriter, r *http.Request) {
 	body := payload.Order(make([]byte, 0, max(size, payload.MinSize)), size, id)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set(seqHeader, strconv.FormatInt(a.seq.Add(1), 10))
+	h.Set(SeqHeader, strconv.FormatInt(a.seq.Add(1), 10))
 	if q.Get("chunked") == "" {
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	_, _ = w.Write(body)
 }
+
+// Shutdown stops serving once the requests in flight are answered.
+func (a *AppServer) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
