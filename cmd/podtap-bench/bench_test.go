@@ -7,13 +7,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/podtap/podtap/internal/bench/load"
 )
 
 // TestMain lets the test binary serve as the bench's own child processes
 // (replays and the app server), which the bench starts by re-running its
 // executable.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && (os.Args[1] == replayChildCmd || os.Args[1] == serveCmd) {
+	if len(os.Args) > 1 && (os.Args[1] == replayChildCmd || os.Args[1] == load.ServeCmd) {
 		main()
 		os.Exit(0)
 	}

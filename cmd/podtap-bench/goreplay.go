@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"syscall"
 	"time"
+
+	"github.com/podtap/podtap/internal/bench/synth"
 )
 
 // GoReplay never exits after reading a file, so its run is timed to the log
@@ -26,7 +28,7 @@ const gorSettle = 3 * time.Second
 // goReplayRow replays c through GoReplay with the options of the anchor
 // (pcap-file engine, responses tracked, Go timestamps, output to a file)
 // and compares its pairs/s with podtap's at GOMAXPROCS=2.
-func goReplayRow(ctx context.Context, gor string, c genCapture, tmp string, podtapPairsPerS float64) (*row, error) {
+func goReplayRow(ctx context.Context, gor string, c synth.Capture, tmp string, podtapPairsPerS float64) (*row, error) {
 	out := filepath.Join(tmp, "gor-"+c.Spec.Name+".gor")
 	defer os.Remove(out)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)

@@ -21,7 +21,7 @@ func idleScenario(ctx context.Context, o options, rep *report, tmp string) error
 	if o.quick {
 		conns, d = 500, 2*time.Second
 	}
-	if err := raiseFileLimit(); err != nil {
+	if err := host.RaiseFileLimit(); err != nil {
 		return err
 	}
 	return withLive(ctx, o, tmp, func(env *liveEnv, limit *host.CPULimit) error {

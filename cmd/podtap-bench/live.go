@@ -55,7 +55,7 @@ func setupLive(ctx context.Context, o options, tmp string) (*liveEnv, error) {
 		return nil, err
 	}
 	e := &liveEnv{pod: pod, podIP: livePodIP, sidecarBin: o.sidecar, tmp: tmp}
-	if e.server, _, err = startServer(ctx, &pod.NS, e.addr()); err != nil {
+	if e.server, _, err = load.StartServer(ctx, &pod.NS, e.addr()); err != nil {
 		return nil, errors.Join(err, e.close())
 	}
 	return e, nil
@@ -64,7 +64,7 @@ func setupLive(ctx context.Context, o options, tmp string) (*liveEnv, error) {
 func (e *liveEnv) close() error {
 	var err error
 	if e.server != nil {
-		err = stopServer(e.server)
+		err = load.StopServer(e.server)
 	}
 	return errors.Join(err, e.pod.Delete())
 }

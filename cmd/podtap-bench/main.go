@@ -22,6 +22,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/podtap/podtap/internal/bench/host"
+	"github.com/podtap/podtap/internal/bench/load"
 )
 
 // options are the bench's flags.
@@ -46,8 +49,8 @@ func main() {
 	switch {
 	case len(args) > 0 && args[0] == replayChildCmd:
 		err = replayChild(args[1:])
-	case len(args) > 0 && args[0] == serveCmd:
-		err = serveChild(args[1:])
+	case len(args) > 0 && args[0] == load.ServeCmd:
+		err = load.ServeChild(args[1:])
 	default:
 		err = bench(args)
 	}
@@ -131,7 +134,7 @@ func bench(args []string) error {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := raiseFileLimit(); err != nil {
+	if err := host.RaiseFileLimit(); err != nil {
 		slog.Warn("the many-connection capture and idle scenario will fail", "err", err)
 	}
 	rep := &report{Started: time.Now().UTC(), Machine: thisMachine(), Quick: o.quick, Columns: columns}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/bench/host"
+	"github.com/podtap/podtap/internal/bench/synth"
 	"github.com/podtap/podtap/sidecar"
 	"github.com/podtap/podtap/sidecar/capture"
 	"github.com/podtap/podtap/sidecar/metrics"
@@ -51,7 +52,7 @@ func (r replayResult) CPUSeconds() float64 { return r.UserSeconds + r.SysSeconds
 // or, with toFile, writes them to a file under tmp and checks that after.
 // A profile prefix has the child write its CPU and allocation profiles
 // there.
-func runReplay(ctx context.Context, c genCapture, procs int, tmp string, toFile bool, profile string) (replayResult, error) {
+func runReplay(ctx context.Context, c synth.Capture, procs int, tmp string, toFile bool, profile string) (replayResult, error) {
 	args := []string{replayChildCmd, "--capture", c.Path, "--pairs", strconv.Itoa(c.Spec.Pairs())}
 	if toFile {
 		out := filepath.Join(tmp, c.Spec.Name+".jsonl")

@@ -7,16 +7,18 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/podtap/podtap/internal/bench/synth"
 )
 
 // replayScenarios replays each capture at GOMAXPROCS 1 and 2, and through
 // GoReplay when --gor names it.
 func replayScenarios(ctx context.Context, o options, rep *report, tmp string) error {
-	for _, spec := range captureSpecs(o.quick) {
+	for _, spec := range synth.Specs(o.quick) {
 		if len(o.captures) > 0 && !slices.Contains(o.captures, spec.Name) {
 			continue
 		}
-		c, err := ensureCapture(ctx, o.cache, spec)
+		c, err := synth.Ensure(ctx, o.cache, spec)
 		if err != nil {
 			return err
 		}
@@ -55,7 +57,7 @@ func replayScenarios(ctx context.Context, o options, rep *report, tmp string) er
 
 // fastestReplay runs o.runs replays and keeps the one with the least wall
 // time, as the anchor figures do.
-func fastestReplay(ctx context.Context, o options, c genCapture, procs int, tmp string, toFile bool) (replayResult, error) {
+func fastestReplay(ctx context.Context, o options, c synth.Capture, procs int, tmp string, toFile bool) (replayResult, error) {
 	var best replayResult
 	for i := range o.runs {
 		profile := ""
@@ -74,7 +76,7 @@ func fastestReplay(ctx context.Context, o options, c genCapture, procs int, tmp 
 	return best, nil
 }
 
-func replayRow(c genCapture, procs int, toFile bool, r replayResult) *row {
+func replayRow(c synth.Capture, procs int, toFile bool, r replayResult) *row {
 	n := c.Spec.Pairs()
 	name := fmt.Sprintf("replay %s, GOMAXPROCS=%d", c.Spec.Name, procs)
 	if toFile {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/podtap/podtap/internal/bench/synth"
 )
 
 // column is one figure of the table, with its unit in the header.
@@ -65,7 +67,7 @@ type report struct {
 	Columns []column  `json:"columns"`
 	Rows    []*row    `json:"rows"`
 	// Captures are the generated captures the replays used.
-	Captures []genCapture `json:"captures"`
+	Captures []synth.Capture `json:"captures"`
 }
 
 type machine struct {

@@ -1,4 +1,4 @@
-package main
+package synth
 
 import (
 	"bufio"
@@ -36,7 +36,7 @@ type segmentWriter struct {
 	// counted, and are left out.
 	closed map[*recordedConn]bool
 	last   time.Time
-	stats  captureStats
+	stats  Stats
 }
 
 // tcpState is a recorded connection's sequence space.
@@ -46,8 +46,8 @@ type tcpState struct {
 	next [2]uint32
 }
 
-// captureStats is what a generated capture holds.
-type captureStats struct {
+// Stats is what a generated capture holds.
+type Stats struct {
 	Packets         int64 `json:"packets"`
 	Bytes           int64 `json:"bytes"`
 	Connections     int64 `json:"connections"`

@@ -1,4 +1,4 @@
-package main
+package synth
 
 import (
 	"bytes"
@@ -16,8 +16,8 @@ import (
 	"github.com/podtap/podtap/internal/payload"
 )
 
-// httpTraffic is the HTTP/1.1 exchange mix of one capture.
-type httpTraffic struct {
+// HTTPTraffic is the HTTP/1.1 exchange mix of one capture.
+type HTTPTraffic struct {
 	// Pairs is the number of exchanges.
 	Pairs int `json:"pairs"`
 	// Clients is the number of concurrent keep-alive clients.
@@ -40,7 +40,7 @@ type httpTraffic struct {
 
 // exchangeOf is request i's shape, drawn from i alone so that a capture
 // does not depend on the clients' scheduling.
-func (t httpTraffic) exchangeOf(i int) (post, chunked bool, reqSize, respSize int) {
+func (t HTTPTraffic) exchangeOf(i int) (post, chunked bool, reqSize, respSize int) {
 	rng := rand.New(rand.NewPCG(uint64(i), 0x70647461))
 	post = rng.IntN(1000) < t.PostPerMille
 	chunked = rng.IntN(1000) < t.ChunkedPerMille
@@ -51,7 +51,7 @@ func (t httpTraffic) exchangeOf(i int) (post, chunked bool, reqSize, respSize in
 }
 
 // request builds exchange i's request against addr.
-func (t httpTraffic) request(ctx context.Context, addr string, i int) (*http.Request, error) {
+func (t HTTPTraffic) request(ctx context.Context, addr string, i int) (*http.Request, error) {
 	post, chunked, reqSize, respSize := t.exchangeOf(i)
 	q := "?size=" + strconv.Itoa(respSize)
 	if chunked {
@@ -70,7 +70,7 @@ func (t httpTraffic) request(ctx context.Context, addr string, i int) (*http.Req
 }
 
 // run makes the exchanges against a server at addr, dialing through dial.
-func (t httpTraffic) run(ctx context.Context, addr string, dial dialFunc) error {
+func (t HTTPTraffic) run(ctx context.Context, addr string, dial dialFunc) error {
 	if t.OpenConns > 0 {
 		return t.runOpen(ctx, addr, dial)
 	}
@@ -98,7 +98,7 @@ func (t httpTraffic) run(ctx context.Context, addr string, dial dialFunc) error 
 // runOpen opens OpenConns connections and keeps them all open to the end:
 // each makes Pairs/OpenConns exchanges, connection by connection in rounds,
 // by 64 workers that each own every 64th connection.
-func (t httpTraffic) runOpen(ctx context.Context, addr string, dial dialFunc) error {
+func (t HTTPTraffic) runOpen(ctx context.Context, addr string, dial dialFunc) error {
 	const workers = 64
 	rounds := t.Pairs / t.OpenConns
 	return load.Parallel(ctx, workers, func(ctx context.Context, w int) error {
@@ -121,7 +121,7 @@ func (t httpTraffic) runOpen(ctx context.Context, addr string, dial dialFunc) er
 }
 
 // exchange makes exchange i and checks its response completely.
-func exchange(ctx context.Context, c *http.Client, t httpTraffic, addr string, i int) error {
+func exchange(ctx context.Context, c *http.Client, t HTTPTraffic, addr string, i int) error {
 	req, err := t.request(ctx, addr, i)
 	if err != nil {
 		return err
@@ -147,23 +147,23 @@ type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 // recordHTTP runs the traffic against the app server, in a process of its
 // own so that each end of 10,000 connections has its own file limit, and
 // writes what the clients saw as a capture to out.
-func recordHTTP(ctx context.Context, t httpTraffic, out io.Writer, seed uint64) (captureStats, error) {
-	srv, addr, err := startServer(ctx, nil, "127.0.0.1:0")
+func recordHTTP(ctx context.Context, t HTTPTraffic, out io.Writer, seed uint64) (Stats, error) {
+	srv, addr, err := load.StartServer(ctx, nil, "127.0.0.1:0")
 	if err != nil {
-		return captureStats{}, err
+		return Stats{}, err
 	}
 	stats, err := recordTraffic(out, seed, func(rec *recorder) error {
 		return t.run(ctx, addr, rec.dial)
 	})
-	return stats, errors.Join(err, stopServer(srv))
+	return stats, errors.Join(err, load.StopServer(srv))
 }
 
 // recordTraffic runs traffic with a recorder and lays its events into a
 // capture written to out.
-func recordTraffic(out io.Writer, seed uint64, traffic func(*recorder) error) (captureStats, error) {
+func recordTraffic(out io.Writer, seed uint64, traffic func(*recorder) error) (Stats, error) {
 	sw, err := newSegmentWriter(out, loopbackMSS, retransmitRate, seed)
 	if err != nil {
-		return captureStats{}, err
+		return Stats{}, err
 	}
 	events := make(chan event, 4096)
 	written := make(chan error, 1)
@@ -171,10 +171,10 @@ func recordTraffic(out io.Writer, seed uint64, traffic func(*recorder) error) (c
 	err = traffic(newRecorder(events))
 	close(events)
 	if werr := <-written; werr != nil {
-		return captureStats{}, werr
+		return Stats{}, werr
 	}
 	if err != nil {
-		return captureStats{}, err
+		return Stats{}, err
 	}
 	return sw.stats, nil
 }

@@ -1,4 +1,4 @@
-package main
+package load
 
 import (
 	"bufio"
@@ -13,22 +13,23 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/podtap/podtap/internal/bench/load"
+	"github.com/podtap/podtap/internal/bench/host"
 	"github.com/podtap/podtap/internal/netns"
 )
 
-// serveCmd is the hidden command that runs the app server as a process of
+// ServeCmd is the hidden command that runs the app server as a process of
 // its own, inside the live scenarios' network namespace, so that its CPU
 // and its requests per second are its own.
-const serveCmd = "serve"
+const ServeCmd = "serve"
 
-func serveChild(args []string) error {
-	fs := flag.NewFlagSet(serveCmd, flag.ContinueOnError)
+// ServeChild is the ServeCmd process: it serves on --addr until SIGTERM.
+func ServeChild(args []string) error {
+	fs := flag.NewFlagSet(ServeCmd, flag.ContinueOnError)
 	addr := fs.String("addr", "", "listen address")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := raiseFileLimit(); err != nil {
+	if err := host.RaiseFileLimit(); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", *addr)
@@ -37,7 +38,7 @@ func serveChild(args []string) error {
 	}
 	// The parent reads the address, which matters when the port was 0.
 	fmt.Println(ln.Addr())
-	srv := load.NewAppServer()
+	srv := NewAppServer()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -49,41 +50,18 @@ func serveChild(args []string) error {
 	return srv.Serve(ln)
 }
 
-// fileLimit is the open-file limit the many-connection scenarios need:
-// one end of 10,000 connections per process, and some room.
-const fileLimit = 10000 + 1024
-
-// raiseFileLimit lifts the open-file soft limit to the hard limit, which
-// must allow fileLimit.
-func raiseFileLimit() error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return err
-	}
-	if lim.Max < fileLimit {
-		return fmt.Errorf("the open-file hard limit is %d, and 10,000 connections need %d (ulimit -Hn)", lim.Max, fileLimit)
-	}
-	if lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			return fmt.Errorf("raising the open-file limit: %w", err)
-		}
-	}
-	return nil
-}
-
-// startServer starts the app server process on addr, inside ns when it is
+// StartServer starts the app server process on addr, inside ns when it is
 // set, and returns it with the address it listens on.
-func startServer(ctx context.Context, ns *netns.NS, addr string) (*exec.Cmd, string, error) {
+func StartServer(ctx context.Context, ns *netns.NS, addr string) (*exec.Cmd, string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, "", err
 	}
 	var cmd *exec.Cmd
 	if ns != nil {
-		cmd = ns.Command(self, serveCmd, "--addr", addr)
+		cmd = ns.Command(self, ServeCmd, "--addr", addr)
 	} else {
-		cmd = exec.CommandContext(ctx, self, serveCmd, "--addr", addr)
+		cmd = exec.CommandContext(ctx, self, ServeCmd, "--addr", addr)
 	}
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
@@ -102,8 +80,8 @@ func startServer(ctx context.Context, ns *netns.NS, addr string) (*exec.Cmd, str
 	return cmd, strings.TrimSpace(line), nil
 }
 
-// stopServer ends the server and waits for it.
-func stopServer(cmd *exec.Cmd) error {
+// StopServer ends the server and waits for it.
+func StopServer(cmd *exec.Cmd) error {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		return fmt.Errorf("the server: %w", err)

@@ -1,4 +1,4 @@
-package main
+package synth
 
 import (
 	"context"
@@ -17,10 +17,10 @@ import (
 	"github.com/podtap/podtap/internal/grpcdemo"
 )
 
-// grpcTraffic is the gRPC call mix of a capture: unary SayHello calls and
+// GRPCTraffic is the gRPC call mix of a capture: unary SayHello calls and
 // the three streaming kinds, over a few connections each carrying many
 // concurrent streams.
-type grpcTraffic struct {
+type GRPCTraffic struct {
 	Calls       int `json:"calls"`
 	Conns       int `json:"conns"`
 	Concurrency int `json:"concurrency"`
@@ -34,7 +34,7 @@ func callName(i int) string { return "call-" + strconv.Itoa(i) }
 
 // call makes call i: 7 in 10 unary, the rest server, client and bidi
 // streaming in turn.
-func (t grpcTraffic) call(ctx context.Context, c *grpcdemo.Client, s *grpcdemo.Schema, i int) error {
+func (t GRPCTraffic) call(ctx context.Context, c *grpcdemo.Client, s *grpcdemo.Schema, i int) error {
 	blob := make([]byte, t.BlobBytes)
 	for k := range blob {
 		blob[k] = byte(i + k)
@@ -59,14 +59,14 @@ func (t grpcTraffic) call(ctx context.Context, c *grpcdemo.Client, s *grpcdemo.S
 
 // recordGRPC runs the calls against an in-process greeter and writes what
 // the clients saw as a capture to out.
-func recordGRPC(ctx context.Context, t grpcTraffic, out io.Writer, seed uint64) (captureStats, error) {
+func recordGRPC(ctx context.Context, t GRPCTraffic, out io.Writer, seed uint64) (Stats, error) {
 	schema, err := grpcdemo.NewSchema()
 	if err != nil {
-		return captureStats{}, err
+		return Stats{}, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return captureStats{}, fmt.Errorf("listening: %w", err)
+		return Stats{}, fmt.Errorf("listening: %w", err)
 	}
 	srv := grpcdemo.NewServer(schema, grpcdemo.ServerOptions{})
 	serveErr := make(chan error, 1)
@@ -99,7 +99,7 @@ func recordGRPC(ctx context.Context, t grpcTraffic, out io.Writer, seed uint64) 
 	})
 	srv.Stop()
 	if err := errors.Join(err, <-serveErr); err != nil {
-		return captureStats{}, err
+		return Stats{}, err
 	}
 	return stats, nil
 }

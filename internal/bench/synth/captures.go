@@ -1,4 +1,9 @@
-package main
+// Package synth makes the bench's captures: real HTTP/1.1 and gRPC clients
+// talk to real servers over loopback, every byte they write and read is
+// recorded, and the records are laid into the TCP segments a capture on
+// loopback would hold (written with pcapgen). Captures are cached by what
+// shapes their content.
+package synth
 
 import (
 	"context"
@@ -18,48 +23,48 @@ import (
 
 // generatorVersion changes whenever the generator's output would, so that
 // cached captures of an older generator are not reused.
-const generatorVersion = 1
+const generatorVersion = 2
 
-// captureSpec is one generated capture: HTTP/1.1 or gRPC traffic.
-type captureSpec struct {
+// Spec is one generated capture: HTTP/1.1 or gRPC traffic.
+type Spec struct {
 	Name string       `json:"name"`
-	HTTP *httpTraffic `json:"http,omitempty"`
-	GRPC *grpcTraffic `json:"grpc,omitempty"`
+	HTTP *HTTPTraffic `json:"http,omitempty"`
+	GRPC *GRPCTraffic `json:"grpc,omitempty"`
 }
 
 // Pairs is the number of exchanges (HTTP) or calls (gRPC) it holds.
-func (s captureSpec) Pairs() int {
+func (s Spec) Pairs() int {
 	if s.GRPC != nil {
 		return s.GRPC.Calls
 	}
 	return s.HTTP.Pairs
 }
 
-// captureSpecs are the bench's captures, full-size or --quick.
-func captureSpecs(quick bool) []captureSpec {
+// Specs are the bench's captures, full-size or --quick.
+func Specs(quick bool) []Spec {
 	if quick {
-		return []captureSpec{
-			{Name: "mixed", HTTP: &httpTraffic{Pairs: 2000, Clients: 8, ConnsPerClient: 3, PostPerMille: 104, ChunkedPerMille: 100}},
-			{Name: "small", HTTP: &httpTraffic{Pairs: 2000, Clients: 8, ConnsPerClient: 3, BodySize: 1024, PostPerMille: 104}},
-			{Name: "grpc", GRPC: &grpcTraffic{Calls: 1000, Conns: 2, Concurrency: 8, BlobBytes: 256}},
-			{Name: "many-conns", HTTP: &httpTraffic{Pairs: 1000, OpenConns: 500, BodySize: 512, PostPerMille: 104}},
+		return []Spec{
+			{Name: "mixed", HTTP: &HTTPTraffic{Pairs: 2000, Clients: 8, ConnsPerClient: 3, PostPerMille: 104, ChunkedPerMille: 100}},
+			{Name: "small", HTTP: &HTTPTraffic{Pairs: 2000, Clients: 8, ConnsPerClient: 3, BodySize: 1024, PostPerMille: 104}},
+			{Name: "grpc", GRPC: &GRPCTraffic{Calls: 1000, Conns: 2, Concurrency: 8, BlobBytes: 256}},
+			{Name: "many-conns", HTTP: &HTTPTraffic{Pairs: 1000, OpenConns: 500, BodySize: 512, PostPerMille: 104}},
 		}
 	}
-	return []captureSpec{
+	return []Spec{
 		// Like the anchor capture: 200,000 pairs, 10.4% POSTs, bodies of
 		// 100 B – 64 KiB, 64 keep-alive clients going through about 200
 		// connections.
-		{Name: "mixed", HTTP: &httpTraffic{Pairs: 200000, Clients: 64, ConnsPerClient: 3, PostPerMille: 104, ChunkedPerMille: 100}},
-		{Name: "small", HTTP: &httpTraffic{Pairs: 200000, Clients: 64, ConnsPerClient: 3, BodySize: 1024, PostPerMille: 104}},
-		{Name: "grpc", GRPC: &grpcTraffic{Calls: 50000, Conns: 4, Concurrency: 16, BlobBytes: 256}},
-		{Name: "many-conns", HTTP: &httpTraffic{Pairs: 30000, OpenConns: 10000, BodySize: 512, PostPerMille: 104}},
+		{Name: "mixed", HTTP: &HTTPTraffic{Pairs: 200000, Clients: 64, ConnsPerClient: 3, PostPerMille: 104, ChunkedPerMille: 100}},
+		{Name: "small", HTTP: &HTTPTraffic{Pairs: 200000, Clients: 64, ConnsPerClient: 3, BodySize: 1024, PostPerMille: 104}},
+		{Name: "grpc", GRPC: &GRPCTraffic{Calls: 50000, Conns: 4, Concurrency: 16, BlobBytes: 256}},
+		{Name: "many-conns", HTTP: &HTTPTraffic{Pairs: 30000, OpenConns: 10000, BodySize: 512, PostPerMille: 104}},
 	}
 }
 
-// genCapture is a generated capture file with what it holds.
-type genCapture struct {
-	Spec  captureSpec  `json:"spec"`
-	Stats captureStats `json:"stats"`
+// Capture is a generated capture file with what it holds.
+type Capture struct {
+	Spec  Spec  `json:"spec"`
+	Stats Stats `json:"stats"`
 	// Path is the pcap file; Protoset, for gRPC, the service's
 	// descriptors (what a sidecar would get by reflection).
 	Path     string `json:"-"`
@@ -69,20 +74,20 @@ type genCapture struct {
 }
 
 // key names a capture by everything that shapes its content.
-func (s captureSpec) key() string {
+func (s Spec) key() string {
 	b, _ := json.Marshal(struct {
 		V    int
-		Spec captureSpec
+		Spec Spec
 	}{generatorVersion, s})
 	sum := sha256.Sum256(b)
 	return s.Name + "-" + hex.EncodeToString(sum[:6])
 }
 
-// ensureCapture returns the cached capture of spec, generating it first if
+// Ensure returns the cached capture of spec, generating it first if
 // the cache lacks it.
-func ensureCapture(ctx context.Context, dir string, spec captureSpec) (genCapture, error) {
+func Ensure(ctx context.Context, dir string, spec Spec) (Capture, error) {
 	base := filepath.Join(dir, spec.key())
-	c := genCapture{Spec: spec, Path: base + ".pcap"}
+	c := Capture{Spec: spec, Path: base + ".pcap"}
 	if spec.GRPC != nil {
 		c.Protoset = base + ".protoset"
 	}
@@ -118,15 +123,15 @@ func ensureCapture(ctx context.Context, dir string, spec captureSpec) (genCaptur
 
 // generate records spec's traffic into path (via a temporary file, so an
 // interrupted generation leaves no capture behind).
-func generate(ctx context.Context, spec captureSpec, path, protoset string) (captureStats, error) {
+func generate(ctx context.Context, spec Spec, path, protoset string) (Stats, error) {
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
-		return captureStats{}, err
+		return Stats{}, err
 	}
 	defer os.Remove(tmp)
 	seed := uint64(len(spec.key()))
-	var stats captureStats
+	var stats Stats
 	if spec.GRPC != nil {
 		stats, err = recordGRPC(ctx, *spec.GRPC, f, seed)
 	} else {
