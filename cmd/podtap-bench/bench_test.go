@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/podtap/podtap/internal/bench/load"
+	"github.com/podtap/podtap/internal/bench/report"
 )
 
 // TestMain lets the test binary serve as the bench's own child processes
@@ -51,7 +52,7 @@ func TestQuickBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep report
+	var rep report.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/podtap/podtap/internal/bench/report"
 	"github.com/podtap/podtap/internal/bench/synth"
 )
 
@@ -28,7 +29,7 @@ const gorSettle = 3 * time.Second
 // goReplayRow replays c through GoReplay with the options of the anchor
 // (pcap-file engine, responses tracked, Go timestamps, output to a file)
 // and compares its pairs/s with podtap's at GOMAXPROCS=2.
-func goReplayRow(ctx context.Context, gor string, c synth.Capture, tmp string, podtapPairsPerS float64) (*row, error) {
+func goReplayRow(ctx context.Context, gor string, c synth.Capture, tmp string, podtapPairsPerS float64) (*report.Row, error) {
 	out := filepath.Join(tmp, "gor-"+c.Spec.Name+".gor")
 	defer os.Remove(out)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
@@ -78,17 +79,17 @@ func goReplayRow(ctx context.Context, gor string, c synth.Capture, tmp string, p
 	}
 	n := c.Spec.Pairs()
 	pps := float64(got.Unique) / wall.Seconds()
-	r := newRow("GoReplay "+c.Spec.Name).
-		set("pairs_per_s", pps).
-		set("mb_per_s", float64(c.Stats.Bytes)/wall.Seconds()/1e6).
-		set("wall_s", wall.Seconds()).
-		set("cpu_s", cpu).
-		set("pairs_per_cpu_s", float64(got.Unique)/cpu).
-		set("pairs_emitted", float64(got.Unique)).
-		set("pairs_expected", float64(n)).
-		set("coverage_pct", 100*float64(got.Unique)/float64(n))
+	r := report.NewRow("GoReplay "+c.Spec.Name).
+		Set("pairs_per_s", pps).
+		Set("mb_per_s", float64(c.Stats.Bytes)/wall.Seconds()/1e6).
+		Set("wall_s", wall.Seconds()).
+		Set("cpu_s", cpu).
+		Set("pairs_per_cpu_s", float64(got.Unique)/cpu).
+		Set("pairs_emitted", float64(got.Unique)).
+		Set("pairs_expected", float64(n)).
+		Set("coverage_pct", 100*float64(got.Unique)/float64(n))
 	if pps > 0 {
-		r.set("vs_goreplay", podtapPairsPerS/pps)
+		r.Set("vs_goreplay", podtapPairsPerS/pps)
 	}
 	r.Note = "time to its EOF line; × is podtap at GOMAXPROCS=2 over GoReplay"
 	return r, nil

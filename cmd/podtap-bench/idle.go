@@ -11,12 +11,13 @@ import (
 
 	"github.com/podtap/podtap/internal/bench/host"
 	"github.com/podtap/podtap/internal/bench/load"
+	"github.com/podtap/podtap/internal/bench/report"
 )
 
 // idleScenario measures the sidecar's memory with many idle keep-alive
 // connections open (each has carried one exchange, so the sidecar tracks
 // it) while other connections carry 1,000 pairs a second.
-func idleScenario(ctx context.Context, o options, rep *report, tmp string) error {
+func idleScenario(ctx context.Context, o options, rep *report.Report, tmp string) error {
 	conns, d := 10000, 10*time.Second
 	if o.quick {
 		conns, d = 500, 2*time.Second
@@ -54,16 +55,16 @@ func idleScenario(ctx context.Context, o options, rep *report, tmp string) error
 			return err
 		}
 		pairs := m1.Pairs - m0.Pairs
-		r := newRow(fmt.Sprintf("idle: %d idle keep-alive conns + 1,000 pairs/s", conns)).
-			set("pairs_per_s", pairs/load.Elapsed.Seconds()).
-			set("pairs_emitted", pairs).
-			set("pairs_expected", float64(load.OK)).
-			set("coverage_pct", 100*pairs/float64(max(load.OK, 1))).
+		r := report.NewRow(fmt.Sprintf("idle: %d idle keep-alive conns + 1,000 pairs/s", conns)).
+			Set("pairs_per_s", pairs/load.Elapsed.Seconds()).
+			Set("pairs_emitted", pairs).
+			Set("pairs_expected", float64(load.OK)).
+			Set("coverage_pct", 100*pairs/float64(max(load.OK, 1))).
 			// The sidecar started with the scenario: its drops are those
 			// of the whole of it, the opening of the idle connections too.
-			set("kernel_drops", m1.KernelDrops).
-			set("cpu_pct", 100*(cpu1-cpu0)/time.Since(t0).Seconds()).
-			set("rss_mib", float64(rss)/(1<<20))
+			Set("kernel_drops", m1.KernelDrops).
+			Set("cpu_pct", 100*(cpu1-cpu0)/time.Since(t0).Seconds()).
+			Set("rss_mib", float64(rss)/(1<<20))
 		r.Note = fmt.Sprintf("RSS now; peak %.1f MiB; %s", float64(peak)/(1<<20), limit.Kind())
 		rep.Rows = append(rep.Rows, r)
 		return nil

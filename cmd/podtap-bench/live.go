@@ -12,6 +12,7 @@ import (
 
 	"github.com/podtap/podtap/internal/bench/host"
 	"github.com/podtap/podtap/internal/bench/load"
+	"github.com/podtap/podtap/internal/bench/report"
 	"github.com/podtap/podtap/internal/netns"
 )
 
@@ -108,7 +109,7 @@ func (r liveStepResult) passed() bool { return r.coverage() >= 0.9999 && r.drops
 
 // liveScenarios drives the server at rising rates with the sidecar confined
 // to 0.25 CPU, and reports each step and the highest rate that passed.
-func liveScenarios(ctx context.Context, o options, rep *report, tmp string) error {
+func liveScenarios(ctx context.Context, o options, rep *report.Report, tmp string) error {
 	rates := []float64{2500, 5000, 7500, 10000, 12500, 15000, 20000, 25000, 30000, 40000, 50000}
 	step := 5 * time.Second
 	if o.quick {
@@ -150,7 +151,7 @@ func liveScenarios(ctx context.Context, o options, rep *report, tmp string) erro
 				break
 			}
 		}
-		summary := newRow(fmt.Sprintf("live highest rate ≥99.99%% and 0 drops, %.2f CPU", limit.Cores))
+		summary := report.NewRow(fmt.Sprintf("live highest rate ≥99.99%% and 0 drops, %.2f CPU", limit.Cores))
 		if best == nil {
 			summary.Note = "no step passed"
 		} else {
@@ -187,16 +188,16 @@ func liveStep(ctx context.Context, sc *sidecarProc, limit *host.CPULimit, gen *l
 	return r, nil
 }
 
-func liveRow(scenario string, r liveStepResult, limit *host.CPULimit) *row {
-	row := newRow(scenario).
-		set("pairs_per_s", r.pairs/r.load.Elapsed.Seconds()).
-		set("pairs_emitted", r.pairs).
-		set("pairs_expected", float64(r.load.OK)).
-		set("coverage_pct", 100*r.coverage()).
-		set("kernel_drops", r.drops).
-		set("cpu_pct", 100*r.cpu).
-		set("rss_mib", float64(r.rss)/(1<<20)).
-		set("req_per_s", r.load.Rate())
+func liveRow(scenario string, r liveStepResult, limit *host.CPULimit) *report.Row {
+	row := report.NewRow(scenario).
+		Set("pairs_per_s", r.pairs/r.load.Elapsed.Seconds()).
+		Set("pairs_emitted", r.pairs).
+		Set("pairs_expected", float64(r.load.OK)).
+		Set("coverage_pct", 100*r.coverage()).
+		Set("kernel_drops", r.drops).
+		Set("cpu_pct", 100*r.cpu).
+		Set("rss_mib", float64(r.rss)/(1<<20)).
+		Set("req_per_s", r.load.Rate())
 	var notes []string
 	if r.load.Errors > 0 {
 		notes = append(notes, fmt.Sprintf("%d failed requests", r.load.Errors))

@@ -25,6 +25,7 @@ import (
 
 	"github.com/podtap/podtap/internal/bench/host"
 	"github.com/podtap/podtap/internal/bench/load"
+	"github.com/podtap/podtap/internal/bench/report"
 )
 
 // options are the bench's flags.
@@ -137,7 +138,7 @@ func bench(args []string) error {
 	if err := host.RaiseFileLimit(); err != nil {
 		slog.Warn("the many-connection capture and idle scenario will fail", "err", err)
 	}
-	rep := &report{Started: time.Now().UTC(), Machine: thisMachine(), Quick: o.quick, Columns: columns}
+	rep := &report.Report{Started: time.Now().UTC(), Machine: report.ThisMachine(), Quick: o.quick, Columns: report.Columns}
 	tmp, err := os.MkdirTemp(scratchDir(), "podtap-bench-")
 	if err != nil {
 		return err
@@ -164,18 +165,18 @@ func bench(args []string) error {
 		if err != nil {
 			slog.Error("scenario failed", "scenario", s, "err", err)
 			errs = append(errs, fmt.Errorf("%s: %w", s, err))
-			rep.Rows = append(rep.Rows, &row{Scenario: s, Figures: map[string]float64{}, Note: "FAILED: " + err.Error()})
+			rep.Rows = append(rep.Rows, &report.Row{Scenario: s, Figures: map[string]float64{}, Note: "FAILED: " + err.Error()})
 		}
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	fmt.Println()
-	if err := rep.print(os.Stdout); err != nil {
+	if err := rep.Print(os.Stdout); err != nil {
 		return err
 	}
 	if o.jsonPath != "" {
-		if err := rep.writeJSON(o.jsonPath); err != nil {
+		if err := rep.WriteJSON(o.jsonPath); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/podtap/podtap/internal/bench/host"
 	"github.com/podtap/podtap/internal/bench/load"
+	"github.com/podtap/podtap/internal/bench/report"
 )
 
 // overheadScenario measures what capturing costs the application: the
@@ -30,7 +31,7 @@ import (
 // a sidecar at 0.25 CPU can capture, so the scenario also runs at a fixed
 // rate the sidecar keeps up with (the live target's 10,000 req/s) and
 // compares the server's CPU per request there.
-func overheadScenario(ctx context.Context, o options, rep *report, tmp string) error {
+func overheadScenario(ctx context.Context, o options, rep *report.Report, tmp string) error {
 	runs, d := 5, 5*time.Second
 	if o.quick {
 		runs, d = 3, time.Second
@@ -86,15 +87,15 @@ func overheadScenario(ctx context.Context, o options, rep *report, tmp string) e
 		a, b := medianOf(fixedWithout, perCPU), medianOf(fixedWith, perCPU)
 		name := fmt.Sprintf("app at %d req/s", overheadRate)
 		rep.Rows = append(rep.Rows,
-			newRow(name+", without sidecar (median)").set("req_per_s", overheadRate).set("req_per_app_cpu_s", a),
-			&row{Scenario: name + ", sidecar capturing (median)",
+			report.NewRow(name+", without sidecar (median)").Set("req_per_s", overheadRate).Set("req_per_app_cpu_s", a),
+			&report.Row{Scenario: name + ", sidecar capturing (median)",
 				Figures: map[string]float64{"req_per_s": overheadRate, "req_per_app_cpu_s": b, "app_cpu_ratio_pct": 100 * b / a, "coverage_pct": fixedCoverage},
 				Note:    fmt.Sprintf("%d interleaved runs of %s each; the server's CPU per request: %.1f µs without, %.1f µs with", runs, d, 1e6/a, 1e6/b)})
 		a, b = medianOf(without, rate), medianOf(with, rate)
 		ac, bc := medianOf(without, perCPU), medianOf(with, perCPU)
 		rep.Rows = append(rep.Rows,
-			newRow("app without sidecar (median)").set("req_per_s", a).set("req_per_app_cpu_s", ac),
-			&row{Scenario: "app with sidecar capturing (median)",
+			report.NewRow("app without sidecar (median)").Set("req_per_s", a).Set("req_per_app_cpu_s", ac),
+			&report.Row{Scenario: "app with sidecar capturing (median)",
 				Figures: map[string]float64{
 					"req_per_s": b, "app_ratio_pct": 100 * b / a,
 					"req_per_app_cpu_s": bc, "app_cpu_ratio_pct": 100 * bc / ac,

@@ -8,12 +8,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/podtap/podtap/internal/bench/report"
 	"github.com/podtap/podtap/internal/bench/synth"
 )
 
 // replayScenarios replays each capture at GOMAXPROCS 1 and 2, and through
 // GoReplay when --gor names it.
-func replayScenarios(ctx context.Context, o options, rep *report, tmp string) error {
+func replayScenarios(ctx context.Context, o options, rep *report.Report, tmp string) error {
 	for _, spec := range synth.Specs(o.quick) {
 		if len(o.captures) > 0 && !slices.Contains(o.captures, spec.Name) {
 			continue
@@ -76,24 +77,24 @@ func fastestReplay(ctx context.Context, o options, c synth.Capture, procs int, t
 	return best, nil
 }
 
-func replayRow(c synth.Capture, procs int, toFile bool, r replayResult) *row {
+func replayRow(c synth.Capture, procs int, toFile bool, r replayResult) *report.Row {
 	n := c.Spec.Pairs()
 	name := fmt.Sprintf("replay %s, GOMAXPROCS=%d", c.Spec.Name, procs)
 	if toFile {
 		name = fmt.Sprintf("replay %s to a tmpfs file, GOMAXPROCS=%d", c.Spec.Name, procs)
 	}
-	row := newRow(name).
-		set("pairs_per_s", float64(r.Unique)/r.WallSeconds).
-		set("mb_per_s", float64(c.Stats.Bytes)/r.WallSeconds/1e6).
-		set("wall_s", r.WallSeconds).
-		set("cpu_s", r.CPUSeconds()).
-		set("pairs_per_cpu_s", float64(r.Unique)/r.CPUSeconds()).
-		set("allocs_per_packet", float64(r.Mallocs)/float64(r.Packets)).
-		set("allocs_per_pair", float64(r.Mallocs)/float64(n)).
-		set("pairs_emitted", float64(r.Unique)).
-		set("pairs_expected", float64(n)).
-		set("coverage_pct", 100*float64(r.Unique)/float64(n)).
-		set("rss_mib", float64(r.MaxRSSBytes)/(1<<20))
+	row := report.NewRow(name).
+		Set("pairs_per_s", float64(r.Unique)/r.WallSeconds).
+		Set("mb_per_s", float64(c.Stats.Bytes)/r.WallSeconds/1e6).
+		Set("wall_s", r.WallSeconds).
+		Set("cpu_s", r.CPUSeconds()).
+		Set("pairs_per_cpu_s", float64(r.Unique)/r.CPUSeconds()).
+		Set("allocs_per_packet", float64(r.Mallocs)/float64(r.Packets)).
+		Set("allocs_per_pair", float64(r.Mallocs)/float64(n)).
+		Set("pairs_emitted", float64(r.Unique)).
+		Set("pairs_expected", float64(n)).
+		Set("coverage_pct", 100*float64(r.Unique)/float64(n)).
+		Set("rss_mib", float64(r.MaxRSSBytes)/(1<<20))
 	var notes []string
 	if r.Duplicates > 0 {
 		notes = append(notes, fmt.Sprintf("%d duplicates", r.Duplicates))

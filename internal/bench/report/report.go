@@ -1,4 +1,6 @@
-package main
+// Package report is the bench's table: one row of figures per scenario,
+// printed aligned with numbered notes, and kept as JSON.
+package report
 
 import (
 	"encoding/json"
@@ -14,17 +16,17 @@ import (
 	"github.com/podtap/podtap/internal/bench/synth"
 )
 
-// column is one figure of the table, with its unit in the header.
-type column struct {
+// Column is one figure of the table, with its unit in the header.
+type Column struct {
 	Key    string `json:"key"`
 	Header string `json:"header"`
 	// Digits after the point.
 	Digits int `json:"-"`
 }
 
-// columns are the table's figures, in order. A row fills those that apply
+// Columns are the table's figures, in order. A row fills those that apply
 // to its scenario.
-var columns = []column{
+var Columns = []Column{
 	{"pairs_per_s", "pairs/s", 0},
 	{"mb_per_s", "MB/s", 1},
 	{"wall_s", "wall s", 2},
@@ -45,40 +47,44 @@ var columns = []column{
 	{"vs_goreplay", "× GoReplay pairs/s", 2},
 }
 
-// row is one scenario's figures.
-type row struct {
+// Row is one scenario's figures.
+type Row struct {
 	Scenario string             `json:"scenario"`
 	Figures  map[string]float64 `json:"figures"`
 	Note     string             `json:"note,omitempty"`
 }
 
-func newRow(scenario string) *row { return &row{Scenario: scenario, Figures: map[string]float64{}} }
+// NewRow starts a row for scenario.
+func NewRow(scenario string) *Row { return &Row{Scenario: scenario, Figures: map[string]float64{}} }
 
-func (r *row) set(key string, v float64) *row {
+// Set records one figure, by its column key.
+func (r *Row) Set(key string, v float64) *Row {
 	r.Figures[key] = v
 	return r
 }
 
-// report is one run's table, as printed and as JSON.
-type report struct {
+// Report is one run's table, as printed and as JSON.
+type Report struct {
 	Started time.Time `json:"started"`
-	Machine machine   `json:"machine"`
+	Machine Machine   `json:"machine"`
 	Quick   bool      `json:"quick"`
-	Columns []column  `json:"columns"`
-	Rows    []*row    `json:"rows"`
+	Columns []Column  `json:"columns"`
+	Rows    []*Row    `json:"rows"`
 	// Captures are the generated captures the replays used.
 	Captures []synth.Capture `json:"captures"`
 }
 
-type machine struct {
+// Machine is what the figures were measured on.
+type Machine struct {
 	CPUs      int    `json:"cpus"`
 	GoVersion string `json:"go_version"`
 	Kernel    string `json:"kernel"`
 	CPUModel  string `json:"cpu_model"`
 }
 
-func thisMachine() machine {
-	m := machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+// ThisMachine describes the machine running the bench.
+func ThisMachine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
@@ -93,11 +99,11 @@ func thisMachine() machine {
 	return m
 }
 
-// print writes the table (only the columns some row fills), then the rows'
+// Print writes the table (only the columns some row fills), then the rows'
 // notes, numbered.
-func (rep *report) print(w io.Writer) error {
-	var used []column
-	for _, c := range columns {
+func (rep *Report) Print(w io.Writer) error {
+	var used []Column
+	for _, c := range Columns {
 		for _, r := range rep.Rows {
 			if _, ok := r.Figures[c.Key]; ok {
 				used = append(used, c)
@@ -164,7 +170,8 @@ func formatFigure(v float64, digits int) string {
 	return b.String()
 }
 
-func (rep *report) writeJSON(path string) error {
+// WriteJSON keeps the report at path.
+func (rep *Report) WriteJSON(path string) error {
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
