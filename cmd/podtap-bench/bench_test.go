@@ -10,13 +10,14 @@ import (
 
 	"github.com/podtap/podtap/internal/bench/load"
 	"github.com/podtap/podtap/internal/bench/report"
+	"github.com/podtap/podtap/internal/bench/scenario"
 )
 
 // TestMain lets the test binary serve as the bench's own child processes
 // (replays and the app server), which the bench starts by re-running its
 // executable.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && (os.Args[1] == replayChildCmd || os.Args[1] == load.ServeCmd) {
+	if len(os.Args) > 1 && (os.Args[1] == scenario.ReplayChildCmd || os.Args[1] == load.ServeCmd) {
 		main()
 		os.Exit(0)
 	}

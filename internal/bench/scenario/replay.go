@@ -1,4 +1,4 @@
-package main
+package scenario
 
 import (
 	"bytes"
@@ -27,10 +27,10 @@ import (
 	"github.com/podtap/podtap/sidecar/sink"
 )
 
-// replayChildCmd is the hidden command the bench runs itself as for each
+// ReplayChildCmd is the hidden command the bench runs itself as for each
 // replay, so that GOMAXPROCS, the resource usage and the allocation counts
 // are those of one replay alone.
-const replayChildCmd = "replay-child"
+const ReplayChildCmd = "replay-child"
 
 // replayResult is what one replay measured.
 type replayResult struct {
@@ -53,7 +53,7 @@ func (r replayResult) CPUSeconds() float64 { return r.UserSeconds + r.SysSeconds
 // A profile prefix has the child write its CPU and allocation profiles
 // there.
 func runReplay(ctx context.Context, c synth.Capture, procs int, tmp string, toFile bool, profile string) (replayResult, error) {
-	args := []string{replayChildCmd, "--capture", c.Path, "--pairs", strconv.Itoa(c.Spec.Pairs())}
+	args := []string{ReplayChildCmd, "--capture", c.Path, "--pairs", strconv.Itoa(c.Spec.Pairs())}
 	if toFile {
 		out := filepath.Join(tmp, c.Spec.Name+".jsonl")
 		defer os.Remove(out)
@@ -83,10 +83,10 @@ func runReplay(ctx context.Context, c synth.Capture, procs int, tmp string, toFi
 	return r, nil
 }
 
-// replayChild is the child's side: replay one capture through the real
+// ReplayChild is the child's side: replay one capture through the real
 // pipeline into the JSON-lines sink, measure, and check the records.
-func replayChild(args []string) error {
-	fs := flag.NewFlagSet(replayChildCmd, flag.ContinueOnError)
+func ReplayChild(args []string) error {
+	fs := flag.NewFlagSet(ReplayChildCmd, flag.ContinueOnError)
 	path := fs.String("capture", "", "capture file")
 	out := fs.String("out", "", "records file (default: checked as written, not kept)")
 	protoset := fs.String("protoset", "", "descriptor set for gRPC")

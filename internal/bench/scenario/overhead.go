@@ -1,4 +1,4 @@
-package main
+package scenario
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/podtap/podtap/internal/bench/report"
 )
 
-// overheadScenario measures what capturing costs the application: the
+// Overhead measures what capturing costs the application: the
 // server's requests per second at full load, without and with the sidecar
 // capturing (confined to its CPU limit, as in a pod), in interleaved runs so
 // that drifts of the machine fall on both alike; the medians are compared.
@@ -31,9 +31,9 @@ import (
 // a sidecar at 0.25 CPU can capture, so the scenario also runs at a fixed
 // rate the sidecar keeps up with (the live target's 10,000 req/s) and
 // compares the server's CPU per request there.
-func overheadScenario(ctx context.Context, o options, rep *report.Report, tmp string) error {
+func Overhead(ctx context.Context, o Options, rep *report.Report, tmp string) error {
 	runs, d := 5, 5*time.Second
-	if o.quick {
+	if o.Quick {
 		runs, d = 3, time.Second
 	}
 	wrk, err := load.NewWrk()

@@ -1,4 +1,4 @@
-package main
+package scenario
 
 import (
 	"context"
@@ -12,14 +12,14 @@ import (
 	"github.com/podtap/podtap/internal/bench/synth"
 )
 
-// replayScenarios replays each capture at GOMAXPROCS 1 and 2, and through
+// Replay replays each capture at GOMAXPROCS 1 and 2, and through
 // GoReplay when --gor names it.
-func replayScenarios(ctx context.Context, o options, rep *report.Report, tmp string) error {
-	for _, spec := range synth.Specs(o.quick) {
-		if len(o.captures) > 0 && !slices.Contains(o.captures, spec.Name) {
+func Replay(ctx context.Context, o Options, rep *report.Report, tmp string) error {
+	for _, spec := range synth.Specs(o.Quick) {
+		if len(o.Captures) > 0 && !slices.Contains(o.Captures, spec.Name) {
 			continue
 		}
-		c, err := synth.Ensure(ctx, o.cache, spec)
+		c, err := synth.Ensure(ctx, o.Cache, spec)
 		if err != nil {
 			return err
 		}
@@ -45,8 +45,8 @@ func replayScenarios(ctx context.Context, o options, rep *report.Report, tmp str
 			}
 			rep.Rows = append(rep.Rows, replayRow(c, 2, true, r))
 		}
-		if o.gor != "" && spec.HTTP != nil {
-			row, err := goReplayRow(ctx, o.gor, c, tmp, best2)
+		if o.GoReplay != "" && spec.HTTP != nil {
+			row, err := goReplayRow(ctx, o.GoReplay, c, tmp, best2)
 			if err != nil {
 				return err
 			}
@@ -56,14 +56,14 @@ func replayScenarios(ctx context.Context, o options, rep *report.Report, tmp str
 	return nil
 }
 
-// fastestReplay runs o.runs replays and keeps the one with the least wall
+// fastestReplay runs o.Runs replays and keeps the one with the least wall
 // time, as the anchor figures do.
-func fastestReplay(ctx context.Context, o options, c synth.Capture, procs int, tmp string, toFile bool) (replayResult, error) {
+func fastestReplay(ctx context.Context, o Options, c synth.Capture, procs int, tmp string, toFile bool) (replayResult, error) {
 	var best replayResult
-	for i := range o.runs {
+	for i := range o.Runs {
 		profile := ""
-		if o.profile != "" && i == 0 && !toFile {
-			profile = fmt.Sprintf("%s-%s-%d", o.profile, c.Spec.Name, procs)
+		if o.Profile != "" && i == 0 && !toFile {
+			profile = fmt.Sprintf("%s-%s-%d", o.Profile, c.Spec.Name, procs)
 		}
 		r, err := runReplay(ctx, c, procs, tmp, toFile, profile)
 		if err != nil {

@@ -1,4 +1,4 @@
-package main
+package scenario
 
 import (
 	"context"
@@ -47,7 +47,7 @@ type liveEnv struct {
 func (e *liveEnv) addr() string { return fmt.Sprintf("%s:%d", e.podIP, appPort) }
 
 // setupLive makes the namespace and starts the server in it.
-func setupLive(ctx context.Context, o options, tmp string) (*liveEnv, error) {
+func setupLive(ctx context.Context, o Options, tmp string) (*liveEnv, error) {
 	if err := netns.Check(); err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func setupLive(ctx context.Context, o options, tmp string) (*liveEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &liveEnv{pod: pod, podIP: livePodIP, sidecarBin: o.sidecar, tmp: tmp}
+	e := &liveEnv{pod: pod, podIP: livePodIP, sidecarBin: o.Sidecar, tmp: tmp}
 	if e.server, _, err = load.StartServer(ctx, &pod.NS, e.addr()); err != nil {
 		return nil, errors.Join(err, e.close())
 	}
@@ -72,7 +72,7 @@ func (e *liveEnv) close() error {
 
 // withLive runs f with the namespace, server and CPU-limited cgroup, and
 // removes them after.
-func withLive(ctx context.Context, o options, tmp string, f func(*liveEnv, *host.CPULimit) error) error {
+func withLive(ctx context.Context, o Options, tmp string, f func(*liveEnv, *host.CPULimit) error) error {
 	env, err := setupLive(ctx, o, tmp)
 	if err != nil {
 		return err
@@ -107,12 +107,12 @@ func (r liveStepResult) coverage() float64 {
 // became pairs, and the kernel dropped nothing.
 func (r liveStepResult) passed() bool { return r.coverage() >= 0.9999 && r.drops == 0 }
 
-// liveScenarios drives the server at rising rates with the sidecar confined
+// Live drives the server at rising rates with the sidecar confined
 // to 0.25 CPU, and reports each step and the highest rate that passed.
-func liveScenarios(ctx context.Context, o options, rep *report.Report, tmp string) error {
+func Live(ctx context.Context, o Options, rep *report.Report, tmp string) error {
 	rates := []float64{2500, 5000, 7500, 10000, 12500, 15000, 20000, 25000, 30000, 40000, 50000}
 	step := 5 * time.Second
-	if o.quick {
+	if o.Quick {
 		rates, step = []float64{500, 1000}, time.Second
 	}
 	return withLive(ctx, o, tmp, func(env *liveEnv, limit *host.CPULimit) error {

@@ -1,4 +1,4 @@
-package main
+package scenario
 
 import (
 	"bufio"
@@ -195,8 +195,8 @@ func (s *sidecarProc) logTail() string {
 	return strings.TrimSpace(string(b))
 }
 
-// buildSidecar builds podtap-sidecar from this module into dir.
-func buildSidecar(ctx context.Context, dir string) (string, error) {
+// BuildSidecar builds podtap-sidecar from this module into dir.
+func BuildSidecar(ctx context.Context, dir string) (string, error) {
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return "", err

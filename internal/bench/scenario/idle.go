@@ -1,4 +1,4 @@
-package main
+package scenario
 
 import (
 	"bufio"
@@ -14,12 +14,12 @@ import (
 	"github.com/podtap/podtap/internal/bench/report"
 )
 
-// idleScenario measures the sidecar's memory with many idle keep-alive
+// Idle measures the sidecar's memory with many idle keep-alive
 // connections open (each has carried one exchange, so the sidecar tracks
 // it) while other connections carry 1,000 pairs a second.
-func idleScenario(ctx context.Context, o options, rep *report.Report, tmp string) error {
+func Idle(ctx context.Context, o Options, rep *report.Report, tmp string) error {
 	conns, d := 10000, 10*time.Second
-	if o.quick {
+	if o.Quick {
 		conns, d = 500, 2*time.Second
 	}
 	if err := host.RaiseFileLimit(); err != nil {
