@@ -1,14 +1,17 @@
-package config
+package webhook
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/podtap/podtap/config"
 )
 
 func TestResolveNamespaceDefaultsPodOverrides(t *testing.T) {
-	cfg := DefaultWebhook()
+	cfg := config.DefaultWebhook()
 	ns := map[string]string{
 		"podtap.io/ports":        "80",
 		"podtap.io/log-level":    "warn",
@@ -29,7 +32,7 @@ func TestResolveNamespaceDefaultsPodOverrides(t *testing.T) {
 	}
 	wantOrigins := map[string]Origin{
 		"podtap.io/ports": FromPod, "podtap.io/response-timeout": FromPod,
-		"podtap.io/log-level": FromNamespace, AnnotationMemoryLimit: FromNamespace,
+		"podtap.io/log-level": FromNamespace, config.AnnotationMemoryLimit: FromNamespace,
 	}
 	for k, want := range wantOrigins {
 		if s.Origins[k] != want {
@@ -45,7 +48,7 @@ func TestResolveNamespaceDefaultsPodOverrides(t *testing.T) {
 }
 
 func TestResolveInvalidFallsBackAndTheRestApplies(t *testing.T) {
-	cfg := DefaultWebhook()
+	cfg := config.DefaultWebhook()
 	s, invalid := Resolve(&cfg,
 		map[string]string{"podtap.io/sample-rate": "0.5"},
 		map[string]string{
@@ -79,7 +82,7 @@ func TestResolveInvalidFallsBackAndTheRestApplies(t *testing.T) {
 }
 
 func TestResolveResources(t *testing.T) {
-	cfg := DefaultWebhook() // 50m/- cpu, 64Mi/256Mi memory
+	cfg := config.DefaultWebhook() // 50m/- cpu, 64Mi/256Mi memory
 	for _, tc := range []struct {
 		name                           string
 		pod                            map[string]string
@@ -87,16 +90,16 @@ func TestResolveResources(t *testing.T) {
 		invalid                        []string
 	}{
 		{"template", nil, "50m", "<nil>", "64Mi", "256Mi", nil},
-		{"limit below the template request lowers it", map[string]string{AnnotationCPULimit: "20m", AnnotationMemoryLimit: "32Mi"},
+		{"limit below the template request lowers it", map[string]string{config.AnnotationCPULimit: "20m", config.AnnotationMemoryLimit: "32Mi"},
 			"20m", "20m", "32Mi", "32Mi", nil},
-		{"request above the limit is rejected", map[string]string{AnnotationMemoryRequest: "1Gi"},
-			"50m", "<nil>", "64Mi", "256Mi", []string{AnnotationMemoryRequest}},
-		{"request and limit", map[string]string{AnnotationCPURequest: "100m", AnnotationCPULimit: "1"},
+		{"request above the limit is rejected", map[string]string{config.AnnotationMemoryRequest: "1Gi"},
+			"50m", "<nil>", "64Mi", "256Mi", []string{config.AnnotationMemoryRequest}},
+		{"request and limit", map[string]string{config.AnnotationCPURequest: "100m", config.AnnotationCPULimit: "1"},
 			"100m", "1", "64Mi", "256Mi", nil},
-		{"zero and garbage", map[string]string{AnnotationCPURequest: "0", AnnotationMemoryLimit: "many"},
-			"50m", "<nil>", "64Mi", "256Mi", []string{AnnotationCPURequest, AnnotationMemoryLimit}},
-		{"an exponent too large to compute with", map[string]string{AnnotationMemoryLimit: "1e999999999", AnnotationCPULimit: "5e0002"},
-			"50m", "500", "64Mi", "256Mi", []string{AnnotationMemoryLimit}},
+		{"zero and garbage", map[string]string{config.AnnotationCPURequest: "0", config.AnnotationMemoryLimit: "many"},
+			"50m", "<nil>", "64Mi", "256Mi", []string{config.AnnotationCPURequest, config.AnnotationMemoryLimit}},
+		{"an exponent too large to compute with", map[string]string{config.AnnotationMemoryLimit: "1e999999999", config.AnnotationCPULimit: "5e0002"},
+			"50m", "500", "64Mi", "256Mi", []string{config.AnnotationMemoryLimit}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, invalid := Resolve(&cfg, nil, tc.pod)
@@ -124,7 +127,7 @@ func TestResolveResources(t *testing.T) {
 			if !slices.Equal(keys, want) {
 				t.Fatalf("invalid %v, want %v", invalid, tc.invalid)
 			}
-			if err := r.check(); err != nil {
+			if err := overLimit(r); err != nil {
 				t.Fatalf("resolved resources the API server would reject: %v", err)
 			}
 		})
@@ -132,35 +135,35 @@ func TestResolveResources(t *testing.T) {
 }
 
 func TestResolveRedactHeadersOnlyAdd(t *testing.T) {
-	cfg := DefaultWebhook()
+	cfg := config.DefaultWebhook()
 	s, invalid := Resolve(&cfg, nil, map[string]string{"podtap.io/redact-headers": "X-Token, Authorization"})
 	if len(invalid) != 0 {
 		t.Fatal(invalid)
 	}
-	want := append(slices.Clone(DefaultSidecar().Redact.Headers), "x-token")
+	want := append(slices.Clone(config.DefaultSidecar().Redact.Headers), "x-token")
 	if !slices.Equal(s.Sidecar.Redact.Headers, want) {
 		t.Fatalf("headers %v, want %v", s.Sidecar.Redact.Headers, want)
 	}
 }
 
 func TestResolveImageOverride(t *testing.T) {
-	pod := map[string]string{AnnotationImage: "registry.example/podtap/podtap-sidecar:debug"}
-	cfg := DefaultWebhook()
+	pod := map[string]string{config.AnnotationImage: "registry.example/podtap/podtap-sidecar:debug"}
+	cfg := config.DefaultWebhook()
 	s, invalid := Resolve(&cfg, nil, pod)
 	if s.Image != cfg.Sidecar.Image || len(invalid) != 1 || !strings.Contains(invalid[0].Reason, "not allowed") {
 		t.Fatalf("denied override: image %q, invalid %v", s.Image, invalid)
 	}
 	cfg.Injection.AllowImageOverride = true
 	s, invalid = Resolve(&cfg, nil, pod)
-	if s.Image != pod[AnnotationImage] || len(invalid) != 0 {
+	if s.Image != pod[config.AnnotationImage] || len(invalid) != 0 {
 		t.Fatalf("allowed override: image %q, invalid %v", s.Image, invalid)
 	}
 }
 
 func TestResolveNativeAndReserved(t *testing.T) {
-	cfg := DefaultWebhook()
-	s, invalid := Resolve(&cfg, map[string]string{AnnotationNativeSidecar: "true"},
-		map[string]string{AnnotationNativeSidecar: "false", AnnotationStatus: "{}", LabelInject: "enabled"})
+	cfg := config.DefaultWebhook()
+	s, invalid := Resolve(&cfg, map[string]string{config.AnnotationNativeSidecar: "true"},
+		map[string]string{config.AnnotationNativeSidecar: "false", config.AnnotationStatus: "{}", config.LabelInject: "enabled"})
 	if len(invalid) != 0 || s.Native == nil || *s.Native {
 		t.Fatalf("native %v, invalid %v", s.Native, invalid)
 	}
@@ -170,8 +173,9 @@ func TestResolveNativeAndReserved(t *testing.T) {
 // namespace and the pod: whatever Resolve accepts, the sidecar must accept
 // too, and no value makes Resolve fail the pod.
 func FuzzResolve(f *testing.F) {
+	imageAnnotation, _ := config.LookupAnnotation(config.AnnotationImage)
 	idx := func(key string) uint8 {
-		for i, a := range Annotations {
+		for i, a := range config.Annotations {
 			if a.Key == key {
 				return uint8(i)
 			}
@@ -180,37 +184,37 @@ func FuzzResolve(f *testing.F) {
 	}
 	f.Add(idx("podtap.io/ports"), "80,443", idx("podtap.io/sample-rate"), "0.5")
 	f.Add(idx("podtap.io/max-message-bytes"), "1Gi", idx("podtap.io/response-timeout"), "-1s")
-	f.Add(idx(AnnotationInterface), "", idx("podtap.io/content-types"), ",,,")
-	f.Add(idx("podtap.io/redact-headers"), "a,b,,c", idx(AnnotationMemoryLimit), "1e3")
+	f.Add(idx(config.AnnotationInterface), "", idx("podtap.io/content-types"), ",,,")
+	f.Add(idx("podtap.io/redact-headers"), "a,b,,c", idx(config.AnnotationMemoryLimit), "1e3")
 	f.Add(idx("podtap.io/exclude-ports"), "[1,2]", idx("podtap.io/kafka-topic"), "..")
-	f.Add(idx(AnnotationCPURequest), "2", idx(AnnotationCPULimit), "1")
-	f.Add(idx(AnnotationMemoryRequest), "1e999999999", idx(AnnotationCPULimit), "1E-0000000000000099")
-	cfg := DefaultWebhook()
+	f.Add(idx(config.AnnotationCPURequest), "2", idx(config.AnnotationCPULimit), "1")
+	f.Add(idx(config.AnnotationMemoryRequest), "1e999999999", idx(config.AnnotationCPULimit), "1E-0000000000000099")
+	cfg := config.DefaultWebhook()
 	cfg.Injection.AllowImageOverride = true
 	f.Fuzz(func(t *testing.T, i1 uint8, v1 string, i2 uint8, v2 string) {
-		k1 := Annotations[int(i1)%len(Annotations)].Key
-		k2 := Annotations[int(i2)%len(Annotations)].Key
+		k1 := config.Annotations[int(i1)%len(config.Annotations)].Key
+		k2 := config.Annotations[int(i2)%len(config.Annotations)].Key
 		s, invalid := Resolve(&cfg, map[string]string{k1: v1, k2: v2}, map[string]string{k2: v1, k1: v2})
 		sc := s.Sidecar
 		if err := sc.Validate(); err != nil {
 			t.Fatalf("resolved settings do not validate: %v", err)
 		}
 		var env []string
-		for _, key := range Changed(DefaultSidecar(), sc) {
-			v, err := Value(sc, key)
+		for _, key := range config.Changed(config.DefaultSidecar(), sc) {
+			v, err := config.Value(sc, key)
 			if err != nil {
 				t.Fatalf("cannot render %s: %v", key, err)
 			}
-			env = append(env, EnvName(key)+"="+v)
+			env = append(env, config.EnvName(key)+"="+v)
 		}
-		if _, err := LoadSidecar(Source{Env: env}); err != nil {
+		if _, err := config.LoadSidecar(config.Source{Env: env}); err != nil {
 			t.Fatalf("the sidecar rejects %q: %v", env, err)
 		}
-		if err := s.Resources.check(); err != nil {
+		if err := overLimit(s.Resources); err != nil {
 			t.Fatal(err)
 		}
 		if s.Image != cfg.Sidecar.Image {
-			if err := checkImage(s.Image); err != nil {
+			if err := imageAnnotation.Check(s.Image); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -220,4 +224,15 @@ func FuzzResolve(f *testing.F) {
 			}
 		}
 	})
+}
+
+// overLimit is the API server's rule: no request above its limit.
+func overLimit(r config.Resources) error {
+	if r.CPURequest != nil && r.CPULimit != nil && r.CPURequest.Cmp(*r.CPULimit) > 0 {
+		return fmt.Errorf("cpu request %s exceeds the cpu limit %s", r.CPURequest, r.CPULimit)
+	}
+	if r.MemoryRequest != nil && r.MemoryLimit != nil && r.MemoryRequest.Cmp(*r.MemoryLimit) > 0 {
+		return fmt.Errorf("memory request %s exceeds the memory limit %s", r.MemoryRequest, r.MemoryLimit)
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package config
+package webhook
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/podtap/podtap/config"
 )
 
 // Origin says where a pod's value came from.
@@ -35,11 +37,11 @@ func (i Invalid) String() string {
 type PodSettings struct {
 	// Sidecar is the sidecar configuration: the template's settings with
 	// the annotations applied, validated as the sidecar validates it.
-	Sidecar Sidecar
+	Sidecar config.Sidecar
 	// Origins maps each annotation key that applied to where it came from.
 	Origins map[string]Origin
 	// Resources are the container's requests and limits.
-	Resources Resources
+	Resources config.Resources
 	// Native is the podtap.io/native-sidecar choice; nil when not set.
 	Native *bool
 	// Image is the template's image or an allowed override.
@@ -51,13 +53,13 @@ type PodSettings struct {
 // and of the pod (overrides). An invalid value is ignored and reported; a
 // pod's invalid value falls back to the namespace's. Unknown podtap.io/*
 // keys are reported too, since they are most often typos.
-func Resolve(cfg *Webhook, nsAnnotations, podAnnotations map[string]string) (PodSettings, []Invalid) {
+func Resolve(cfg *config.Webhook, nsAnnotations, podAnnotations map[string]string) (PodSettings, []Invalid) {
 	r := resolver{cfg: cfg, ns: nsAnnotations, pod: podAnnotations}
 	return r.resolve()
 }
 
 type resolver struct {
-	cfg     *Webhook
+	cfg     *config.Webhook
 	ns, pod map[string]string
 	out     PodSettings
 	invalid []Invalid
@@ -93,7 +95,7 @@ func (r *resolver) resolve() (PodSettings, []Invalid) {
 	}
 	r.unknown(FromNamespace, r.ns)
 	r.unknown(FromPod, r.pod)
-	for _, a := range Annotations {
+	for _, a := range config.Annotations {
 		if a.Setting != "" {
 			r.setting(a)
 		}
@@ -107,7 +109,7 @@ func (r *resolver) resolve() (PodSettings, []Invalid) {
 func (r *resolver) unknown(origin Origin, annotations map[string]string) {
 	var keys []string
 	for k := range annotations {
-		if _, known := LookupAnnotation(k); strings.HasPrefix(k, AnnotationPrefix) && !known && !Reserved(k) {
+		if _, known := config.LookupAnnotation(k); strings.HasPrefix(k, config.AnnotationPrefix) && !known && !config.Reserved(k) {
 			keys = append(keys, k)
 		}
 	}
@@ -117,20 +119,12 @@ func (r *resolver) unknown(origin Origin, annotations map[string]string) {
 	}
 }
 
-// check runs the annotation's own syntax check.
-func check(a Annotation, value string) error {
-	if a.check == nil {
-		return nil
-	}
-	return a.check(value)
-}
-
 // setting applies the first valid candidate through the sidecar's own
 // loader and validation, so the webhook accepts exactly what the sidecar
 // will accept from the env it renders.
-func (r *resolver) setting(a Annotation) {
+func (r *resolver) setting(a config.Annotation) {
 	for _, c := range r.candidates(a.Key) {
-		if err := check(a, c.value); err != nil {
+		if err := a.Check(c.value); err != nil {
 			r.reject(a.Key, c, err.Error())
 			continue
 		}
@@ -138,7 +132,7 @@ func (r *resolver) setting(a Annotation) {
 		if a.Setting == "redact.headers" {
 			value = unionHeaders(r.out.Sidecar.Redact.Headers, value)
 		}
-		next, err := applySetting(r.out.Sidecar, a.Setting, value)
+		next, err := config.ApplySetting(r.out.Sidecar, a.Setting, value)
 		if err != nil {
 			r.reject(a.Key, c, err.Error())
 			continue
@@ -147,21 +141,6 @@ func (r *resolver) setting(a Annotation) {
 		r.out.Origins[a.Key] = c.origin
 		return
 	}
-}
-
-func applySetting(base Sidecar, key, value string) (Sidecar, error) {
-	cfg := base
-	if err := load(Source{Env: []string{EnvName(key) + "=" + value}}, &cfg); err != nil {
-		return base, trimConfigPrefix(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return base, trimConfigPrefix(err)
-	}
-	return cfg, nil
-}
-
-func trimConfigPrefix(err error) error {
-	return fmt.Errorf("%s", strings.ReplaceAll(strings.TrimPrefix(err.Error(), "config: "), "\n", "; "))
 }
 
 // unionHeaders keeps the configured headers and adds the pod's: an
@@ -187,13 +166,13 @@ func (r *resolver) resources() {
 	tmpl, err := r.cfg.Sidecar.Resources()
 	if err != nil {
 		// Validate rejects such a configuration; keep the pod unharmed.
-		tmpl = Resources{}
+		tmpl = config.Resources{}
 	}
 	out := tmpl
 	// pick applies the first candidate that parses and passes accept.
 	pick := func(key string, dst **resource.Quantity, accept func(q *resource.Quantity) error) {
 		for _, c := range r.candidates(key) {
-			q, err := parsePositiveQuantity(c.value)
+			q, err := config.ParseQuantity(c.value)
 			if err == nil {
 				err = accept(&q)
 			}
@@ -211,8 +190,8 @@ func (r *resolver) resources() {
 		reqKey, limKey string
 		req, lim       **resource.Quantity
 	}{
-		{"cpu", AnnotationCPURequest, AnnotationCPULimit, &out.CPURequest, &out.CPULimit},
-		{"memory", AnnotationMemoryRequest, AnnotationMemoryLimit, &out.MemoryRequest, &out.MemoryLimit},
+		{"cpu", config.AnnotationCPURequest, config.AnnotationCPULimit, &out.CPURequest, &out.CPULimit},
+		{"memory", config.AnnotationMemoryRequest, config.AnnotationMemoryLimit, &out.MemoryRequest, &out.MemoryLimit},
 	} {
 		pick(kind.limKey, kind.lim, func(*resource.Quantity) error { return nil })
 		pick(kind.reqKey, kind.req, func(q *resource.Quantity) error {
@@ -230,9 +209,9 @@ func (r *resolver) resources() {
 }
 
 func (r *resolver) native() {
-	a, _ := LookupAnnotation(AnnotationNativeSidecar)
+	a, _ := config.LookupAnnotation(config.AnnotationNativeSidecar)
 	for _, c := range r.candidates(a.Key) {
-		if err := check(a, c.value); err != nil {
+		if err := a.Check(c.value); err != nil {
 			r.reject(a.Key, c, err.Error())
 			continue
 		}
@@ -244,13 +223,13 @@ func (r *resolver) native() {
 }
 
 func (r *resolver) image() {
-	a, _ := LookupAnnotation(AnnotationImage)
+	a, _ := config.LookupAnnotation(config.AnnotationImage)
 	for _, c := range r.candidates(a.Key) {
 		if !r.cfg.Injection.AllowImageOverride {
 			r.reject(a.Key, c, "image override is not allowed (injection.allow_image_override is off)")
 			continue
 		}
-		if err := check(a, c.value); err != nil {
+		if err := a.Check(c.value); err != nil {
 			r.reject(a.Key, c, err.Error())
 			continue
 		}
