@@ -12,8 +12,8 @@ bin/%: FORCE
 test:
 	bash hack/test.sh
 
-demo: bin/podtap-sidecar
-	bin/podtap-sidecar demo
+demo: bin/podtap-demo
+	bin/podtap-demo
 
 # The bench: one table of replay, live, memory and overhead figures (see
 # README); BENCHFLAGS=--quick for a short run, --json FILE to keep it.

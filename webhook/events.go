@@ -6,8 +6,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-
-	"github.com/podtap/podtap/config"
 )
 
 // EventRecorder is the part of controller-runtime's events.k8s.io recorder
@@ -57,7 +55,7 @@ func emit(rec EventRecorder, pod *corev1.Pod, eventtype, reason, note string) {
 	rec.Eventf(eventTarget(pod), nil, eventtype, reason, eventAction, "%s", note)
 }
 
-func invalidNote(invalid []config.Invalid) string {
+func invalidNote(invalid []Invalid) string {
 	parts := make([]string, len(invalid))
 	for i, inv := range invalid {
 		parts[i] = inv.String()

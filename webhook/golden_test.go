@@ -42,7 +42,7 @@ type golden struct {
 	Description string            `json:"description,omitempty"`
 	Result      string            `json:"result"`
 	Skip        *goldenSkip       `json:"skip,omitempty"`
-	Invalid     []config.Invalid  `json:"invalid,omitempty"`
+	Invalid     []Invalid         `json:"invalid,omitempty"`
 	Status      *Status           `json:"status,omitempty"`
 	Patch       []json.RawMessage `json:"patch,omitempty"`
 	Pod         *corev1.Pod       `json:"pod,omitempty"`

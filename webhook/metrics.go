@@ -59,7 +59,7 @@ func init() {
 	}
 }
 
-func countInvalid(invalid []config.Invalid) {
+func countInvalid(invalid []Invalid) {
 	for _, i := range invalid {
 		key := i.Key
 		if _, known := config.LookupAnnotation(key); !known {

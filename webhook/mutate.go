@@ -32,7 +32,7 @@ type Result struct {
 	// Skip says why the pod is not injected; nil when it is.
 	Skip *Skip
 	// Invalid lists the annotation values that were ignored.
-	Invalid []config.Invalid
+	Invalid []Invalid
 	// Status is what Pod's podtap.io/status says.
 	Status Status
 	// Mesh is the service mesh found, if any.
@@ -47,7 +47,7 @@ func Mutate(in Input) (Result, error) {
 	if skip := skipBefore(cfg, in.Namespace, pod); skip != nil {
 		return Result{Skip: skip}, nil
 	}
-	settings, invalid := config.Resolve(cfg, in.Namespace.Annotations, pod.Annotations)
+	settings, invalid := Resolve(cfg, in.Namespace.Annotations, pod.Annotations)
 	native, invalid := decideNative(cfg, in.Cluster, settings, invalid)
 	if !native {
 		if skip := skipLegacy(pod); skip != nil {
@@ -98,7 +98,7 @@ func Mutate(in Input) (Result, error) {
 
 // decideNative picks a native or a regular container: the annotation if it
 // can be honoured, else the configuration, else what the cluster supports.
-func decideNative(cfg *config.Webhook, cluster Cluster, s config.PodSettings, invalid []config.Invalid) (bool, []config.Invalid) {
+func decideNative(cfg *config.Webhook, cluster Cluster, s PodSettings, invalid []Invalid) (bool, []Invalid) {
 	supported := cluster.NativeSidecars || cfg.Injection.NativeSidecar == config.NativeAlways
 	def := cfg.Injection.NativeSidecar == config.NativeAlways ||
 		(cfg.Injection.NativeSidecar == config.NativeAuto && cluster.NativeSidecars)
@@ -108,7 +108,7 @@ func decideNative(cfg *config.Webhook, cluster Cluster, s config.PodSettings, in
 	if *s.Native && !supported {
 		// An API server without native sidecars drops restartPolicy, and
 		// the sidecar would block the pod's start as an init container.
-		return def, append(invalid, config.Invalid{
+		return def, append(invalid, Invalid{
 			Key:    config.AnnotationNativeSidecar,
 			Value:  "true",
 			Origin: s.Origins[config.AnnotationNativeSidecar],
@@ -121,9 +121,9 @@ func decideNative(cfg *config.Webhook, cluster Cluster, s config.PodSettings, in
 // chooseInterface captures lo under a mesh, where plaintext is, unless the
 // pod itself names an interface; "auto" is decided here, where the pod's
 // containers are known.
-func chooseInterface(s config.PodSettings, meshed bool) string {
+func chooseInterface(s PodSettings, meshed bool) string {
 	iface := s.Sidecar.Capture.Interface
-	if meshed && s.Origins[config.AnnotationInterface] != config.FromPod {
+	if meshed && s.Origins[config.AnnotationInterface] != FromPod {
 		iface = "lo"
 	}
 	if iface == "auto" {

@@ -18,7 +18,7 @@ import (
 
 // sidecarContainer builds the injected container. Its settings travel as
 // PODTAP_* env, rendered from the same struct the sidecar loads them into.
-func sidecarContainer(tmpl *config.SidecarTemplate, s config.PodSettings, sc config.Sidecar, port int, native bool) (corev1.Container, error) {
+func sidecarContainer(tmpl *config.SidecarTemplate, s PodSettings, sc config.Sidecar, port int, native bool) (corev1.Container, error) {
 	env, err := sidecarEnv(sc, s.Resources)
 	if err != nil {
 		return corev1.Container{}, err

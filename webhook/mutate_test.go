@@ -123,21 +123,21 @@ func TestPatchKeepsFieldsThisBuildDoesNotKnow(t *testing.T) {
 func TestChooseInterface(t *testing.T) {
 	for _, tc := range []struct {
 		iface  string
-		origin config.Origin
+		origin Origin
 		meshed bool
 		want   string
 	}{
 		{"eth0", "", false, "eth0"},
 		{"eth0", "", true, "lo"},
-		{"eth0", config.FromNamespace, true, "lo"},
-		{"eth0", config.FromPod, true, "eth0"},
+		{"eth0", FromNamespace, true, "lo"},
+		{"eth0", FromPod, true, "eth0"},
 		{"auto", "", false, "eth0"},
 		{"auto", "", true, "lo"},
-		{"auto", config.FromPod, true, "lo"},
-		{"auto", config.FromPod, false, "eth0"},
-		{"ens5", config.FromNamespace, false, "ens5"},
+		{"auto", FromPod, true, "lo"},
+		{"auto", FromPod, false, "eth0"},
+		{"ens5", FromNamespace, false, "ens5"},
 	} {
-		s := config.PodSettings{Sidecar: config.DefaultSidecar(), Origins: map[string]config.Origin{}}
+		s := PodSettings{Sidecar: config.DefaultSidecar(), Origins: map[string]Origin{}}
 		s.Sidecar.Capture.Interface = tc.iface
 		if tc.origin != "" {
 			s.Origins[config.AnnotationInterface] = tc.origin

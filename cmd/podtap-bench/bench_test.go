@@ -7,13 +7,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/podtap/podtap/internal/bench/load"
+	"github.com/podtap/podtap/internal/bench/report"
+	"github.com/podtap/podtap/internal/bench/scenario"
 )
 
 // TestMain lets the test binary serve as the bench's own child processes
 // (replays and the app server), which the bench starts by re-running its
 // executable.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && (os.Args[1] == replayChildCmd || os.Args[1] == serveCmd) {
+	if len(os.Args) > 1 && (os.Args[1] == scenario.ReplayChildCmd || os.Args[1] == load.ServeCmd) {
 		main()
 		os.Exit(0)
 	}
@@ -49,7 +53,7 @@ func TestQuickBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep report
+	var rep report.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}

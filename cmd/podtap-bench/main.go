@@ -22,19 +22,19 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/podtap/podtap/internal/bench/host"
+	"github.com/podtap/podtap/internal/bench/load"
+	"github.com/podtap/podtap/internal/bench/report"
+	"github.com/podtap/podtap/internal/bench/scenario"
 )
 
-// options are the bench's flags.
+// options are the bench's flags: what the scenarios take, and which of
+// them run and where the table goes.
 type options struct {
-	quick     bool
+	scenario.Options
 	jsonPath  string
-	gor       string
 	scenarios []string
-	captures  []string
-	runs      int
-	cache     string
-	profile   string
-	sidecar   string
 }
 
 // allScenarios are the kinds of rows, in the order they run.
@@ -44,10 +44,10 @@ func main() {
 	args := os.Args[1:]
 	var err error
 	switch {
-	case len(args) > 0 && args[0] == replayChildCmd:
-		err = replayChild(args[1:])
-	case len(args) > 0 && args[0] == serveCmd:
-		err = serveChild(args[1:])
+	case len(args) > 0 && args[0] == scenario.ReplayChildCmd:
+		err = scenario.ReplayChild(args[1:])
+	case len(args) > 0 && args[0] == load.ServeCmd:
+		err = load.ServeChild(args[1:])
 	default:
 		err = bench(args)
 	}
@@ -61,15 +61,15 @@ func parseOptions(args []string) (options, error) {
 	var o options
 	var scenarios, captures string
 	fs := flag.NewFlagSet("podtap-bench", flag.ContinueOnError)
-	fs.BoolVar(&o.quick, "quick", false, "small captures and short runs (CI: a few seconds)")
+	fs.BoolVar(&o.Quick, "quick", false, "small captures and short runs (CI: a few seconds)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the table as JSON to `FILE`")
-	fs.StringVar(&o.gor, "gor", "", "GoReplay binary: replay the same captures through it too")
+	fs.StringVar(&o.GoReplay, "gor", "", "GoReplay binary: replay the same captures through it too")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma-separated `LIST` of "+strings.Join(allScenarios, ", "))
 	fs.StringVar(&captures, "captures", "", "comma-separated captures to replay (default all: mixed, small, grpc, many-conns)")
-	fs.IntVar(&o.runs, "runs", 0, "replays of each capture per GOMAXPROCS; the fastest counts (default 3, --quick 1)")
-	fs.StringVar(&o.cache, "cache", defaultCache(), "where generated captures are kept")
-	fs.StringVar(&o.profile, "profile", "", "write CPU and allocation profiles of each capture's first replay to `PREFIX`-NAME-PROCS.{cpu,allocs}.pprof")
-	fs.StringVar(&o.sidecar, "sidecar", "", "podtap-sidecar binary for the live scenarios (default: built with go build)")
+	fs.IntVar(&o.Runs, "runs", 0, "replays of each capture per GOMAXPROCS; the fastest counts (default 3, --quick 1)")
+	fs.StringVar(&o.Cache, "cache", defaultCache(), "where generated captures are kept")
+	fs.StringVar(&o.Profile, "profile", "", "write CPU and allocation profiles of each capture's first replay to `PREFIX`-NAME-PROCS.{cpu,allocs}.pprof")
+	fs.StringVar(&o.Sidecar, "sidecar", "", "podtap-sidecar binary for the live scenarios (default: built with go build)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -87,13 +87,13 @@ func parseOptions(args []string) (options, error) {
 	}
 	for _, c := range strings.Split(captures, ",") {
 		if c = strings.TrimSpace(c); c != "" {
-			o.captures = append(o.captures, c)
+			o.Captures = append(o.Captures, c)
 		}
 	}
-	if o.runs <= 0 {
-		o.runs = 3
-		if o.quick {
-			o.runs = 1
+	if o.Runs <= 0 {
+		o.Runs = 3
+		if o.Quick {
+			o.Runs = 1
 		}
 	}
 	return o, nil
@@ -131,17 +131,17 @@ func bench(args []string) error {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := raiseFileLimit(); err != nil {
+	if err := host.RaiseFileLimit(); err != nil {
 		slog.Warn("the many-connection capture and idle scenario will fail", "err", err)
 	}
-	rep := &report{Started: time.Now().UTC(), Machine: thisMachine(), Quick: o.quick, Columns: columns}
+	rep := &report.Report{Started: time.Now().UTC(), Machine: report.ThisMachine(), Quick: o.Quick, Columns: report.Columns}
 	tmp, err := os.MkdirTemp(scratchDir(), "podtap-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if o.sidecar == "" && slices.ContainsFunc(o.scenarios, func(s string) bool { return s != "replay" }) {
-		if o.sidecar, err = buildSidecar(ctx, tmp); err != nil {
+	if o.Sidecar == "" && slices.ContainsFunc(o.scenarios, func(s string) bool { return s != "replay" }) {
+		if o.Sidecar, err = scenario.BuildSidecar(ctx, tmp); err != nil {
 			return err
 		}
 	}
@@ -150,29 +150,29 @@ func bench(args []string) error {
 		var err error
 		switch s {
 		case "replay":
-			err = replayScenarios(ctx, o, rep, tmp)
+			err = scenario.Replay(ctx, o.Options, rep, tmp)
 		case "live":
-			err = liveScenarios(ctx, o, rep, tmp)
+			err = scenario.Live(ctx, o.Options, rep, tmp)
 		case "idle":
-			err = idleScenario(ctx, o, rep, tmp)
+			err = scenario.Idle(ctx, o.Options, rep, tmp)
 		case "overhead":
-			err = overheadScenario(ctx, o, rep, tmp)
+			err = scenario.Overhead(ctx, o.Options, rep, tmp)
 		}
 		if err != nil {
 			slog.Error("scenario failed", "scenario", s, "err", err)
 			errs = append(errs, fmt.Errorf("%s: %w", s, err))
-			rep.Rows = append(rep.Rows, &row{Scenario: s, Figures: map[string]float64{}, Note: "FAILED: " + err.Error()})
+			rep.Rows = append(rep.Rows, &report.Row{Scenario: s, Figures: map[string]float64{}, Note: "FAILED: " + err.Error()})
 		}
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	fmt.Println()
-	if err := rep.print(os.Stdout); err != nil {
+	if err := rep.Print(os.Stdout); err != nil {
 		return err
 	}
 	if o.jsonPath != "" {
-		if err := rep.writeJSON(o.jsonPath); err != nil {
+		if err := rep.WriteJSON(o.jsonPath); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/podtap/podtap/internal/sidecarcmd"
+
 	"github.com/podtap/podtap/sidecar/sink"
 )
 
@@ -21,7 +23,7 @@ prints each pair exactly as the stdout sink does. By default it reads from the
 beginning to the end the topic had when it started, then exits.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
+			cfg, err := sidecarcmd.LoadConfig(cmd)
 			if err != nil {
 				return err
 			}

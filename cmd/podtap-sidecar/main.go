@@ -1,7 +1,8 @@
 // Command podtap-sidecar captures a pod's API traffic and ships each
 // request/response pair as one record: `run` (live, the default), `replay`
-// (pcap/pcapng files through the same pipeline), `demo` (a local demo in a
-// network namespace) and `consume` (read records back from Kafka).
+// (pcap/pcapng files through the same pipeline) and `consume` (read records
+// back from Kafka). The local demo is a command of its own, podtap-demo, so
+// that none of it ships in the sidecar image.
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/podtap/podtap/internal/sidecarcmd"
 	"github.com/podtap/podtap/sidecar"
 )
 
@@ -40,9 +42,9 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	addPipelineFlags(root)
+	sidecarcmd.AddFlags(root)
 	run := newRunCmd()
 	root.RunE = run.RunE
-	root.AddCommand(run, newReplayCmd(), newDemoCmd(), newConsumeCmd())
+	root.AddCommand(run, newReplayCmd(), newConsumeCmd())
 	return root
 }

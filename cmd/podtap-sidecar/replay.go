@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/podtap/podtap/internal/sidecarcmd"
+
 	"github.com/podtap/podtap/sidecar"
 	"github.com/podtap/podtap/sidecar/capture"
 )
@@ -22,31 +24,31 @@ live capture. Each file is a capture of its own: connections do not span files.
 Without --pod-ip every pair's direction is "unknown".`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
-			cfg, err := loadConfig(cmd)
+			cfg, err := sidecarcmd.LoadConfig(cmd)
 			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			s, err := startSession(ctx, cfg, sidecar.Where{PodIPs: podIPs(cfg)})
+			s, err := sidecarcmd.Start(ctx, cfg, sidecar.Where{PodIPs: sidecarcmd.PodIPs(cfg)})
 			if err != nil {
 				return err
 			}
 			for _, file := range files {
 				src, err := capture.OpenFile(file)
 				if err != nil {
-					_ = s.close()
+					_ = s.Close()
 					return err
 				}
-				err = s.run(ctx, src)
+				err = s.Run(ctx, src)
 				_ = src.Close()
 				if err != nil {
-					_ = s.close()
+					_ = s.Close()
 					return fmt.Errorf("replaying %s: %w", file, err)
 				}
 				slog.Debug("replayed", "file", file)
 			}
-			return s.close()
+			return s.Close()
 		},
 	}
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/podtap/podtap/internal/sidecarcmd"
+
 	"github.com/podtap/podtap/sidecar"
 	"github.com/podtap/podtap/sidecar/capture"
 )
@@ -17,7 +19,7 @@ func newRunCmd() *cobra.Command {
 		Short: "Capture live traffic on the pod's interface (the default command)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
+			cfg, err := sidecarcmd.LoadConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -25,7 +27,7 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ips := podIPs(cfg)
+			ips := sidecarcmd.PodIPs(cfg)
 			if len(ips) == 0 {
 				if ips, err = capture.InterfaceAddrs(iface); err != nil {
 					return err
@@ -38,13 +40,13 @@ func newRunCmd() *cobra.Command {
 			defer src.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			s, err := startSession(ctx, cfg, sidecar.Where{PodIPs: ips, Loopback: iface == "lo"})
+			s, err := sidecarcmd.Start(ctx, cfg, sidecar.Where{PodIPs: ips, Loopback: iface == "lo"})
 			if err != nil {
 				return err
 			}
 			slog.Info("capturing", "interface", iface, "pod_ips", ips, "sink", cfg.Sink.Type, "version", version)
-			runErr := s.run(ctx, src)
-			if err := s.close(); runErr == nil {
+			runErr := s.Run(ctx, src)
+			if err := s.Close(); runErr == nil {
 				runErr = err
 			}
 			return runErr

@@ -1,31 +1,25 @@
 package flow
 
 import (
-	"encoding/binary"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/podtap/podtap/internal/pcapgen"
 )
 
-// pcapBuilder writes valid TCP/IP packets (checksums and lengths computed
-// by gopacket) into a pcap file with a chosen link type.
+// pcapBuilder writes a capture file with pcapgen, failing the test on
+// error.
 type pcapBuilder struct {
 	t       testing.TB
 	path    string
 	f       *os.File
-	w       *pcapgo.Writer
-	link    layers.LinkType
-	buf     gopacket.SerializeBuffer
+	w       *pcapgen.Writer
 	packets int
-	bytes   int
 }
 
 func newPcap(t testing.TB, link layers.LinkType) *pcapBuilder {
@@ -35,11 +29,11 @@ func newPcap(t testing.TB, link layers.LinkType) *pcapBuilder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := pcapgo.NewWriterNanos(f)
-	if err := w.WriteFileHeader(262144, link); err != nil {
+	w, err := pcapgen.NewWriter(f, link)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &pcapBuilder{t: t, path: path, f: f, w: w, link: link, buf: gopacket.NewSerializeBuffer()}
+	return &pcapBuilder{t: t, path: path, f: f, w: w}
 }
 
 // close finishes the file and returns its path.
@@ -54,12 +48,10 @@ func (b *pcapBuilder) close() string {
 // raw writes data as one packet.
 func (b *pcapBuilder) raw(ts time.Time, data []byte) {
 	b.t.Helper()
-	ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(data), Length: len(data)}
-	if err := b.w.WritePacket(ci, data); err != nil {
+	if err := b.w.WritePacket(ts, data); err != nil {
 		b.t.Fatal(err)
 	}
 	b.packets++
-	b.bytes += len(data)
 }
 
 // segment writes one TCP segment; flags is a set of S, A, F, R, P.
@@ -71,66 +63,11 @@ func (b *pcapBuilder) segment(ts time.Time, src, dst netip.AddrPort, seq, ack ui
 // frame builds a segment with the builder's link header.
 func (b *pcapBuilder) frame(src, dst netip.AddrPort, seq, ack uint32, flags string, payload []byte) []byte {
 	b.t.Helper()
-	tcp := &layers.TCP{
-		SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()),
-		Seq: seq, Ack: ack, Window: 65535,
-		SYN: strings.Contains(flags, "S"), ACK: strings.Contains(flags, "A"),
-		FIN: strings.Contains(flags, "F"), RST: strings.Contains(flags, "R"),
-		PSH: strings.Contains(flags, "P"),
-	}
-	var ip gopacket.SerializableLayer
-	etherType := layers.EthernetTypeIPv4
-	family := layers.ProtocolFamilyIPv4
-	if src.Addr().Is4() {
-		ip4 := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP,
-			SrcIP: net.IP(src.Addr().AsSlice()), DstIP: net.IP(dst.Addr().AsSlice())}
-		_ = tcp.SetNetworkLayerForChecksum(ip4)
-		ip = ip4
-	} else {
-		ip6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP,
-			SrcIP: net.IP(src.Addr().AsSlice()), DstIP: net.IP(dst.Addr().AsSlice())}
-		_ = tcp.SetNetworkLayerForChecksum(ip6)
-		ip = ip6
-		etherType = layers.EthernetTypeIPv6
-		family = layers.ProtocolFamilyIPv6Linux
-	}
-	stack := []gopacket.SerializableLayer{ip, tcp, gopacket.Payload(payload)}
-	switch b.link {
-	case layers.LinkTypeEthernet:
-		stack = append([]gopacket.SerializableLayer{&layers.Ethernet{
-			SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2},
-			EthernetType: etherType,
-		}}, stack...)
-	case layers.LinkTypeNull:
-		stack = append([]gopacket.SerializableLayer{&layers.Loopback{Family: family}}, stack...)
-	}
-	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-	if err := gopacket.SerializeLayers(b.buf, opts, stack...); err != nil {
+	data, err := b.w.Frame(pcapgen.Segment{Src: src, Dst: dst, Seq: seq, Ack: ack, Flags: flags, Payload: payload})
+	if err != nil {
 		b.t.Fatal(err)
 	}
-	out := append([]byte(nil), b.buf.Bytes()...)
-	switch b.link {
-	case layers.LinkTypeLinuxSLL:
-		// pkttype, ARPHRD_ETHER, address length and address, protocol.
-		hdr := make([]byte, 16)
-		binary.BigEndian.PutUint16(hdr[0:], 0)
-		binary.BigEndian.PutUint16(hdr[2:], 1)
-		binary.BigEndian.PutUint16(hdr[4:], 6)
-		copy(hdr[6:], []byte{2, 0, 0, 0, 0, 1})
-		binary.BigEndian.PutUint16(hdr[14:], uint16(etherType))
-		out = append(hdr, out...)
-	case layers.LinkTypeLinuxSLL2:
-		// protocol, reserved, ifindex, ARPHRD_ETHER, pkttype, address
-		// length and address.
-		hdr := make([]byte, 20)
-		binary.BigEndian.PutUint16(hdr[0:], uint16(etherType))
-		binary.BigEndian.PutUint32(hdr[4:], 2)
-		binary.BigEndian.PutUint16(hdr[8:], 1)
-		hdr[10], hdr[11] = 0, 6
-		copy(hdr[12:], []byte{2, 0, 0, 0, 0, 1})
-		out = append(hdr, out...)
-	}
-	return out
+	return data
 }
 
 // open writes the SYN and SYN-ACK of a connection from client to server

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// demoOnly are the packages of the local demo: a Kafka broker, network
+// namespace setup and the demo services. The sidecar runs as root with
+// NET_RAW in every injected pod, so none of that may ship in it.
+var demoOnly = []string{
+	"github.com/twmb/franz-go/pkg/kfake",
+	"github.com/podtap/podtap/internal/demoapp",
+	"github.com/podtap/podtap/internal/grpcdemo",
+	"github.com/podtap/podtap/internal/netns",
+}
+
+// deps lists what the binary built from pkg links, as the go tool sees it.
+func deps(t *testing.T, pkg string) map[string]bool {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", pkg).Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	set := map[string]bool{}
+	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		set[line] = true
+	}
+	return set
+}
+
+func TestSidecarDoesNotLinkTheDemo(t *testing.T) {
+	sidecarDeps := deps(t, "github.com/podtap/podtap/cmd/podtap-sidecar")
+	// The demo does link them: this proves the query sees what it looks for.
+	demoDeps := deps(t, "github.com/podtap/podtap/cmd/podtap-demo")
+	for _, pkg := range demoOnly {
+		if !demoDeps[pkg] {
+			t.Errorf("podtap-demo does not depend on %s; update demoOnly", pkg)
+		}
+		if sidecarDeps[pkg] {
+			t.Errorf("podtap-sidecar links %s, which belongs to podtap-demo only", pkg)
+		}
+	}
+}

@@ -1,0 +1,223 @@
+package scenario
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/podtap/podtap/internal/bench/host"
+)
+
+// sidecarProc is the real podtap-sidecar binary capturing the pod's eth0
+// inside the live namespace, optionally confined to a CPU limit, writing
+// its pairs to stdout, its default sink: a pipe that the bench drains as a
+// container runtime does, outside the sidecar's CPU limit. (A file on
+// tmpfs was a fifth of the sidecar's CPU here, the VM's page allocation,
+// not podtap.)
+type sidecarProc struct {
+	cmd     *exec.Cmd
+	metrics string
+	stderr  *os.File
+}
+
+// startSidecar starts the sidecar and waits until it captures. With limit
+// set, the process joins the cgroup before it execs the sidecar, so that
+// not one instruction of it runs unconfined.
+func startSidecar(ctx context.Context, env *liveEnv, limit *host.CPULimit) (*sidecarProc, error) {
+	metricsAddr := env.podIP + ":19090"
+	args := []string{"netns", "exec", env.pod.Name, env.sidecarBin, "run",
+		"--interface", "eth0", "--ports", strconv.Itoa(appPort),
+		"--sink", "stdout", "--metrics-addr", metricsAddr, "--log-level", "warn"}
+	script := `exec ip "$@"`
+	if limit != nil {
+		script = `echo $$ > "$0" && exec ip "$@"`
+	}
+	shArgs := append([]string{"-c", script, "sidecar"}, args...)
+	if limit != nil {
+		shArgs[2] = limit.ProcsFile()
+	}
+	stderr, err := os.CreateTemp(env.tmp, "sidecar-*.log")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("sh", shArgs...)
+	// The sidecar refuses PODTAP_ variables that are not its settings,
+	// and the bench's own (PODTAP_CACHE) would be one: it starts with
+	// nothing of the bench's environment but PATH, and GOMEMLIMIT as the
+	// webhook sets it for the default 256Mi memory limit.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GOMEMLIMIT=" + strconv.Itoa(256<<20/10*9)}
+	// Not an *os.File: exec makes a pipe and drains it in the bench.
+	cmd.Stdout, cmd.Stderr = io.Discard, stderr
+	if err := cmd.Start(); err != nil {
+		stderr.Close()
+		return nil, fmt.Errorf("starting the sidecar: %w", err)
+	}
+	s := &sidecarProc{cmd: cmd, metrics: "http://" + metricsAddr, stderr: stderr}
+	if err := s.waitReady(ctx); err != nil {
+		return nil, errors.Join(err, s.stop())
+	}
+	return s, nil
+}
+
+func (s *sidecarProc) pid() int { return s.cmd.Process.Pid }
+
+// waitReady polls /readyz, which answers 200 once the capture runs.
+func (s *sidecarProc) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		resp, err := http.Get(s.metrics + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("the sidecar did not become ready: %s", s.logTail())
+}
+
+// sidecarMetrics are the figures read from the sidecar's /metrics.
+type sidecarMetrics struct {
+	Pairs, KernelDrops float64
+}
+
+func (s *sidecarProc) scrape() (sidecarMetrics, error) {
+	var m sidecarMetrics
+	resp, err := http.Get(s.metrics + "/metrics")
+	if err != nil {
+		return m, fmt.Errorf("scraping the sidecar: %w; its log: %s", err, s.logTail())
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		name, value, ok := metricLine(line)
+		if !ok {
+			continue
+		}
+		switch name {
+		case "podtap_pairs_total":
+			m.Pairs += value
+		case "podtap_kernel_drops_total":
+			m.KernelDrops += value
+		}
+	}
+	return m, sc.Err()
+}
+
+// metricLine splits a Prometheus text-format sample into its metric name
+// (labels dropped) and value.
+func metricLine(line string) (string, float64, bool) {
+	if line == "" || line[0] == '#' {
+		return "", 0, false
+	}
+	sp := strings.LastIndexByte(line, ' ')
+	if sp < 0 {
+		return "", 0, false
+	}
+	v, err := strconv.ParseFloat(line[sp+1:], 64)
+	if err != nil {
+		return "", 0, false
+	}
+	name := line[:sp]
+	if i := strings.IndexByte(name, '{'); i >= 0 {
+		name = name[:i]
+	}
+	return name, v, true
+}
+
+// drained waits until the sidecar has emitted want pairs in all, what
+// was sent so far, and returns its figures then. When it emits fewer (it
+// missed some), it waits until the count has stood still for a while.
+func (s *sidecarProc) drained(ctx context.Context, want float64) (sidecarMetrics, error) {
+	const still = 3 * time.Second
+	last, err := s.scrape()
+	if err != nil {
+		return last, err
+	}
+	stable := time.Now()
+	for deadline := time.Now().Add(30 * time.Second); last.Pairs < want && time.Now().Before(deadline) && ctx.Err() == nil; {
+		time.Sleep(100 * time.Millisecond)
+		m, err := s.scrape()
+		if err != nil {
+			return m, err
+		}
+		if m != last {
+			last, stable = m, time.Now()
+			continue
+		}
+		if time.Since(stable) >= still {
+			break
+		}
+	}
+	return last, nil
+}
+
+// stop ends the sidecar as Kubernetes does: SIGTERM, then SIGKILL.
+func (s *sidecarProc) stop() error {
+	defer s.stderr.Close()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			return err
+		}
+		return nil
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("the sidecar ignored SIGTERM: %s", s.logTail())
+	}
+}
+
+func (s *sidecarProc) logTail() string {
+	b, _ := os.ReadFile(s.stderr.Name())
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// BuildSidecar builds podtap-sidecar from this module into dir.
+func BuildSidecar(ctx context.Context, dir string) (string, error) {
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "podtap-sidecar")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/podtap-sidecar")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building podtap-sidecar (or pass --sidecar): %w: %s", err, out)
+	}
+	return bin, nil
+}
+
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("finding the module (go env GOMOD): %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the podtap module: run the bench from the repository, or pass --sidecar")
+	}
+	return filepath.Dir(mod), nil
+}
