@@ -1,7 +1,3 @@
-// Package grpc is podtap's gRPC layer: it unframes the length-prefixed
-// messages of a gRPC stream for the HTTP/2 parser, describes a pair's call
-// (service, method, status), and, as the enrich stage, decodes messages to
-// JSON with descriptors from protosets or the server's reflection service.
 package grpc
 
 import (

@@ -1,3 +1,8 @@
+// Package grpc is the enrich stage of gRPC pairs: it finds the schema of
+// a call's service, in descriptor sets or from the server's reflection
+// service (cached), writes the call's messages as JSON with it (pbjson),
+// and infers the method of a call whose path was not seen. It also
+// describes a pair's call (service, method, status).
 package grpc
 
 import (
