@@ -79,7 +79,8 @@ func (c *Conn) finishRequest(st *stream, req *message.Request, ts time.Time) {
 	}
 	d := c.decodeBody(&st.in, st.grpc, req.Headers)
 	st.in.body = nil
-	req.Body, req.Messages, req.BodySize = d.body, d.msgs, d.size
+	// An upgraded request's body is HTTP/2's now, not the HTTP/1 pool's.
+	req.Body, req.Messages, req.BodySize, req.ReleaseBody = d.body, d.msgs, d.size, nil
 	req.Flags = append(req.Flags, d.flags...)
 	if req.Drop == "" {
 		req.Drop = d.drop
