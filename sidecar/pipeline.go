@@ -4,10 +4,11 @@
 //	→ pair → filter → enrich (grpc) → record (redact, encode) → sink
 //
 // It owns their start and stop, and only it knows them all. A stage
-// imports message, the types the stages pass along, and otherwise only
-// the stages it builds (parse: the parsers and pairing), the one it reads
-// from (flow: capture's sources) and the helpers of its own job (http2:
-// grpcwire, gRPC's message framing; grpc: pbjson, protobuf to JSON).
+// imports message, the types the stages pass along, shared helpers
+// (config, metrics, content), and otherwise only the stages it builds
+// (parse: the parsers and pairing), the one it reads from (flow: capture's
+// sources) and the helpers of its own job (http2: grpcwire, gRPC's message
+// framing; grpc: pbjson, protobuf to JSON).
 package sidecar
 
 import (
