@@ -1,10 +1,14 @@
 // Package sidecar wires the capture pipeline's stages, one package each:
 //
-//	capture → flow (decode, shard, reassemble) → parse (http1 | http2+grpc)
+//	capture → flow (decode, shard, reassemble) → parse (http1 | http2)
 //	→ pair → filter → enrich (grpc) → record (redact, encode) → sink
 //
-// It owns their start and stop; the stages know nothing of each other
-// beyond the types in message.
+// It owns their start and stop, and only it knows them all. A stage
+// imports message, the types the stages pass along, shared helpers
+// (config, metrics, content), and otherwise only the stages it builds
+// (parse: the parsers and pairing), the one it reads from (flow: capture's
+// sources) and the helpers of its own job (http2: grpcwire, gRPC's message
+// framing; grpc: pbjson, protobuf to JSON).
 package sidecar
 
 import (
@@ -18,7 +22,6 @@ import (
 	"github.com/podtap/podtap/sidecar/filter"
 	"github.com/podtap/podtap/sidecar/flow"
 	"github.com/podtap/podtap/sidecar/grpc"
-	"github.com/podtap/podtap/sidecar/http1"
 	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/metrics"
 	"github.com/podtap/podtap/sidecar/pair"
@@ -50,29 +53,29 @@ type Where struct {
 	Loopback bool
 }
 
-// New builds a pipeline delivering to out.
+// New builds a pipeline delivering to out. From the pair on, each stage
+// hands a pair to the next: pair → filter → enrich → encode → sink.
 func New(cfg config.Sidecar, out sink.Sink, where Where) (*Pipeline, error) {
-	p := &Pipeline{
-		cfg:     cfg,
-		filter:  filter.New(cfg.Filter),
-		encoder: record.NewEncoder(cfg.Pod, cfg.Redact),
-		sink:    out,
-	}
-	if c, ok := out.(sink.Copying); ok && c.CopiesValue() {
-		p.bufs = &sync.Pool{New: func() any { return new([]byte) }}
-	}
+	p := &Pipeline{cfg: cfg}
 	p.pairing = pair.Options{
 		Pairing:      cfg.Pairing,
 		MaxPairBytes: int64(cfg.Limits.MaxPairBytes),
 		Direction:    pair.NewDirection(where.PodIPs, where.Loopback),
 		Out:          p.paired,
 	}
-	enricher, err := grpc.NewEnricher(cfg.GRPC, where.PodIPs, p.encode)
+	p.filter = filter.New(cfg.Filter)
+	enricher, err := grpc.NewEnricher(cfg.GRPC, where.PodIPs, p.filter, p.encode)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	enricher.SetJudge(p.filter)
 	p.enricher = enricher
+	p.encoder = record.NewEncoder(cfg.Pod, cfg.Redact)
+	p.sink = out
+	if c, ok := out.(sink.Copying); ok && c.CopiesValue() {
+		p.bufs = &sync.Pool{New: func() any { return new([]byte) }}
+	}
+	// The parsers consult the filter as soon as headers are complete, so
+	// that the bodies of pairs it will drop are never kept.
 	p.factory = parse.NewFactory(&p.cfg, p.filter, &p.pairing)
 	return p, nil
 }
@@ -94,9 +97,6 @@ func (p *Pipeline) Close() { p.enricher.Close() }
 // paired runs the filter on a new pair and hands it to enrichment. It runs
 // on the flow worker that owns the pair's connection.
 func (p *Pipeline) paired(pr *message.Pair) {
-	if pr.Protocol == message.ProtoGRPC {
-		pr.GRPC = grpc.Describe(pr.Request, pr.Response)
-	}
 	if reason := p.filter.Pair(pr); reason != "" {
 		metrics.Drop(reason)
 		return
@@ -108,7 +108,7 @@ func (p *Pipeline) paired(pr *message.Pair) {
 // call it from its own goroutines; the encoder and sink are safe for that.
 func (p *Pipeline) encode(pr *message.Pair) {
 	// The record holds a copy of the bodies once encoded.
-	defer http1.ReleaseBodies(pr)
+	defer pr.Release()
 	if p.bufs == nil {
 		p.write(make([]byte, 0, 512+pr.Size()*5/4), pr)
 		return

@@ -10,7 +10,6 @@ import (
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/sidecar/capture"
-	"github.com/podtap/podtap/sidecar/http1"
 	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/pair"
 	"github.com/podtap/podtap/sidecar/parse"
@@ -98,7 +97,7 @@ func TestIdleKeepAliveConnections(t *testing.T) {
 		Direction:    pair.NewDirection(nil, false),
 		Out: func(p *message.Pair) {
 			pairs++
-			http1.ReleaseBodies(p)
+			p.Release()
 		},
 	}
 	var openHeap uint64

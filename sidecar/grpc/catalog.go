@@ -23,7 +23,7 @@ func newCatalog(sds []protoreflect.ServiceDescriptor) *catalog {
 	t := newTypes(files)
 	c := &catalog{services: make([]*schema, 0, len(sds))}
 	for _, sd := range sds {
-		c.services = append(c.services, &schema{service: sd, types: t})
+		c.services = append(c.services, withTypes(sd, t))
 	}
 	return c
 }

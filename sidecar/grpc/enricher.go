@@ -1,3 +1,7 @@
+// Package grpc is the enrich stage of gRPC pairs: it finds the schema of
+// a call's service, in descriptor sets or from the server's reflection
+// service (cached), writes the call's messages as JSON with it (pbjson),
+// and infers the method of a call whose path was not seen.
 package grpc
 
 import (
@@ -70,19 +74,21 @@ type waiter struct {
 
 // NewEnricher loads the descriptor sets of cfg and starts the lookup
 // goroutines. podIPs are the pod's own addresses: a call to one of them is
-// inbound, and its server is the pod's, reachable for reflection. out
-// receives every pair kept, possibly from the Enricher's goroutines.
-func NewEnricher(cfg config.GRPC, podIPs []netip.Addr, out func(*message.Pair)) (*Enricher, error) {
-	return newEnricher(cfg, podIPs, out, reflectSchema, reflectCatalog)
+// inbound, and its server is the pod's, reachable for reflection. judge's
+// request rules are applied again to a pair whose path is inferred, since
+// the filter judged it without one. out receives every pair kept,
+// possibly from the Enricher's goroutines.
+func NewEnricher(cfg config.GRPC, podIPs []netip.Addr, judge message.Judge, out func(*message.Pair)) (*Enricher, error) {
+	return newEnricher(cfg, podIPs, judge, out, reflectSchema, reflectCatalog)
 }
 
-func newEnricher(cfg config.GRPC, podIPs []netip.Addr, out func(*message.Pair), lookup lookupFunc, list listFunc) (*Enricher, error) {
+func newEnricher(cfg config.GRPC, podIPs []netip.Addr, judge message.Judge, out func(*message.Pair), lookup lookupFunc, list listFunc) (*Enricher, error) {
 	e := &Enricher{
 		cfg:     cfg,
 		out:     out,
 		lookup:  lookup,
 		list:    list,
-		judge:   message.KeepAll{},
+		judge:   judge,
 		queue:   make(chan key, max(cfg.QueueSize, 1)),
 		stop:    make(chan struct{}),
 		cache:   newCache(),
@@ -108,21 +114,14 @@ func newEnricher(cfg config.GRPC, podIPs []netip.Addr, out func(*message.Pair), 
 	return e, nil
 }
 
-// SetJudge makes the Enricher re-apply j's request rules to pairs whose
-// path it infers, since the filter judged them without one. It must be
-// called before the first Enrich.
-func (e *Enricher) SetJudge(j message.Judge) { e.judge = j }
-
-// Enrich decodes p's messages, now or once its schema is fetched, and
-// hands it to out; a pair that cannot be decoded is dropped
-// (grpc_no_schema) or, with grpc.emit_undecoded, handed on raw.
+// Enrich decodes the messages of p, a pair as pairing described it, now or
+// once its schema is fetched, and hands it to out; a pair that cannot be
+// decoded is dropped (grpc_no_schema) or, with grpc.emit_undecoded, handed
+// on raw.
 func (e *Enricher) Enrich(p *message.Pair) {
 	if p.Protocol != message.ProtoGRPC {
 		e.out(p)
 		return
-	}
-	if p.GRPC == nil {
-		p.GRPC = Describe(p.Request, p.Response)
 	}
 	g := p.GRPC
 	if g.Service == "" {

@@ -23,6 +23,7 @@ import (
 	"github.com/podtap/podtap/internal/grpcdemo"
 	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/metrics"
+	"github.com/podtap/podtap/sidecar/pair"
 )
 
 // demoServer runs the greeter with the given reflection services on a
@@ -79,7 +80,7 @@ func (d *demoServer) pair(t *testing.T, server netip.AddrPort, name string) (*me
 		Request:   &message.Request{Proto: message.ProtoGRPC, Path: "/" + grpcdemo.Service + "/" + grpcdemo.SayHello, Messages: [][]byte{rb}},
 		Response:  &message.Response{Proto: message.ProtoGRPC, Status: 200, Trailers: message.Headers{{Name: "grpc-status", Value: "0"}}, Messages: [][]byte{pb}},
 	}
-	p.GRPC = Describe(p.Request, p.Response)
+	p.GRPC = pair.Describe(p.Request, p.Response)
 	return p, mustJSON(t, req), mustJSON(t, reply)
 }
 
@@ -113,7 +114,7 @@ func sameJSON(t *testing.T, got, want []byte) {
 func enricher(t *testing.T, cfg config.GRPC, podIPs []netip.Addr, n int) (*Enricher, collector) {
 	t.Helper()
 	out := make(collector, n)
-	e, err := NewEnricher(cfg, podIPs, out.out)
+	e, err := NewEnricher(cfg, podIPs, message.KeepAll{}, out.out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestEnrichByReflection(t *testing.T) {
 			d := startDemo(t, tc.opts)
 			out := make(collector, 10)
 			var n atomic.Int32
-			e, err := newEnricher(testConfig(), nil, out.out, countLookups(&n), reflectCatalog)
+			e, err := newEnricher(testConfig(), nil, message.KeepAll{}, out.out, countLookups(&n), reflectCatalog)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,7 +222,7 @@ func TestEnrichWithoutSchema(t *testing.T) {
 	d := startDemo(t, grpcdemo.ServerOptions{})
 	var n atomic.Int32
 	out := make(collector, 10)
-	e, err := newEnricher(testConfig(), nil, out.out, countLookups(&n), reflectCatalog)
+	e, err := newEnricher(testConfig(), nil, message.KeepAll{}, out.out, countLookups(&n), reflectCatalog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +246,7 @@ func TestEnrichWithoutSchema(t *testing.T) {
 
 	cfg := testConfig()
 	cfg.EmitUndecoded = true
-	undecoded, err := newEnricher(cfg, nil, out.out, reflectSchema, reflectCatalog)
+	undecoded, err := newEnricher(cfg, nil, message.KeepAll{}, out.out, reflectSchema, reflectCatalog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,11 +296,11 @@ func TestEnrichFromDescriptorSet(t *testing.T) {
 	}
 	cfg := testConfig()
 	cfg.DescriptorSets = []string{bad}
-	if _, err := NewEnricher(cfg, nil, func(*message.Pair) {}); err == nil {
+	if _, err := NewEnricher(cfg, nil, message.KeepAll{}, func(*message.Pair) {}); err == nil {
 		t.Error("a corrupt descriptor set loaded without error")
 	}
 	cfg.DescriptorSets = []string{filepath.Join(t.TempDir(), "missing")}
-	if _, err := NewEnricher(cfg, nil, func(*message.Pair) {}); err == nil {
+	if _, err := NewEnricher(cfg, nil, message.KeepAll{}, func(*message.Pair) {}); err == nil {
 		t.Error("a missing descriptor set loaded without error")
 	}
 }
@@ -405,7 +406,7 @@ func TestEnrichBounds(t *testing.T) {
 		cfg.LookupTimeout = 30 * time.Second
 		p, _, _ := d.pair(t, silent, "ada")
 		cfg.PendingBytes = config.ByteSize(p.Size()*2 + 1)
-		e, err := NewEnricher(cfg, nil, func(*message.Pair) {})
+		e, err := NewEnricher(cfg, nil, message.KeepAll{}, func(*message.Pair) {})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -428,7 +429,7 @@ func TestEnrichBounds(t *testing.T) {
 		cfg := testConfig()
 		cfg.LookupTimeout = 30 * time.Second
 		cfg.QueueSize = 1
-		e, err := NewEnricher(cfg, nil, func(*message.Pair) {})
+		e, err := NewEnricher(cfg, nil, message.KeepAll{}, func(*message.Pair) {})
 		if err != nil {
 			t.Fatal(err)
 		}

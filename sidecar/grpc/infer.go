@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/podtap/podtap/sidecar/message"
+	"github.com/podtap/podtap/sidecar/pbjson"
 )
 
 // FlagMethodInferred: the call's path was not seen (HPACK could not
@@ -119,7 +120,7 @@ func (s *side) fit(md protoreflect.MessageDescriptor, t *types) bool {
 // number md lacks, or one sent with another wire type, is kept as an
 // unknown field, and is the sign that b is some other type.
 func decodesAs(b []byte, md protoreflect.MessageDescriptor, t *types) bool {
-	m, err := unmarshalDynamic(b, md, t)
+	m, err := pbjson.Unmarshal(b, md, t)
 	if err != nil {
 		return false
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/podtap/podtap/sidecar/filter"
 	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/metrics"
+	"github.com/podtap/podtap/sidecar/pair"
 )
 
 // unresolved builds the pair of a call whose path HPACK could not
@@ -38,7 +39,7 @@ func unresolved(server netip.AddrPort, reqs, resps [][]byte, status int) *messag
 	if status >= 0 {
 		p.Response.Trailers = message.Headers{{Name: "grpc-status", Value: strconv.Itoa(status)}}
 	}
-	p.GRPC = Describe(p.Request, p.Response)
+	p.GRPC = pair.Describe(p.Request, p.Response)
 	return p
 }
 
@@ -236,7 +237,7 @@ func TestInferKeepsBehaviour(t *testing.T) {
 		e, out := enricher(t, emit, nil, 1)
 		p := getItem()
 		p.Request.Path = "/not-grpc"
-		p.GRPC = Describe(p.Request, p.Response)
+		p.GRPC = pair.Describe(p.Request, p.Response)
 		e.Enrich(p)
 		got := out.next(t)
 		if got.GRPC.Service != "" || got.Request.Path != "/not-grpc" || slices.Contains(got.Flags, FlagMethodInferred) {
@@ -245,10 +246,14 @@ func TestInferKeepsBehaviour(t *testing.T) {
 	})
 
 	t.Run("filtered path", func(t *testing.T) {
-		e, out := enricher(t, cfg, nil, 2)
 		fc := config.DefaultSidecar().Filter
 		fc.DropPaths = []string{"/" + grpcdemo.CatalogService + "/" + grpcdemo.GetItem}
-		e.SetJudge(filter.New(fc))
+		out := make(collector, 2)
+		e, err := NewEnricher(cfg, nil, filter.New(fc), out.out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(e.Close)
 		before := dropped(metrics.ReasonPath)
 		e.Enrich(getItem())
 		if got := dropped(metrics.ReasonPath) - before; got != 1 {
@@ -313,7 +318,7 @@ func TestInferByReflection(t *testing.T) {
 	cfg := testConfig()
 	cfg.EmitUndecoded = true
 	out := make(collector, 10)
-	e, err := newEnricher(cfg, nil, out.out, reflectSchema, countLists(&lists))
+	e, err := newEnricher(cfg, nil, message.KeepAll{}, out.out, reflectSchema, countLists(&lists))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,11 +42,10 @@ func newStages(t testing.TB, cfg config.Sidecar) *stages {
 	t.Helper()
 	s := &stages{cfg: cfg, filter: filter.New(cfg.Filter), out: make(chan *message.Pair, 1024)}
 	var err error
-	s.enricher, err = grpc.NewEnricher(cfg.GRPC, nil, func(p *message.Pair) { s.out <- p })
+	s.enricher, err = grpc.NewEnricher(cfg.GRPC, nil, s.filter, func(p *message.Pair) { s.out <- p })
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.enricher.SetJudge(s.filter)
 	t.Cleanup(s.enricher.Close)
 	s.pairing = pair.Options{
 		Pairing:      cfg.Pairing,
@@ -58,9 +57,6 @@ func newStages(t testing.TB, cfg config.Sidecar) *stages {
 }
 
 func (s *stages) paired(p *message.Pair) {
-	if p.Protocol == message.ProtoGRPC {
-		p.GRPC = grpc.Describe(p.Request, p.Response)
-	}
 	if reason := s.filter.Pair(p); reason != "" {
 		metrics.Drop(reason)
 		return

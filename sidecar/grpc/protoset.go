@@ -57,7 +57,7 @@ func loadProtosets(paths []string) (*protosets, error) {
 		svcs := fd.Services()
 		for i := range svcs.Len() {
 			sd := svcs.Get(i)
-			s := &schema{service: sd, types: p.types}
+			s := withTypes(sd, p.types)
 			p.schemas[sd.FullName()] = s
 			if inferable(string(sd.FullName())) {
 				p.all.services = append(p.all.services, s)

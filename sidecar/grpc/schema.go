@@ -3,13 +3,12 @@ package grpc
 import (
 	"errors"
 	"fmt"
-	"sync"
 
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/podtap/podtap/sidecar/pbjson"
 )
 
 // errNoMethod means the schema's service has no such method: the server
@@ -21,9 +20,9 @@ var errNoMethod = errors.New("grpc: method not in the service's schema")
 type schema struct {
 	service protoreflect.ServiceDescriptor
 	types   *types
-	// plans caches the transcoder's plan of each message type decoded,
-	// compiled on first use: protoreflect.MessageDescriptor → *plan.
-	plans sync.Map
+	// json writes its messages as JSON, keeping what it compiles for each
+	// message type.
+	json *pbjson.Writer
 }
 
 // newSchema builds the schema of a service whose file and imports came
@@ -31,7 +30,12 @@ type schema struct {
 func newSchema(sd protoreflect.ServiceDescriptor) *schema {
 	files := new(protoregistry.Files)
 	registerFile(files, sd.ParentFile())
-	return &schema{service: sd, types: newTypes(files)}
+	return withTypes(sd, newTypes(files))
+}
+
+// withTypes is the schema of a service whose types t resolves.
+func withTypes(sd protoreflect.ServiceDescriptor, t *types) *schema {
+	return &schema{service: sd, types: t, json: pbjson.NewWriter(t)}
 }
 
 // registerFile adds fd after its imports. A file that clashes with one
@@ -49,9 +53,7 @@ func registerFile(files *protoregistry.Files, fd protoreflect.FileDescriptor) {
 }
 
 // decode turns a method's raw messages into protojson, the request's
-// (input) or the response's. The documents share one buffer. Messages are
-// transcoded straight from the wire; those the transcoder cannot write
-// exactly go through dynamicpb and protojson.
+// (input) or the response's. The documents share one buffer.
 func (s *schema) decode(method string, msgs [][]byte, input bool) ([][]byte, error) {
 	md := s.service.Methods().ByName(protoreflect.Name(method))
 	if md == nil {
@@ -61,9 +63,6 @@ func (s *schema) decode(method string, msgs [][]byte, input bool) ([][]byte, err
 	if input {
 		desc = md.Input()
 	}
-	p := s.planOf(desc)
-	t := transcoders.Get().(*transcoder)
-	defer transcoders.Put(t)
 	out := make([][]byte, len(msgs))
 	var buf []byte
 	if len(msgs) > 0 {
@@ -72,11 +71,7 @@ func (s *schema) decode(method string, msgs [][]byte, input bool) ([][]byte, err
 	for i, b := range msgs {
 		start := len(buf)
 		var err error
-		buf, err = t.transcode(buf, p, b)
-		if errors.Is(err, errFallback) {
-			buf, err = s.reflective(buf, desc, b)
-		}
-		if err != nil {
+		if buf, err = s.json.Append(buf, desc, b); err != nil {
 			return nil, fmt.Errorf("grpc: message %d of %s as %s: %w", i, md.FullName(), desc.FullName(), err)
 		}
 		out[i] = buf[start:]
@@ -103,45 +98,6 @@ func jsonSizeHint(msgs [][]byte) int {
 		n += 2*len(b) + 64
 	}
 	return n
-}
-
-// planOf is the transcoder's plan of message type md.
-func (s *schema) planOf(md protoreflect.MessageDescriptor) *plan {
-	if p, ok := s.plans.Load(md); ok {
-		return p.(*plan)
-	}
-	p, _ := s.plans.LoadOrStore(md, compile(md))
-	return p.(*plan)
-}
-
-// reflective appends the JSON of message b of type desc the general way,
-// building it with dynamicpb and writing it with protojson.
-func (s *schema) reflective(dst []byte, desc protoreflect.MessageDescriptor, b []byte) ([]byte, error) {
-	m, err := unmarshalDynamic(b, desc, s.types)
-	if err != nil {
-		return dst, fmt.Errorf("not a valid message: %w", err)
-	}
-	out, err := protojson.MarshalOptions{Resolver: s.types}.MarshalAppend(dst, m)
-	if err != nil {
-		return dst, fmt.Errorf("to JSON: %w", err)
-	}
-	return out, nil
-}
-
-// unmarshalDynamic decodes b as a dynamicpb message of type md. The bytes
-// come off the network, and proto.Unmarshal panics on some malformed ones
-// when decoding into dynamicpb (see errMapKey): a panic is their error.
-func unmarshalDynamic(b []byte, md protoreflect.MessageDescriptor, t *types) (m *dynamicpb.Message, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			m, err = nil, fmt.Errorf("protobuf decoder failed: %v", p)
-		}
-	}()
-	m = dynamicpb.NewMessage(md)
-	if err := (proto.UnmarshalOptions{Resolver: t}).Unmarshal(b, m); err != nil {
-		return nil, err
-	}
-	return m, nil
 }
 
 // types resolves message and extension types from a schema's own files

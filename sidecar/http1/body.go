@@ -233,6 +233,7 @@ func (s *side) complete(ts time.Time) {
 	if s.client {
 		r := s.req
 		r.Body, r.BodySize, r.Truncated, r.Trailers, r.End = body, size, s.truncated, s.trailers, ts
+		r.ReleaseBody = releaseBody
 		if s.drop != "" {
 			r.Drop = s.drop
 		}
@@ -243,6 +244,7 @@ func (s *side) complete(ts time.Time) {
 	}
 	r := s.resp
 	r.Body, r.BodySize, r.Truncated, r.Trailers, r.End = body, size, s.truncated, s.trailers, ts
+	r.ReleaseBody = releaseBody
 	if s.drop != "" {
 		r.Drop = s.drop
 	}

@@ -4,16 +4,16 @@ import (
 	"math/bits"
 	"sync"
 	"unsafe"
-
-	"github.com/podtap/podtap/sidecar/message"
 )
 
 // Body buffers are pooled by power-of-two size class: allocating and
 // zeroing a fresh buffer for the body of every message cost more than
-// parsing it. A buffer goes back to the pool once its pair has been encoded
-// (ReleaseBodies), when the record holds a copy of everything the pair
-// said. Bodies above the largest class, rare and large, are allocated to
-// their size, so pooling wastes at most half of a 64 KiB buffer.
+// parsing it. A half's body is lent with releaseBody as its ReleaseBody,
+// and goes back to the pool once its pair has been encoded
+// (message.Pair.Release), when the record holds a copy of everything the
+// pair said. Bodies above the largest class, rare and large, are
+// allocated to their size, so pooling wastes at most half of a 64 KiB
+// buffer.
 const (
 	minBodyClass = 10 // 1 KiB
 	maxBodyClass = 16 // 64 KiB
@@ -43,21 +43,4 @@ func releaseBody(b []byte) {
 		return
 	}
 	bodyPools[bits.TrailingZeros(uint(n))].Put(unsafe.Pointer(unsafe.SliceData(b)))
-}
-
-// ReleaseBodies gives the bodies of an HTTP/1 pair back for reuse and
-// clears them. The caller must be the pair's last user: the pipeline calls
-// it once the pair is encoded. Pairs of other protocols are left alone.
-func ReleaseBodies(p *message.Pair) {
-	if p.Protocol != message.ProtoHTTP10 && p.Protocol != message.ProtoHTTP11 {
-		return
-	}
-	if r := p.Request; r != nil {
-		releaseBody(r.Body)
-		r.Body = nil
-	}
-	if r := p.Response; r != nil {
-		releaseBody(r.Body)
-		r.Body = nil
-	}
 }

@@ -40,6 +40,11 @@ func TestRequestFields(t *testing.T) {
 		Start:       t0,
 		End:         t2,
 	}
+	if r.ReleaseBody == nil {
+		t.Fatal("a pooled body has no ReleaseBody")
+	}
+	// Funcs do not compare: ReleaseBody is checked above.
+	r.ReleaseBody = nil
 	if !reflect.DeepEqual(r, want) {
 		t.Fatalf("request\n got %+v\nwant %+v", r, want)
 	}
@@ -69,6 +74,10 @@ func TestResponseFields(t *testing.T) {
 		End:         t3,
 		Interim:     []int{100},
 	}
+	if resps[0].ReleaseBody == nil {
+		t.Fatal("a pooled body has no ReleaseBody")
+	}
+	resps[0].ReleaseBody = nil
 	if !reflect.DeepEqual(resps[0], want) {
 		t.Fatalf("response\n got %+v\nwant %+v", resps[0], want)
 	}

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/podtap/podtap/sidecar/content"
-	"github.com/podtap/podtap/sidecar/grpc"
+	"github.com/podtap/podtap/sidecar/grpcwire"
 	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/metrics"
 )
@@ -26,7 +26,7 @@ func (c *Conn) decodeBody(h *half, isGRPC bool, hdrs message.Headers) decoded {
 		return d
 	}
 	if isGRPC {
-		msgs, err := grpc.Unframe(h.body, hdrs.Get("grpc-encoding"), c.opts.MaxBodyBytes)
+		msgs, err := grpcwire.Unframe(h.body, hdrs.Get("grpc-encoding"), c.opts.MaxBodyBytes)
 		d.msgs = msgs
 		d.size = 0
 		for _, m := range msgs {
@@ -34,11 +34,11 @@ func (c *Conn) decodeBody(h *half, isGRPC bool, hdrs message.Headers) decoded {
 		}
 		switch {
 		case err == nil:
-		case errors.Is(err, grpc.ErrTruncated):
+		case errors.Is(err, grpcwire.ErrTruncated):
 			d.flags = append(d.flags, FlagGRPCTruncated)
-		case errors.Is(err, grpc.ErrEncoding):
+		case errors.Is(err, grpcwire.ErrEncoding):
 			d.drop = metrics.ReasonGRPCEncoding
-		case errors.Is(err, grpc.ErrTooLarge):
+		case errors.Is(err, grpcwire.ErrTooLarge):
 			d.drop = metrics.ReasonTooLarge
 		default:
 			metrics.ParseErrors.WithLabelValues("grpc", "framing").Inc()
@@ -79,7 +79,8 @@ func (c *Conn) finishRequest(st *stream, req *message.Request, ts time.Time) {
 	}
 	d := c.decodeBody(&st.in, st.grpc, req.Headers)
 	st.in.body = nil
-	req.Body, req.Messages, req.BodySize = d.body, d.msgs, d.size
+	// An upgraded request's body is HTTP/2's now, not the HTTP/1 pool's.
+	req.Body, req.Messages, req.BodySize, req.ReleaseBody = d.body, d.msgs, d.size, nil
 	req.Flags = append(req.Flags, d.flags...)
 	if req.Drop == "" {
 		req.Drop = d.drop

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/podtap/podtap/sidecar/grpcwire"
 	"github.com/podtap/podtap/sidecar/message"
 )
 
@@ -29,7 +30,7 @@ func (c *Conn) inferGRPC(st *stream) {
 		if len(b) == 0 {
 			continue
 		}
-		if !grpcFramed(b) {
+		if !grpcwire.Framed(b) {
 			return
 		}
 		framed++
@@ -43,19 +44,4 @@ func (c *Conn) inferGRPC(st *stream) {
 	if st.resp != nil {
 		st.resp.Proto = message.ProtoGRPC
 	}
-}
-
-// grpcFramed reports whether b is exactly a sequence of gRPC messages.
-func grpcFramed(b []byte) bool {
-	for len(b) > 0 {
-		if len(b) < 5 || b[0] > 1 {
-			return false
-		}
-		n := int(b[1])<<24 | int(b[2])<<16 | int(b[3])<<8 | int(b[4])
-		if n > len(b)-5 {
-			return false
-		}
-		b = b[5+n:]
-	}
-	return true
 }

@@ -3,6 +3,7 @@ package http2
 import (
 	"time"
 
+	"github.com/podtap/podtap/sidecar/grpcwire"
 	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/metrics"
 )
@@ -127,9 +128,8 @@ const maxGRPCFraming = 64 << 10
 // sizeHint sizes a body buffer from the first bytes: a gRPC message
 // announces its length, which saves regrowing for large messages.
 func (c *Conn) sizeHint(st *stream, b []byte, limit int) int {
-	if st.grpc && len(b) >= 5 {
-		n := int(b[1])<<24 | int(b[2])<<16 | int(b[3])<<8 | int(b[4])
-		return max(len(b), min(n+5, limit))
+	if n, ok := grpcwire.FrameLen(b); st.grpc && ok {
+		return max(len(b), min(n, limit))
 	}
 	return len(b)
 }

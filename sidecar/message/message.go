@@ -95,6 +95,9 @@ type Request struct {
 	Body      []byte
 	BodySize  int64
 	Truncated bool
+	// ReleaseBody, when set, takes Body back for reuse: the parser lent
+	// it from a pool of its own. Pair.Release calls it.
+	ReleaseBody func([]byte)
 	// Start is the capture time of the first byte, End of the last.
 	Start, End time.Time
 	// StreamID is the HTTP/2 stream; 0 for HTTP/1.
@@ -124,6 +127,8 @@ type Response struct {
 	Body        []byte
 	BodySize    int64
 	Truncated   bool
+	// ReleaseBody is as on Request.
+	ReleaseBody func([]byte)
 	Start, End  time.Time
 	StreamID    uint32
 	// Messages are the gRPC messages of the body, as on Request.
@@ -215,6 +220,21 @@ func (p *Pair) Size() int64 {
 		msgs(r.Messages)
 	}
 	return n
+}
+
+// Release gives the halves' bodies back to the parser that lent them, if
+// it did, and clears them. The caller must be the pair's last user: the
+// pipeline calls it once the pair is encoded, when the record holds a copy
+// of everything the pair said.
+func (p *Pair) Release() {
+	if r := p.Request; r != nil && r.ReleaseBody != nil {
+		r.ReleaseBody(r.Body)
+		r.Body, r.ReleaseBody = nil, nil
+	}
+	if r := p.Response; r != nil && r.ReleaseBody != nil {
+		r.ReleaseBody(r.Body)
+		r.Body, r.ReleaseBody = nil, nil
+	}
 }
 
 // Judge decides early, from headers alone, whether a pair will be dropped,

@@ -1,7 +1,7 @@
 // Package pair matches each request with its response: FIFO per HTTP/1
-// connection, by stream id on HTTP/2. It enforces the response deadline,
-// the pending bound and the pair size limit, and counts every half that
-// never becomes a pair.
+// connection, by stream id on HTTP/2, and describes the call of a gRPC
+// pair. It enforces the response deadline, the pending bound and the pair
+// size limit, and counts every half that never becomes a pair.
 package pair
 
 import (
@@ -201,6 +201,9 @@ func (c *Conn) emit(req *message.Request, resp *message.Response) {
 	if p.Size() > c.opts.MaxPairBytes {
 		metrics.Drop(metrics.ReasonTooLarge)
 		return
+	}
+	if p.Protocol == message.ProtoGRPC {
+		p.GRPC = Describe(req, resp)
 	}
 	c.opts.Out(p)
 }

@@ -1,4 +1,4 @@
-package grpc
+package pbjson
 
 import (
 	"strings"
@@ -34,7 +34,6 @@ import (
 //	message Timed { google.protobuf.Timestamp at = 1; Inner inner = 2; map<string, int32> tags = 3; }
 //	message Outer { repeated Timed timed = 1; }
 //	message Packed { google.protobuf.Any any = 1; Timed timed = 2; }
-//	service Kitchens { rpc Cook(Kitchen) returns (Kitchen); rpc Stamp(Kitchen) returns (Outer); rpc Pack(Kitchen) returns (Packed); }
 const (
 	testPkg    = "podtap.transcode.v1"
 	legacyPkg  = "podtap.transcode.legacy"
@@ -46,7 +45,6 @@ type testSchema struct {
 	known                                        protoreflect.MessageDescriptor
 	legacy, withGroup, withRequired, extendable  protoreflect.MessageDescriptor
 	edition                                      protoreflect.MessageDescriptor
-	service                                      protoreflect.ServiceDescriptor
 	files                                        *protoregistry.Files
 	// wkts holds the schema's well-known types by name: "Timestamp" ...
 	wkts map[protoreflect.Name]protoreflect.MessageDescriptor
@@ -268,14 +266,6 @@ func kitchenFile() *dpb.FileDescriptorProto {
 				f("timed", 2, tMessage, "Timed"),
 			}},
 		},
-		Service: []*dpb.ServiceDescriptorProto{{
-			Name: proto.String("Kitchens"),
-			Method: []*dpb.MethodDescriptorProto{
-				{Name: proto.String("Cook"), InputType: proto.String("." + p + ".Kitchen"), OutputType: proto.String("." + p + ".Kitchen")},
-				{Name: proto.String("Stamp"), InputType: proto.String("." + p + ".Kitchen"), OutputType: proto.String("." + p + ".Outer")},
-				{Name: proto.String("Pack"), InputType: proto.String("." + p + ".Kitchen"), OutputType: proto.String("." + p + ".Packed")},
-			},
-		}},
 	}
 }
 
@@ -525,10 +515,6 @@ func newTestSchema(tb testing.TB) *testSchema {
 		}
 		return d.(protoreflect.MessageDescriptor)
 	}
-	svc, err := files.FindDescriptorByName(testPkg + ".Kitchens")
-	if err != nil {
-		tb.Fatal(err)
-	}
 	wkts := map[protoreflect.Name]protoreflect.MessageDescriptor{}
 	files.RangeFilesByPackage(wellKnownPackage, func(fd protoreflect.FileDescriptor) bool {
 		for i := range fd.Messages().Len() {
@@ -550,7 +536,6 @@ func newTestSchema(tb testing.TB) *testSchema {
 		withRequired: msg(legacyPkg + ".WithRequired"),
 		extendable:   msg(legacyPkg + ".Extendable"),
 		edition:      msg(editionPkg + ".Ed"),
-		service:      svc.(protoreflect.ServiceDescriptor),
 		files:        files,
 	}
 }

@@ -1,4 +1,8 @@
-package grpc
+// Package grpcwire reads gRPC's wire framing: the length-prefixed messages
+// of a gRPC body, and their per-message compression. The HTTP/2 parser
+// uses it to unframe the bodies of gRPC streams and to recognise them when
+// their content type was not seen.
+package grpcwire
 
 import (
 	"encoding/binary"
@@ -12,21 +16,54 @@ import (
 var (
 	// ErrEncoding means a message is compressed with a grpc-encoding this
 	// package does not decode; the pair is dropped (grpc_encoding).
-	ErrEncoding = errors.New("grpc: unsupported grpc-encoding")
+	ErrEncoding = errors.New("grpcwire: unsupported grpc-encoding")
 	// ErrTooLarge means the messages exceed the size limit.
-	ErrTooLarge = errors.New("grpc: messages exceed the size limit")
+	ErrTooLarge = errors.New("grpcwire: messages exceed the size limit")
 	// ErrMalformed means the body is not valid gRPC framing: a bad flag
 	// byte, a compressed message without an encoding, or a message that
 	// does not decompress.
-	ErrMalformed = errors.New("grpc: malformed message")
+	ErrMalformed = errors.New("grpcwire: malformed message")
 	// ErrTruncated means the body ends inside a message; the complete
 	// messages before it are returned with it.
-	ErrTruncated = errors.New("grpc: body ends inside a message")
+	ErrTruncated = errors.New("grpcwire: body ends inside a message")
 )
 
 // prefixLen is the length-prefixed message header: a compressed flag and a
 // big-endian uint32 length.
 const prefixLen = 5
+
+// FrameLen is the wire size of b's first message, prefix included, as its
+// prefix announces it; ok is false when b is shorter than a prefix.
+func FrameLen(b []byte) (n int, ok bool) {
+	if len(b) < prefixLen {
+		return 0, false
+	}
+	return prefixLen + int(binary.BigEndian.Uint32(b[1:prefixLen])), true
+}
+
+// cut takes the first message off b: its flag byte (1: compressed), its
+// bytes, sharing b's memory, and the rest of b. ok is false when b ends
+// inside the message or its prefix.
+func cut(b []byte) (flag byte, m, rest []byte, ok bool) {
+	end, ok := FrameLen(b)
+	if !ok || end > len(b) {
+		return 0, nil, b, false
+	}
+	return b[0], b[prefixLen:end:end], b[end:], true
+}
+
+// Framed reports whether b is exactly a run of gRPC messages, each with a
+// valid flag byte. Random bytes almost never are.
+func Framed(b []byte) bool {
+	for len(b) > 0 {
+		flag, _, rest, ok := cut(b)
+		if !ok || flag > 1 {
+			return false
+		}
+		b = rest
+	}
+	return true
+}
 
 // Unframe splits a gRPC body into its length-prefixed messages, undoing
 // the per-message compression of those flagged compressed with encoding
@@ -34,27 +71,17 @@ const prefixLen = 5
 // share body's memory. The messages together may hold at most limit bytes.
 func Unframe(body []byte, encoding string, limit int) ([][]byte, error) {
 	count := 0
-	for p := body; len(p) >= prefixLen; count++ {
-		n := int(binary.BigEndian.Uint32(p[1:prefixLen]))
-		if n > len(p)-prefixLen {
-			count++
-			break
-		}
-		p = p[prefixLen+n:]
+	for p, ok := body, true; ok && len(p) > 0; count++ {
+		_, _, p, ok = cut(p)
 	}
 	msgs := make([][]byte, 0, count)
 	total := 0
 	for len(body) > 0 {
-		if len(body) < prefixLen {
+		flag, m, rest, ok := cut(body)
+		if !ok {
 			return msgs, ErrTruncated
 		}
-		flag := body[0]
-		n := int(binary.BigEndian.Uint32(body[1:prefixLen]))
-		if n > len(body)-prefixLen {
-			return msgs, ErrTruncated
-		}
-		m := body[prefixLen : prefixLen+n : prefixLen+n]
-		body = body[prefixLen+n:]
+		body = rest
 		switch flag {
 		case 0:
 		case 1:

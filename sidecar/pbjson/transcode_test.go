@@ -1,4 +1,4 @@
-package grpc
+package pbjson
 
 import (
 	"bytes"
@@ -63,7 +63,7 @@ func (b w) raw(p ...byte) w { return append(b, p...) }
 // kv is a map entry of key and value fields.
 func kv(key, val w) w { return append(append(w{}, key...), val...) }
 
-// reference is what decode did before the transcoder, and still does for
+// reference is what Append did before the transcoder, and still does for
 // what the transcoder leaves: dynamicpb, then protojson.
 // proto.Unmarshal panics on some malformed input (see errMapKey), which
 // counts as its failure.
@@ -580,33 +580,30 @@ func TestTranscodePlans(t *testing.T) {
 	}
 }
 
-// TestSchemaDecode checks decode, fast path and fallback alike, against
-// the reflective decoder, and that its documents do not share capacity.
-func TestSchemaDecode(t *testing.T) {
+// TestWriter checks Append, fast path and fallback alike, against the
+// reflective decoder.
+func TestWriter(t *testing.T) {
 	s := newTestSchema(t)
-	sc := newSchema(s.service)
+	wr := NewWriter(dynamicpb.NewTypes(s.files))
 	r := rand.New(rand.NewPCG(7, 7))
 	var msgs [][]byte
 	for range 20 {
 		msgs = append(msgs, randomMessage(t, r, s.kitchen))
 	}
 	msgs = append(msgs, nil, deep(maxDepth+1), w{}.msg(17, nil).msg(17, nil))
-	docs, err := sc.decode("Cook", msgs, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(docs) != len(msgs) {
-		t.Fatalf("%d documents for %d messages", len(docs), len(msgs))
-	}
-	for i, b := range msgs {
+	for _, b := range msgs {
+		got, err := wr.Append([]byte("prefix"), s.kitchen, b)
+		if err != nil {
+			t.Fatal(err)
+		}
 		want, err := reference(s.kitchen, b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sameAsProtojson(t, docs[i], want)
-		if cap(docs[i]) != len(docs[i]) {
-			t.Fatalf("document %d has spare capacity %d: appending to it would overwrite the next", i, cap(docs[i])-len(docs[i]))
+		if !bytes.HasPrefix(got, []byte("prefix")) {
+			t.Fatalf("output does not extend dst: %q", got)
 		}
+		sameAsProtojson(t, got[len("prefix"):], want)
 	}
 
 	at := timestamppb.New(timestamppb.Now().AsTime())
@@ -624,15 +621,14 @@ func TestSchemaDecode(t *testing.T) {
 	}
 	timed := w{}.msg(1, tb).msg(2, w{}.varint(1, 1))
 	for _, c := range []struct {
-		method string
-		md     protoreflect.MessageDescriptor
-		b      w
+		md protoreflect.MessageDescriptor
+		b  w
 	}{
-		{"Stamp", s.outer, w{}.msg(1, timed).msg(1, nil)},
+		{s.outer, w{}.msg(1, timed).msg(1, nil)},
 		// Any is left to the reflective decoder.
-		{"Pack", s.packed, w{}.msg(1, ab).msg(2, timed)},
+		{s.packed, w{}.msg(1, ab).msg(2, timed)},
 	} {
-		docs, err = sc.decode(c.method, [][]byte{c.b}, false)
+		got, err := wr.Append(nil, c.md, c.b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -640,43 +636,36 @@ func TestSchemaDecode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sameAsProtojson(t, docs[0], want)
+		sameAsProtojson(t, got, want)
 	}
 
-	if _, err := sc.decode("Cook", [][]byte{msgs[0], w{}.raw(0x08)}, true); err == nil || !strings.Contains(err.Error(), "message 1 of") {
-		t.Fatalf("malformed second message: got %v", err)
+	if got, err := wr.Append([]byte("prefix"), s.kitchen, w{}.raw(0x08)); err == nil || string(got) != "prefix" {
+		t.Fatalf("malformed message: got %q, %v; want dst as it was and an error", got, err)
 	}
-	if _, err := sc.decode("Pack", [][]byte{w{}.raw(0x08)}, false); err == nil {
-		t.Fatal("malformed message on the fallback path: no error")
+	if got, err := wr.Append([]byte("prefix"), s.packed, w{}.raw(0x08)); err == nil || string(got) != "prefix" {
+		t.Fatalf("malformed message on the fallback path: got %q, %v; want dst as it was and an error", got, err)
 	}
 	// The transcoder leaves a Timestamp out of range to protojson, whose
-	// error decode returns.
-	if _, err := sc.decode("Stamp", [][]byte{w{}.msg(1, w{}.msg(1, stamp(1<<40, 0)))}, false); err == nil || !strings.Contains(err.Error(), "seconds out of range") {
+	// error Append returns.
+	if _, err := wr.Append(nil, s.outer, w{}.msg(1, w{}.msg(1, stamp(1<<40, 0)))); err == nil || !strings.Contains(err.Error(), "seconds out of range") {
 		t.Fatalf("timestamp out of range: got %v", err)
 	}
 	// proto.Unmarshal panics on this one (see errMapKey).
 	crash := w{}.msg(2, w{}.msg(3, w{}.str(1, "a").varint(1, 1)))
-	if _, err := sc.decode("Pack", [][]byte{crash}, false); err == nil {
+	if _, err := wr.Append(nil, s.packed, crash); err == nil {
 		t.Fatal("map entry proto.Unmarshal panics on, on the fallback path: no error")
 	}
-	if decodesAs(crash, s.packed, sc.types) {
-		t.Fatal("map entry proto.Unmarshal panics on fits the type")
-	}
-	if _, err := sc.decode("Nope", nil, true); !errors.Is(err, errNoMethod) {
-		t.Fatalf("unknown method: got %v", err)
-	}
-	docs, err = sc.decode("Cook", nil, true)
-	if err != nil || docs == nil || len(docs) != 0 {
-		t.Fatalf("no messages: got %v, %v", docs, err)
+	if _, err := Unmarshal(crash, s.packed, wr.types); err == nil {
+		t.Fatal("map entry proto.Unmarshal panics on: Unmarshal gives no error")
 	}
 }
 
-// TestSchemaDecodeConcurrent runs decode from several goroutines, as the
+// TestWriterConcurrent runs Append from several goroutines, as the
 // pipeline's workers do; run with -race it checks the pooled scratch and
 // the plan cache are not shared unsafely.
-func TestSchemaDecodeConcurrent(t *testing.T) {
+func TestWriterConcurrent(t *testing.T) {
 	s := newTestSchema(t)
-	sc := newSchema(s.service)
+	wr := NewWriter(dynamicpb.NewTypes(s.files))
 	r := rand.New(rand.NewPCG(3, 3))
 	var msgs [][]byte
 	for range 50 {
@@ -695,12 +684,12 @@ func TestSchemaDecodeConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 20 {
 				k := (g*7 + i) % len(msgs)
-				docs, err := sc.decode("Cook", msgs[k:k+1], true)
+				doc, err := wr.Append(nil, s.kitchen, msgs[k])
 				if err != nil {
 					errs <- err
 					return
 				}
-				got, err := jsonValue(docs[0])
+				got, err := jsonValue(doc)
 				if err != nil {
 					errs <- err
 					return
@@ -711,7 +700,7 @@ func TestSchemaDecodeConcurrent(t *testing.T) {
 					return
 				}
 				if !reflect.DeepEqual(got, ref) {
-					errs <- fmt.Errorf("concurrent decode differs from protojson:\n got: %s\nwant: %s", docs[0], want[k])
+					errs <- fmt.Errorf("concurrent Append differs from protojson:\n got: %s\nwant: %s", doc, want[k])
 					return
 				}
 			}

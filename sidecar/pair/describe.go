@@ -1,8 +1,4 @@
-// Package grpc is podtap's gRPC layer: it unframes the length-prefixed
-// messages of a gRPC stream for the HTTP/2 parser, describes a pair's call
-// (service, method, status), and, as the enrich stage, decodes messages to
-// JSON with descriptors from protosets or the server's reflection service.
-package grpc
+package pair
 
 import (
 	"net/url"
@@ -14,11 +10,12 @@ import (
 
 // Describe builds the gRPC view of a pair from its halves: service and
 // method from the path, status from the trailers (or, for a trailers-only
-// response, from the headers), and the messages.
+// response, from the headers), and the messages. Pairing gives it to every
+// gRPC pair it makes.
 func Describe(req *message.Request, resp *message.Response) *message.GRPC {
 	g := &message.GRPC{}
 	if req != nil {
-		g.Service, g.Method = SplitPath(req.Path)
+		g.Service, g.Method = splitPath(req.Path)
 		g.Encoding = req.Headers.Get("grpc-encoding")
 		g.RequestMessages = req.Messages
 	}
@@ -42,10 +39,10 @@ func Describe(req *message.Request, resp *message.Response) *message.GRPC {
 	return g
 }
 
-// SplitPath splits a gRPC path, /package.Service/Method, into the fully
+// splitPath splits a gRPC path, /package.Service/Method, into the fully
 // qualified service name and the method. A path of another shape gives
 // empty names.
-func SplitPath(path string) (service, method string) {
+func splitPath(path string) (service, method string) {
 	rest, ok := strings.CutPrefix(path, "/")
 	if !ok {
 		return "", ""

@@ -1,4 +1,4 @@
-package grpc
+package pbjson
 
 import "google.golang.org/protobuf/reflect/protoreflect"
 

@@ -1,4 +1,4 @@
-package grpc
+package pbjson
 
 import (
 	"cmp"
@@ -15,7 +15,7 @@ import (
 
 // errFallback: the message needs what only the reflective decoder
 // (dynamicpb and protojson) does exactly, and is left to it.
-var errFallback = errors.New("grpc: message left to the reflective decoder")
+var errFallback = errors.New("pbjson: message left to the reflective decoder")
 
 // errWire: the bytes are not protobuf's wire format; proto.Unmarshal
 // fails on the same bytes.
@@ -36,7 +36,7 @@ const maxDepth = 100
 // between messages, so that one huge message does not pin its scratch.
 const maxScratch = 1 << 14
 
-// transcoders holds scratch state for decode, which pipeline workers call
+// transcoders holds scratch state for Append, which pipeline workers call
 // concurrently.
 var transcoders = sync.Pool{New: func() any { return new(transcoder) }}
 

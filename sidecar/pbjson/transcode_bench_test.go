@@ -1,4 +1,4 @@
-package grpc
+package pbjson
 
 import (
 	"math/rand/v2"
@@ -41,7 +41,7 @@ func BenchmarkTranscode(b *testing.B) {
 		{"kitchen", s.kitchen, kitchen},
 		{"known", s.known, known},
 	} {
-		sc := &schema{types: newTypes(new(protoregistry.Files))}
+		wr := NewWriter(protoregistry.GlobalTypes)
 		b.Run(m.name+"/transcode", func(b *testing.B) {
 			p := compile(m.md)
 			var tr transcoder
@@ -59,7 +59,7 @@ func BenchmarkTranscode(b *testing.B) {
 			b.SetBytes(int64(len(m.b)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if buf, err = sc.reflective(buf[:0], m.md, m.b); err != nil {
+				if buf, err = wr.reflective(buf[:0], m.md, m.b); err != nil {
 					b.Fatal(err)
 				}
 			}

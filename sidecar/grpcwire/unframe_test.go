@@ -1,4 +1,4 @@
-package grpc
+package grpcwire
 
 import (
 	"bytes"
@@ -98,4 +98,33 @@ func FuzzUnframe(f *testing.F) {
 			t.Fatalf("%d message bytes over the limit %d (err %v)", total, limit, err)
 		}
 	})
+}
+
+func TestFramed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		body []byte
+		want bool
+	}{
+		{"empty", nil, true},
+		{"one", frame(0, []byte("abc")), true},
+		{"compressed and plain", append(frame(1, []byte("zz")), frame(0, nil)...), true},
+		{"bad flag", frame(2, []byte("abc")), false},
+		{"short prefix", append(frame(0, []byte("a")), 0, 0), false},
+		{"message cut short", frame(0, []byte("abc"))[:7], false},
+		{"trailing byte", append(frame(0, []byte("a")), 0), false},
+	} {
+		if got := Framed(tc.body); got != tc.want {
+			t.Errorf("%s: Framed %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestFrameLen(t *testing.T) {
+	if n, ok := FrameLen(frame(0, []byte("abc"))[:5]); !ok || n != 8 {
+		t.Errorf("a prefix announcing 3 bytes: %d %v, want 8 true", n, ok)
+	}
+	if _, ok := FrameLen([]byte{0, 0, 0, 0}); ok {
+		t.Error("4 bytes are no prefix")
+	}
 }

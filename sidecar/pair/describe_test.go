@@ -1,4 +1,4 @@
-package grpc
+package pair
 
 import (
 	"testing"
@@ -17,7 +17,7 @@ func TestSplitPath(t *testing.T) {
 		"noslash/M":                    {"", ""},
 		"//M":                          {"", ""},
 	} {
-		s, m := SplitPath(path)
+		s, m := splitPath(path)
 		if s != want[0] || m != want[1] {
 			t.Errorf("%q: %q %q, want %q", path, s, m, want)
 		}
@@ -49,5 +49,27 @@ func TestDescribe(t *testing.T) {
 	}
 	if g := Describe(req, &message.Response{Trailers: message.Headers{{Name: "grpc-status", Value: "x"}}}); g.HasStatus {
 		t.Errorf("bad status: %+v", g)
+	}
+}
+
+// TestGRPCPairsDescribed checks pairing describes the call of the gRPC
+// pairs it makes, and only theirs.
+func TestGRPCPairsDescribed(t *testing.T) {
+	var c collected
+	conn := newConn(&c)
+	r := req("/pkg.Svc/Call", 0)
+	r.Proto, r.StreamID = message.ProtoGRPC, 1
+	conn.Request(r)
+	conn.Request(req("/plain", 1))
+	conn.Response(&message.Response{Proto: message.ProtoGRPC, StreamID: 1, Status: 200, Trailers: message.Headers{{Name: "grpc-status", Value: "0"}}})
+	conn.Response(resp(200, 2))
+	if len(c.pairs) != 2 {
+		t.Fatalf("%d pairs", len(c.pairs))
+	}
+	if g := c.pairs[0].GRPC; g == nil || g.Service != "pkg.Svc" || g.Method != "Call" || !g.HasStatus {
+		t.Errorf("gRPC pair described as %+v", g)
+	}
+	if c.pairs[1].GRPC != nil {
+		t.Error("an HTTP/1 pair was given a gRPC view")
 	}
 }
