@@ -49,8 +49,9 @@ var nodeItems = []string{
 	`{"sku": "sku-3"}`,
 }
 
-// TestLiveGRPCNode captures a real grpc-js server with @grpc/reflection in
-// a namespace. Its descriptors are the ones protobufjs builds (map entries
+// TestLiveGRPCNode captures a real grpc-js server in a namespace, with
+// reflection by @grpc/reflection (v1) and by grpc-node-server-reflection
+// (v1alpha). Their descriptors are the ones protobufjs builds (map entries
 // named after their field, relative type names), which protodesc rejects
 // unless normalised. Unary, server-, client- and bidi-streaming calls must
 // every one come out decoded, each message equal to the one sent or
@@ -66,9 +67,19 @@ func TestLiveGRPCNode(t *testing.T) {
 	}
 	node := testenv.RequireTool(t, "node")
 	pod := newPod(t, 3)
-	const port = 50081
-	addr := netip.AddrPortFrom(netip.MustParseAddr(pod.IP()), port)
-	startNode(t, pod, node, modules, addr)
+	for i, reflection := range []string{"@grpc/reflection", "grpc-node-server-reflection"} {
+		t.Run(reflection, func(t *testing.T) {
+			nodeCalls(t, pod, node, modules, 50081+i, reflection)
+		})
+	}
+}
+
+// nodeCalls makes the calls to the grpc-js server with reflection
+// implementation reflection, serving on port in pod, and checks their
+// records.
+func nodeCalls(t *testing.T, pod *netns.Pod, node, modules string, port int, reflection string) {
+	addr := netip.AddrPortFrom(netip.MustParseAddr(pod.IP()), uint16(port))
+	startNode(t, pod, node, modules, addr, reflection)
 	types := nodeTypes(t)
 	out := sidecarIn(t, pod, port, sidecarConfig())
 	noSchemaBefore := testutil.ToFloat64(metrics.PairsDropped.WithLabelValues(metrics.ReasonGRPCNoSchema))
@@ -136,15 +147,16 @@ func TestLiveGRPCNode(t *testing.T) {
 		decoded["Get"], rounds*len(items), decoded["Watch"], rounds, decoded["Upload"], rounds, decoded["Sync"], rounds)
 }
 
-// startNode runs testdata/node/server.js in pod, serving on addr, until
+// startNode runs testdata/node/server.js in pod, serving on addr with
+// reflection implementation reflection, until
 // the test ends: closing its stdin stops it.
-func startNode(t *testing.T, pod *netns.Pod, node, modules string, addr netip.AddrPort) {
+func startNode(t *testing.T, pod *netns.Pod, node, modules string, addr netip.AddrPort, reflection string) {
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("testdata", "node", "server.js"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := pod.Command(node, script, addr.String())
+	cmd := pod.Command(node, script, addr.String(), reflection)
 	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()

@@ -1,9 +1,10 @@
-// A grpc-js server of shop.inventory.v1.Inventory with @grpc/reflection,
-// for sidecar/grpc's live tests. The .proto files are loaded at run time
+// A grpc-js server of shop.inventory.v1.Inventory with reflection, for
+// sidecar/grpc's live tests: @grpc/reflection (v1 and v1alpha), or
+// grpc-node-server-reflection (v1alpha only, its own protobufjs). The .proto files are loaded at run time
 // by @grpc/proto-loader, so the descriptors reflection serves are the ones
 // protobufjs builds, as in any Node service that loads its protos.
 //
-// Usage: node server.js HOST:PORT
+// Usage: node server.js HOST:PORT [@grpc/reflection|grpc-node-server-reflection]
 // Prints "listening HOST:PORT" once it serves; stops on SIGTERM or when
 // stdin closes, so that it never outlives the test that started it.
 'use strict';
@@ -11,11 +12,11 @@
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
-const { ReflectionService } = require('@grpc/reflection');
 
 const addr = process.argv[2];
-if (!addr) {
-  console.error('usage: node server.js HOST:PORT');
+const reflection = process.argv[3] || '@grpc/reflection';
+if (!addr || !['@grpc/reflection', 'grpc-node-server-reflection'].includes(reflection)) {
+  console.error('usage: node server.js HOST:PORT [@grpc/reflection|grpc-node-server-reflection]');
   process.exit(2);
 }
 
@@ -52,9 +53,16 @@ const handlers = {
   },
 };
 
-const server = new grpc.Server();
+let server;
+if (reflection === '@grpc/reflection') {
+  const { ReflectionService } = require('@grpc/reflection');
+  server = new grpc.Server();
+  new ReflectionService(definition).addToServer(server);
+} else {
+  // It serves the services added after it wraps the server.
+  server = require('grpc-node-server-reflection').default(new grpc.Server());
+}
 server.addService(inventory.Inventory.service, handlers);
-new ReflectionService(definition).addToServer(server);
 server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err) => {
   if (err) {
     console.error(`binding ${addr}: ${err.message}`);
