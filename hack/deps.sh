@@ -2,13 +2,16 @@
 # Installs the Debian packages podtap's tests, demo and bench use, when
 # missing: iproute2 (network namespaces and veth pairs), kcat (an
 # independent Kafka client for the Kafka tests) and wrk (the load generator
-# of the bench's overhead scenario). Idempotent; needs root to install.
+# of the bench's overhead scenario), nodejs and npm (the grpc-js server of
+# sidecar/grpc's Node reflection test). Idempotent; needs root to install.
 set -euo pipefail
 
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

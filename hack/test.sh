@@ -15,6 +15,9 @@ export KUBEBUILDER_ASSETS
 # helm for the chart checks in e2e/, built from the Go module proxy, cached.
 HELM="$(bash hack/helm.sh)"
 export HELM
+# The npm packages of the grpc-js server in sidecar/grpc's Node test, cached.
+PODTAP_GRPC_NODE_MODULES="$(bash hack/node-deps.sh)"
+export PODTAP_GRPC_NODE_MODULES
 # Root-only and tool-dependent tests fail instead of skipping when CI is set.
 export CI="${CI:-true}"
 # Build and vet once up front so a compile error reads as one.

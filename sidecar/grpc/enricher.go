@@ -56,6 +56,8 @@ type Enricher struct {
 	workers   sync.WaitGroup
 	closeOnce sync.Once
 
+	health lookupHealth
+
 	mu    sync.Mutex
 	cache *cache
 	// waiting holds the pairs of each lookup in flight; a key is present
@@ -292,8 +294,8 @@ func (e *Enricher) lookups() {
 		default:
 			lookups.WithLabelValues("error").Inc()
 		}
-		if err != nil && !shutdown {
-			slog.Debug("grpc schema lookup failed", "server", k.server.String(), "service", k.service, "err", err)
+		if !shutdown {
+			e.health.note(k, err)
 		}
 		now := time.Now()
 		e.mu.Lock()

@@ -77,11 +77,13 @@ func reflectCatalog(ctx context.Context, server netip.AddrPort) (*catalog, error
 
 // withReflection runs fn with a reflection client of server. grpcreflect
 // tries reflection v1 first and falls back to v1alpha when the server
-// does not implement v1.
+// does not implement v1. The files the server sends are normalised
+// (normalize.go) before grpcreflect compiles them.
 func withReflection(ctx context.Context, server netip.AddrPort, fn func(grpcurl.DescriptorSource) error) error {
 	cc, err := ggrpc.NewClient("passthrough:///"+server.String(),
 		ggrpc.WithTransportCredentials(insecure.NewCredentials()),
-		ggrpc.WithUserAgent("podtap-sidecar"))
+		ggrpc.WithUserAgent("podtap-sidecar"),
+		ggrpc.WithStreamInterceptor(normalizeReflection))
 	if err != nil {
 		return fmt.Errorf("grpc: reflection client for %s: %w", server, err)
 	}
