@@ -47,6 +47,7 @@ type reader struct {
 	packets, bytes uint64
 	ignored        ignoredCounts
 	sampledConns   prometheus.Counter
+	shed           shedLog
 }
 
 func newReader(f *Flow, src capture.Source, dec *decoder, workers []*worker) *reader {
@@ -59,6 +60,7 @@ func newReader(f *Flow, src capture.Source, dec *decoder, workers []*worker) *re
 		sample:       newSampler(f.sampleRate),
 		live:         src.Live(),
 		sampledConns: metrics.ConnectionsTotal.WithLabelValues(IgnoredSampledOut),
+		shed:         shedLog{limit: f.maxConns, reason: f.capReason},
 	}
 }
 
@@ -126,6 +128,7 @@ func (r *reader) tick() {
 	}
 	r.pendingSince = time.Time{}
 	r.publish()
+	r.shed.tick(r.clock, r.f.shed.Load())
 	if r.live {
 		if _, err := r.src.Stats(); err != nil {
 			slog.Warn("reading capture statistics failed", "err", err)

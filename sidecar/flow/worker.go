@@ -60,6 +60,7 @@ type worker struct {
 	buffered int
 
 	overLimitConns prometheus.Counter
+	shedConns      prometheus.Counter
 	gapLost        prometheus.Counter
 	gapBufferFull  prometheus.Counter
 }
@@ -75,6 +76,7 @@ func newWorker(f *Flow, workers int) *worker {
 		in:             make(chan *batch, batchesPerWorker),
 		free:           make(chan *batch, batchesPerWorker),
 		overLimitConns: metrics.ConnectionsTotal.WithLabelValues(IgnoredOverLimit),
+		shedConns:      metrics.ConnectionsShed.WithLabelValues(f.capReason),
 		gapLost:        metrics.GapBytes.WithLabelValues(GapLost),
 		gapBufferFull:  metrics.GapBytes.WithLabelValues(GapBufferFull),
 	}
@@ -208,6 +210,8 @@ func (pf poolFactory) New(netFlow, _ gopacket.Flow, tcp *layers.TCP, _ reassembl
 		w.ignored[overLimit]++
 		if w.overLimit.first(w.hash) {
 			w.overLimitConns.Inc()
+			w.shedConns.Inc()
+			w.f.shed.Add(1)
 		}
 		return nil
 	}

@@ -77,6 +77,13 @@ var (
 		Name: "podtap_connections_total",
 		Help: "TCP connections seen, by detected protocol (http1, http2, ignored, sampled_out, over_limit).",
 	}, []string{"protocol"})
+	// ConnectionsShed counts connections not tracked because the connection
+	// cap was reached, by the cap that set it (limit: flow.max_connections;
+	// memory: what fits the Go memory limit).
+	ConnectionsShed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podtap_connections_shed_total",
+		Help: "TCP connections not tracked because the connection cap was reached, by the cap (limit, memory).",
+	}, []string{"reason"})
 	// ReassemblyBytes is the out-of-order data buffered by reassembly.
 	ReassemblyBytes = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "podtap_reassembly_buffered_bytes",
@@ -99,7 +106,7 @@ func init() {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		Pairs, PairsDropped, Packets, Bytes, PacketsIgnored, KernelDrops,
-		Connections, ConnectionsTotal, ReassemblyBytes, GapBytes, ParseErrors,
+		Connections, ConnectionsTotal, ConnectionsShed, ReassemblyBytes, GapBytes, ParseErrors,
 	)
 }
 

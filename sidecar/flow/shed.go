@@ -1,0 +1,58 @@
+package flow
+
+import (
+	"log/slog"
+	"time"
+)
+
+const (
+	// shedWarnEvery rate-limits the WARN lines while connections are shed.
+	shedWarnEvery = time.Minute
+	// shedQuiet is how long no connection may be shed before shedding is
+	// reported over.
+	shedQuiet = 10 * time.Second
+)
+
+// shedLog reports the connections the cap refuses: a WARN when shedding
+// starts, at most one more per shedWarnEvery while it goes on, and an INFO
+// with the count once none has been refused for shedQuiet. Only the
+// reader's goroutine uses it, at each tick.
+type shedLog struct {
+	limit  int
+	reason string
+	// seen is the shed count at the previous tick; first that when the
+	// episode began.
+	seen, first int64
+	shedding    bool
+	began, last time.Time // the episode's start, and its latest shed connection
+	warned      time.Time
+}
+
+func (l *shedLog) tick(now time.Time, total int64) {
+	switch {
+	case total > l.seen && !l.shedding:
+		l.shedding, l.first, l.began, l.warned = true, l.seen, now, now
+		slog.Warn("connection cap reached: new connections are not tracked",
+			"cap", l.limit, "reason", l.reason, "setting", capSetting(l.reason))
+	case total > l.seen && now.Sub(l.warned) >= shedWarnEvery:
+		l.warned = now
+		slog.Warn("connection cap still reached: new connections are not tracked",
+			"cap", l.limit, "reason", l.reason, "shed", total-l.first, "for", now.Sub(l.began).Round(time.Second))
+	case total == l.seen && l.shedding && now.Sub(l.last) >= shedQuiet:
+		l.shedding = false
+		slog.Info("connection cap no longer reached: new connections are tracked again",
+			"cap", l.limit, "reason", l.reason, "shed", total-l.first, "for", l.last.Sub(l.began).Round(time.Second))
+	}
+	if total > l.seen {
+		l.last = now
+	}
+	l.seen = total
+}
+
+// capSetting names what sets the cap of reason, for the log.
+func capSetting(reason string) string {
+	if reason == ShedMemory {
+		return "GOMEMLIMIT and flow.max_buffer_bytes"
+	}
+	return "flow.max_connections"
+}
