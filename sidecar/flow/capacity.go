@@ -7,10 +7,20 @@ import (
 	"github.com/podtap/podtap/config"
 )
 
-// Reasons of metrics.ConnectionsShed: which cap refused a new connection.
+// Reasons of metrics.ConnectionsShed: what gave way at the connection cap.
 const (
-	ShedLimit  = "limit"  // flow.max_connections
-	ShedMemory = "memory" // what fits the Go memory limit (GOMEMLIMIT)
+	// ShedEvicted: a tracked connection, the one silent the longest,
+	// stopped being tracked to make room for a new one.
+	ShedEvicted = "evicted"
+	// ShedRefused: a new connection was not tracked, as every tracked one
+	// had carried a packet within the flush interval.
+	ShedRefused = "refused"
+)
+
+// Which cap is in force, for the logs.
+const (
+	capLimit  = "flow.max_connections"
+	capMemory = "GOMEMLIMIT" // what fits the Go memory limit
 )
 
 const (
@@ -25,20 +35,20 @@ const (
 	connShareNum, connShareDen = 3, 4
 )
 
-// connectionCap is the number of connections tracked at once, and the
-// reason of the cap that sets it: flow.max_connections, or fewer when that
+// connectionCap is the number of connections tracked at once, and the cap
+// that sets it: flow.max_connections, or fewer when that
 // many would not fit the Go memory limit (GOMEMLIMIT, which the webhook
 // sets from the container's memory limit). Without a memory limit the
 // setting alone decides.
 func connectionCap(cfg config.Flow) (int, string) {
 	limit := debug.SetMemoryLimit(-1)
 	if limit == math.MaxInt64 {
-		return cfg.MaxConnections, ShedLimit
+		return cfg.MaxConnections, capLimit
 	}
 	budget := limit/connShareDen*connShareNum - int64(cfg.MaxBufferBytes)
 	fit := max(budget/connFootprint, 1)
 	if fit < int64(cfg.MaxConnections) {
-		return int(fit), ShedMemory
+		return int(fit), capMemory
 	}
-	return cfg.MaxConnections, ShedLimit
+	return cfg.MaxConnections, capLimit
 }

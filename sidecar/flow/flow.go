@@ -26,12 +26,12 @@ type Flow struct {
 	cfg        config.Flow
 	sampleRate float64
 	factory    Factory
-	// maxConns is the connection cap (see connectionCap), capReason the
-	// reason shed connections are counted under.
+	// maxConns is the connection cap, capReason what sets it (see
+	// connectionCap).
 	maxConns  int
 	capReason string
 	// conns counts tracked connections across workers, for maxConns; shed
-	// counts the connections refused past it.
+	// counts the connections shed at it, evicted or refused.
 	conns, shed atomic.Int64
 }
 
@@ -73,7 +73,7 @@ func (f *Flow) Run(ctx context.Context, src capture.Source) error {
 	if err != nil {
 		return err
 	}
-	if f.capReason == ShedMemory {
+	if f.capReason == capMemory {
 		slog.Info("connection cap lowered to what fits the Go memory limit",
 			"cap", f.maxConns, "flow.max_connections", f.cfg.MaxConnections)
 	}

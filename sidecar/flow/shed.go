@@ -32,27 +32,19 @@ func (l *shedLog) tick(now time.Time, total int64) {
 	switch {
 	case total > l.seen && !l.shedding:
 		l.shedding, l.first, l.began, l.warned = true, l.seen, now, now
-		slog.Warn("connection cap reached: new connections are not tracked",
-			"cap", l.limit, "reason", l.reason, "setting", capSetting(l.reason))
+		slog.Warn("connection cap reached: shedding the connections silent the longest, or new ones",
+			"cap", l.limit, "set_by", l.reason)
 	case total > l.seen && now.Sub(l.warned) >= shedWarnEvery:
 		l.warned = now
-		slog.Warn("connection cap still reached: new connections are not tracked",
-			"cap", l.limit, "reason", l.reason, "shed", total-l.first, "for", now.Sub(l.began).Round(time.Second))
+		slog.Warn("connection cap still reached: shedding connections",
+			"cap", l.limit, "set_by", l.reason, "shed", total-l.first, "for", now.Sub(l.began).Round(time.Second))
 	case total == l.seen && l.shedding && now.Sub(l.last) >= shedQuiet:
 		l.shedding = false
-		slog.Info("connection cap no longer reached: new connections are tracked again",
-			"cap", l.limit, "reason", l.reason, "shed", total-l.first, "for", l.last.Sub(l.began).Round(time.Second))
+		slog.Info("connection cap no longer reached: no connection shed",
+			"cap", l.limit, "set_by", l.reason, "shed", total-l.first, "for", l.last.Sub(l.began).Round(time.Second))
 	}
 	if total > l.seen {
 		l.last = now
 	}
 	l.seen = total
-}
-
-// capSetting names what sets the cap of reason, for the log.
-func capSetting(reason string) string {
-	if reason == ShedMemory {
-		return "GOMEMLIMIT and flow.max_buffer_bytes"
-	}
-	return "flow.max_connections"
 }

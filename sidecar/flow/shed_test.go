@@ -26,15 +26,15 @@ func TestConnectionCapFitsMemoryLimit(t *testing.T) {
 	debug.SetMemoryLimit(256 << 20 / 10 * 9) // as the webhook sets it for 256Mi
 	n, reason := connectionCap(cfg)
 	want := (256<<20/10*9/connShareDen*connShareNum - int(cfg.MaxBufferBytes)) / connFootprint
-	if n != want || reason != ShedMemory {
-		t.Errorf("cap %d (%s) under 230 MiB, want %d (%s)", n, reason, want, ShedMemory)
+	if n != want || reason != capMemory {
+		t.Errorf("cap %d (%s) under 230 MiB, want %d (%s)", n, reason, want, capMemory)
 	}
 	if n*3456 > 256<<20/2 {
 		t.Errorf("cap %d: as many stalled connections would take more than half of 256 MiB", n)
 	}
 	cfg.MaxConnections = 1000
-	if n, reason := connectionCap(cfg); n != 1000 || reason != ShedLimit {
-		t.Errorf("cap %d (%s) with flow.max_connections 1000, want 1000 (%s)", n, reason, ShedLimit)
+	if n, reason := connectionCap(cfg); n != 1000 || reason != capLimit {
+		t.Errorf("cap %d (%s) with flow.max_connections 1000, want 1000 (%s)", n, reason, capLimit)
 	}
 	debug.SetMemoryLimit(1 << 20)
 	if n, _ := connectionCap(cfg); n != 1 {
@@ -43,14 +43,15 @@ func TestConnectionCapFitsMemoryLimit(t *testing.T) {
 	debug.SetMemoryLimit(prev)
 	cfg.MaxConnections = 100000
 	if prev == 1<<63-1 {
-		if n, reason := connectionCap(cfg); n != 100000 || reason != ShedLimit {
+		if n, reason := connectionCap(cfg); n != 100000 || reason != capLimit {
 			t.Errorf("cap %d (%s) without a memory limit, want flow.max_connections", n, reason)
 		}
 	}
 }
 
-// TestShedLogged refuses connections past the cap for a while, then none:
-// each refused one is counted once under its reason, a WARN says shedding
+// TestShedLogged refuses connections past the cap for a while, then none
+// (all come within a flush interval, so none is evicted): each refused one
+// is counted once under its reason, a WARN says shedding
 // started and an INFO, with the count, that it stopped.
 func TestShedLogged(t *testing.T) {
 	const conns, limit = 60, 10
@@ -75,10 +76,10 @@ func TestShedLogged(t *testing.T) {
 
 	cfg := testConfig()
 	cfg.MaxConnections = limit
-	shedBefore := testutil.ToFloat64(metrics.ConnectionsShed.WithLabelValues(ShedLimit))
+	shedBefore := testutil.ToFloat64(metrics.ConnectionsShed.WithLabelValues(ShedRefused))
 	replay(t, b.close(), cfg, &recorders{})
 
-	shed := testutil.ToFloat64(metrics.ConnectionsShed.WithLabelValues(ShedLimit)) - shedBefore
+	shed := testutil.ToFloat64(metrics.ConnectionsShed.WithLabelValues(ShedRefused)) - shedBefore
 	if shed != conns+1-limit {
 		t.Errorf("%v connections counted as shed, want %d", shed, conns+1-limit)
 	}
@@ -90,5 +91,58 @@ func TestShedLogged(t *testing.T) {
 	}
 	if !strings.Contains(out[info:], "shed=51") || strings.Count(out, "level=WARN") != 1 {
 		t.Errorf("want one WARN and an INFO counting 51 shed, got:\n%s", out)
+	}
+}
+
+// TestShedEvictsSilent opens connections that each send half a request
+// and fall silent, a flush interval apart, past the cap: each new one
+// evicts the one silent the longest, whose stream ends then, and none is
+// refused.
+func TestShedEvictsSilent(t *testing.T) {
+	const conns, limit = 20, 5
+	b := newPcap(t, layers.LinkTypeEthernet)
+	server := addrPort("10.1.0.2:80")
+	for i := range conns {
+		client := netip.AddrPortFrom(netip.MustParseAddr("10.3.0.1"), uint16(20000+i))
+		ts := t0.Add(time.Duration(i) * 2 * time.Second)
+		b.segment(ts, client, server, 0, 0, "S", nil)
+		b.segment(ts, client, server, 1, 0, "PA", []byte("POST /orders HTTP/1.1\r\nContent-Length: 100\r\n\r\n{"))
+	}
+	cfg := testConfig()
+	cfg.Workers = 1
+	cfg.MaxConnections = limit
+	evictedBefore := testutil.ToFloat64(metrics.ConnectionsShed.WithLabelValues(ShedEvicted))
+	refusedBefore := testutil.ToFloat64(metrics.ConnectionsShed.WithLabelValues(ShedRefused))
+	rec := &recorders{}
+	f := replay(t, b.close(), cfg, rec)
+
+	if got := testutil.ToFloat64(metrics.ConnectionsShed.WithLabelValues(ShedEvicted)) - evictedBefore; got != conns-limit {
+		t.Errorf("%v connections evicted, want %d", got, conns-limit)
+	}
+	if got := testutil.ToFloat64(metrics.ConnectionsShed.WithLabelValues(ShedRefused)) - refusedBefore; got != 0 {
+		t.Errorf("%v connections refused, want none", got)
+	}
+	streams := rec.streams()
+	if len(streams) != conns || rec.maxOpen > limit {
+		t.Errorf("%d streams, %d open at once; want %d, at most %d at once", len(streams), rec.maxOpen, conns, limit)
+	}
+	for _, r := range streams {
+		if r.ended != 1 {
+			t.Errorf("%v ended %d times, want once", r.conn, r.ended)
+		}
+	}
+	// The first conns-limit were evicted, each when the limit-th after it
+	// came: 2s*limit after it began.
+	for _, r := range streams {
+		port := int(r.conn.A.Port) - 20000
+		if port >= conns-limit {
+			continue
+		}
+		if want := t0.Add(time.Duration(port+limit) * 2 * time.Second); !r.endTS.Equal(want) {
+			t.Errorf("%v ended at +%v, want +%v when evicted", r.conn, r.endTS.Sub(t0), want.Sub(t0))
+		}
+	}
+	if n := f.conns.Load(); n != 0 {
+		t.Errorf("%d connections still counted after the end", n)
 	}
 }

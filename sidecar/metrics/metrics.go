@@ -77,12 +77,11 @@ var (
 		Name: "podtap_connections_total",
 		Help: "TCP connections seen, by detected protocol (http1, http2, ignored, sampled_out, over_limit).",
 	}, []string{"protocol"})
-	// ConnectionsShed counts connections not tracked because the connection
-	// cap was reached, by the cap that set it (limit: flow.max_connections;
-	// memory: what fits the Go memory limit).
+	// ConnectionsShed counts connections shed at the connection cap: a
+	// tracked one evicted to make room, or a new one refused.
 	ConnectionsShed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "podtap_connections_shed_total",
-		Help: "TCP connections not tracked because the connection cap was reached, by the cap (limit, memory).",
+		Help: "TCP connections shed at the connection cap, by reason (evicted, refused).",
 	}, []string{"reason"})
 	// ReassemblyBytes is the out-of-order data buffered by reassembly.
 	ReassemblyBytes = prometheus.NewGauge(prometheus.GaugeOpts{
