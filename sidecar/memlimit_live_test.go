@@ -138,8 +138,8 @@ func TestLiveStalledConnectionsUnderMemoryLimit(t *testing.T) {
 	if shed < 1000 {
 		t.Errorf("%v connections counted as shed, want thousands of the %d past the cap of %d", shed, stalledConns, limit)
 	}
-	if log := sc.log(); !strings.Contains(log, `"level":"WARN","msg":"connection cap reached`) {
-		t.Errorf("no WARN that the connection cap was reached; log: %s", sc.logTail())
+	if log := sc.log(); !strings.Contains(log, `"level":"WARN","msg":"shedding connections`) {
+		t.Errorf("no WARN that connections are shed; log: %s", sc.logTail())
 	}
 }
 

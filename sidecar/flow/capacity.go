@@ -15,6 +15,10 @@ const (
 	// ShedRefused: a new connection was not tracked, as every tracked one
 	// had carried a packet within the flush interval.
 	ShedRefused = "refused"
+	// ShedMemoryPressure: a tracked connection, among those silent the
+	// longest, stopped being tracked because the live heap neared the Go
+	// memory limit.
+	ShedMemoryPressure = "memory_pressure"
 )
 
 // Which cap is in force, for the logs.

@@ -13,7 +13,7 @@ const (
 	shedQuiet = 10 * time.Second
 )
 
-// shedLog reports the connections the cap refuses: a WARN when shedding
+// shedLog reports the connections shed: a WARN when shedding
 // starts, at most one more per shedWarnEvery while it goes on, and an INFO
 // with the count once none has been refused for shedQuiet. Only the
 // reader's goroutine uses it, at each tick.
@@ -28,19 +28,21 @@ type shedLog struct {
 	warned      time.Time
 }
 
-func (l *shedLog) tick(now time.Time, total int64) {
+// tick takes the count of connections shed so far and whether memory is
+// short now.
+func (l *shedLog) tick(now time.Time, total int64, pressed bool) {
 	switch {
 	case total > l.seen && !l.shedding:
 		l.shedding, l.first, l.began, l.warned = true, l.seen, now, now
-		slog.Warn("connection cap reached: shedding the connections silent the longest, or new ones",
-			"cap", l.limit, "set_by", l.reason)
+		slog.Warn("shedding connections: the connection cap is reached or memory is short; the connections silent the longest go first",
+			"cap", l.limit, "set_by", l.reason, "memory_pressure", pressed)
 	case total > l.seen && now.Sub(l.warned) >= shedWarnEvery:
 		l.warned = now
-		slog.Warn("connection cap still reached: shedding connections",
-			"cap", l.limit, "set_by", l.reason, "shed", total-l.first, "for", now.Sub(l.began).Round(time.Second))
+		slog.Warn("still shedding connections",
+			"cap", l.limit, "set_by", l.reason, "memory_pressure", pressed, "shed", total-l.first, "for", now.Sub(l.began).Round(time.Second))
 	case total == l.seen && l.shedding && now.Sub(l.last) >= shedQuiet:
 		l.shedding = false
-		slog.Info("connection cap no longer reached: no connection shed",
+		slog.Info("no longer shedding connections",
 			"cap", l.limit, "set_by", l.reason, "shed", total-l.first, "for", l.last.Sub(l.began).Round(time.Second))
 	}
 	if total > l.seen {

@@ -12,6 +12,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/podtap/podtap/sidecar/capture"
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
@@ -84,8 +85,8 @@ func TestShedLogged(t *testing.T) {
 		t.Errorf("%v connections counted as shed, want %d", shed, conns+1-limit)
 	}
 	out := logs.String()
-	warn := strings.Index(out, "level=WARN msg=\"connection cap reached")
-	info := strings.Index(out, "level=INFO msg=\"connection cap no longer reached")
+	warn := strings.Index(out, "level=WARN msg=\"shedding connections")
+	info := strings.Index(out, "level=INFO msg=\"no longer shedding connections")
 	if warn < 0 || info < warn {
 		t.Fatalf("want a WARN when shedding starts and an INFO after it, got:\n%s", out)
 	}
@@ -144,5 +145,69 @@ func TestShedEvictsSilent(t *testing.T) {
 	}
 	if n := f.conns.Load(); n != 0 {
 		t.Errorf("%d connections still counted after the end", n)
+	}
+}
+
+// TestShedUnderMemoryPressure runs stalled connections, far under the
+// connection cap, with the Go memory limit below the live heap: each flush
+// interval sheds the connections silent the longest, counted under
+// memory_pressure, and their streams end then.
+func TestShedUnderMemoryPressure(t *testing.T) {
+	const conns = 200
+	b := newPcap(t, layers.LinkTypeEthernet)
+	server := addrPort("10.1.0.2:80")
+	probe := addrPort("10.9.255.1:1")
+	b.segment(t0, probe, server, 0, 0, "S", nil)
+	for i := range conns {
+		client := netip.AddrPortFrom(netip.MustParseAddr("10.3.0.1"), uint16(20000+i))
+		ts := t0.Add(time.Duration(i) * time.Millisecond)
+		b.segment(ts, client, server, 0, 0, "S", nil)
+		b.segment(ts, client, server, 1, 0, "PA", []byte("POST /orders HTTP/1.1\r\nContent-Length: 100\r\n\r\n{"))
+	}
+	const seconds = 20
+	for i := range seconds {
+		b.segment(t0.Add(time.Duration(i)*time.Second), probe, server, uint32(1+i), 0, "PA", []byte("p"))
+	}
+	// The input ends half a flush interval after the last tick, so that
+	// streams ended by a tick and those ended by the end of input differ.
+	end := t0.Add(seconds*time.Second - time.Second/2)
+	b.segment(end, probe, server, seconds+1, 0, "PA", []byte("p"))
+	path := b.close()
+
+	cfg := testConfig()
+	cfg.Workers = 1
+	rec := &recorders{}
+	f := New(cfg, 1, rec)
+	// Below the live heap: memory is short throughout. Set after New, so
+	// that the connection cap stays flow.max_connections.
+	prev := debug.SetMemoryLimit(-1)
+	debug.SetMemoryLimit(int64(heapAlloc() / 2))
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	before := testutil.ToFloat64(metrics.ConnectionsShed.WithLabelValues(ShedMemoryPressure))
+	src, err := capture.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	err = f.Run(t.Context(), src)
+	debug.SetMemoryLimit(prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	shed := testutil.ToFloat64(metrics.ConnectionsShed.WithLabelValues(ShedMemoryPressure)) - before
+	// An eighth of the connections each second, from the first second on
+	// which they had been silent a flush interval: most are shed.
+	if shed < conns/2 || shed > conns {
+		t.Errorf("%v connections shed under memory pressure, want most of the %d stalled ones", shed, conns)
+	}
+	early := 0
+	for _, r := range rec.streams() {
+		if addrOf(r.conn.A) != probe && r.endTS.Before(end) {
+			early++
+		}
+	}
+	if float64(early) != shed {
+		t.Errorf("%d stalled streams ended before the end of input, want the %v shed", early, shed)
 	}
 }

@@ -63,6 +63,7 @@ type worker struct {
 	overLimitConns prometheus.Counter
 	shedEvicted    prometheus.Counter
 	shedRefused    prometheus.Counter
+	shedPressure   prometheus.Counter
 	gapLost        prometheus.Counter
 	gapBufferFull  prometheus.Counter
 }
@@ -80,6 +81,7 @@ func newWorker(f *Flow, workers int) *worker {
 		overLimitConns: metrics.ConnectionsTotal.WithLabelValues(IgnoredOverLimit),
 		shedEvicted:    metrics.ConnectionsShed.WithLabelValues(ShedEvicted),
 		shedRefused:    metrics.ConnectionsShed.WithLabelValues(ShedRefused),
+		shedPressure:   metrics.ConnectionsShed.WithLabelValues(ShedMemoryPressure),
 		gapLost:        metrics.GapBytes.WithLabelValues(GapLost),
 		gapBufferFull:  metrics.GapBytes.WithLabelValues(GapBufferFull),
 	}
@@ -101,6 +103,9 @@ func (w *worker) run() {
 		}
 		if !b.tick.IsZero() {
 			w.timers(b.tick)
+			if b.pressed {
+				w.shedPressed(w.clock)
+			}
 		}
 		b.reset()
 		w.free <- b
