@@ -31,7 +31,7 @@ type Flow struct {
 	maxConns  int
 	capReason string
 	// conns counts tracked connections across workers, for maxConns; shed
-	// counts the connections shed at it, evicted or refused.
+	// counts the connections shed, at the cap or under memory pressure.
 	conns, shed atomic.Int64
 }
 
