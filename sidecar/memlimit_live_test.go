@@ -22,7 +22,7 @@ const (
 	// webhook/mutate_container.go).
 	memLimit   = 256 << 20
 	memGoLimit = memLimit / 10 * 9
-	// stalledConns hold half a request each, twice what fits 256 MiB.
+	// stalledConns hold half a request each, far more than fit 256 MiB.
 	stalledConns = 50000
 	goodRequests = 200
 )
