@@ -85,7 +85,8 @@ type Flow struct {
 	// Default 64 MiB.
 	MaxBufferBytes ByteSize `mapstructure:"max_buffer_bytes"`
 	// MaxConnections caps tracked connections; a new connection past it is
-	// not tracked and is counted. Default 100000.
+	// not tracked and is counted. Under a Go memory limit (GOMEMLIMIT) the
+	// cap is lowered to what fits it. Default 100000.
 	MaxConnections int `mapstructure:"max_connections"`
 	// IdleTimeout closes a connection that carried no packet for this long.
 	// Default 2m.

@@ -37,6 +37,9 @@ type batch struct {
 	// tick, when set, asks the worker to run its timers at this clock
 	// after the packets, so timers see every packet captured before.
 	tick time.Time
+	// pressed, with tick, asks the worker to shed connections: memory is
+	// short (see memoryPressed).
+	pressed bool
 }
 
 func newBatch() *batch {
@@ -66,5 +69,5 @@ func (b *batch) empty() bool { return len(b.pkts) == 0 && b.tick.IsZero() }
 func (b *batch) reset() {
 	b.pkts = b.pkts[:0]
 	b.arena = b.arena[:0]
-	b.tick = time.Time{}
+	b.tick, b.pressed = time.Time{}, false
 }

@@ -38,7 +38,14 @@ type conn struct {
 	// rst marks a direction whose stream end is an accepted RST.
 	rst   [2]bool
 	ended bool
-	slot  int
+	// slot indexes worker.conns; -1 once the connection is no longer
+	// tracked (shed at the cap, or closed).
+	slot int
+	// last is the capture time of its latest packet, in Unix nanoseconds
+	// (a time.Time would be 16 bytes more on every connection); prev and
+	// next link it in its worker's lru.
+	last       int64
+	prev, next *conn
 }
 
 var _ reassembly.Stream = (*conn)(nil)
@@ -72,6 +79,10 @@ func addr(raw []byte) netip.Addr {
 // the capture time of every segment reassembly is about to buffer.
 func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
 	c.w.touched = c
+	if c.slot >= 0 {
+		c.last = ci.Timestamp.UnixNano()
+		c.w.lru.touch(c)
+	}
 	i := c.index(dir)
 	if tcp.SYN && c.user == nil {
 		c.sawSYN = true

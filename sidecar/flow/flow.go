@@ -12,6 +12,7 @@ package flow
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -25,8 +26,13 @@ type Flow struct {
 	cfg        config.Flow
 	sampleRate float64
 	factory    Factory
-	// conns counts tracked connections across workers, for MaxConnections.
-	conns atomic.Int64
+	// maxConns is the connection cap, capReason what sets it (see
+	// connectionCap).
+	maxConns  int
+	capReason string
+	// conns counts tracked connections across workers, for maxConns; shed
+	// counts the connections shed, at the cap or under memory pressure.
+	conns, shed atomic.Int64
 }
 
 // New prepares a flow stage. cfg fields left zero take their documented
@@ -55,7 +61,8 @@ func New(cfg config.Flow, sampleRate float64, f Factory) *Flow {
 	if !(sampleRate > 0 && sampleRate < 1) {
 		sampleRate = 1
 	}
-	return &Flow{cfg: cfg, sampleRate: sampleRate, factory: f}
+	maxConns, reason := connectionCap(cfg)
+	return &Flow{cfg: cfg, sampleRate: sampleRate, factory: f, maxConns: maxConns, capReason: reason}
 }
 
 // Run reads src until EOF (files) or ctx is done (live), then flushes: every
@@ -65,6 +72,10 @@ func (f *Flow) Run(ctx context.Context, src capture.Source) error {
 	dec, err := newDecoder(src.LinkType())
 	if err != nil {
 		return err
+	}
+	if f.capReason == capMemory {
+		slog.Info("connection cap lowered to what fits the Go memory limit",
+			"cap", f.maxConns, "flow.max_connections", f.cfg.MaxConnections)
 	}
 	workers := make([]*worker, f.cfg.Workers)
 	var wg sync.WaitGroup
@@ -86,11 +97,11 @@ func (f *Flow) Run(ctx context.Context, src capture.Source) error {
 	return nil
 }
 
-// admit counts a new connection in, unless MaxConnections are tracked.
+// admit counts a new connection in, unless maxConns are tracked.
 func (f *Flow) admit() bool {
 	for {
 		n := f.conns.Load()
-		if n >= int64(f.cfg.MaxConnections) {
+		if n >= int64(f.maxConns) {
 			return false
 		}
 		if f.conns.CompareAndSwap(n, n+1) {

@@ -47,6 +47,7 @@ type reader struct {
 	packets, bytes uint64
 	ignored        ignoredCounts
 	sampledConns   prometheus.Counter
+	shed           shedLog
 }
 
 func newReader(f *Flow, src capture.Source, dec *decoder, workers []*worker) *reader {
@@ -59,6 +60,7 @@ func newReader(f *Flow, src capture.Source, dec *decoder, workers []*worker) *re
 		sample:       newSampler(f.sampleRate),
 		live:         src.Live(),
 		sampledConns: metrics.ConnectionsTotal.WithLabelValues(IgnoredSampledOut),
+		shed:         shedLog{limit: f.maxConns, reason: f.capReason},
 	}
 }
 
@@ -120,12 +122,15 @@ func (r *reader) advance(t time.Time) {
 // tick asks every worker to run its timers once it has the packets read so
 // far, then publishes the reader's counters and, live, the kernel's drops.
 func (r *reader) tick() {
+	pressed := memoryPressed()
 	for i := range r.workers {
-		r.batchFor(i).tick = r.clock
+		b := r.batchFor(i)
+		b.tick, b.pressed = r.clock, pressed
 		r.send(i)
 	}
 	r.pendingSince = time.Time{}
 	r.publish()
+	r.shed.tick(r.clock, r.f.shed.Load(), pressed)
 	if r.live {
 		if _, err := r.src.Stats(); err != nil {
 			slog.Warn("reading capture statistics failed", "err", err)

@@ -54,12 +54,16 @@ type worker struct {
 	endClock time.Time
 
 	conns     []*conn // open connections; conn.slot indexes it
+	lru       lru
 	overLimit seenSet
 	ignored   ignoredCounts
 	// buffered is this worker's share of metrics.ReassemblyBytes.
 	buffered int
 
 	overLimitConns prometheus.Counter
+	shedEvicted    prometheus.Counter
+	shedRefused    prometheus.Counter
+	shedPressure   prometheus.Counter
 	gapLost        prometheus.Counter
 	gapBufferFull  prometheus.Counter
 }
@@ -75,6 +79,9 @@ func newWorker(f *Flow, workers int) *worker {
 		in:             make(chan *batch, batchesPerWorker),
 		free:           make(chan *batch, batchesPerWorker),
 		overLimitConns: metrics.ConnectionsTotal.WithLabelValues(IgnoredOverLimit),
+		shedEvicted:    metrics.ConnectionsShed.WithLabelValues(ShedEvicted),
+		shedRefused:    metrics.ConnectionsShed.WithLabelValues(ShedRefused),
+		shedPressure:   metrics.ConnectionsShed.WithLabelValues(ShedMemoryPressure),
 		gapLost:        metrics.GapBytes.WithLabelValues(GapLost),
 		gapBufferFull:  metrics.GapBytes.WithLabelValues(GapBufferFull),
 	}
@@ -96,6 +103,9 @@ func (w *worker) run() {
 		}
 		if !b.tick.IsZero() {
 			w.timers(b.tick)
+			if b.pressed {
+				w.shedPressed(w.clock)
+			}
 		}
 		b.reset()
 		w.free <- b
@@ -165,11 +175,16 @@ func (w *worker) track(c *conn) {
 }
 
 func (w *worker) untrack(c *conn) {
+	if c.slot < 0 {
+		return // shed already
+	}
+	w.lru.remove(c)
 	last := len(w.conns) - 1
 	w.conns[c.slot] = w.conns[last]
 	w.conns[c.slot].slot = c.slot
 	w.conns[last] = nil
 	w.conns = w.conns[:last]
+	c.slot = -1
 	w.f.conns.Add(-1)
 	metrics.Connections.Dec()
 }
@@ -205,11 +220,22 @@ func (pf poolFactory) New(netFlow, _ gopacket.Flow, tcp *layers.TCP, _ reassembl
 		return nil
 	}
 	if !w.f.admit() {
-		w.ignored[overLimit]++
-		if w.overLimit.first(w.hash) {
-			w.overLimitConns.Inc()
+		// At the cap, the connection silent the longest for a flush
+		// interval gives way; if none has, the new one is refused.
+		evicted := w.evict(w.ctx.ci.Timestamp, w.f.cfg.FlushInterval)
+		if evicted {
+			w.shedEvicted.Inc()
+			w.f.shed.Add(1)
 		}
-		return nil
+		if !evicted || !w.f.admit() {
+			w.ignored[overLimit]++
+			if w.overLimit.first(w.hash) {
+				w.overLimitConns.Inc()
+				w.shedRefused.Inc()
+				w.f.shed.Add(1)
+			}
+			return nil
+		}
 	}
 	c := newConn(w, netFlow, tcp)
 	w.track(c)

@@ -39,9 +39,7 @@ func (s *side) beginBody(encoding string, length int64, skip bool) {
 		s.tooLarge()
 		return
 	}
-	if length > 0 {
-		s.kept = newBody(int(length))
-	}
+	s.length = int(length)
 }
 
 // take counts body bytes and keeps them while the size limit allows.
@@ -51,11 +49,30 @@ func (s *side) take(p []byte, ts time.Time) {
 	if !s.keep {
 		return
 	}
-	if len(s.kept)+len(p) > s.limit {
+	need := len(s.kept) + len(p)
+	if need > s.limit {
 		s.tooLarge()
 		return
 	}
+	if need > cap(s.kept) {
+		s.grow(need)
+	}
 	s.kept = append(s.kept, p...)
+}
+
+// grow makes room for need kept bytes. The buffer follows the bytes that
+// arrived, not the declared length: a connection that declares a large
+// body and stalls holds only what it sent. It doubles, so a body that
+// arrives in many segments is copied O(1) times per byte, and stops at the
+// declared length, so a body that arrives whole is allocated once, to size.
+func (s *side) grow(need int) {
+	n := max(need, 2*cap(s.kept))
+	if s.length > 0 {
+		n = min(n, s.length)
+	}
+	b := append(newBody(min(n, s.limit)), s.kept...)
+	releaseBody(s.kept)
+	s.kept = b
 }
 
 // tooLarge stops keeping a body past the size limit; its size is still

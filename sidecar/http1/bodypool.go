@@ -15,7 +15,7 @@ import (
 // allocated to their size, so pooling wastes at most half of a 64 KiB
 // buffer.
 const (
-	minBodyClass = 10 // 1 KiB
+	minBodyClass = 8  // 256 B: what a stalled body holds, when small
 	maxBodyClass = 16 // 64 KiB
 )
 

@@ -63,6 +63,7 @@ type side struct {
 	enc       string // codings to undo once the body is complete
 	keep      bool   // the body is being kept, not skipped
 	limit     int    // cap on kept (encoded) bytes
+	length    int    // the declared Content-Length, 0 if none
 	kept      []byte
 	size      int64 // body bytes seen, kept or not
 	drop      string
@@ -252,7 +253,7 @@ func (s *side) resetLine() {
 // newMessage resets the per-message state for a message whose headers
 // were just read.
 func (s *side) newMessage() {
-	s.remaining, s.enc, s.keep, s.limit = 0, "", false, 0
+	s.remaining, s.enc, s.keep, s.limit, s.length = 0, "", false, 0, 0
 	s.kept, s.size, s.drop, s.truncated, s.trailers = nil, 0, "", false, nil
 	s.sawCR = false
 }

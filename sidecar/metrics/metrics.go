@@ -77,6 +77,12 @@ var (
 		Name: "podtap_connections_total",
 		Help: "TCP connections seen, by detected protocol (http1, http2, ignored, sampled_out, over_limit).",
 	}, []string{"protocol"})
+	// ConnectionsShed counts connections shed at the connection cap: a
+	// tracked one evicted to make room, or a new one refused.
+	ConnectionsShed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podtap_connections_shed_total",
+		Help: "TCP connections shed at the connection cap, by reason (evicted, refused).",
+	}, []string{"reason"})
 	// ReassemblyBytes is the out-of-order data buffered by reassembly.
 	ReassemblyBytes = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "podtap_reassembly_buffered_bytes",
@@ -99,7 +105,7 @@ func init() {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		Pairs, PairsDropped, Packets, Bytes, PacketsIgnored, KernelDrops,
-		Connections, ConnectionsTotal, ReassemblyBytes, GapBytes, ParseErrors,
+		Connections, ConnectionsTotal, ConnectionsShed, ReassemblyBytes, GapBytes, ParseErrors,
 	)
 }
 
