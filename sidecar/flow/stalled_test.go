@@ -10,7 +10,6 @@ import (
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/sidecar/capture"
-	"github.com/podtap/podtap/sidecar/http1"
 	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/pair"
 	"github.com/podtap/podtap/sidecar/parse"
@@ -68,7 +67,7 @@ func TestStalledPartialRequests(t *testing.T) {
 		Pairing:      sc.Pairing,
 		MaxPairBytes: int64(sc.Limits.MaxPairBytes),
 		Direction:    pair.NewDirection(nil, false),
-		Out:          http1.ReleaseBodies,
+		Out:          (*message.Pair).Release,
 	}
 	var openHeap uint64
 	factory := &parseStreams{
