@@ -48,12 +48,13 @@ func EnvName(key string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
-// LoadSidecar loads and validates the sidecar configuration.
+// LoadSidecar loads, normalises and validates the sidecar configuration.
 func LoadSidecar(src Source) (Sidecar, error) {
 	cfg := DefaultSidecar()
 	if err := load(src, &cfg); err != nil {
 		return cfg, err
 	}
+	cfg.Normalize()
 	return cfg, cfg.Validate()
 }
 

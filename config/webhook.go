@@ -244,12 +244,13 @@ func DefaultWebhook() Webhook {
 	}
 }
 
-// LoadWebhook loads and validates the webhook configuration.
+// LoadWebhook loads, normalises and validates the webhook configuration.
 func LoadWebhook(src Source) (Webhook, error) {
 	cfg := DefaultWebhook()
 	if err := load(src, &cfg); err != nil {
 		return cfg, err
 	}
+	cfg.Sidecar.Settings.Normalize()
 	return cfg, cfg.Validate()
 }
 
@@ -400,8 +401,7 @@ func (t *SidecarTemplate) validate() []error {
 	if _, err := t.HealthPort(); err != nil {
 		errs = append(errs, fmt.Errorf("%w (the injected probes need it)", err))
 	}
-	settings := t.Settings
-	if err := settings.Validate(); err != nil {
+	if err := t.Settings.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("sidecar.settings: %w", err))
 	}
 	return errs

@@ -85,14 +85,27 @@ Webhook.Excluded); the registration keeps them from ever reaching it.
 {{- end }}
 
 {{/*
+kafka.brokers as a JSON list: the value is a list, or one comma-separated
+string as `--set kafka.brokers=kafka:9092` gives it.
+*/}}
+{{- define "podtap.brokers" -}}
+{{- $b := .Values.kafka.brokers }}
+{{- if kindIs "string" $b }}
+{{- $b = ternary list (splitList "," $b) (empty $b) }}
+{{- end }}
+{{- toJson $b }}
+{{- end }}
+
+{{/*
 The sidecar's settings: sidecar.settings, with the kafka.* values over
 them. Non-empty kafka.brokers switch the sink to Kafka.
 */}}
 {{- define "podtap.sidecarSettings" -}}
 {{- $settings := deepCopy .Values.sidecar.settings }}
 {{- $k := .Values.kafka }}
-{{- if $k.brokers }}
-{{- $kafka := dict "brokers" $k.brokers "topic" $k.topic }}
+{{- $brokers := include "podtap.brokers" . | fromJsonArray }}
+{{- if $brokers }}
+{{- $kafka := dict "brokers" $brokers "topic" $k.topic }}
 {{- if $k.tls.enabled }}
 {{- $tls := dict "enabled" true }}
 {{- with $k.tls.serverName }}
