@@ -112,6 +112,9 @@ func (c *Sidecar) Validate() error {
 			errs = append(errs, fmt.Errorf("kafka.brokers: %w", err))
 		}
 	}
+	if c.Kafka.ClientID == "" {
+		bad("kafka.client_id", `""`, "a name for the producer, such as podtap-sidecar")
+	}
 	switch c.Kafka.Compression {
 	case "zstd", "lz4", "snappy", "gzip", "none":
 	default:

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -228,7 +229,7 @@ func DefaultWebhook() Webhook {
 		},
 		LeaderElection: LeaderElection{Enabled: true, ID: "podtap-webhook"},
 		Injection: Injection{
-			ExcludedNamespaces: []string{"kube-system", "kube-public", "kube-node-lease"},
+			ExcludedNamespaces: slices.Clone(SystemNamespaces),
 			NativeSidecar:      NativeAuto,
 			VersionRefresh:     10 * time.Minute,
 		},
