@@ -77,7 +77,7 @@ configured ones. podtap-webhook excludes the same set itself (config
 Webhook.Excluded); the registration keeps them from ever reaching it.
 */}}
 {{- define "podtap.excludedNamespaces" -}}
-{{- $out := list "kube-system" "kube-public" "kube-node-lease" .Release.Namespace }}
+{{- $out := append (include "podtap.systemNamespaces" . | fromJsonArray) .Release.Namespace }}
 {{- range .Values.webhook.excludedNamespaces }}
 {{- $out = append $out . }}
 {{- end }}

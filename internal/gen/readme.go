@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/podtap/podtap/config"
+)
+
+// section is the generated body of one pair of README markers.
+type section struct{ name, body string }
+
+func readmeSections(root string) ([]section, error) {
+	docs, err := fieldDocs(root)
+	if err != nil {
+		return nil, err
+	}
+	sidecar, err := keyTable(config.DefaultSidecar(), docs, "")
+	if err != nil {
+		return nil, err
+	}
+	webhook, err := keyTable(config.DefaultWebhook(), docs, "sidecar.settings.")
+	if err != nil {
+		return nil, err
+	}
+	mets, reasons, err := metricTables(root)
+	if err != nil {
+		return nil, err
+	}
+	return []section{
+		{"sidecar-keys", sidecar},
+		{"webhook-keys", webhook},
+		{"metrics", mets},
+		{"drop-reasons", reasons},
+	}, nil
+}
+
+// keyTable lists every key of cfg with its default and its field's doc,
+// leaving out the keys under skip.
+func keyTable(cfg any, docs map[string]map[string]string, skip string) (string, error) {
+	var b strings.Builder
+	b.WriteString("| key | env | default | meaning |\n|---|---|---|---|\n")
+	for _, key := range config.Keys(cfg) {
+		if skip != "" && strings.HasPrefix(key, skip) {
+			continue
+		}
+		val, err := config.Value(cfg, key)
+		if err != nil {
+			return "", err
+		}
+		def := "(none)"
+		if val != "" {
+			def = "`" + val + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", key, config.EnvName(key), cell(def), cell(docOf(reflect.TypeOf(cfg), key, docs)))
+	}
+	if skip != "" {
+		fmt.Fprintf(&b, "| `%s*` | | the sidecar's defaults | any `podtap-sidecar` key (table above), e.g. `%ssink.type: kafka` |\n", skip, skip)
+	}
+	return b.String(), nil
+}
+
+// docOf follows a dotted key through the struct types to its field's doc.
+func docOf(t reflect.Type, key string, docs map[string]map[string]string) string {
+	name, rest, nested := strings.Cut(key, ".")
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Tag.Get("mapstructure") != name {
+			continue
+		}
+		if nested {
+			return docOf(f.Type, rest, docs)
+		}
+		return docs[t.Name()][name]
+	}
+	return ""
+}
+
+func metricTables(root string) (string, string, error) {
+	mets, err := scanMetrics(root, "sidecar")
+	if err != nil {
+		return "", "", err
+	}
+	sort.Slice(mets, func(i, j int) bool { return mets[i].name < mets[j].name })
+	var m strings.Builder
+	m.WriteString("| metric | labels | meaning |\n|---|---|---|\n")
+	for _, x := range mets {
+		fmt.Fprintf(&m, "| `%s` | %s | %s |\n", x.name, cell(strings.Join(x.labels, ", ")), cell(x.help))
+	}
+	reasons, err := scanReasons(root)
+	if err != nil {
+		return "", "", err
+	}
+	var r strings.Builder
+	r.WriteString("| reason | meaning |\n|---|---|\n")
+	for _, x := range reasons {
+		fmt.Fprintf(&r, "| `%s` | %s |\n", x.name, cell(x.help))
+	}
+	return m.String(), r.String(), nil
+}
