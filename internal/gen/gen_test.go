@@ -28,3 +28,25 @@ func TestGeneratedFilesAreFresh(t *testing.T) {
 		}
 	}
 }
+
+// TestNamesDefinedOnce: no two record flags, and no two drop reasons,
+// share a value, so a value in a record or a metric names one thing.
+func TestNamesDefinedOnce(t *testing.T) {
+	root := filepath.Join("..", "..")
+	for _, list := range []struct{ dir, prefix string }{{"sidecar/message", "Flag"}, {"sidecar/metrics", "Reason"}} {
+		consts, err := scanConsts(root, list.dir, list.prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(consts) < 10 {
+			t.Fatalf("%s: only %d %s* constants found", list.dir, len(consts), list.prefix)
+		}
+		seen := map[string]bool{}
+		for _, c := range consts {
+			if seen[c.name] || c.help == "" {
+				t.Errorf("%s: %q defined twice or undocumented", list.dir, c.name)
+			}
+			seen[c.name] = true
+		}
+	}
+}

@@ -55,11 +55,12 @@ func scanMetrics(root, dir string) ([]metric, error) {
 	return out, err
 }
 
-// scanReasons reads the drop reasons, the Reason* constants of package
-// metrics, with their line comments, in definition order.
-func scanReasons(root string) ([]metric, error) {
+// scanConsts reads the string constants named prefix* of the package in
+// dir, with their comments, in definition order: the drop reasons of
+// package metrics, the record flags of package message.
+func scanConsts(root, dir, prefix string) ([]metric, error) {
 	var out []metric
-	err := walkGo(filepath.Join(root, "sidecar", "metrics"), func(f *ast.File) {
+	err := walkGo(filepath.Join(root, dir), func(f *ast.File) {
 		for _, d := range f.Decls {
 			g, ok := d.(*ast.GenDecl)
 			if !ok || g.Tok != token.CONST {
@@ -67,14 +68,18 @@ func scanReasons(root string) ([]metric, error) {
 			}
 			for _, s := range g.Specs {
 				v := s.(*ast.ValueSpec)
-				if len(v.Names) != 1 || !strings.HasPrefix(v.Names[0].Name, "Reason") || len(v.Values) != 1 {
+				if len(v.Names) != 1 || !strings.HasPrefix(v.Names[0].Name, prefix) || len(v.Values) != 1 {
 					continue
 				}
-				help := ""
-				if v.Comment != nil {
-					help = oneLine(v.Comment.Text())
+				m := metric{name: str(v.Values[0])}
+				switch {
+				case v.Comment != nil:
+					m.help = oneLine(v.Comment.Text())
+				case v.Doc != nil:
+					// A doc comment starts with the constant's Go name.
+					m.help = strings.TrimPrefix(oneLine(v.Doc.Text()), v.Names[0].Name+" ")
 				}
-				out = append(out, metric{name: str(v.Values[0]), help: help})
+				out = append(out, m)
 			}
 		}
 	})

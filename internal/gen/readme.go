@@ -29,11 +29,16 @@ func readmeSections(root string) ([]section, error) {
 	if err != nil {
 		return nil, err
 	}
+	flags, err := flagTable(root)
+	if err != nil {
+		return nil, err
+	}
 	return []section{
 		{"sidecar-keys", sidecar},
 		{"webhook-keys", webhook},
 		{"metrics", mets},
 		{"drop-reasons", reasons},
+		{"flags", flags},
 	}, nil
 }
 
@@ -89,7 +94,7 @@ func metricTables(root string) (string, string, error) {
 	for _, x := range mets {
 		fmt.Fprintf(&m, "| `%s` | %s | %s |\n", x.name, cell(strings.Join(x.labels, ", ")), cell(x.help))
 	}
-	reasons, err := scanReasons(root)
+	reasons, err := scanConsts(root, "sidecar/metrics", "Reason")
 	if err != nil {
 		return "", "", err
 	}
@@ -99,4 +104,17 @@ func metricTables(root string) (string, string, error) {
 		fmt.Fprintf(&r, "| `%s` | %s |\n", x.name, cell(x.help))
 	}
 	return m.String(), r.String(), nil
+}
+
+func flagTable(root string) (string, error) {
+	flags, err := scanConsts(root, "sidecar/message", "Flag")
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString("| flag | meaning |\n|---|---|\n")
+	for _, f := range flags {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", f.name, cell(f.help))
+	}
+	return b.String(), nil
 }

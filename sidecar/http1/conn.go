@@ -116,7 +116,7 @@ func (c *Conn) Feed(fromClient bool, b []byte, ts time.Time) int {
 // Content-Length body or a chunk of known size the parser skips exactly n
 // and stays in sync, and the message is dropped as gap; otherwise it
 // resyncs at the next start line, so one gap never loses the rest of the
-// connection. Halves parsed after a resync carry FlagAfterGap, and the
+// connection. Halves parsed after a resync carry message.FlagAfterGap, and the
 // next response AfterGap.
 func (c *Conn) Gap(fromClient bool, n int, ts time.Time) {
 	if c.closed {
