@@ -1,6 +1,7 @@
 // Command gen writes the copies of podtap's single definitions that other
 // formats need: the README's tables of keys, metrics and drop reasons, and
-// the chart's template of the system namespaces. Each copy sits between
+// the chart's template of the system namespaces and the chart's values that
+// mirror a webhook default. Each copy sits between
 // markers (or is a whole generated file), so everything else in those files
 // stays hand-written. `make generate` runs it; gen_test.go fails when a
 // committed copy is stale.
@@ -58,8 +59,16 @@ func generate(root string) ([]file, error) {
 			return nil, fmt.Errorf("README.md: %w", err)
 		}
 	}
+	values, err := os.ReadFile(filepath.Join(root, chartValues))
+	if err != nil {
+		return nil, err
+	}
+	if values, err = writeValues(values); err != nil {
+		return nil, fmt.Errorf("%s: %w", chartValues, err)
+	}
 	return []file{
 		{"README.md", readme},
 		{chartGenerated, chartTemplate()},
+		{chartValues, values},
 	}, nil
 }
