@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/podtap/podtap/config"
 )
 
 // TestGeneratedFilesAreFresh regenerates every copy in memory and fails when
@@ -47,6 +51,22 @@ func TestNamesDefinedOnce(t *testing.T) {
 				t.Errorf("%s: %q defined twice or undocumented", list.dir, c.name)
 			}
 			seen[c.name] = true
+		}
+	}
+}
+
+// TestEveryKeyStatesItsDefault: each field's doc, which the README's tables
+// show, says what applies when the key is not set.
+func TestEveryKeyStatesItsDefault(t *testing.T) {
+	docs, err := fieldDocs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range []any{config.DefaultSidecar(), config.DefaultWebhook()} {
+		for _, key := range config.Keys(cfg) {
+			if doc := docOf(reflect.TypeOf(cfg), key, docs); !strings.Contains(strings.ToLower(doc), "default") {
+				t.Errorf("%s: its doc %q states no default", key, doc)
+			}
 		}
 	}
 }

@@ -17,11 +17,15 @@ func readmeSections(root string) ([]section, error) {
 	if err != nil {
 		return nil, err
 	}
-	sidecar, err := keyTable(config.DefaultSidecar(), docs, "")
+	sidecar, err := keyTable(config.DefaultSidecar(), docs, func(k string) bool { return !strings.HasPrefix(k, "kafka.") })
 	if err != nil {
 		return nil, err
 	}
-	webhook, err := keyTable(config.DefaultWebhook(), docs, "sidecar.settings.")
+	kafka, err := keyTable(config.DefaultSidecar(), docs, func(k string) bool { return strings.HasPrefix(k, "kafka.") })
+	if err != nil {
+		return nil, err
+	}
+	webhook, err := keyTable(config.DefaultWebhook(), docs, func(k string) bool { return !strings.HasPrefix(k, "sidecar.settings.") })
 	if err != nil {
 		return nil, err
 	}
@@ -35,6 +39,7 @@ func readmeSections(root string) ([]section, error) {
 	}
 	return []section{
 		{"sidecar-keys", sidecar},
+		{"kafka-keys", kafka},
 		{"webhook-keys", webhook},
 		{"metrics", mets},
 		{"drop-reasons", reasons},
@@ -42,13 +47,13 @@ func readmeSections(root string) ([]section, error) {
 	}, nil
 }
 
-// keyTable lists every key of cfg with its default and its field's doc,
-// leaving out the keys under skip.
-func keyTable(cfg any, docs map[string]map[string]string, skip string) (string, error) {
+// keyTable lists the keys of cfg that keep accepts, with their env, their
+// default and their field's doc.
+func keyTable(cfg any, docs map[string]map[string]string, keep func(string) bool) (string, error) {
 	var b strings.Builder
 	b.WriteString("| key | env | default | meaning |\n|---|---|---|---|\n")
 	for _, key := range config.Keys(cfg) {
-		if skip != "" && strings.HasPrefix(key, skip) {
+		if !keep(key) {
 			continue
 		}
 		val, err := config.Value(cfg, key)
@@ -60,9 +65,6 @@ func keyTable(cfg any, docs map[string]map[string]string, skip string) (string, 
 			def = "`" + val + "`"
 		}
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", key, config.EnvName(key), cell(def), cell(docOf(reflect.TypeOf(cfg), key, docs)))
-	}
-	if skip != "" {
-		fmt.Fprintf(&b, "| `%s*` | | the sidecar's defaults | any `podtap-sidecar` key (table above), e.g. `%ssink.type: kafka` |\n", skip, skip)
 	}
 	return b.String(), nil
 }
