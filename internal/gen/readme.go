@@ -29,7 +29,7 @@ func readmeSections(root string) ([]section, error) {
 	if err != nil {
 		return nil, err
 	}
-	mets, reasons, err := metricTables(root)
+	mets, kafkaMets, reasons, err := metricTables(root)
 	if err != nil {
 		return nil, err
 	}
@@ -42,6 +42,7 @@ func readmeSections(root string) ([]section, error) {
 		{"kafka-keys", kafka},
 		{"webhook-keys", webhook},
 		{"metrics", mets},
+		{"kafka-metrics", kafkaMets},
 		{"drop-reasons", reasons},
 		{"flags", flags},
 	}, nil
@@ -85,27 +86,33 @@ func docOf(t reflect.Type, key string, docs map[string]map[string]string) string
 	return ""
 }
 
-func metricTables(root string) (string, string, error) {
+func metricTables(root string) (sidecar, kafka, reasons string, err error) {
 	mets, err := scanMetrics(root, "sidecar")
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	sort.Slice(mets, func(i, j int) bool { return mets[i].name < mets[j].name })
-	var m strings.Builder
-	m.WriteString("| metric | labels | meaning |\n|---|---|---|\n")
-	for _, x := range mets {
-		fmt.Fprintf(&m, "| `%s` | %s | %s |\n", x.name, cell(strings.Join(x.labels, ", ")), cell(x.help))
+	var m, k strings.Builder
+	for _, b := range []*strings.Builder{&m, &k} {
+		b.WriteString("| metric | labels | meaning |\n|---|---|---|\n")
 	}
-	reasons, err := scanConsts(root, "sidecar/metrics", "Reason")
+	for _, x := range mets {
+		b := &m
+		if strings.HasPrefix(x.name, "podtap_kafka_") {
+			b = &k
+		}
+		fmt.Fprintf(b, "| `%s` | %s | %s |\n", x.name, cell(strings.Join(x.labels, ", ")), cell(x.help))
+	}
+	rs, err := scanConsts(root, "sidecar/metrics", "Reason")
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	var r strings.Builder
 	r.WriteString("| reason | meaning |\n|---|---|\n")
-	for _, x := range reasons {
+	for _, x := range rs {
 		fmt.Fprintf(&r, "| `%s` | %s |\n", x.name, cell(x.help))
 	}
-	return m.String(), r.String(), nil
+	return m.String(), k.String(), r.String(), nil
 }
 
 func flagTable(root string) (string, error) {
