@@ -3,7 +3,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BINARIES := podtap-sidecar podtap-webhook
 
-.PHONY: build test demo bench clean
+.PHONY: build test demo bench clean generate
 build: $(addprefix bin/,$(BINARIES))
 
 bin/%: FORCE
@@ -19,6 +19,11 @@ demo: bin/podtap-demo
 # README); BENCHFLAGS=--quick for a short run, --json FILE to keep it.
 bench:
 	go run ./cmd/podtap-bench $(BENCHFLAGS)
+
+# The copies of single definitions in other formats (README tables, chart
+# templates); internal/gen's test fails when they are stale.
+generate:
+	go generate ./internal/gen
 
 clean:
 	rm -rf bin

@@ -66,7 +66,7 @@ type Pod struct {
 	// Node the pod runs on (env NODE_NAME). Default empty.
 	Node string `mapstructure:"node"`
 	// IPs are the pod's own addresses (env POD_IP, comma separated), used to
-	// tell inbound from outbound. Empty means the capture interface's
+	// tell inbound from outbound. Default empty: the capture interface's
 	// addresses for `run`, and "unknown" direction for `replay`.
 	IPs []string `mapstructure:"ip"`
 	// Workload is the owning workload, e.g. Deployment/checkout. Default empty.
@@ -84,9 +84,10 @@ type Flow struct {
 	// MaxBufferBytes caps out-of-order data buffered for all connections.
 	// Default 64 MiB.
 	MaxBufferBytes ByteSize `mapstructure:"max_buffer_bytes"`
-	// MaxConnections caps tracked connections; a new connection past it is
-	// not tracked and is counted. Under a Go memory limit (GOMEMLIMIT) the
-	// cap is lowered to what fits it. Default 100000.
+	// MaxConnections caps tracked connections. At the cap the connection
+	// silent longest is evicted, or the new one refused when none has been
+	// silent for a flush interval; both are counted. Under a Go memory
+	// limit (GOMEMLIMIT) the cap is lowered to what fits it. Default 100000.
 	MaxConnections int `mapstructure:"max_connections"`
 	// IdleTimeout closes a connection that carried no packet for this long.
 	// Default 2m.
@@ -189,30 +190,38 @@ type Sink struct {
 	// Type is "stdout", "file:PATH" or "kafka". Default "stdout".
 	Type string `mapstructure:"type"`
 	// Path is the file of the file sink; "file:PATH" in Type sets it.
+	// Default empty.
 	Path string `mapstructure:"path"`
 }
 
 // Kafka configures the Kafka sink.
 type Kafka struct {
-	// Brokers are the seed brokers, host:port. Required for the kafka sink.
+	// Brokers are the seed brokers, host:port, as a list or one
+	// comma-separated string. Required for the kafka sink; no default.
 	Brokers []string `mapstructure:"brokers"`
-	// Topic receives the pairs. Default "podtap.pairs".
+	// Topic receives the pairs; the podtap.io/kafka-topic annotation
+	// overrides it. Default "podtap.pairs".
 	Topic string `mapstructure:"topic"`
-	// ClientID names the producer to the brokers. Default "podtap-sidecar".
+	// ClientID names the producer to the brokers, in their logs and
+	// quotas. Default "podtap-sidecar".
 	ClientID string `mapstructure:"client_id"`
-	// Compression is "zstd", "lz4", "snappy", "gzip" or "none".
-	// Default "zstd".
+	// Compression is "zstd", "lz4", "snappy", "gzip" or "none" (none when
+	// the broker does not support the codec). Default "zstd".
 	Compression string `mapstructure:"compression"`
-	// MaxRecordBytes is the largest record produced; it must not exceed the
-	// topic's max.message.bytes. Default 2 MiB (a 1 MiB pair and its envelope).
+	// MaxRecordBytes is the largest record and batch produced, before
+	// compression; at least limits.max_pair_bytes, and no more than the
+	// topic's max.message.bytes. Default 2 MiB (a 1 MiB pair and its
+	// envelope).
 	MaxRecordBytes ByteSize `mapstructure:"max_record_bytes"`
-	// CreateTopic creates the topic at start when it is missing.
-	// Default false.
+	// CreateTopic creates the topic at start when it is missing, with the
+	// cluster's default partitions and replication. Default false.
 	CreateTopic bool `mapstructure:"create_topic"`
-	// QueueBytes bounds the in-memory queue in front of the producer.
-	// Default 32 MiB.
+	// QueueBytes bounds the in-memory queue in front of the producer:
+	// records queued, in flight or to be retried; at least
+	// kafka.max_record_bytes. Default 32 MiB.
 	QueueBytes ByteSize `mapstructure:"queue_bytes"`
-	// ShutdownGrace bounds the flush of the queue on SIGTERM. Default 10s.
+	// ShutdownGrace is how long, on SIGTERM, the sink keeps delivering
+	// before it saves the rest to the spool. Default 10s.
 	ShutdownGrace time.Duration `mapstructure:"shutdown_grace"`
 	TLS           KafkaTLS      `mapstructure:"tls"`
 	SASL          KafkaSASL     `mapstructure:"sasl"`
@@ -221,14 +230,16 @@ type Kafka struct {
 
 // KafkaTLS configures TLS to the brokers.
 type KafkaTLS struct {
-	// Enabled turns TLS on. Default false.
+	// Enabled turns TLS (1.2 or later) to the brokers on. Default false.
 	Enabled bool `mapstructure:"enabled"`
-	// CAFile is a PEM bundle of CAs; empty means the system pool.
+	// CAFile is a PEM bundle of CAs. Default empty: the system pool.
 	CAFile string `mapstructure:"ca_file"`
-	// CertFile and KeyFile are a PEM client certificate and key.
+	// CertFile and KeyFile are a PEM client certificate and key, for
+	// mutual TLS. Default empty: none.
 	CertFile string `mapstructure:"cert_file"`
 	KeyFile  string `mapstructure:"key_file"`
 	// ServerName overrides the name checked in the broker's certificate.
+	// Default empty: the broker's host.
 	ServerName string `mapstructure:"server_name"`
 }
 
@@ -238,10 +249,13 @@ type KafkaSASL struct {
 	// Mechanism is "", "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512".
 	// Default "" (no SASL).
 	Mechanism string `mapstructure:"mechanism"`
-	// Username, or UsernameFile naming a file that holds it.
+	// Username, or UsernameFile naming a file that holds it (read again
+	// at every connection). Default empty.
 	Username     string `mapstructure:"username"`
 	UsernameFile string `mapstructure:"username_file"`
-	// Password, or PasswordFile naming a file that holds it.
+	// Password, inline (env from a Secret), or PasswordFile naming a file
+	// that holds it (a mounted Secret, read again at every connection).
+	// Default empty.
 	Password     string `mapstructure:"password"`
 	PasswordFile string `mapstructure:"password_file"`
 }
@@ -259,7 +273,8 @@ type Spool struct {
 	// Fsync is "always" (every record), "segment" (on roll and close) or
 	// "interval". Default "interval".
 	Fsync string `mapstructure:"fsync"`
-	// FsyncInterval is the period of "interval" fsync. Default 1s.
+	// FsyncInterval is the period of "interval" fsync, and how often the
+	// delivery position is saved. Default 1s.
 	FsyncInterval time.Duration `mapstructure:"fsync_interval"`
 }
 

@@ -18,17 +18,29 @@ import (
 // EnvPrefix starts every environment variable podtap reads for its keys.
 const EnvPrefix = "PODTAP_"
 
-// extraEnv lists env names read besides PODTAP_<KEY>: the Kubernetes
-// downward API names the webhook injects (and the webhook reads).
-var extraEnv = map[string][]string{
-	"pod.name":      {"POD_NAME"},
-	"pod.namespace": {"POD_NAMESPACE"},
-	"pod.uid":       {"POD_UID"},
-	"pod.node":      {"NODE_NAME"},
-	"pod.ip":        {"POD_IP"},
-	// The webhook's own namespace, as its Deployment learns it.
-	"namespace": {"POD_NAMESPACE"},
+// DownwardEnv are the Kubernetes downward-API variables the webhook sets on
+// the sidecar (and its own Deployment sets on the webhook), with the pod
+// field each carries and the config key it fills.
+var DownwardEnv = []struct{ Name, FieldPath, Key string }{
+	{"POD_NAME", "metadata.name", "pod.name"},
+	{"POD_NAMESPACE", "metadata.namespace", "pod.namespace"},
+	{"POD_UID", "metadata.uid", "pod.uid"},
+	{"NODE_NAME", "spec.nodeName", "pod.node"},
+	{"POD_IP", "status.podIPs", "pod.ip"},
 }
+
+// extraEnv lists env names read besides PODTAP_<KEY>: the downward-API
+// names, and for the webhook's own namespace the one its Deployment sets.
+var extraEnv = func() map[string][]string {
+	m := map[string][]string{}
+	for _, d := range DownwardEnv {
+		m[d.Key] = append(m[d.Key], d.Name)
+		if d.Key == "pod.namespace" {
+			m["namespace"] = append(m["namespace"], d.Name)
+		}
+	}
+	return m
+}()
 
 // Source says where a configuration is read from. Precedence, lowest first:
 // defaults, the file, env, flags.
@@ -48,12 +60,13 @@ func EnvName(key string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
-// LoadSidecar loads and validates the sidecar configuration.
+// LoadSidecar loads, normalises and validates the sidecar configuration.
 func LoadSidecar(src Source) (Sidecar, error) {
 	cfg := DefaultSidecar()
 	if err := load(src, &cfg); err != nil {
 		return cfg, err
 	}
+	cfg.Normalize()
 	return cfg, cfg.Validate()
 }
 

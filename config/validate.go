@@ -3,12 +3,22 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
-// Validate checks every value and normalises the few that have a short
-// form ("file:PATH" sink). Each problem names its key and what is accepted.
+// Normalize rewrites the values that have a short form into their long
+// one: a "file:PATH" sink.type becomes type "file" and sink.path PATH.
+// LoadSidecar applies it; Validate accepts either form.
+func (c *Sidecar) Normalize() {
+	c.Sink = c.Sink.normalized()
+}
+
+// Validate checks every value, changing none, so a caller may validate the
+// configuration it goes on to use. Each problem names its key and what is
+// accepted.
 func (c *Sidecar) Validate() error {
 	var errs []error
 	bad := func(key string, got any, accepted string) {
@@ -91,10 +101,19 @@ func (c *Sidecar) Validate() error {
 	if c.GRPC.QueueSize < 1 {
 		bad("grpc.queue_size", c.GRPC.QueueSize, "at least 1")
 	}
-	if err := c.Sink.normalise(); err != nil {
+	sink := c.Sink.normalized()
+	if err := sink.check(); err != nil {
 		errs = append(errs, err)
-	} else if c.Sink.Type == "kafka" && len(c.Kafka.Brokers) == 0 {
+	} else if sink.Type == "kafka" && len(c.Kafka.Brokers) == 0 {
 		errs = append(errs, errors.New("kafka.brokers: empty is not accepted with sink.type kafka; want host:port, comma separated"))
+	}
+	for _, b := range c.Kafka.Brokers {
+		if err := checkBroker(b); err != nil {
+			errs = append(errs, fmt.Errorf("kafka.brokers: %w", err))
+		}
+	}
+	if c.Kafka.ClientID == "" {
+		bad("kafka.client_id", `""`, "a name for the producer, such as podtap-sidecar")
 	}
 	switch c.Kafka.Compression {
 	case "zstd", "lz4", "snappy", "gzip", "none":
@@ -134,10 +153,14 @@ func validStatusRule(s string) bool {
 	return s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9'
 }
 
-func (s *Sink) normalise() error {
+func (s Sink) normalized() Sink {
 	if path, ok := strings.CutPrefix(s.Type, "file:"); ok {
 		s.Type, s.Path = "file", path
 	}
+	return s
+}
+
+func (s Sink) check() error {
 	switch s.Type {
 	case "stdout", "kafka":
 		return nil
@@ -148,4 +171,21 @@ func (s *Sink) normalise() error {
 		return nil
 	}
 	return fmt.Errorf(`sink.type: %q is not accepted; want "stdout", "file:PATH" or "kafka"`, s.Type)
+}
+
+// checkBroker accepts a seed broker as the Kafka client dials it: host:port
+// with a port from 1 to 65535.
+func checkBroker(b string) error {
+	const want = "want host:port, comma separated, such as kafka:9092,kafka-1:9092"
+	if b == "" {
+		return fmt.Errorf("an empty entry is not accepted; %s", want)
+	}
+	host, port, err := net.SplitHostPort(b)
+	if err != nil {
+		return fmt.Errorf("%q is not accepted (%v); %s", b, err, want)
+	}
+	if n, err := strconv.Atoi(port); host == "" || err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q is not accepted; %s, with a port from 1 to 65535", b, want)
+	}
+	return nil
 }

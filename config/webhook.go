@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -228,7 +229,7 @@ func DefaultWebhook() Webhook {
 		},
 		LeaderElection: LeaderElection{Enabled: true, ID: "podtap-webhook"},
 		Injection: Injection{
-			ExcludedNamespaces: []string{"kube-system", "kube-public", "kube-node-lease"},
+			ExcludedNamespaces: slices.Clone(SystemNamespaces),
 			NativeSidecar:      NativeAuto,
 			VersionRefresh:     10 * time.Minute,
 		},
@@ -244,12 +245,13 @@ func DefaultWebhook() Webhook {
 	}
 }
 
-// LoadWebhook loads and validates the webhook configuration.
+// LoadWebhook loads, normalises and validates the webhook configuration.
 func LoadWebhook(src Source) (Webhook, error) {
 	cfg := DefaultWebhook()
 	if err := load(src, &cfg); err != nil {
 		return cfg, err
 	}
+	cfg.Sidecar.Settings.Normalize()
 	return cfg, cfg.Validate()
 }
 
@@ -400,8 +402,7 @@ func (t *SidecarTemplate) validate() []error {
 	if _, err := t.HealthPort(); err != nil {
 		errs = append(errs, fmt.Errorf("%w (the injected probes need it)", err))
 	}
-	settings := t.Settings
-	if err := settings.Validate(); err != nil {
+	if err := t.Settings.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("sidecar.settings: %w", err))
 	}
 	return errs

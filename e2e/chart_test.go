@@ -276,3 +276,41 @@ func diffYAML(t *testing.T, want, got any) string {
 	})
 	return d
 }
+
+// TestChartBrokersString: `--set kafka.brokers=kafka:9092`, the first
+// thing a Helm user types, gives a string, not a list; the chart takes it,
+// and a comma-separated one, as it takes the list, and refuses what is no
+// broker with an error naming the value.
+func TestChartBrokersString(t *testing.T) {
+	two := []string{"kafka-0:9092", "kafka-1:9093"}
+	for _, tc := range []struct {
+		name string
+		set  []string
+		want []string
+	}{
+		{"one", []string{"--set", "kafka.brokers=kafka:9092"}, []string{"kafka:9092"}},
+		{"escaped comma", []string{"--set", `kafka.brokers=kafka-0:9092\,kafka-1:9093`}, two},
+		{"list", []string{"--set", "kafka.brokers={kafka-0:9092,kafka-1:9093}"}, two},
+		{"empty string", []string{"--set", "kafka.brokers="}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := renderChart(t, tc.set...).webhookConfig(t).Sidecar.Settings
+			if !slices.Equal(s.Kafka.Brokers, tc.want) {
+				t.Fatalf("brokers %q, want %q", s.Kafka.Brokers, tc.want)
+			}
+			wantSink := "kafka"
+			if tc.want == nil {
+				wantSink = "stdout"
+			}
+			if s.Sink.Type != wantSink {
+				t.Fatalf("sink %q, want %q", s.Sink.Type, wantSink)
+			}
+		})
+	}
+	for _, bad := range []string{"kafka", `kafka:9092\,\,kafka-1:9092`, "kafka:port", "kafka:9092\\,"} {
+		_, err := runHelm(t, "template", releaseName, chartDir, "--namespace", releaseNamespace, "--set-string", "kafka.brokers="+bad)
+		if err == nil || !strings.Contains(err.Error(), "/kafka/brokers") {
+			t.Errorf("kafka.brokers=%q: %v, want an error naming brokers", bad, err)
+		}
+	}
+}

@@ -55,23 +55,15 @@ func sidecarContainer(tmpl *config.SidecarTemplate, s PodSettings, sc config.Sid
 	return c, nil
 }
 
-// downwardEnv are the pod's identity, which the sidecar stamps on records.
-var downwardEnv = []struct{ name, field string }{
-	{"POD_NAME", "metadata.name"},
-	{"POD_NAMESPACE", "metadata.namespace"},
-	{"POD_UID", "metadata.uid"},
-	{"NODE_NAME", "spec.nodeName"},
-	{"POD_IP", "status.podIPs"},
-}
-
 // sidecarEnv renders the settings that differ from the sidecar's defaults,
 // so the pod spec shows what is particular to it.
 func sidecarEnv(sc config.Sidecar, res config.Resources) ([]corev1.EnvVar, error) {
 	var env []corev1.EnvVar
-	for _, d := range downwardEnv {
+	// The pod's identity, which the sidecar stamps on records.
+	for _, d := range config.DownwardEnv {
 		env = append(env, corev1.EnvVar{
-			Name:      d.name,
-			ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: d.field}},
+			Name:      d.Name,
+			ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: d.FieldPath}},
 		})
 	}
 	if res.MemoryLimit != nil {

@@ -20,10 +20,8 @@ import (
 
 // Flags the enrich stage sets on pairs.
 const (
-	// FlagUndecoded: no schema, the messages are kept raw (base64).
-	FlagUndecoded = "grpc_undecoded"
-	// FlagDecodeError: a schema was found but the messages did not fit it.
-	FlagDecodeError = "grpc_decode_error"
+	FlagUndecoded   = message.FlagGRPCUndecoded
+	FlagDecodeError = message.FlagGRPCDecodeError
 )
 
 // lookupWorkers is how many reflection lookups run at once: lookups are

@@ -9,10 +9,8 @@ import (
 	"github.com/podtap/podtap/sidecar/pbjson"
 )
 
-// FlagMethodInferred: the call's path was not seen (HPACK could not
-// resolve it, the capture having joined the connection late), and its
-// service and method are the one method of the server its messages fit.
-const FlagMethodInferred = "grpc_method_inferred"
+// FlagMethodInferred is set on pairs whose method was inferred.
+const FlagMethodInferred = message.FlagGRPCMethodInferred
 
 // Outcomes of method inference, as podtap_grpc_method_inference_total
 // counts them.
@@ -27,7 +25,7 @@ const (
 	noSchema = "no_schema"
 )
 
-// flagTruncated is http2.FlagGRPCTruncated (the http2 package imports this
+// flagTruncated is message.FlagGRPCTruncated (the http2 package imports this
 // one): the half's body ended inside a message, left out, so its messages
 // are only the first ones.
 const flagTruncated = "grpc_truncated"

@@ -19,7 +19,6 @@ import (
 	"github.com/podtap/podtap/internal/testenv"
 	"github.com/podtap/podtap/sidecar"
 	"github.com/podtap/podtap/sidecar/capture"
-	"github.com/podtap/podtap/sidecar/http2"
 	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/metrics"
 	"github.com/podtap/podtap/sidecar/sink"
@@ -318,7 +317,7 @@ func TestLiveGRPCLateStart(t *testing.T) {
 			pairs, _ := asPairs(t, out.wait(t, len(want)))
 			resolved, inferred, unresolved := lateFigures(t, pairs, want)
 			checkInferenceCounts(t, before, inferred, unresolved)
-			t.Logf("live late start: of the last %d calls %d resolved from the path, %d inferred, %d left unresolved (flagged %s)", len(want), resolved, inferred, unresolved, http2.FlagHPACKUnknown)
+			t.Logf("live late start: of the last %d calls %d resolved from the path, %d inferred, %d left unresolved (flagged %s)", len(want), resolved, inferred, unresolved, message.FlagHPACKUnknown)
 			if !requestIDs && inferred == 0 {
 				t.Error("no call inferred although every path was unknown")
 			}

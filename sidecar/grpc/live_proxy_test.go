@@ -333,7 +333,7 @@ func lateFigures(t *testing.T, pairs []*message.Pair, want []*call) (resolved, i
 		}
 		flags := append(slices.Clone(p.Flags), p.Request.Flags...)
 		if g.Service == "" {
-			if !slices.Contains(flags, http2.FlagHPACKUnknown) {
+			if !slices.Contains(flags, message.FlagHPACKUnknown) {
 				t.Errorf("pair neither resolved nor flagged: flags %v", flags)
 			}
 			if slices.Contains(flags, grpc.FlagMethodInferred) {
@@ -366,7 +366,7 @@ func lateFigures(t *testing.T, pairs []*message.Pair, want []*call) (resolved, i
 			continue
 		}
 		inferred++
-		if !slices.Contains(flags, http2.FlagHPACKUnknown) {
+		if !slices.Contains(flags, message.FlagHPACKUnknown) {
 			t.Errorf("%s: inferred although its headers resolved: flags %v", key, flags)
 		}
 	}

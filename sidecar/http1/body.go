@@ -25,7 +25,7 @@ func (s *side) beginBody(encoding string, length int64, skip bool) {
 	if s.enc != "" {
 		if !content.Known(s.enc) {
 			s.keep = false
-			s.flag(FlagUnsupportedEncoding)
+			s.flag(message.FlagUnsupportedEncoding)
 		}
 		// Encoded bytes are kept until the body ends; incompressible data
 		// grows slightly when "compressed", so the cap on them is a little
@@ -239,7 +239,7 @@ func (s *side) complete(ts time.Time) {
 			s.tooLarge()
 			body = nil
 		default:
-			s.flag(FlagDecodeError)
+			s.flag(message.FlagContentDecodeError)
 			body = nil
 		}
 	}
@@ -294,7 +294,7 @@ func (s *side) afterRequest(seq int64) {
 func (s *side) malformed(kind string, ts time.Time, lineStart bool) {
 	countParseError(kind)
 	s.abandon(metrics.ReasonParseError, ts)
-	s.resyncFrom(FlagAfterParseError, lineStart)
+	s.resyncFrom(message.FlagAfterParseError, lineStart)
 }
 
 // abandon hands on the message being read, cut short at end: the message

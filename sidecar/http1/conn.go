@@ -11,31 +11,31 @@
 package http1
 
 import (
+	"math"
 	"time"
 
 	"github.com/podtap/podtap/sidecar/message"
 )
 
-// Defaults for zero Options, matching config's limits.
-const (
-	defaultMaxHeaderBytes = 64 << 10
-	defaultMaxBodyBytes   = 1 << 20
-)
-
-// maxPending caps the requests a Conn remembers while their responses are
-// outstanding, like pairing.max_pending_per_conn does downstream.
-const maxPending = 1024
+// unbounded stands for a zero limit in Options: no bound short of what an
+// int32 counts, so that arithmetic on a limit cannot overflow.
+const unbounded = math.MaxInt32
 
 // Options configure the parsers of every connection. The Conns share them
 // (NewConn takes a pointer): they must not change while any Conn parses.
+// The sidecar fills every limit from its configuration (see package parse),
+// whose defaults apply; a zero limit means no bound, for tests and tools.
 type Options struct {
 	// MaxHeaderBytes caps a header block or trailer section
-	// (limits.max_header_bytes); a larger one is a parse error. 0 means
-	// 64 KiB.
+	// (limits.max_header_bytes); a larger one is a parse error.
 	MaxHeaderBytes int
 	// MaxBodyBytes caps a decoded body (limits.max_message_bytes); a
-	// larger message is dropped as too_large. 0 means 1 MiB.
+	// larger message is dropped as too_large.
 	MaxBodyBytes int
+	// MaxPending caps the requests a Conn remembers while their responses
+	// are outstanding (pairing.max_pending_per_conn); past it the oldest is
+	// handed on unanswered, as the pair stage does with the same bound.
+	MaxPending int
 	// Judge gives an early verdict from headers, so that bodies of
 	// dropped pairs are skipped, not buffered. nil keeps everything.
 	Judge message.Judge
@@ -79,20 +79,15 @@ func NewConn(opts *Options, out message.Halves) *Conn {
 	return &Conn{out: out, opts: opts}
 }
 
-// maxHeader is MaxHeaderBytes, or its default.
-func (o *Options) maxHeader() int {
-	if o.MaxHeaderBytes > 0 {
-		return o.MaxHeaderBytes
-	}
-	return defaultMaxHeaderBytes
-}
+func (o *Options) maxHeader() int  { return orUnbounded(o.MaxHeaderBytes) }
+func (o *Options) maxBody() int    { return orUnbounded(o.MaxBodyBytes) }
+func (o *Options) maxPending() int { return orUnbounded(o.MaxPending) }
 
-// maxBody is MaxBodyBytes, or its default.
-func (o *Options) maxBody() int {
-	if o.MaxBodyBytes > 0 {
-		return o.MaxBodyBytes
+func orUnbounded(limit int) int {
+	if limit > 0 {
+		return limit
 	}
-	return defaultMaxBodyBytes
+	return unbounded
 }
 
 // Feed consumes in-order bytes from the client (fromClient) or the server,
@@ -121,7 +116,7 @@ func (c *Conn) Feed(fromClient bool, b []byte, ts time.Time) int {
 // Content-Length body or a chunk of known size the parser skips exactly n
 // and stays in sync, and the message is dropped as gap; otherwise it
 // resyncs at the next start line, so one gap never loses the rest of the
-// connection. Halves parsed after a resync carry FlagAfterGap, and the
+// connection. Halves parsed after a resync carry message.FlagAfterGap, and the
 // next response AfterGap.
 func (c *Conn) Gap(fromClient bool, n int, ts time.Time) {
 	if c.closed {

@@ -96,8 +96,8 @@ func TestTargets(t *testing.T) {
 		{"OPTIONS * HTTP/1.1", "h", "*", "", "h", ""},
 		{"CONNECT db.internal:5432 HTTP/1.1", "db.internal:5432", "", "", "db.internal:5432", ""},
 		{"GET /with space HTTP/1.1", "h", "/with space", "", "h", ""},
-		{"GET /x HTTP/1.2", "h", "/x", "", "h", FlagNonstandardRequestLine},
-		{"GET /x", "h", "/x", "", "h", FlagNonstandardRequestLine},
+		{"GET /x HTTP/1.2", "h", "/x", "", "h", message.FlagNonstandardRequestLine},
+		{"GET /x", "h", "/x", "", "h", message.FlagNonstandardRequestLine},
 	}
 	for _, tt := range tests {
 		head := tt.line + "\r\n"

@@ -47,10 +47,10 @@ func (s *side) requestHead(raw []byte, ts time.Time) {
 		Flags:       s.takeFlag(),
 	}
 	if rl.nonstandard {
-		req.Flags = append(req.Flags, FlagNonstandardRequestLine)
+		req.Flags = append(req.Flags, message.FlagNonstandardRequestLine)
 	}
 	if blk.malformed {
-		req.Flags = append(req.Flags, FlagMalformedHeader)
+		req.Flags = append(req.Flags, message.FlagMalformedHeader)
 	}
 	s.newMessage()
 	s.req = req
@@ -117,7 +117,7 @@ func (s *side) responseHead(raw []byte, ts time.Time) {
 		resp.Start = s.interimStart
 	}
 	if blk.malformed {
-		resp.Flags = append(resp.Flags, FlagMalformedHeader)
+		resp.Flags = append(resp.Flags, message.FlagMalformedHeader)
 	}
 	s.interim, s.afterGap = nil, false
 	s.newMessage()

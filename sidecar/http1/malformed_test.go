@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
@@ -99,8 +100,8 @@ func TestMethodsCapture(t *testing.T) {
 			t.Errorf("%q: got %s authority %q, want %s %s", l.line, summary(r), r.Authority, l.method, l.path)
 		}
 		if strings.Count(l.line, " ") != 2 || !strings.HasSuffix(l.line, "HTTP/1.1") {
-			if len(r.Flags) != 1 || r.Flags[0] != FlagNonstandardRequestLine {
-				t.Errorf("%q: flags %v, want %s", l.line, r.Flags, FlagNonstandardRequestLine)
+			if len(r.Flags) != 1 || r.Flags[0] != message.FlagNonstandardRequestLine {
+				t.Errorf("%q: flags %v, want %s", l.line, r.Flags, message.FlagNonstandardRequestLine)
 			}
 		}
 		if resps[0].Status != 405 {
@@ -139,7 +140,7 @@ func TestBoundedMemoryWithoutNewlines(t *testing.T) {
 	const total = 100 << 20
 	piece := bytes.Repeat([]byte("x"), 64<<10)
 	rec := &recorder{}
-	c := NewConn(&Options{}, rec)
+	c := NewConn(&Options{MaxHeaderBytes: 64 << 10}, rec)
 	var ms0, ms1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms0)

@@ -78,7 +78,7 @@ func (c *Conn) entry(seq int64) *pending { return c.q.entry(seq) }
 // pushRequest queues a request whose headers were just read and returns
 // its sequence number. hold keeps it from out until its answer is known.
 func (c *Conn) pushRequest(req *message.Request, hold bool) int64 {
-	if c.q.live() >= maxPending {
+	if c.q.live() >= c.opts.maxPending() {
 		// A client that pipelines without answers: forget the oldest, as
 		// the pair stage does with its own bound.
 		e := c.q.at(0)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"time"
+
+	"github.com/podtap/podtap/sidecar/message"
 )
 
 // resyncTail bounds the partial line kept while resyncing: a start line
@@ -29,7 +31,7 @@ func (s *side) resyncFrom(flag string, lineStart bool) {
 
 // lostSync resyncs after a capture gap.
 func (s *side) lostSync() {
-	s.resyncFrom(FlagAfterGap, false)
+	s.resyncFrom(message.FlagAfterGap, false)
 	if !s.client {
 		s.afterGap = true
 	}

@@ -35,7 +35,7 @@ func (c *Conn) decodeBody(h *half, isGRPC bool, hdrs message.Headers) decoded {
 		switch {
 		case err == nil:
 		case errors.Is(err, grpcwire.ErrTruncated):
-			d.flags = append(d.flags, FlagGRPCTruncated)
+			d.flags = append(d.flags, message.FlagGRPCTruncated)
 		case errors.Is(err, grpcwire.ErrEncoding):
 			d.drop = metrics.ReasonGRPCEncoding
 		case errors.Is(err, grpcwire.ErrTooLarge):
@@ -65,7 +65,7 @@ func (c *Conn) decodeBody(h *half, isGRPC bool, hdrs message.Headers) decoded {
 		// An unknown or broken coding: the bytes as sent are still the
 		// message, flagged.
 		d.body = h.body
-		d.flags = append(d.flags, FlagBodyUndecoded)
+		d.flags = append(d.flags, message.FlagBodyUndecoded)
 	}
 	return d
 }

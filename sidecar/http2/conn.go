@@ -12,6 +12,7 @@ package http2
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -20,33 +21,36 @@ import (
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
-// Options bound what a Conn keeps.
+// unbounded stands for a zero limit in Options: no bound short of what an
+// int32 counts, so that arithmetic on a limit cannot overflow.
+const unbounded = math.MaxInt32
+
+// Options bound what a Conn keeps. The sidecar fills every limit from its
+// configuration (see package parse), whose defaults apply; a zero limit
+// means no bound, for tests and tools.
 type Options struct {
-	// MaxHeaderBytes bounds one header block, compressed and decoded; a
-	// larger one is a parse error. 0 means 64 KiB.
+	// MaxHeaderBytes bounds one header block, compressed and decoded
+	// (limits.max_header_bytes); a larger one is a parse error.
 	MaxHeaderBytes int
 	// MaxBodyBytes bounds one request or response body after content
-	// decoding (for gRPC, its messages after decompression). A larger one
-	// is dropped (too_large) and its bytes are skipped, not kept.
-	// 0 means 1 MiB.
+	// decoding (for gRPC, its messages after decompression;
+	// limits.max_message_bytes). A larger one is dropped (too_large) and
+	// its bytes are skipped, not kept.
 	MaxBodyBytes int
-	// MaxStreams bounds the streams open at once; past it the oldest is
-	// abandoned (pending_limit). 0 means 1024.
+	// MaxStreams bounds the streams open at once
+	// (pairing.max_pending_per_conn); past it the oldest is abandoned
+	// (pending_limit).
 	MaxStreams int
 	// Judge decides from headers alone whether a pair will be dropped, so
 	// that its body is not kept. nil means message.KeepAll.
 	Judge message.Judge
 }
 
-func (o *Options) setDefaults() {
-	if o.MaxHeaderBytes <= 0 {
-		o.MaxHeaderBytes = 64 << 10
-	}
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = 1 << 20
-	}
-	if o.MaxStreams <= 0 {
-		o.MaxStreams = 1024
+func (o *Options) unboundZero() {
+	for _, limit := range []*int{&o.MaxHeaderBytes, &o.MaxBodyBytes, &o.MaxStreams} {
+		if *limit <= 0 {
+			*limit = unbounded
+		}
 	}
 	if o.Judge == nil {
 		o.Judge = message.KeepAll{}
@@ -80,7 +84,7 @@ type Conn struct {
 // NewConn starts parsing a connection from its first captured bytes,
 // which Feed must be given too (the preface included).
 func NewConn(opts Options, out message.Halves) *Conn {
-	opts.setDefaults()
+	opts.unboundZero()
 	c := &Conn{opts: opts, out: out, streams: make(map[uint32]*stream)}
 	c.sides[0] = newSide(0)
 	c.sides[1] = newSide(1)

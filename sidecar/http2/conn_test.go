@@ -175,7 +175,7 @@ func TestHeaderTableSize(t *testing.T) {
 		if p.req.Headers.Get("x-tag") != tag || p.resp.Headers.Get("x-tag") != tag || p.resp.Headers.Get("x-same") != "same" {
 			t.Errorf("stream %d: path %q, tags %q %q", p.req.StreamID, p.req.Path, p.req.Headers.Get("x-tag"), p.resp.Headers.Get("x-tag"))
 		}
-		if slices.Contains(p.req.Flags, FlagHPACKUnknown) || slices.Contains(p.resp.Flags, FlagHPACKUnknown) {
+		if slices.Contains(p.req.Flags, message.FlagHPACKUnknown) || slices.Contains(p.resp.Flags, message.FlagHPACKUnknown) {
 			t.Errorf("stream %d flagged unknown on a connection seen from its start", p.req.StreamID)
 		}
 	}
@@ -231,7 +231,7 @@ func TestContentEncoding(t *testing.T) {
 	if p := rec.byID(5); p.resp.Drop != metrics.ReasonTooLarge {
 		t.Errorf("decoded body over the limit: drop %q", p.resp.Drop)
 	}
-	if p := rec.byID(7); p.resp.Drop != "" || string(p.resp.Body) != "not gzip at all" || !slices.Contains(p.resp.Flags, FlagBodyUndecoded) {
+	if p := rec.byID(7); p.resp.Drop != "" || string(p.resp.Body) != "not gzip at all" || !slices.Contains(p.resp.Flags, message.FlagBodyUndecoded) {
 		t.Errorf("undecodable body: drop %q body %q flags %v", p.resp.Drop, p.resp.Body, p.resp.Flags)
 	}
 }

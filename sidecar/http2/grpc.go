@@ -22,7 +22,7 @@ func (c *Conn) inferGRPC(st *stream) {
 	if st.grpc || st.req == nil || st.req.Method != "POST" || st.req.ContentType != "" {
 		return
 	}
-	if !slices.Contains(st.req.Flags, FlagHPACKUnknown) || (st.resp != nil && st.resp.ContentType != "") {
+	if !slices.Contains(st.req.Flags, message.FlagHPACKUnknown) || (st.resp != nil && st.resp.ContentType != "") {
 		return
 	}
 	framed := 0
@@ -40,7 +40,7 @@ func (c *Conn) inferGRPC(st *stream) {
 	}
 	st.grpc = true
 	st.req.Proto = message.ProtoGRPC
-	st.req.Flags = append(st.req.Flags, FlagGRPCInferred)
+	st.req.Flags = append(st.req.Flags, message.FlagGRPCInferred)
 	if st.resp != nil {
 		st.resp.Proto = message.ProtoGRPC
 	}

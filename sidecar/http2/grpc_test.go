@@ -91,7 +91,7 @@ func TestGRPCCalls(t *testing.T) {
 		t.Errorf("snappy: drop %q", p.req.Drop)
 	}
 	p = rec.byID(11)
-	if p.resp.Drop != "" || !slices.Contains(p.resp.Flags, FlagReset) || msgs(p.resp.Messages) != `["r1" "r2"]` || msgs(p.req.Messages) != `["hi" "again"]` {
+	if p.resp.Drop != "" || !slices.Contains(p.resp.Flags, message.FlagReset) || msgs(p.resp.Messages) != `["r1" "r2"]` || msgs(p.req.Messages) != `["hi" "again"]` {
 		t.Errorf("cancelled bidi: drop %q flags %v %s %s", p.resp.Drop, p.resp.Flags, msgs(p.req.Messages), msgs(p.resp.Messages))
 	}
 }
@@ -126,7 +126,7 @@ func TestGRPCLimits(t *testing.T) {
 	if p := rec.byID(3); p.req.Drop != metrics.ReasonTooLarge {
 		t.Errorf("2 MiB decompressed: drop %q", p.req.Drop)
 	}
-	if p := rec.byID(5); p.req.Drop != "" || len(p.req.Messages) != 1 || !slices.Contains(p.req.Flags, FlagGRPCTruncated) {
+	if p := rec.byID(5); p.req.Drop != "" || len(p.req.Messages) != 1 || !slices.Contains(p.req.Flags, message.FlagGRPCTruncated) {
 		t.Errorf("truncated: drop %q messages %d flags %v", p.req.Drop, len(p.req.Messages), p.req.Flags)
 	}
 }

@@ -15,25 +15,6 @@ import (
 // saw the connection). Its value is kept when known, else "".
 const UnknownHeader = ":unknown"
 
-// Flags set on halves.
-const (
-	// FlagHPACKUnknown: some header fields could not be resolved.
-	FlagHPACKUnknown = "hpack_unknown"
-	// FlagLateJoin: the stream started before the capture saw it.
-	FlagLateJoin = "late_join"
-	// FlagReset: the stream ended with RST_STREAM.
-	FlagReset = "rst_stream"
-	// FlagGRPCInferred: gRPC was told from the message framing, the
-	// content-type being unresolvable.
-	FlagGRPCInferred = "grpc_inferred"
-	// FlagGRPCTruncated: the body ended inside a gRPC message, which was
-	// left out.
-	FlagGRPCTruncated = "grpc_truncated"
-	// FlagBodyUndecoded: the Content-Encoding could not be undone; the
-	// body is kept as sent.
-	FlagBodyUndecoded = "body_undecoded"
-)
-
 // maxInterim bounds the 1xx responses kept per stream.
 const maxInterim = 8
 
@@ -94,7 +75,7 @@ func (c *Conn) clientHeaders(s *side, blk *block, fields []hfield, hasMethod, un
 	if st.req != nil {
 		st.req.Trailers = c.fieldList(fields, st.req.Trailers[:0])
 		if unknown {
-			st.req.Flags = appendFlag(st.req.Flags, FlagHPACKUnknown)
+			st.req.Flags = appendFlag(st.req.Flags, message.FlagHPACKUnknown)
 		}
 	}
 	if blk.endStream {
@@ -135,7 +116,7 @@ func (c *Conn) serverHeaders(s *side, blk *block, fields []hfield, hasStatus, un
 	case st.resp != nil:
 		st.resp.Trailers = c.fieldList(fields, st.resp.Trailers[:0])
 		if unknown {
-			st.resp.Flags = appendFlag(st.resp.Flags, FlagHPACKUnknown)
+			st.resp.Flags = appendFlag(st.resp.Flags, message.FlagHPACKUnknown)
 		}
 	case !hasStatus:
 		// Trailers whose response headers were never seen.
@@ -205,7 +186,7 @@ func (c *Conn) request(fields []hfield, id uint32, unknown bool, ts time.Time) *
 		req.Authority = req.Headers.Get("host")
 	}
 	if unknown {
-		req.Flags = append(req.Flags, FlagHPACKUnknown)
+		req.Flags = append(req.Flags, message.FlagHPACKUnknown)
 	}
 	return req
 }
@@ -221,7 +202,7 @@ func (c *Conn) response(fields []hfield, id uint32, unknown bool, ts time.Time) 
 		}
 	}
 	if unknown {
-		resp.Flags = append(resp.Flags, FlagHPACKUnknown)
+		resp.Flags = append(resp.Flags, message.FlagHPACKUnknown)
 	}
 	return resp
 }

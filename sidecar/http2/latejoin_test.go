@@ -73,7 +73,7 @@ func busyConn(t testing.TB, n int) (*wire, map[uint32]*callTruth) {
 func checkKnown(t *testing.T, p pairT, ct *callTruth) (resolved bool) {
 	t.Helper()
 	q, r := p.req, p.resp
-	flagged := slices.Contains(q.Flags, FlagHPACKUnknown)
+	flagged := slices.Contains(q.Flags, message.FlagHPACKUnknown)
 	if q.Path != "" && q.Path != ct.path {
 		t.Errorf("stream %d: path %q, sent %q", q.StreamID, q.Path, ct.path)
 	}

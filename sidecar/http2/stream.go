@@ -171,7 +171,7 @@ func (c *Conn) emit(st *stream, reason string, ts time.Time) {
 	req := st.req
 	if req == nil {
 		// Never seen: begun before the capture, lost, or still missing.
-		req = &message.Request{StreamID: st.id, Start: st.start, End: st.start, Drop: st.in.drop, Flags: []string{FlagLateJoin}}
+		req = &message.Request{StreamID: st.id, Start: st.start, End: st.start, Drop: st.in.drop, Flags: []string{message.FlagLateJoin}}
 		if req.Drop == "" {
 			req.Drop = metrics.ReasonNoRequest
 		}
@@ -210,7 +210,7 @@ func (c *Conn) reset(id uint32, ts time.Time) {
 		return
 	}
 	if st.resp != nil {
-		st.resp.Flags = append(st.resp.Flags, FlagReset)
+		st.resp.Flags = append(st.resp.Flags, message.FlagReset)
 	}
 	c.emit(st, "", ts)
 }

@@ -31,6 +31,7 @@ func NewFactory(cfg *config.Sidecar, judge message.Judge, pairing *pair.Options)
 		http1: http1.Options{
 			MaxHeaderBytes: int(cfg.Limits.MaxHeaderBytes),
 			MaxBodyBytes:   int(cfg.Limits.MaxMessageBytes),
+			MaxPending:     cfg.Pairing.MaxPendingPerConn,
 			Judge:          judge,
 		},
 		http2: http2.Options{

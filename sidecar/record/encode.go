@@ -291,19 +291,19 @@ func (x *encoding) body(half, contentType string, b []byte) {
 			x.hits(half, hits)
 			return
 		}
-		x.flags = append(x.flags, half+"_body_invalid_json")
+		x.flags = append(x.flags, half+"_"+message.FlagBodyInvalidJSON)
 	case mt == "application/x-www-form-urlencoded":
 		if x.dst, hits, ok = appendForm(x.dst, b, x.e.redactFields); ok {
 			x.hits(half, hits)
 			return
 		}
-		x.flags = append(x.flags, half+"_body_invalid_form")
+		x.flags = append(x.flags, half+"_"+message.FlagBodyInvalidForm)
 	}
 	if utf8.Valid(b) {
 		x.dst = appendString(x.dst, b)
 		return
 	}
-	x.flags = append(x.flags, half+"_body_base64")
+	x.flags = append(x.flags, half+"_"+message.FlagBodyBase64)
 	x.dst = append(x.dst, '"')
 	x.dst = base64.StdEncoding.AppendEncode(x.dst, b)
 	x.dst = append(x.dst, '"')

@@ -41,13 +41,12 @@ func clientOpts(cfg config.Kafka, log *slog.Logger) ([]kgo.Opt, error) {
 			return nil, err
 		}
 	}
-	clientID := cfg.ClientID
-	if clientID == "" {
-		clientID = "podtap-sidecar"
+	if cfg.ClientID == "" {
+		return nil, errors.New("kafka.client_id: empty; want the name the brokers log for the producer, default podtap-sidecar")
 	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID(clientID),
+		kgo.ClientID(cfg.ClientID),
 		kgo.DialTimeout(dialTimeout),
 		kgo.WithLogger(kgoLogger{log}),
 	}

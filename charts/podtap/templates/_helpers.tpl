@@ -77,11 +77,23 @@ configured ones. podtap-webhook excludes the same set itself (config
 Webhook.Excluded); the registration keeps them from ever reaching it.
 */}}
 {{- define "podtap.excludedNamespaces" -}}
-{{- $out := list "kube-system" "kube-public" "kube-node-lease" .Release.Namespace }}
+{{- $out := append (include "podtap.systemNamespaces" . | fromJsonArray) .Release.Namespace }}
 {{- range .Values.webhook.excludedNamespaces }}
 {{- $out = append $out . }}
 {{- end }}
 {{- toJson (uniq $out) }}
+{{- end }}
+
+{{/*
+kafka.brokers as a JSON list: the value is a list, or one comma-separated
+string as `--set kafka.brokers=kafka:9092` gives it.
+*/}}
+{{- define "podtap.brokers" -}}
+{{- $b := .Values.kafka.brokers }}
+{{- if kindIs "string" $b }}
+{{- $b = ternary list (splitList "," $b) (empty $b) }}
+{{- end }}
+{{- toJson $b }}
 {{- end }}
 
 {{/*
@@ -91,8 +103,9 @@ them. Non-empty kafka.brokers switch the sink to Kafka.
 {{- define "podtap.sidecarSettings" -}}
 {{- $settings := deepCopy .Values.sidecar.settings }}
 {{- $k := .Values.kafka }}
-{{- if $k.brokers }}
-{{- $kafka := dict "brokers" $k.brokers "topic" $k.topic }}
+{{- $brokers := include "podtap.brokers" . | fromJsonArray }}
+{{- if $brokers }}
+{{- $kafka := dict "brokers" $brokers "topic" $k.topic }}
 {{- if $k.tls.enabled }}
 {{- $tls := dict "enabled" true }}
 {{- with $k.tls.serverName }}
