@@ -43,6 +43,7 @@ type reader struct {
 	pendingSince time.Time
 
 	sampledOut seenSet
+	drops      *capture.DropWatch // live only
 	// Counted locally and added to Prometheus at each tick.
 	packets, bytes uint64
 	ignored        ignoredCounts
@@ -50,7 +51,7 @@ type reader struct {
 }
 
 func newReader(f *Flow, src capture.Source, dec *decoder, workers []*worker) *reader {
-	return &reader{
+	r := &reader{
 		f:            f,
 		src:          src,
 		dec:          dec,
@@ -60,6 +61,10 @@ func newReader(f *Flow, src capture.Source, dec *decoder, workers []*worker) *re
 		live:         src.Live(),
 		sampledConns: metrics.ConnectionsTotal.WithLabelValues(IgnoredSampledOut),
 	}
+	if r.live {
+		r.drops = capture.NewDropWatch(slog.Default())
+	}
+	return r
 }
 
 // run reads until the end of the source or ctx is done.
@@ -127,9 +132,12 @@ func (r *reader) tick() {
 	r.pendingSince = time.Time{}
 	r.publish()
 	if r.live {
-		if _, err := r.src.Stats(); err != nil {
+		st, err := r.src.Stats()
+		if err != nil {
 			slog.Warn("reading capture statistics failed", "err", err)
+			return
 		}
+		r.drops.Observe(st)
 	}
 }
 

@@ -69,6 +69,13 @@ func New(cfg Config) *State {
 // logs a WARN when the episode starts or the reason is new to it, and
 // otherwise at most once per Remind; calls in between are only counted.
 func (s *State) Degrade(reason string, attrs ...any) {
+	s.DegradeLost(reason, "", 0, attrs...)
+}
+
+// DegradeLost is Degrade for an event that itself lost n items, counted
+// under lostReason before the line is written: the episode's first line
+// then needs no separate Lost, and a reminder's counts include it.
+func (s *State) DegradeLost(reason, lostReason string, n int, attrs ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.cfg.Now()
@@ -78,9 +85,11 @@ func (s *State) Degrade(reason string, attrs ...any) {
 		s.kept, s.lost = map[string]int{}, map[string]int{}
 		s.keptSince, s.lostSince = map[string]int{}, map[string]int{}
 		s.repeats = 0
+		s.countLocked(lostReason, n, true)
 		s.warn(now, reason, false, attrs)
 		return
 	}
+	s.countLocked(lostReason, n, true)
 	// A reason already announced this episode waits for the reminder, so
 	// two alternating reasons cannot flood the log.
 	if (reason != s.reason && !s.announced[reason]) || now.Sub(s.lastWarn) >= s.cfg.Remind {
@@ -132,12 +141,13 @@ func (s *State) Kept(what string, n int) { s.count(what, n, false) }
 func (s *State) Lost(reason string, n int) { s.count(reason, n, true) }
 
 func (s *State) count(key string, n int, lost bool) {
-	if n <= 0 {
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.degraded {
+	s.countLocked(key, n, lost)
+}
+
+func (s *State) countLocked(key string, n int, lost bool) {
+	if n <= 0 || !s.degraded {
 		return
 	}
 	if lost {

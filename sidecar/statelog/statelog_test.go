@@ -53,7 +53,7 @@ func flatten(m map[string]string, prefix string, a slog.Attr) {
 // step is one thing happening at offset `at` from the start.
 type step struct {
 	at     time.Duration
-	op     string // degrade, kept, lost, recover
+	op     string // degrade, degradeLost, kept, lost, recover
 	key    string // the reason, or what was kept
 	n      int
 	attrs  []any
@@ -129,6 +129,15 @@ func TestState(t *testing.T) {
 			{at: 4 * time.Second, op: "recover"},
 		},
 	}, {
+		name: "an event that loses items counts them before its line",
+		steps: []step{
+			{at: 0, op: "degradeLost", key: "ring_full", n: 10, expect: warn("reason", "ring_full")},
+			{at: time.Second, op: "degradeLost", key: "ring_full", n: 2},
+			{at: 60 * time.Second, op: "degradeLost", key: "ring_full", n: 3,
+				expect: warn("repeats", "1", "dropped.ring_full", "5", "since_last", "dropped 5 (ring_full 5)")},
+			{at: 61 * time.Second, op: "recover", expect: info("dropped.ring_full", "15", "summary", "dropped 15 (ring_full 15)")},
+		},
+	}, {
 		name: "a second episode starts its counts afresh",
 		steps: []step{
 			{at: 0, op: "degrade", key: "unreachable", expect: warn("reason", "unreachable")},
@@ -152,6 +161,8 @@ func TestState(t *testing.T) {
 				switch st.op {
 				case "degrade":
 					s.Degrade(st.key, st.attrs...)
+				case "degradeLost":
+					s.DegradeLost(st.key, st.key, st.n, st.attrs...)
 				case "kept":
 					s.Kept(st.key, st.n)
 				case "lost":
