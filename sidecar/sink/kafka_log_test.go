@@ -72,10 +72,10 @@ func parseText(t *testing.T, s string) map[string]string {
 }
 
 // logSink starts a sink logging at INFO into the returned buffer.
-func logSink(t *testing.T, cfg config.Kafka) (*Kafka, *lockedBuffer) {
+func logSink(t *testing.T, cfg config.Kafka, tune tuning) (*Kafka, *lockedBuffer) {
 	t.Helper()
 	logs := &lockedBuffer{}
-	k, err := newKafka(cfg, testPod, slog.New(slog.NewTextHandler(logs, nil)), fastTuning)
+	k, err := newKafka(cfg, testPod, slog.New(slog.NewTextHandler(logs, nil)), tune)
 	if err != nil {
 		t.Fatalf("NewKafka: %v", err)
 	}
@@ -150,7 +150,7 @@ func expectAttrs(t *testing.T, l logLine, want map[string]string) {
 // dropped, then another says when the spooled backlog was sent.
 func TestKafkaOutageLogUnreachable(t *testing.T) {
 	cluster := newRestartable(t, kfake.SeedTopics(1, testTopic))
-	k, logs := logSink(t, kafkaConfig([]string{cluster.addr()}, t.TempDir()))
+	k, logs := logSink(t, kafkaConfig([]string{cluster.addr()}, t.TempDir()), fastTuning)
 	before := drops()
 	stop := make(chan struct{})
 	written := writeUntil(k, stop)
@@ -197,7 +197,7 @@ func TestKafkaOutageLogDropsByReason(t *testing.T) {
 	cfg := kafkaConfig([]string{cluster.addr()}, "")
 	cfg.QueueBytes = 256 << 10
 	cfg.MaxRecordBytes = 64 << 10
-	k, logs := logSink(t, cfg)
+	k, logs := logSink(t, cfg, fastTuning)
 	stop := make(chan struct{})
 	written := writeUntil(k, stop)
 
@@ -252,7 +252,7 @@ func TestKafkaOutageLogNotAnswering(t *testing.T) {
 		c.KeepControl()
 		return nil, nil, true // no answer, the connection stays open
 	})
-	k, logs := logSink(t, kafkaConfig(c.ListenAddrs(), t.TempDir()))
+	k, logs := logSink(t, kafkaConfig(c.ListenAddrs(), t.TempDir()), fastTuning)
 	stop := make(chan struct{})
 	written := writeUntil(k, stop)
 
@@ -279,4 +279,36 @@ func TestKafkaOutageLogNotAnswering(t *testing.T) {
 	}
 	expectAttrs(t, up, map[string]string{"reason": reasonNotAnswering, "by": "acknowledgement", "summary": "~spooled "})
 	t.Logf("LOG LINES:\n%s\n%s", warn.raw, up.raw)
+}
+
+// TestKafkaOutageLogReminder shortens the reminder interval to a second:
+// an outage that lasts brings one more WARN per interval, carrying how
+// long it has lasted and what was spooled since the previous line.
+func TestKafkaOutageLogReminder(t *testing.T) {
+	cluster := newRestartable(t, kfake.SeedTopics(1, testTopic))
+	tune := fastTuning
+	tune.remind = time.Second
+	k, logs := logSink(t, kafkaConfig([]string{cluster.addr()}, t.TempDir()), tune)
+	stop := make(chan struct{})
+	written := writeUntil(k, stop)
+	time.Sleep(500 * time.Millisecond)
+	cluster.stop()
+	first := waitLine(t, logs, "WARN", msgKafkaDown, 0, 15*time.Second)
+	time.Sleep(2500 * time.Millisecond)
+	ws := linesOf(t, logs.String(), "WARN", msgKafkaDown)
+	if len(ws) < 2 || len(ws) > 3 {
+		t.Fatalf("%d WARN lines 2.5 s into an outage with a 1 s reminder, want 2 or 3:\n%s", len(ws), logs.String())
+	}
+	reminder := ws[1]
+	expectAttrs(t, reminder, map[string]string{
+		"reason": reasonUnreachable, "degraded_for": "*", "repeats": "*", "kept.spooled": "*", "since_last": "~spooled ",
+	})
+	if r, _ := strconv.Atoi(reminder.attrs["repeats"]); r < 1 {
+		t.Fatalf("repeats=%q: the probes failing every 200 ms between the lines were not counted: %s", reminder.attrs["repeats"], reminder.raw)
+	}
+	cluster.start()
+	waitLine(t, logs, "INFO", msgKafkaUp, 1, 15*time.Second)
+	close(stop)
+	<-written
+	t.Logf("LOG LINES:\n%s\n%s", first.raw, reminder.raw)
 }

@@ -22,7 +22,7 @@ import (
 const (
 	reasonUnreachable  = "unreachable"   // no connection: refused, reset, no route, no such host
 	reasonNotAnswering = "not_answering" // connected, but no answer in time
-	reasonAuth         = "auth"          // TLS or SASL refused
+	reasonAuth         = "auth"          // TLS or SASL refused, on either side
 	reasonTopic        = "topic"         // the topic is missing or has no leader
 	reasonError        = "error"         // any other error a broker returned
 	// reasonTopicCreated is the probe that created the topic; the next one
@@ -59,7 +59,7 @@ func reasonOf(err error) string {
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), isDNS, isOp && op.Op == "dial":
 		return reasonUnreachable
-	case isCert, errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.UnsupportedSaslMechanism),
+	case isCert, isOp && op.Op == "remote error", errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.UnsupportedSaslMechanism),
 		errors.Is(err, kerr.IllegalSaslState):
 		return reasonAuth
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
