@@ -19,7 +19,7 @@ import (
 // health is whether Kafka takes records now. It goes down when a probe
 // fails, a send fails for a reason that is not the record's own, or no
 // acknowledgement comes for tune.stallAfter; it comes back with the first
-// acknowledgement or a successful probe.
+// acknowledgement, or a successful probe while no window waits for one.
 type health struct {
 	mu      sync.Mutex
 	up      bool
