@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -446,6 +447,12 @@ func TestLiveKernelDrops(t *testing.T) {
 	if got := testutil.ToFloat64(metrics.KernelDrops) - before; got != float64(st.Drops) {
 		t.Errorf("kernel drops metric grew by %v, stats say %d", got, st.Drops)
 	}
+	var logs bytes.Buffer
+	watch := capture.NewDropWatch(slog.New(slog.NewTextHandler(&logs, nil)))
+	watch.Observe(st)
+	if warn := fmt.Sprintf(`level=WARN msg="kernel dropping packets" reason=ring_full dropped=%d of_packets=%d`, st.Drops, st.Packets); !strings.Contains(logs.String(), warn) {
+		t.Errorf("log after the drops:\n%s\nwant a line with %s", logs.String(), warn)
+	}
 	// A second poll adds only what is new, not the total again.
 	st2, err := src.Stats()
 	if err != nil {
@@ -453,6 +460,22 @@ func TestLiveKernelDrops(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(metrics.KernelDrops) - before; got != float64(st2.Drops) {
 		t.Errorf("kernel drops metric grew by %v after a second poll, stats say %d", got, st2.Drops)
+	}
+	// Nothing is sent any more: a poll soon finds no new drops, and the
+	// watch logs their end with the total.
+	for prev, quiet := st, false; !quiet; prev = st2 {
+		logs.Reset()
+		watch.Observe(st2)
+		if quiet = st2.Drops == prev.Drops; quiet {
+			const info = `level=INFO msg="kernel drops stopped" reason=ring_full`
+			if !strings.Contains(logs.String(), info) || !strings.Contains(logs.String(), fmt.Sprintf("dropped.ring_full=%d", st2.Drops)) {
+				t.Errorf("log after a poll without drops:\n%s\nwant %s with dropped.ring_full=%d", logs.String(), info, st2.Drops)
+			}
+			continue
+		}
+		if st2, err = src.Stats(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -43,6 +43,7 @@ type reader struct {
 	pendingSince time.Time
 
 	sampledOut seenSet
+	drops      *capture.DropWatch // live only
 	// Counted locally and added to Prometheus at each tick.
 	packets, bytes uint64
 	ignored        ignoredCounts
@@ -51,7 +52,7 @@ type reader struct {
 }
 
 func newReader(f *Flow, src capture.Source, dec *decoder, workers []*worker) *reader {
-	return &reader{
+	r := &reader{
 		f:            f,
 		src:          src,
 		dec:          dec,
@@ -62,6 +63,10 @@ func newReader(f *Flow, src capture.Source, dec *decoder, workers []*worker) *re
 		sampledConns: metrics.ConnectionsTotal.WithLabelValues(IgnoredSampledOut),
 		shed:         shedLog{limit: f.maxConns, reason: f.capReason},
 	}
+	if r.live {
+		r.drops = capture.NewDropWatch(slog.Default())
+	}
+	return r
 }
 
 // run reads until the end of the source or ctx is done.
@@ -132,9 +137,12 @@ func (r *reader) tick() {
 	r.publish()
 	r.shed.tick(r.clock, r.f.shed.Load(), pressed)
 	if r.live {
-		if _, err := r.src.Stats(); err != nil {
+		st, err := r.src.Stats()
+		if err != nil {
 			slog.Warn("reading capture statistics failed", "err", err)
+			return
 		}
+		r.drops.Observe(st)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/sidecar/metrics"
 	"github.com/podtap/podtap/sidecar/sink/spool"
+	"github.com/podtap/podtap/sidecar/statelog"
 )
 
 // Record headers every Kafka record carries.
@@ -46,6 +47,8 @@ type Kafka struct {
 	limits    limits
 	tune      tuning
 	health    health
+	outage    *statelog.State
+	backlog   backlog
 	headers   sync.Map // protocol -> []kgo.RecordHeader, shared read-only
 
 	qmu      sync.Mutex // guards the memory queue
@@ -56,6 +59,8 @@ type Kafka struct {
 	// inflight is the bytes of records taken out of the queue and spool
 	// that are not delivered yet: the window and the retry groups.
 	inflight atomic.Int64
+	// awaiting is true while a produced window waits for its promises.
+	awaiting atomic.Bool
 
 	// omu orders the sender's choice between spool and queue against the
 	// spiller moving queue records to the spool, so a record never
@@ -96,6 +101,7 @@ type tuning struct {
 	idleProbe    time.Duration // probe period while up but idle
 	probeTimeout time.Duration
 	spillTick    time.Duration
+	remind       time.Duration // least time between two WARN lines of one outage
 }
 
 var defaultTuning = tuning{
@@ -104,6 +110,7 @@ var defaultTuning = tuning{
 	idleProbe:    10 * time.Second,
 	probeTimeout: 5 * time.Second,
 	spillTick:    200 * time.Millisecond,
+	remind:       statelog.DefaultRemind,
 }
 
 // entry is one record on its way.
@@ -176,6 +183,7 @@ func newKafka(cfg config.Kafka, pod config.Pod, log *slog.Logger, tune tuning) (
 	}
 	k.windowCap = k.limits.windowBytes
 	k.health.init(fmt.Errorf("kafka %v: connecting", cfg.Brokers))
+	k.outage = newOutage(log, tune.remind)
 
 	opts, err := clientOpts(cfg, log)
 	if err != nil {
@@ -302,12 +310,12 @@ func (k *Kafka) Write(r Record) {
 	k.qmu.Lock()
 	if k.closing {
 		k.qmu.Unlock()
-		metrics.Drop(metrics.ReasonShutdown)
+		k.drop(metrics.ReasonShutdown, 1)
 		return
 	}
 	if k.memBytes+k.inflight.Load()+e.size > k.limits.queueBytes {
 		k.qmu.Unlock()
-		metrics.Drop(metrics.ReasonQueueFull)
+		k.drop(metrics.ReasonQueueFull, 1)
 		return
 	}
 	k.memq = append(k.memq, e)
@@ -341,7 +349,7 @@ func (k *Kafka) oversized(e *entry) bool {
 	if e.size <= k.maxRecord {
 		return false
 	}
-	metrics.Drop(metrics.ReasonKafkaTooLarge)
+	k.drop(metrics.ReasonKafkaTooLarge, 1)
 	if k.limiter.allow("max_record_bytes") {
 		k.log.Warn("record larger than kafka.max_record_bytes; dropped",
 			"reason", metrics.ReasonKafkaTooLarge, "bytes", e.size, "max_record_bytes", k.maxRecord)

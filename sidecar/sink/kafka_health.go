@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,7 +19,7 @@ import (
 // health is whether Kafka takes records now. It goes down when a probe
 // fails, a send fails for a reason that is not the record's own, or no
 // acknowledgement comes for tune.stallAfter; it comes back with the first
-// acknowledgement or a successful probe.
+// acknowledgement, or a successful probe while no window waits for one.
 type health struct {
 	mu      sync.Mutex
 	up      bool
@@ -25,11 +28,68 @@ type health struct {
 	lastAck time.Time
 	connErr error // the last failed connection, for context in readiness
 	saslErr error // the last authentication the broker cut short
+	brokers map[string]*brokerSeen
 	changed chan struct{}
+}
+
+// brokerSeen is what the client hooks last saw of one broker, so the log
+// can name the brokers at fault rather than the whole list.
+type brokerSeen struct {
+	connErr error
+	// produceSent is when a produce request was written that has no
+	// answer yet; zero when none waits.
+	produceSent time.Time
 }
 
 func (h *health) init(initial error) {
 	h.err, h.since, h.changed = initial, time.Now(), make(chan struct{})
+	h.brokers = map[string]*brokerSeen{}
+}
+
+// broker returns the record of the broker at meta's address. Called with
+// mu held.
+func (h *health) broker(meta kgo.BrokerMetadata) *brokerSeen {
+	addr := net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port)))
+	b := h.brokers[addr]
+	if b == nil {
+		b = &brokerSeen{}
+		h.brokers[addr] = b
+	}
+	return b
+}
+
+// faulty lists the brokers whose last connection failed or that left a
+// produce request unanswered for longer than after, sorted.
+func (h *health) faulty(after time.Duration) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for addr, b := range h.brokers {
+		if b.connErr != nil || b.waiting(after) {
+			out = append(out, addr)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// silent lists the brokers that left a produce request unanswered for
+// longer than after, sorted.
+func (h *health) silent(after time.Duration) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for addr, b := range h.brokers {
+		if b.waiting(after) {
+			out = append(out, addr)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (b *brokerSeen) waiting(after time.Duration) bool {
+	return !b.produceSent.IsZero() && time.Since(b.produceSent) > after
 }
 
 func (h *health) ok() bool {
@@ -132,46 +192,49 @@ type connHook struct {
 	mech string
 }
 
-func (c connHook) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+func (c connHook) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
 	c.h.mu.Lock()
 	defer c.h.mu.Unlock()
 	c.h.connErr = err
+	c.h.broker(meta).connErr = err
 	if err == nil {
 		c.h.saslErr = nil
 	}
 }
 
-func (c connHook) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+// OnBrokerWrite and OnBrokerRead tell a broker that stops answering
+// produce requests from one that is merely slow to be reached.
+func (c connHook) OnBrokerWrite(meta kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key != int16(kmsg.Produce) || err != nil {
+		return
+	}
+	c.h.mu.Lock()
+	defer c.h.mu.Unlock()
+	if b := c.h.broker(meta); b.produceSent.IsZero() {
+		b.produceSent = time.Now()
+	}
+}
+
+func (c connHook) OnBrokerRead(meta kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == int16(kmsg.Produce) {
+		c.h.mu.Lock()
+		c.h.broker(meta).produceSent = time.Time{}
+		c.h.mu.Unlock()
+	}
 	if err == nil || key != int16(kmsg.SASLAuthenticate) {
 		return
 	}
 	c.h.mu.Lock()
 	defer c.h.mu.Unlock()
-	c.h.saslErr = fmt.Errorf("SASL %s authentication failed, the broker closed the connection: check kafka.sasl credentials: %w", c.mech, err)
+	c.h.saslErr = downError{reasonAuth, fmt.Errorf("SASL %s authentication failed, the broker closed the connection: check kafka.sasl credentials: %w", c.mech, err)}
 }
 
-// markDown takes Kafka down and says so once.
-func (k *Kafka) markDown(err error) {
-	if k.health.set(false, err) {
-		k.log.Warn("kafka unavailable; records are kept until it is back", "err", err, "spooling", k.spool != nil)
-		kick(k.spillKick)
-	}
-}
-
-func (k *Kafka) markUp(how string) {
-	if k.health.set(true, nil) {
-		k.logUp(how)
-	}
-}
-
-func (k *Kafka) logUp(how string) {
-	args := []any{"by", how}
-	if k.spool != nil {
-		st := k.spool.Stats()
-		args = append(args, "spooled_records", st.Records, "spooled_bytes", st.Bytes)
-	}
-	k.log.Info("kafka available", args...)
-	kick(k.sendKick)
+// OnBrokerDisconnect forgets a produce request left unanswered: the
+// client sends it again on a new connection.
+func (c connHook) OnBrokerDisconnect(meta kgo.BrokerMetadata, _ net.Conn) {
+	c.h.mu.Lock()
+	defer c.h.mu.Unlock()
+	c.h.broker(meta).produceSent = time.Time{}
 }
 
 // probeLoop checks Kafka while it is down, and while it is up but idle,
@@ -207,6 +270,20 @@ func (k *Kafka) probeOnce() {
 		}
 	}()
 	err := k.probe(ctx)
+	if err == nil && !up {
+		// Metadata and produce requests travel on separate connections:
+		// a broker may answer one and not the other. While a window waits
+		// for its records, only their acknowledgement proves Kafka back;
+		// taking the probe for it would flap between the two states when
+		// the client is slow to send them again (it refreshes metadata at
+		// most every 5 s).
+		if silent := k.health.silent(k.silentAfter()); len(silent) > 0 {
+			err = downError{reasonNotAnswering, fmt.Errorf("kafka %v: broker %s answers metadata but not a produce request sent over %s ago",
+				k.cfg.Brokers, strings.Join(silent, ", "), k.silentAfter())}
+		} else if k.awaiting.Load() {
+			return
+		}
+	}
 	switch {
 	case err == nil && !up:
 		k.markUp("probe")
@@ -223,7 +300,7 @@ func (k *Kafka) probe(ctx context.Context) error {
 		if cerr := k.health.lastConnErr(); cerr != nil && cerr.Error() != err.Error() {
 			err = fmt.Errorf("%w (last connection error: %w)", err, cerr)
 		}
-		return fmt.Errorf("kafka %v: no broker answers: %w", k.cfg.Brokers, err)
+		return downError{reasonOf(err), fmt.Errorf("kafka %v: no broker answers: %w", k.cfg.Brokers, err)}
 	}
 	req := kmsg.NewPtrMetadataRequest()
 	t := kmsg.NewMetadataRequestTopic()
@@ -231,8 +308,20 @@ func (k *Kafka) probe(ctx context.Context) error {
 	req.Topics = append(req.Topics, t)
 	resp, err := req.RequestWith(ctx, k.client)
 	if err != nil {
-		return fmt.Errorf("kafka %v: metadata of topic %q: %w", k.cfg.Brokers, k.cfg.Topic, err)
+		return downError{reasonOf(err), fmt.Errorf("kafka %v: metadata of topic %q: %w", k.cfg.Brokers, k.cfg.Topic, err)}
 	}
+	if err := k.checkTopic(ctx, resp); err != nil {
+		if _, ok := errors.AsType[downError](err); ok {
+			return err
+		}
+		return downError{reasonTopic, err}
+	}
+	return nil
+}
+
+// checkTopic says what keeps records from the topic in its metadata, and
+// creates it when kafka.create_topic allows.
+func (k *Kafka) checkTopic(ctx context.Context, resp *kmsg.MetadataResponse) error {
 	if len(resp.Topics) != 1 {
 		return fmt.Errorf("kafka %v: metadata of topic %q: %d topics in the answer", k.cfg.Brokers, k.cfg.Topic, len(resp.Topics))
 	}
@@ -279,5 +368,5 @@ func (k *Kafka) createTopic(ctx context.Context) error {
 	k.log.Info("kafka topic created", "topic", k.cfg.Topic)
 	// The new topic's leaders are elected asynchronously; the next probe
 	// confirms them before records flow.
-	return fmt.Errorf("kafka %v: topic %q created, waiting for its leaders", k.cfg.Brokers, k.cfg.Topic)
+	return downError{reasonTopicCreated, fmt.Errorf("kafka %v: topic %q created, waiting for its leaders", k.cfg.Brokers, k.cfg.Topic)}
 }

@@ -42,6 +42,13 @@ var (
 	descSpoolOldest = prometheus.NewDesc("podtap_kafka_spool_oldest_age_seconds", "Age of the oldest spooled record not yet sent; 0 when none.", nil, nil)
 )
 
+// drop counts n pairs lost for reason, in the metric and in the outage
+// under way, if any, so its recovery line says what it cost.
+func (k *Kafka) drop(reason string, n int) {
+	metrics.PairsDropped.WithLabelValues(reason).Add(float64(n))
+	k.outage.Lost(reason, n)
+}
+
 // liveSinks reports the gauges of the open Kafka sinks at scrape time, so
 // they are never stale and a closed sink stops counting.
 type liveSinks struct {

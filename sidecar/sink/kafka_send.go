@@ -52,8 +52,11 @@ func (k *Kafka) sendLoop() {
 			continue
 		}
 		k.cur = w
+		k.awaiting.Store(true)
 		k.produce(w)
-		if !k.await(w) {
+		ok := k.await(w)
+		k.awaiting.Store(false)
+		if !ok {
 			return // Close takes over k.cur
 		}
 		k.settle(w)
@@ -93,7 +96,7 @@ func (k *Kafka) readSpool() []*entry {
 		switch {
 		case errors.As(err, &serr):
 			spoolCorrupt.Inc()
-			metrics.PairsDropped.WithLabelValues(metrics.ReasonSpoolCorrupt).Add(float64(serr.Records))
+			k.drop(metrics.ReasonSpoolCorrupt, serr.Records)
 			k.log.Error("spool: unreadable segment skipped", "err", serr)
 			continue
 		case err != nil:
@@ -106,7 +109,7 @@ func (k *Kafka) readSpool() []*entry {
 		}
 		rec, err := parseEnvelope(r.Payload)
 		if err != nil {
-			metrics.Drop(metrics.ReasonSinkError)
+			k.drop(metrics.ReasonSinkError, 1)
 			k.spool.Ack(ref)
 			if k.limiter.allow("envelope") {
 				k.log.Error("spool: dropping an unreadable record", "err", err)
@@ -151,7 +154,7 @@ func (k *Kafka) produce(w *window) {
 			if err == nil {
 				e.state.Store(stateOK)
 				if k.health.acked() {
-					k.logUp("acknowledgement")
+					k.recovered("acknowledgement")
 				}
 			} else {
 				e.state.Store(stateFailed)
@@ -177,10 +180,11 @@ func (k *Kafka) await(w *window) bool {
 		case <-t.C:
 			if k.health.ok() && k.health.stalled(w.start, k.tune.stallAfter) {
 				err := fmt.Errorf("kafka %v: no acknowledgement for %s", k.cfg.Brokers, k.tune.stallAfter)
-				if cerr := k.health.lastConnErr(); cerr != nil {
+				cerr := k.health.lastConnErr()
+				if cerr != nil {
 					err = fmt.Errorf("%w; last connection error: %w", err, cerr)
 				}
-				k.markDown(err)
+				k.markDown(downError{stallReason(cerr), err})
 			}
 		}
 	}
@@ -263,7 +267,7 @@ func (k *Kafka) reject(e *entry) {
 	if classify(e.err) == classTooLarge {
 		reason = metrics.ReasonKafkaTooLarge
 	}
-	metrics.Drop(reason)
+	k.drop(reason, 1)
 	if k.limiter.allow(reason) {
 		k.log.Warn("kafka rejected a record; dropped", "reason", reason, "bytes", len(e.rec.Value), "err", e.err)
 	}

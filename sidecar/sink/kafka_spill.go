@@ -31,6 +31,7 @@ func (k *Kafka) spillLoop() {
 		case <-t.C:
 		}
 		k.spill()
+		k.backlogSent()
 	}
 }
 
@@ -79,6 +80,7 @@ func (k *Kafka) takeSpill(target int64) []*entry {
 // write are dropped as failReason.
 func (k *Kafka) appendSpool(es []*entry, failReason string) {
 	out, err := k.spool.Append(envelopes(es)...)
+	k.outage.Kept(keptSpooled, len(es)-out.Failed)
 	k.countSpool(out, failReason)
 	if err != nil && k.limiter.allow("spool-append") {
 		k.log.Error("spool: writing", "err", err, "records_lost", out.Failed)
@@ -87,12 +89,12 @@ func (k *Kafka) appendSpool(es []*entry, failReason string) {
 
 func (k *Kafka) countSpool(out spool.Outcome, failReason string) {
 	if out.Dropped > 0 {
-		metrics.PairsDropped.WithLabelValues(metrics.ReasonSpoolFull).Add(float64(out.Dropped))
+		k.drop(metrics.ReasonSpoolFull, out.Dropped)
 		if k.limiter.allow("spool-full") {
 			k.log.Warn("spool full; oldest records dropped", "records", out.Dropped, "max_bytes", k.cfg.Spool.MaxBytes)
 		}
 	}
 	if out.Failed > 0 {
-		metrics.PairsDropped.WithLabelValues(failReason).Add(float64(out.Failed))
+		k.drop(failReason, out.Failed)
 	}
 }
