@@ -38,7 +38,7 @@ func keepAliveJSON() (req, resp []byte) {
 func benchPairs(b *testing.B, req, resp []byte, opts Options) {
 	b.Helper()
 	d := &discard{}
-	c := NewConn(&opts, d)
+	c := NewParser(&opts, d)
 	ts := time.Unix(1700000000, 0)
 	b.SetBytes(int64(len(req) + len(resp)))
 	b.ReportAllocs()
@@ -66,7 +66,7 @@ func BenchmarkConn(b *testing.B) {
 func BenchmarkConnSegmented(b *testing.B) {
 	req, resp := keepAliveJSON()
 	d := &discard{}
-	c := NewConn(&Options{}, d)
+	c := NewParser(&Options{}, d)
 	ts := time.Unix(1700000000, 0)
 	b.SetBytes(int64(len(req) + len(resp)))
 	b.ReportAllocs()

@@ -13,11 +13,11 @@ package http1
 
 // Trim drops the parser state of each direction at rest and the array of
 // an empty request queue, so that an idle connection holds nothing but the
-// Conn itself; parsing goes on exactly as before. A busy connection keeps
+// Parser itself; parsing goes on exactly as before. A busy connection keeps
 // its state between messages, so that each message does not pay to make
 // it again: the caller trims when the connection may have gone quiet (the
 // parse stage: on every tick, once a flush interval).
-func (c *Conn) Trim() {
+func (c *Parser) Trim() {
 	if c.cli != nil && c.cli.atRest() {
 		c.cli = nil
 	}
@@ -29,7 +29,7 @@ func (c *Conn) Trim() {
 
 // client returns the client direction's parser, making one when the
 // direction holds none.
-func (c *Conn) client() *side {
+func (c *Parser) client() *side {
 	if c.cli == nil {
 		c.cli = &side{c: c, client: true}
 	}
@@ -37,7 +37,7 @@ func (c *Conn) client() *side {
 }
 
 // server returns the server direction's parser, as client does.
-func (c *Conn) server() *side {
+func (c *Parser) server() *side {
 	if c.srv == nil {
 		c.srv = &side{c: c}
 	}

@@ -31,7 +31,7 @@ const retainBuf = 4 << 10
 // side parses one direction of a connection: requests from the client or
 // responses from the server.
 type side struct {
-	c      *Conn
+	c      *Parser
 	client bool
 	st     state
 

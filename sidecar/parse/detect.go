@@ -115,12 +115,12 @@ func (s *Stream) start(clientDir message.Dir, isHTTP1 bool, ts time.Time) {
 		// waits for will not come.
 		s.pairs.Close()
 	}
-	s.pairs = pair.NewConn(s.f.pairing, client, server)
+	s.pairs = pair.NewMatcher(s.f.pairing, client, server)
 	if isHTTP1 {
-		s.h1 = http1.NewConn(&s.f.http1, s.pairs)
+		s.h1 = http1.NewParser(&s.f.http1, s.pairs)
 		countConn("http1")
 	} else {
-		s.h2 = http2.NewConn(s.f.http2, s.pairs)
+		s.h2 = http2.NewParser(s.f.http2, s.pairs)
 		countConn("http2")
 	}
 	var pending [2][]byte

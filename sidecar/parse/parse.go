@@ -56,9 +56,9 @@ type Stream struct {
 	f *Factory
 	// h1 parses a connection that starts as HTTP/1; h2 one that starts as
 	// HTTP/2 or switches to it.
-	h1    *http1.Conn
-	h2    *http2.Conn
-	pairs *pair.Conn
+	h1    *http1.Parser
+	h2    *http2.Parser
+	pairs *pair.Matcher
 	// pending holds each direction's first bytes until detection decides;
 	// nil while none are held.
 	pending *[2][]byte
@@ -130,7 +130,7 @@ func (s *Stream) Gap(dir message.Dir, n int, ts time.Time) {
 
 // Tick expires overdue requests, and trims the HTTP/1 parser: a
 // connection quiet since the last tick gives back the state its parsing
-// took (see http1.Conn.Trim).
+// took (see http1.Parser.Trim).
 func (s *Stream) Tick(now time.Time) {
 	if s.pairs != nil {
 		s.pairs.Tick(now)
@@ -183,9 +183,9 @@ func (s *Stream) feed(dir message.Dir, b []byte, ts time.Time) {
 		case "h2c", "h2":
 			if s.h2 == nil {
 				if proto == "h2c" {
-					s.h2 = http2.NewUpgradedConn(s.f.http2, s.pairs, req)
+					s.h2 = http2.NewUpgradedParser(s.f.http2, s.pairs, req)
 				} else {
-					s.h2 = http2.NewConn(s.f.http2, s.pairs)
+					s.h2 = http2.NewParser(s.f.http2, s.pairs)
 				}
 				countConn("http2")
 			}
