@@ -18,7 +18,7 @@ const noSeq reassembly.Sequence = -1
 // directions, and the owner of the parse stage's Stream. The sidecar keeps
 // one per tracked connection, idle ones included, so it is kept small: the
 // small fields are packed together, and a direction's out-of-order
-// account exists only while there is one (see half).
+// account exists only while there is one (see side).
 type conn struct {
 	w *worker
 	// user is made on the first byte or gap, so that connections that never
@@ -29,9 +29,9 @@ type conn struct {
 	// started tracking, which reassembly calls the client-to-server
 	// direction.
 	addrs [2]netip.Addr
-	// halves are flow's account of each direction, by index.
-	halves [2]half
-	ports  [2]uint16
+	// sides are flow's account of each side, by reassembly direction.
+	sides [2]side
+	ports [2]uint16
 	// aDir is the reassembly direction in which Conn.A sends.
 	aDir   reassembly.TCPFlowDirection
 	sawSYN bool
@@ -75,7 +75,7 @@ func addr(raw []byte) netip.Addr {
 // stream are turned into empty in-order segments, so that reassembly
 // neither copies nor buffers their bytes but still sees their FIN or RST.
 //
-// It also keeps each direction's account (see half): the peer's ACKs, and
+// It also keeps each direction's account (see side): the peer's ACKs, and
 // the capture time of every segment reassembly is about to buffer.
 func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
 	c.w.touched = c
@@ -92,7 +92,7 @@ func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.T
 		}
 	}
 	if tcp.ACK {
-		c.halves[1-i].ack(tcp.Ack)
+		c.sides[1-i].ack(tcp.Ack)
 	}
 	if tcp.RST && (nextSeq == noSeq || reassembly.Sequence(tcp.Seq) == nextSeq) {
 		c.rst[i] = true
@@ -103,7 +103,7 @@ func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.T
 			tcp.Seq = uint32(nextSeq)
 		}
 	}
-	h := &c.halves[i]
+	h := &c.sides[i]
 	switch {
 	case nextSeq != noSeq:
 		h.next = uint32(nextSeq)
@@ -129,7 +129,7 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembler
 	// during a flush): that of the bytes it brings itself.
 	now := c.w.ctx.ci.Timestamp
 	i := c.index(dir)
-	h := &c.halves[i]
+	h := &c.sides[i]
 	d := c.flowDir(dir)
 	seq := h.next + uint32(max(skip, 0))
 	n, _ := sg.Lengths()
@@ -170,8 +170,8 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembler
 // ReassemblyComplete ends the stream once both directions are closed (FIN,
 // RST, idle timeout or end of input) and stops tracking the connection.
 func (c *conn) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
-	c.halves[0].close()
-	c.halves[1].close()
+	c.sides[0].close()
+	c.sides[1].close()
 	c.end(c.w.clock)
 	c.w.untrack(c)
 	return true
@@ -202,7 +202,7 @@ func (c *conn) stream() Stream {
 
 // buffering reports whether reassembly holds bytes of c out of order.
 func (c *conn) buffering() bool {
-	return c.halves[0].waiting != nil || c.halves[1].waiting != nil
+	return c.sides[0].waiting != nil || c.sides[1].waiting != nil
 }
 
 func (c *conn) tick(now time.Time) {

@@ -25,8 +25,8 @@ import (
 // acknowledged past. It runs after a packet is assembled, never inside
 // reassembly's calls, which hold the connection's lock.
 func (w *worker) skipAcked(c *conn) {
-	for i := range c.halves {
-		h := &c.halves[i]
+	for i := range c.sides {
+		h := &c.sides[i]
 		for !c.ended && h.ackedHole() {
 			before := h.next
 			w.skipHole(c, i)
@@ -48,7 +48,7 @@ func (w *worker) skipHole(c *conn, i int) {
 	hdr := &w.skipHeader
 	binary.BigEndian.PutUint16(hdr[0:], src.Port)
 	binary.BigEndian.PutUint16(hdr[2:], dst.Port)
-	binary.BigEndian.PutUint32(hdr[4:], c.halves[i].next+1)
+	binary.BigEndian.PutUint32(hdr[4:], c.sides[i].next+1)
 	hdr[12] = (minTCPHeader / 4) << 4 // data offset, in 32-bit words
 	if err := w.skipTCP.DecodeFromBytes(hdr[:], gopacket.NilDecodeFeedback); err != nil {
 		return

@@ -32,7 +32,7 @@ type worker struct {
 	// the packet being assembled, or the clock during a flush. One value,
 	// reused, keeps Assemble free of allocations; reassembly therefore
 	// hands buffered bytes over with the time they became deliverable, and
-	// each conn keeps their capture times itself (see half).
+	// each conn keeps their capture times itself (see side).
 	ctx assemblerContext
 	// hash is the flow hash of the packet being assembled.
 	hash uint64
@@ -40,7 +40,7 @@ type worker struct {
 	// assembled, nil if none did.
 	touched *conn
 	// maxRanges bounds the capture times a direction keeps (see
-	// half.buffer): reassembly's page cap for one direction.
+	// side.buffer): reassembly's page cap for one direction.
 	maxRanges int
 	// skipTCP and skipHeader are the segment skipHole assembles.
 	skipTCP    layers.TCP
