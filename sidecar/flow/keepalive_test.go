@@ -47,7 +47,7 @@ func (p *parseStreams) NewStream(c Conn) Stream {
 //
 // The bound: an idle connection is reassembly's connection record (about
 // 470 B, allocated in slabs that double, so up to twice that) and map
-// entry (about 210 B), flow's conn (168 B), the parse stage's Stream, the
+// entry (about 210 B), flow's tracked (168 B), the parse stage's Stream, the
 // HTTP/1 parser at rest and the pair stage's Matcher (128 B each): about
 // 1.5 KiB, measured. The bound is 2 KiB, so that a parser that keeps a
 // direction's state (448 B each) or any buffer on every idle connection

@@ -24,7 +24,7 @@ import (
 // skipAcked skips, in both directions of c, every hole the peer has
 // acknowledged past. It runs after a packet is assembled, never inside
 // reassembly's calls, which hold the connection's lock.
-func (w *worker) skipAcked(c *conn) {
+func (w *worker) skipAcked(c *tracked) {
 	for i := range c.sides {
 		h := &c.sides[i]
 		for !c.ended && h.ackedHole() {
@@ -40,7 +40,7 @@ func (w *worker) skipAcked(c *conn) {
 }
 
 // skipHole makes reassembly skip the first hole in direction i of c.
-func (w *worker) skipHole(c *conn, i int) {
+func (w *worker) skipHole(c *tracked, i int) {
 	src, dst := c.endpoint(0), c.endpoint(1)
 	if i == 1 {
 		src, dst = dst, src
@@ -61,7 +61,7 @@ func (w *worker) skipHole(c *conn, i int) {
 	w.asm.AssemblerOptions = opts
 }
 
-// networkFlow is reassembly's key half for addresses as newConn read them.
+// networkFlow is reassembly's key half for addresses as newTracked read them.
 func networkFlow(src, dst netip.Addr) gopacket.Flow {
 	if src.Is4() {
 		s, d := src.As4(), dst.As4()

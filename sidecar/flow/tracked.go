@@ -14,12 +14,12 @@ import (
 // noSeq is reassembly's "no sequence number yet" for a direction.
 const noSeq reassembly.Sequence = -1
 
-// conn is one tracked TCP connection: reassembly's Stream for both
+// tracked is flow's state of one TCP connection: reassembly's Stream for both
 // directions, and the owner of the parse stage's Stream. The sidecar keeps
 // one per tracked connection, idle ones included, so it is kept small: the
 // small fields are packed together, and a direction's out-of-order
 // account exists only while there is one (see side).
-type conn struct {
+type tracked struct {
 	w *worker
 	// user is made on the first byte or gap, so that connections that never
 	// carry data cost the parse stage nothing, and so that a SYN that comes
@@ -45,14 +45,14 @@ type conn struct {
 	// (a time.Time would be 16 bytes more on every connection); prev and
 	// next link it in its worker's lru.
 	last       int64
-	prev, next *conn
+	prev, next *tracked
 }
 
-var _ reassembly.Stream = (*conn)(nil)
+var _ reassembly.Stream = (*tracked)(nil)
 
-func newConn(w *worker, netFlow gopacket.Flow, tcp *layers.TCP) *conn {
+func newTracked(w *worker, netFlow gopacket.Flow, tcp *layers.TCP) *tracked {
 	src, dst := netFlow.Endpoints()
-	return &conn{
+	return &tracked{
 		w:     w,
 		addrs: [2]netip.Addr{addr(src.Raw()), addr(dst.Raw())},
 		ports: [2]uint16{uint16(tcp.SrcPort), uint16(tcp.DstPort)},
@@ -61,7 +61,7 @@ func newConn(w *worker, netFlow gopacket.Flow, tcp *layers.TCP) *conn {
 }
 
 // endpoint is the sender of direction i, by index.
-func (c *conn) endpoint(i int) message.Endpoint {
+func (c *tracked) endpoint(i int) message.Endpoint {
 	return message.Endpoint{IP: c.addrs[i], Port: c.ports[i]}
 }
 
@@ -77,7 +77,7 @@ func addr(raw []byte) netip.Addr {
 //
 // It also keeps each direction's account (see side): the peer's ACKs, and
 // the capture time of every segment reassembly is about to buffer.
-func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
+func (c *tracked) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
 	c.w.touched = c
 	if c.slot >= 0 {
 		c.last = ci.Timestamp.UnixNano()
@@ -123,7 +123,7 @@ func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.T
 
 // ReassembledSG delivers in-order bytes, after the gap that precedes them,
 // each run of bytes with the capture time of the segment it came from.
-func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.AssemblerContext) {
+func (c *tracked) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.AssemblerContext) {
 	dir, _, end, skip := sg.Info()
 	// now is the capture time of the packet being assembled (the clock
 	// during a flush): that of the bytes it brings itself.
@@ -169,7 +169,7 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembler
 
 // ReassemblyComplete ends the stream once both directions are closed (FIN,
 // RST, idle timeout or end of input) and stops tracking the connection.
-func (c *conn) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
+func (c *tracked) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
 	c.sides[0].close()
 	c.sides[1].close()
 	c.end(c.w.clock)
@@ -179,7 +179,7 @@ func (c *conn) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
 
 // stream returns the Stream that wants bytes, making it on first use, or
 // nil when the connection has ended or its stream ignores it.
-func (c *conn) stream() Stream {
+func (c *tracked) stream() Stream {
 	if c.ended {
 		return nil
 	}
@@ -201,17 +201,17 @@ func (c *conn) stream() Stream {
 }
 
 // buffering reports whether reassembly holds bytes of c out of order.
-func (c *conn) buffering() bool {
+func (c *tracked) buffering() bool {
 	return c.sides[0].waiting != nil || c.sides[1].waiting != nil
 }
 
-func (c *conn) tick(now time.Time) {
+func (c *tracked) tick(now time.Time) {
 	if c.user != nil && !c.ended {
 		c.user.Tick(now)
 	}
 }
 
-func (c *conn) end(ts time.Time) {
+func (c *tracked) end(ts time.Time) {
 	if c.user != nil && !c.ended {
 		c.user.End(ts)
 	}
@@ -219,7 +219,7 @@ func (c *conn) end(ts time.Time) {
 }
 
 // flowDir maps a reassembly direction to the Stream's.
-func (c *conn) flowDir(dir reassembly.TCPFlowDirection) Dir {
+func (c *tracked) flowDir(dir reassembly.TCPFlowDirection) Dir {
 	if dir == c.aDir {
 		return AtoB
 	}
@@ -227,7 +227,7 @@ func (c *conn) flowDir(dir reassembly.TCPFlowDirection) Dir {
 }
 
 // index numbers reassembly's directions for per-direction state.
-func (c *conn) index(dir reassembly.TCPFlowDirection) int {
+func (c *tracked) index(dir reassembly.TCPFlowDirection) int {
 	if dir == reassembly.TCPDirClientToServer {
 		return 0
 	}
