@@ -19,11 +19,11 @@ import (
 // capture clock moving; it runs onTick on every tick.
 type probeStream struct{ onTick func(time.Time) }
 
-func (*probeStream) Data(Dir, []byte, time.Time) {}
-func (*probeStream) Gap(Dir, int, time.Time)     {}
-func (p *probeStream) Tick(now time.Time)        { p.onTick(now) }
-func (*probeStream) End(time.Time)               {}
-func (*probeStream) Ignored() bool               { return false }
+func (*probeStream) Data(Side, []byte, time.Time) {}
+func (*probeStream) Gap(Side, int, time.Time)     {}
+func (p *probeStream) Tick(now time.Time)         { p.onTick(now) }
+func (*probeStream) End(time.Time)                {}
+func (*probeStream) Ignored() bool                { return false }
 
 // parseStreams makes the parse stage's Streams, as the pipeline does, and
 // the probe's Stream for the probe connection.

@@ -130,7 +130,7 @@ func (c *tracked) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assemb
 	now := c.w.ctx.ci.Timestamp
 	i := c.index(dir)
 	h := &c.sides[i]
-	d := c.flowDir(dir)
+	d := c.sideOf(dir)
 	seq := h.next + uint32(max(skip, 0))
 	n, _ := sg.Lengths()
 	if skip > 0 {
@@ -218,8 +218,8 @@ func (c *tracked) end(ts time.Time) {
 	c.ended = true
 }
 
-// flowDir maps a reassembly direction to the Stream's.
-func (c *tracked) flowDir(dir reassembly.TCPFlowDirection) Dir {
+// sideOf maps a reassembly direction to the Stream's side.
+func (c *tracked) sideOf(dir reassembly.TCPFlowDirection) Side {
 	if dir == c.aDir {
 		return AtoB
 	}

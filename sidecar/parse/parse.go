@@ -63,8 +63,8 @@ type Stream struct {
 	// nil while none are held.
 	pending *[2][]byte
 	conn    message.Conn
-	// clientDir is the direction the client sends in, once known.
-	clientDir message.Dir
+	// clientSide is the side the client sends on, once known.
+	clientSide message.Side
 	// switched marks the directions that have passed their switch point
 	// from HTTP/1 to HTTP/2; each direction reaches its own.
 	switched [2]bool
@@ -72,7 +72,7 @@ type Stream struct {
 }
 
 // Data feeds in-order bytes of one direction.
-func (s *Stream) Data(dir message.Dir, b []byte, ts time.Time) {
+func (s *Stream) Data(dir message.Side, b []byte, ts time.Time) {
 	switch {
 	case s.ignored:
 		return
@@ -90,23 +90,23 @@ func (s *Stream) Data(dir message.Dir, b []byte, ts time.Time) {
 // startOn starts HTTP/1 parsing when a connection's first bytes show a
 // request or a response, as most connections' do, feeding them in place:
 // holding them for detection would copy them into a buffer of their own.
-func (s *Stream) startOn(dir message.Dir, b []byte, ts time.Time) bool {
-	clientDir := dir
+func (s *Stream) startOn(dir message.Side, b []byte, ts time.Time) bool {
+	clientSide := dir
 	switch http1.Sniff(b) {
 	case http1.Request:
 	case http1.Response:
-		clientDir = dir.Reverse()
+		clientSide = dir.Reverse()
 	default:
 		return false
 	}
-	s.start(clientDir, true, ts)
+	s.start(clientSide, true, ts)
 	s.feed(dir, b, ts)
 	return true
 }
 
 // hold keeps bytes of dir for detection, which decides on them together
 // with later ones.
-func (s *Stream) hold(dir message.Dir, b []byte) {
+func (s *Stream) hold(dir message.Side, b []byte) {
 	if s.pending == nil {
 		s.pending = new([2][]byte)
 	}
@@ -115,8 +115,8 @@ func (s *Stream) hold(dir message.Dir, b []byte) {
 
 // Gap passes a loss on to the parser; during detection it discards what
 // was buffered, since bytes on either side of a gap are not contiguous.
-func (s *Stream) Gap(dir message.Dir, n int, ts time.Time) {
-	fromClient := dir == s.clientDir
+func (s *Stream) Gap(dir message.Side, n int, ts time.Time) {
+	fromClient := dir == s.clientSide
 	switch {
 	case s.ignored:
 	case s.h1 != nil && !s.switched[dir]:
@@ -171,8 +171,8 @@ func (s *Stream) ignore(protocol string) {
 
 // feed hands bytes to the parser of their direction and follows a switch
 // from HTTP/1 to HTTP/2 (h2c upgrade or prior-knowledge preface).
-func (s *Stream) feed(dir message.Dir, b []byte, ts time.Time) {
-	fromClient := dir == s.clientDir
+func (s *Stream) feed(dir message.Side, b []byte, ts time.Time) {
+	fromClient := dir == s.clientSide
 	if s.h1 != nil && !s.switched[dir] {
 		n := s.h1.Feed(fromClient, b, ts)
 		if n >= len(b) {
