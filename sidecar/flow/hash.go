@@ -2,7 +2,7 @@ package flow
 
 import "math"
 
-// flowHash is a hash of a TCP 4-tuple that is the same for both directions,
+// flowHash is a hash of a TCP 4-tuple that is the same for both sides,
 // so that both sides of a connection land on the same worker and get the
 // same sampling verdict. The high half picks the worker and the low half is
 // compared with the sample rate, so the two choices are independent.

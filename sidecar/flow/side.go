@@ -37,7 +37,7 @@ type stamp struct {
 	ts       time.Time
 }
 
-// ack notes an acknowledgement the peer sent for this direction.
+// ack notes an acknowledgement the peer sent for this side.
 func (h *side) ack(n uint32) {
 	if !h.hasAck {
 		h.acked, h.hasAck = n, true
@@ -172,7 +172,7 @@ func (h *side) forget(seq uint32) {
 }
 
 // close forgets the buffered bytes: reassembly drops them once the
-// direction ended.
+// side ended.
 func (h *side) close() {
 	h.closed = true
 	h.waiting = nil

@@ -21,7 +21,7 @@ import (
 // with the gap, through ReassembledSG. Being empty, the segment adds no
 // bytes of its own.
 
-// skipAcked skips, in both directions of c, every hole the peer has
+// skipAcked skips, on both sides of c, every hole the peer has
 // acknowledged past. It runs after a packet is assembled, never inside
 // reassembly's calls, which hold the connection's lock.
 func (w *worker) skipAcked(c *tracked) {
@@ -39,7 +39,7 @@ func (w *worker) skipAcked(c *tracked) {
 	}
 }
 
-// skipHole makes reassembly skip the first hole in direction i of c.
+// skipHole makes reassembly skip the first hole on side i of c.
 func (w *worker) skipHole(c *tracked, i int) {
 	src, dst := c.endpoint(0), c.endpoint(1)
 	if i == 1 {

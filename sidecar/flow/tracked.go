@@ -11,13 +11,13 @@ import (
 	"github.com/podtap/podtap/sidecar/message"
 )
 
-// noSeq is reassembly's "no sequence number yet" for a direction.
+// noSeq is reassembly's "no sequence number yet" for a side.
 const noSeq reassembly.Sequence = -1
 
 // tracked is flow's state of one TCP connection: reassembly's Stream for both
-// directions, and the owner of the parse stage's Stream. The sidecar keeps
+// sides, and the owner of the parse stage's Stream. The sidecar keeps
 // one per tracked connection, idle ones included, so it is kept small: the
-// small fields are packed together, and a direction's out-of-order
+// small fields are packed together, and a side's out-of-order
 // account exists only while there is one (see side).
 type tracked struct {
 	w *worker
@@ -35,7 +35,7 @@ type tracked struct {
 	// aDir is the reassembly direction in which Conn.A sends.
 	aDir   reassembly.TCPFlowDirection
 	sawSYN bool
-	// rst marks a direction whose stream end is an accepted RST.
+	// rst marks a side whose stream end is an accepted RST.
 	rst   [2]bool
 	ended bool
 	// slot indexes worker.conns; -1 once the connection is no longer
@@ -60,7 +60,7 @@ func newTracked(w *worker, netFlow gopacket.Flow, tcp *layers.TCP) *tracked {
 	}
 }
 
-// endpoint is the sender of direction i, by index.
+// endpoint is the sender of side i, by index.
 func (c *tracked) endpoint(i int) message.Endpoint {
 	return message.Endpoint{IP: c.addrs[i], Port: c.ports[i]}
 }
@@ -71,11 +71,11 @@ func addr(raw []byte) netip.Addr {
 }
 
 // Accept lets every packet through: midstream pickup forces the start of a
-// direction at its first packet, and the packets of an ignored or ended
+// side at its first packet, and the packets of an ignored or ended
 // stream are turned into empty in-order segments, so that reassembly
 // neither copies nor buffers their bytes but still sees their FIN or RST.
 //
-// It also keeps each direction's account (see side): the peer's ACKs, and
+// It also keeps each side's account (see side): the peer's ACKs, and
 // the capture time of every segment reassembly is about to buffer.
 func (c *tracked) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
 	c.w.touched = c
@@ -167,7 +167,7 @@ func (c *tracked) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assemb
 	}
 }
 
-// ReassemblyComplete ends the stream once both directions are closed (FIN,
+// ReassemblyComplete ends the stream once both sides are closed (FIN,
 // RST, idle timeout or end of input) and stops tracking the connection.
 func (c *tracked) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
 	c.sides[0].close()
@@ -226,7 +226,7 @@ func (c *tracked) sideOf(dir reassembly.TCPFlowDirection) Side {
 	return BtoA
 }
 
-// index numbers reassembly's directions for per-direction state.
+// index numbers reassembly directions for per-side state.
 func (c *tracked) index(dir reassembly.TCPFlowDirection) int {
 	if dir == reassembly.TCPDirClientToServer {
 		return 0

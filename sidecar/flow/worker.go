@@ -39,8 +39,8 @@ type worker struct {
 	// touched is the connection whose Accept saw the packet being
 	// assembled, nil if none did.
 	touched *tracked
-	// maxRanges bounds the capture times a direction keeps (see
-	// side.buffer): reassembly's page cap for one direction.
+	// maxRanges bounds the capture times a side keeps (see
+	// side.buffer): reassembly's page cap for one side.
 	maxRanges int
 	// skipTCP and skipHeader are the segment skipHole assembles.
 	skipTCP    layers.TCP

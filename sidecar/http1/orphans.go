@@ -6,7 +6,7 @@ import (
 	"github.com/podtap/podtap/sidecar/message"
 )
 
-// Reassembly delivers each direction in order, but not the two directions
+// Reassembly delivers each side in order, but not the two sides
 // in step: while the client's bytes wait behind a lost segment, the
 // server's keep flowing, and responses arrive before the requests they
 // answer. A response that no known request answers is therefore held

@@ -1,5 +1,5 @@
 // Package http1 parses HTTP/1.x connections from reassembled TCP byte
-// streams: an incremental parser, fed byte slices of both directions as they
+// streams: an incremental parser, fed byte slices of both sides as they
 // are captured, that hands request and response halves on in wire order.
 //
 // It keeps up with keep-alive and pipelining, Content-Length, chunked and
@@ -41,19 +41,19 @@ type Options struct {
 	Judge message.Judge
 }
 
-// Parser parses both directions of one HTTP/1.x connection and hands the
+// Parser parses both sides of one HTTP/1.x connection and hands the
 // halves to out in wire order: each response after its request. Only the
 // worker that owns the connection calls it.
 //
 // Most connections are idle keep-alive connections most of the time, and a
 // sidecar tracks thousands of them, so an idle Parser is kept small: a
-// direction's parser state is made when its bytes come and dropped by Trim
-// once the direction is at rest, and the state of protocol switches
+// side's parser state is made when its bytes come and dropped by Trim
+// once the side is at rest, and the state of protocol switches
 // and held responses exists only while there is any.
 type Parser struct {
 	out  message.Halves
 	opts *Options
-	// cli and srv are the directions' parsers, nil while they hold none.
+	// cli and srv are the sides' parsers, nil while they hold none.
 	cli, srv *side
 	q        queue
 	// sw is the protocol the connection switched to, nil while HTTP/1.
@@ -93,12 +93,12 @@ func orUnbounded(limit int) int {
 // Feed consumes in-order bytes from the client (fromClient) or the server,
 // captured at ts; b is only read during the call. Feeding each captured
 // segment with its own capture time lets the Parser tell which request a
-// response answers when reassembly delivers the directions out of step.
+// response answers when reassembly delivers the sides out of step.
 //
 // Feed returns how many bytes were HTTP/1. That is fewer than len(b) only
-// when this direction reached the point where the connection switched
+// when this side reached the point where the connection switched
 // protocol (see Switched): b[n:] belongs to the new protocol, and so does
-// everything later in that direction, for which Feed returns 0.
+// everything later on that side, for which Feed returns 0.
 func (c *Parser) Feed(fromClient bool, b []byte, ts time.Time) int {
 	if c.closed {
 		return 0
@@ -112,7 +112,7 @@ func (c *Parser) Feed(fromClient bool, b []byte, ts time.Time) int {
 	return n
 }
 
-// Gap reports n bytes lost from one direction (n<0: unknown). Inside a
+// Gap reports n bytes lost from one side (n<0: unknown). Inside a
 // Content-Length body or a chunk of known size the parser skips exactly n
 // and stays in sync, and the message is dropped as gap; otherwise it
 // resyncs at the next start line, so one gap never loses the rest of the
@@ -145,7 +145,7 @@ func (c *Parser) Close(ts time.Time) {
 		return
 	}
 	c.closing = true
-	// A direction without a parser is at rest: it has nothing to hand on.
+	// A side without a parser is at rest: it has nothing to hand on.
 	if c.cli != nil {
 		c.cli.close()
 	}
@@ -171,11 +171,11 @@ func (c *Parser) Close(ts time.Time) {
 //   - "other": any other 101 (WebSocket, Docker's "Upgrade: tcp"). Those
 //     pairs are handed on; then parsing stops.
 //
-// Each direction switches at its own point: the server after its 101 (or
+// Each side switches at its own point: the server after its 101 (or
 // 2xx to CONNECT, or, for "h2", after answering the requests sent before
 // the preface); the client after the request that switched. The switch
-// may be seen in one direction before the other has reached its point, so
-// a caller keeps feeding a direction until Feed returns less than it was
+// may be seen on one side before the other has reached its point, so
+// a caller keeps feeding a side until Feed returns less than it was
 // given.
 func (c *Parser) Switched() (proto string, req *message.Request) {
 	if c.sw == nil {
@@ -192,7 +192,7 @@ func (c *Parser) setProto(proto string, req *message.Request) {
 
 // clientPreface switches the connection to HTTP/2 at the client's preface.
 // Sent while an h2c upgrade awaits its answer, it means the upgrade
-// succeeded (the 101 is still to be read in the server direction).
+// succeeded (the 101 is still to be read on the server side).
 func (c *Parser) clientPreface(s *side) {
 	s.st = stDone
 	for i := range c.q.live() {

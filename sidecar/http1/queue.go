@@ -104,7 +104,7 @@ func (c *Parser) requestDone(seq int64) {
 }
 
 // matchResponse finds the request a response answers: the oldest one not
-// yet answered. After a gap in the server's direction, responses may have
+// yet answered. After a gap on the server's side, responses may have
 // been lost, so it takes the latest request that began before the response
 // did, skipping the older ones. This is the pair stage's rule, so both
 // agree on which request a response belongs to. It returns -1 and nil for

@@ -4,7 +4,7 @@
 // as gRPC halves carrying their unframed messages.
 //
 // It survives a capture that starts mid-connection or loses bytes: frames
-// are found again by their shape, and the HPACK decoder of each direction
+// are found again by their shape, and the HPACK decoder of each side
 // resolves what the insertions it saw allow, flagging the rest, instead of
 // giving up on the connection.
 package http2
@@ -100,7 +100,7 @@ func NewParser(opts Options, out message.Halves) *Parser {
 func NewUpgradedParser(opts Options, out message.Halves, req *message.Request) *Parser {
 	c := NewParser(opts, out)
 	c.rolesLocked = true
-	// Both directions start at the beginning of HTTP/2, so both HPACK
+	// Both sides start at the beginning of HTTP/2, so both HPACK
 	// tables are known to be empty.
 	for _, s := range c.sides {
 		s.begin(false)
@@ -132,7 +132,7 @@ func sideIndex(fromClient bool) int {
 	return 1
 }
 
-// Feed parses the next in-order bytes of one direction, captured at ts.
+// Feed parses the next in-order bytes of one side, captured at ts.
 func (c *Parser) Feed(fromClient bool, b []byte, ts time.Time) {
 	c.feed(c.sides[sideIndex(fromClient)], b, ts)
 }

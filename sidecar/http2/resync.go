@@ -6,7 +6,7 @@ import (
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
-// Gap reports n bytes lost in one direction before the next Feed (n < 0
+// Gap reports n bytes lost on one side before the next Feed (n < 0
 // when unknown). A gap inside the current frame only cuts that frame;
 // a longer one leaves the frame boundaries and the HPACK table unknown,
 // so the reader searches for the next boundary and the table restarts as

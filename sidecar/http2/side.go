@@ -6,7 +6,7 @@ import (
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
-// readState is where a direction's reader is within the frame sequence.
+// readState is where a side's reader is within the frame sequence.
 type readState uint8
 
 const (
@@ -24,7 +24,7 @@ const (
 // false boundaries in random payload bytes rare.
 const resyncMaxFrame = defaultMaxFrame
 
-// side is the reader of one direction.
+// side is the reader of one side.
 type side struct {
 	idx   int
 	state readState
@@ -73,7 +73,7 @@ func newSide(idx int) *side {
 }
 
 // begin starts frame parsing, knowing (late false) or not (late true)
-// that the direction starts at its beginning.
+// that the side starts at its beginning.
 func (s *side) begin(late bool) {
 	s.dec.reset(late)
 	s.block = block{buf: s.block.buf[:0]}
@@ -114,7 +114,7 @@ func (c *Parser) feed(s *side, b []byte, ts time.Time) {
 }
 
 // readStart tells the client preface apart from anything else at the
-// start of a direction. Without the preface the capture joined late,
+// start of a side. Without the preface the capture joined late,
 // except on the server side, whose first frame is SETTINGS when the
 // connection is new.
 func (c *Parser) readStart(s *side, b []byte, ts time.Time) int {

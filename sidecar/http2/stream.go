@@ -8,7 +8,7 @@ import (
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
-// half is one direction of a stream: the request (client to server) or
+// half is one side of a stream: the request (client to server) or
 // the response.
 type half struct {
 	// body holds the DATA bytes kept; size counts all of them.

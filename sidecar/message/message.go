@@ -139,7 +139,7 @@ type Response struct {
 	Interim []int
 	Drop    string
 	Flags   []string
-	// AfterGap is set when bytes were lost in the response direction
+	// AfterGap is set when bytes were lost on the response side
 	// since the previous response: pairing must not trust FIFO order.
 	AfterGap bool
 }

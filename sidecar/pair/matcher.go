@@ -91,7 +91,7 @@ func (c *Matcher) Response(r *message.Response) {
 }
 
 // popFIFO takes the request a response answers. In order, that is the
-// oldest. After a gap in the server's direction, responses may have been
+// oldest. After a gap on the server's side, responses may have been
 // lost, so the oldest requests may be unanswered: the response then answers
 // the latest request sent before it began, and the older ones are counted
 // as lost to the gap. Requests pipelined ahead of a lost response can still

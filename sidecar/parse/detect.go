@@ -13,10 +13,10 @@ import (
 // detect decides the protocol from the buffered first bytes, or waits for
 // more, or gives up on a connection that is not HTTP.
 //
-// A direction that is not HTTP settles nothing alone while the other has
+// A side that is not HTTP settles nothing alone while the other has
 // not spoken: a malformed request line may still be answered by an HTTP
 // status line, which makes the connection HTTP (the request a counted
-// parse error). It is given up once both directions say no, or once one
+// parse error). It is given up once both sides say no, or once one
 // has sent flow.detect_bytes that are not HTTP.
 func (s *Stream) detect(ts time.Time) {
 	notHTTP, full := 0, false
@@ -134,7 +134,7 @@ func (s *Stream) start(clientSide message.Side, isHTTP1 bool, ts time.Time) {
 			continue
 		}
 		if isHTTP1 && !s.conn.SawSYN && !startsMessage(b) {
-			// A direction joined mid-message: let the parser resync.
+			// A side joined mid-message: let the parser resync.
 			s.h1.Gap(dir == clientSide, -1, ts)
 		}
 		s.feed(dir, b, ts)

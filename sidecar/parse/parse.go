@@ -59,19 +59,19 @@ type Stream struct {
 	h1    *http1.Parser
 	h2    *http2.Parser
 	pairs *pair.Matcher
-	// pending holds each direction's first bytes until detection decides;
+	// pending holds each side's first bytes until detection decides;
 	// nil while none are held.
 	pending *[2][]byte
 	conn    message.Conn
 	// clientSide is the side the client sends on, once known.
 	clientSide message.Side
-	// switched marks the directions that have passed their switch point
-	// from HTTP/1 to HTTP/2; each direction reaches its own.
+	// switched marks the sides that have passed their switch point
+	// from HTTP/1 to HTTP/2; each side reaches its own.
 	switched [2]bool
 	ignored  bool
 }
 
-// Data feeds in-order bytes of one direction.
+// Data feeds in-order bytes of one side.
 func (s *Stream) Data(dir message.Side, b []byte, ts time.Time) {
 	switch {
 	case s.ignored:
@@ -169,7 +169,7 @@ func (s *Stream) ignore(protocol string) {
 	countConn(protocol)
 }
 
-// feed hands bytes to the parser of their direction and follows a switch
+// feed hands bytes to the parser of their side and follows a switch
 // from HTTP/1 to HTTP/2 (h2c upgrade or prior-knowledge preface).
 func (s *Stream) feed(dir message.Side, b []byte, ts time.Time) {
 	fromClient := dir == s.clientSide
