@@ -169,7 +169,7 @@ func (s *liveStream) Data(d flow.Side, b []byte, _ time.Time) {
 	s.rec.mu.Unlock()
 }
 func (s *liveStream) Gap(flow.Side, int, time.Time) {}
-func (s *liveStream) Tick(time.Time)               {}
+func (s *liveStream) Tick(time.Time)                {}
 func (s *liveStream) End(time.Time) {
 	s.rec.mu.Lock()
 	s.ended = true
