@@ -41,10 +41,10 @@ type nopHalves struct{ reqs, resps int }
 func (n *nopHalves) Request(*message.Request)   { n.reqs++ }
 func (n *nopHalves) Response(*message.Response) { n.resps++ }
 
-// FuzzConn feeds arbitrary bytes to both directions of a connection, cut
+// FuzzParser feeds arbitrary bytes to both directions of a connection, cut
 // at fuzzed places and with fuzzed gaps: it must never panic, and every
 // request handed on must get its response by Close.
-func FuzzConn(f *testing.F) {
+func FuzzParser(f *testing.F) {
 	w := newWire(f)
 	w.headersSplit(true, 1, false, 5, grpcReq("/a.B/C")...)
 	w.data(true, 1, true, grpcFrame(f, []byte("hello"), true))

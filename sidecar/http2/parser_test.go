@@ -325,7 +325,7 @@ func TestPushPromise(t *testing.T) {
 	}
 }
 
-func TestUpgradedConn(t *testing.T) {
+func TestUpgradedParser(t *testing.T) {
 	req := &message.Request{
 		Proto: message.ProtoHTTP11, Method: "GET", Path: "/eicar", Authority: "127.0.0.1:8080",
 		Headers: message.Headers{{Name: "host", Value: "127.0.0.1:8080"}, {Name: "upgrade", Value: "h2c"},
