@@ -8,8 +8,8 @@ import (
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
-// half is one side of a stream: the request (client to server) or
-// the response.
+// half is what one side sends on a stream: the request (the client's) or
+// the response (the server's).
 type half struct {
 	// body holds the DATA bytes kept; size counts all of them.
 	body []byte
