@@ -79,7 +79,7 @@ type Flow struct {
 	// to them by a symmetric hash. 0 means GOMAXPROCS. Default 0.
 	Workers int `mapstructure:"workers"`
 	// MaxConnBufferBytes caps out-of-order data buffered for one connection
-	// (both directions). Past it the oldest gap is skipped. Default 4 MiB.
+	// (both sides). Past it the oldest gap is skipped. Default 4 MiB.
 	MaxConnBufferBytes ByteSize `mapstructure:"max_conn_buffer_bytes"`
 	// MaxBufferBytes caps out-of-order data buffered for all connections.
 	// Default 64 MiB.
@@ -95,7 +95,7 @@ type Flow struct {
 	// FlushInterval is how often idle connections are swept and stalled
 	// out-of-order data is flushed past its gap. Default 1s.
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
-	// DetectBytes is how many bytes of a direction may be examined before a
+	// DetectBytes is how many bytes of a side may be examined before a
 	// connection that is not HTTP is ignored. Default 1024.
 	DetectBytes int `mapstructure:"detect_bytes"`
 }

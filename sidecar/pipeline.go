@@ -3,12 +3,14 @@
 //	capture → flow (decode, shard, reassemble) → parse (http1 | http2)
 //	→ pair → filter → enrich (grpc) → record (redact, encode) → sink
 //
-// It owns their start and stop, and only it knows them all. A stage
-// imports message, the types the stages pass along, shared helpers
-// (config, metrics, content), and otherwise only the stages it builds
-// (parse: the parsers and pairing), the one it reads from (flow: capture's
-// sources) and the helpers of its own job (http2: grpcwire, gRPC's message
-// framing; grpc: pbjson, protobuf to JSON).
+// It owns their start and stop, and only it knows them all. From flow to
+// record, stages pass message's types along; capture and sink know
+// none of them (flow reads capture's sources; a sink takes the encoder's
+// bytes as a sink.Record). Otherwise a stage imports only shared helpers
+// (config, metrics, content, internal/jsontext), the stages it builds
+// (parse: the parsers and pairing) and the helpers of its own job (http2:
+// grpcwire, gRPC's message framing; grpc: pbjson, protobuf to JSON; sink:
+// spool, the on-disk queue).
 package sidecar
 
 import (

@@ -164,13 +164,13 @@ func (r *recording) NewStream(c flow.Conn) flow.Stream {
 	return s
 }
 
-func (s *liveStream) Data(d flow.Dir, b []byte, _ time.Time) {
+func (s *liveStream) Data(d flow.Side, b []byte, _ time.Time) {
 	s.rec.mu.Lock()
 	s.data[d].Write(b)
 	s.rec.mu.Unlock()
 }
-func (s *liveStream) Gap(flow.Dir, int, time.Time) {}
-func (s *liveStream) Tick(time.Time)               {}
+func (s *liveStream) Gap(flow.Side, int, time.Time) {}
+func (s *liveStream) Tick(time.Time)                {}
 func (s *liveStream) End(time.Time) {
 	s.rec.mu.Lock()
 	s.ended = true

@@ -16,11 +16,11 @@ import (
 // discard is a Stream that takes every byte and keeps none.
 type discard struct{ bytes int }
 
-func (d *discard) Data(_ Dir, b []byte, _ time.Time) { d.bytes += len(b) }
-func (*discard) Gap(Dir, int, time.Time)             {}
-func (*discard) Tick(time.Time)                      {}
-func (*discard) End(time.Time)                       {}
-func (*discard) Ignored() bool                       { return false }
+func (d *discard) Data(_ Side, b []byte, _ time.Time) { d.bytes += len(b) }
+func (*discard) Gap(Side, int, time.Time)             {}
+func (*discard) Tick(time.Time)                       {}
+func (*discard) End(time.Time)                        {}
+func (*discard) Ignored() bool                        { return false }
 
 type discards struct{}
 

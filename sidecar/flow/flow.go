@@ -2,7 +2,7 @@
 // goroutine decodes the link and IP layers, and shards TCP segments by a
 // symmetric hash of their 4-tuple to N workers. Each worker owns its
 // connections outright (no locks): it decodes TCP, reassembles both
-// directions with gopacket's reassembly, and drives the parse stage through
+// sides with gopacket's reassembly, and drives the parse stage through
 // the Stream of each connection, every byte stamped with its capture time.
 // A hole waits for its retransmission only until the peer acknowledges
 // past it (the capture lost it), a flush interval passes, or a buffer cap

@@ -2,8 +2,8 @@ package flow
 
 import "math"
 
-// flowHash is a hash of a TCP 4-tuple that is the same for both directions,
-// so that both halves of a connection land on the same worker and get the
+// flowHash is a hash of a TCP 4-tuple that is the same for both sides,
+// so that both sides of a connection land on the same worker and get the
 // same sampling verdict. The high half picks the worker and the low half is
 // compared with the sample rate, so the two choices are independent.
 func flowHash(src, dst []byte, sport, dport uint16) uint64 {

@@ -19,11 +19,11 @@ import (
 // capture clock moving; it runs onTick on every tick.
 type probeStream struct{ onTick func(time.Time) }
 
-func (*probeStream) Data(Dir, []byte, time.Time) {}
-func (*probeStream) Gap(Dir, int, time.Time)     {}
-func (p *probeStream) Tick(now time.Time)        { p.onTick(now) }
-func (*probeStream) End(time.Time)               {}
-func (*probeStream) Ignored() bool               { return false }
+func (*probeStream) Data(Side, []byte, time.Time) {}
+func (*probeStream) Gap(Side, int, time.Time)     {}
+func (p *probeStream) Tick(now time.Time)         { p.onTick(now) }
+func (*probeStream) End(time.Time)                {}
+func (*probeStream) Ignored() bool                { return false }
 
 // parseStreams makes the parse stage's Streams, as the pipeline does, and
 // the probe's Stream for the probe connection.
@@ -47,8 +47,8 @@ func (p *parseStreams) NewStream(c Conn) Stream {
 //
 // The bound: an idle connection is reassembly's connection record (about
 // 470 B, allocated in slabs that double, so up to twice that) and map
-// entry (about 210 B), flow's conn (168 B), the parse stage's Stream, the
-// HTTP/1 parser at rest and the pair stage's Conn (128 B each): about
+// entry (about 210 B), flow's tracked (168 B), the parse stage's Stream, the
+// HTTP/1 parser at rest and the pair stage's Matcher (128 B each): about
 // 1.5 KiB, measured. The bound is 2 KiB, so that a parser that keeps a
 // direction's state (448 B each) or any buffer on every idle connection
 // breaks it. Fixed costs (batches, the capture file's buffers) stay under

@@ -7,10 +7,10 @@ import "time"
 // longest can give way to a new one: a connection that stalled (a client
 // that sent half a request and went quiet, or one that holds connections
 // open to exhaust the cap) is the least useful to keep.
-type lru struct{ head, tail *conn }
+type lru struct{ head, tail *tracked }
 
 // touch moves c to the front, as the connection that saw the latest packet.
-func (l *lru) touch(c *conn) {
+func (l *lru) touch(c *tracked) {
 	if l.head == c {
 		return
 	}
@@ -25,7 +25,7 @@ func (l *lru) touch(c *conn) {
 	}
 }
 
-func (l *lru) remove(c *conn) {
+func (l *lru) remove(c *tracked) {
 	switch {
 	case c.prev != nil:
 		c.prev.next = c.next
@@ -58,7 +58,7 @@ func (w *worker) evict(now time.Time, quiet time.Duration) bool {
 // released, and it no longer counts against the cap. Reassembly keeps its
 // small record until the idle timeout, with the packets that still come
 // emptied of their payload, as for an ended connection.
-func (c *conn) shed(now time.Time) {
+func (c *tracked) shed(now time.Time) {
 	c.end(now)
 	c.user = nil
 	c.w.untrack(c)

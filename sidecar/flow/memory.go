@@ -15,8 +15,8 @@ import (
 const pageFootprint = 2048
 
 // assemblerOptions turns the byte caps into reassembly's page limits. The
-// per-connection cap covers both directions and reassembly counts pages per
-// direction, so each direction gets half. The total cap is split evenly
+// per-connection cap covers both sides and reassembly counts pages per
+// side, so each side gets half. The total cap is split evenly
 // between workers, since each assembler counts only its own pages. Past
 // either limit reassembly skips to the first buffered segment (a gap)
 // instead of buffering more.

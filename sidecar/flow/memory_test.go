@@ -29,7 +29,7 @@ func heapAlloc() uint64 {
 //
 // The bound: a tracked connection is reassembly's connection record (about
 // 500 B, allocated in slabs that double, so up to twice that), its entry in
-// reassembly's map (two 56-byte flows as key), flow's conn (about 170 B)
+// reassembly's map (two 56-byte flows as key), flow's tracked (about 170 B)
 // and this test's recorder (about 250 B): about 1.7 KiB, measured. The
 // bound is 3 KiB: the delivered bytes must not be kept anywhere, and one
 // buffered reassembly page per connection (2 KiB) would break it. Fixed

@@ -49,13 +49,13 @@ type recordedChunk struct {
 // event is one Data or Gap call, in the order the recorders got them.
 type event struct {
 	r   *recorder
-	dir Dir
+	dir Side
 	gap bool
 	n   int
 	ts  time.Time
 }
 
-func (r *recorder) Data(dir Dir, b []byte, ts time.Time) {
+func (r *recorder) Data(dir Side, b []byte, ts time.Time) {
 	if r.ended > 0 {
 		r.afterEnd++
 	}
@@ -74,7 +74,7 @@ func (r *recorder) Data(dir Dir, b []byte, ts time.Time) {
 	}
 }
 
-func (r *recorder) Gap(dir Dir, n int, ts time.Time) {
+func (r *recorder) Gap(dir Side, n int, ts time.Time) {
 	if r.ended > 0 {
 		r.afterEnd++
 	}

@@ -21,12 +21,12 @@ import (
 // with the gap, through ReassembledSG. Being empty, the segment adds no
 // bytes of its own.
 
-// skipAcked skips, in both directions of c, every hole the peer has
+// skipAcked skips, on both sides of c, every hole the peer has
 // acknowledged past. It runs after a packet is assembled, never inside
 // reassembly's calls, which hold the connection's lock.
-func (w *worker) skipAcked(c *conn) {
-	for i := range c.halves {
-		h := &c.halves[i]
+func (w *worker) skipAcked(c *tracked) {
+	for i := range c.sides {
+		h := &c.sides[i]
 		for !c.ended && h.ackedHole() {
 			before := h.next
 			w.skipHole(c, i)
@@ -39,8 +39,8 @@ func (w *worker) skipAcked(c *conn) {
 	}
 }
 
-// skipHole makes reassembly skip the first hole in direction i of c.
-func (w *worker) skipHole(c *conn, i int) {
+// skipHole makes reassembly skip the first hole on side i of c.
+func (w *worker) skipHole(c *tracked, i int) {
 	src, dst := c.endpoint(0), c.endpoint(1)
 	if i == 1 {
 		src, dst = dst, src
@@ -48,7 +48,7 @@ func (w *worker) skipHole(c *conn, i int) {
 	hdr := &w.skipHeader
 	binary.BigEndian.PutUint16(hdr[0:], src.Port)
 	binary.BigEndian.PutUint16(hdr[2:], dst.Port)
-	binary.BigEndian.PutUint32(hdr[4:], c.halves[i].next+1)
+	binary.BigEndian.PutUint32(hdr[4:], c.sides[i].next+1)
 	hdr[12] = (minTCPHeader / 4) << 4 // data offset, in 32-bit words
 	if err := w.skipTCP.DecodeFromBytes(hdr[:], gopacket.NilDecodeFeedback); err != nil {
 		return
@@ -61,7 +61,7 @@ func (w *worker) skipHole(c *conn, i int) {
 	w.asm.AssemblerOptions = opts
 }
 
-// networkFlow is reassembly's key half for addresses as newConn read them.
+// networkFlow is reassembly's key half for addresses as newTracked read them.
 func networkFlow(src, dst netip.Addr) gopacket.Flow {
 	if src.Is4() {
 		s, d := src.As4(), dst.As4()

@@ -6,10 +6,10 @@ import (
 	"github.com/podtap/podtap/sidecar/message"
 )
 
-// Dir and Conn live in message, the pipeline's shared vocabulary, so that
+// Side and Conn live in message, the pipeline's shared vocabulary, so that
 // the parse stage implements Stream without importing this upstream package.
 type (
-	Dir  = message.Dir
+	Side = message.Side
 	Conn = message.Conn
 )
 
@@ -18,15 +18,15 @@ const (
 	BtoA = message.BtoA
 )
 
-// Stream consumes one reassembled TCP connection, both directions. The
+// Stream consumes one reassembled TCP connection, both sides. The
 // worker that owns the connection makes every call, so a Stream needs no
 // locks. Byte slices are valid only during the call.
 type Stream interface {
-	// Data delivers in-order bytes of one direction, captured at ts.
-	Data(dir Dir, b []byte, ts time.Time)
-	// Gap reports n bytes lost in one direction before the next Data
+	// Data delivers in-order bytes of one side, captured at ts.
+	Data(dir Side, b []byte, ts time.Time)
+	// Gap reports n bytes lost on one side before the next Data
 	// (n < 0 when unknown); the parser resyncs at the next message start.
-	Gap(dir Dir, n int, ts time.Time)
+	Gap(dir Side, n int, ts time.Time)
 	// Tick is called every flow.flush_interval with the capture clock, so
 	// that pending requests can time out on a quiet connection.
 	Tick(now time.Time)

@@ -32,15 +32,15 @@ type worker struct {
 	// the packet being assembled, or the clock during a flush. One value,
 	// reused, keeps Assemble free of allocations; reassembly therefore
 	// hands buffered bytes over with the time they became deliverable, and
-	// each conn keeps their capture times itself (see half).
+	// each tracked connection keeps their capture times itself (see side).
 	ctx assemblerContext
 	// hash is the flow hash of the packet being assembled.
 	hash uint64
 	// touched is the connection whose Accept saw the packet being
 	// assembled, nil if none did.
-	touched *conn
-	// maxRanges bounds the capture times a direction keeps (see
-	// half.buffer): reassembly's page cap for one direction.
+	touched *tracked
+	// maxRanges bounds the capture times a side keeps (see
+	// side.buffer): reassembly's page cap for one side.
 	maxRanges int
 	// skipTCP and skipHeader are the segment skipHole assembles.
 	skipTCP    layers.TCP
@@ -53,7 +53,7 @@ type worker struct {
 	// endClock is set by the reader before it closes in.
 	endClock time.Time
 
-	conns     []*conn // open connections; conn.slot indexes it
+	conns     []*tracked // open connections; conn.slot indexes it
 	lru       lru
 	overLimit seenSet
 	ignored   ignoredCounts
@@ -168,13 +168,13 @@ func (w *worker) close() {
 	w.publish()
 }
 
-func (w *worker) track(c *conn) {
+func (w *worker) track(c *tracked) {
 	c.slot = len(w.conns)
 	w.conns = append(w.conns, c)
 	metrics.Connections.Inc()
 }
 
-func (w *worker) untrack(c *conn) {
+func (w *worker) untrack(c *tracked) {
 	if c.slot < 0 {
 		return // shed already
 	}
@@ -237,7 +237,7 @@ func (pf poolFactory) New(netFlow, _ gopacket.Flow, tcp *layers.TCP, _ reassembl
 			return nil
 		}
 	}
-	c := newConn(w, netFlow, tcp)
+	c := newTracked(w, netFlow, tcp)
 	w.track(c)
 	return c
 }

@@ -36,8 +36,8 @@ type inference struct {
 	method protoreflect.MethodDescriptor
 }
 
-// side is one direction of a call, as evidence of its method.
-type side struct {
+// half is the request or the response of a call, as evidence of its method.
+type half struct {
 	msgs [][]byte
 	// partial: the call's status is not OK or not known (HPACK may have
 	// hidden it too), or the body was cut, so fewer messages than the
@@ -58,8 +58,8 @@ type side struct {
 func (c *catalog) infer(p *message.Pair) (inference, string) {
 	g := p.GRPC
 	ended := g.HasStatus && g.StatusCode == 0
-	req := side{msgs: g.RequestMessages, fits: map[protoreflect.MessageDescriptor]bool{}}
-	resp := side{msgs: g.ResponseMessages, fits: map[protoreflect.MessageDescriptor]bool{}}
+	req := half{msgs: g.RequestMessages, fits: map[protoreflect.MessageDescriptor]bool{}}
+	resp := half{msgs: g.ResponseMessages, fits: map[protoreflect.MessageDescriptor]bool{}}
 	req.partial = !ended || (p.Request != nil && slices.Contains(p.Request.Flags, flagTruncated))
 	resp.partial = !ended || (p.Response != nil && slices.Contains(p.Response.Flags, flagTruncated))
 	var found inference
@@ -85,10 +85,10 @@ func (c *catalog) infer(p *message.Pair) (inference, string) {
 	return found, inferred
 }
 
-// counts says whether the side's message count suits a streaming or a
-// single-message side: exactly one for a single message, except that a
+// counts says whether the half's message count suits a streaming or a
+// single-message half: exactly one for a single message, except that a
 // call that failed or was cut may have sent none.
-func (s *side) counts(streaming bool) bool {
+func (s *half) counts(streaming bool) bool {
 	switch len(s.msgs) {
 	case 0:
 		return streaming || s.partial
@@ -99,7 +99,7 @@ func (s *side) counts(streaming bool) bool {
 }
 
 // fit says whether every message decodes strictly as md.
-func (s *side) fit(md protoreflect.MessageDescriptor, t *types) bool {
+func (s *half) fit(md protoreflect.MessageDescriptor, t *types) bool {
 	if ok, seen := s.fits[md]; seen {
 		return ok
 	}

@@ -66,8 +66,8 @@ func (s *stages) paired(p *message.Pair) {
 
 // newConn makes the HTTP/2 parser of one connection, as the parse stage
 // configures it.
-func (s *stages) newConn(out message.Halves) *http2.Conn {
-	return http2.NewConn(http2.Options{
+func (s *stages) newConn(out message.Halves) *http2.Parser {
+	return http2.NewParser(http2.Options{
 		MaxHeaderBytes: int(s.cfg.Limits.MaxHeaderBytes),
 		MaxBodyBytes:   int(s.cfg.Limits.MaxMessageBytes),
 		Judge:          s.filter,
@@ -79,8 +79,8 @@ func (s *stages) newConn(out message.Halves) *http2.Conn {
 func (s *stages) replay(t testing.TB, chunks []chunk, server netip.AddrPort) {
 	t.Helper()
 	type parsed struct {
-		h2    *http2.Conn
-		pairs *pair.Conn
+		h2    *http2.Parser
+		pairs *pair.Matcher
 	}
 	conns := map[int]*parsed{}
 	var order []int
@@ -92,7 +92,7 @@ func (s *stages) replay(t testing.TB, chunks []chunk, server netip.AddrPort) {
 			}
 			client := message.Endpoint{IP: netip.MustParseAddr("127.0.0.1"), Port: uint16(40000 + c.conn)}
 			srv := message.Endpoint{IP: server.Addr(), Port: server.Port()}
-			pc = &parsed{pairs: pair.NewConn(&s.pairing, client, srv)}
+			pc = &parsed{pairs: pair.NewMatcher(&s.pairing, client, srv)}
 			pc.h2 = s.newConn(pc.pairs)
 			conns[c.conn] = pc
 			order = append(order, c.conn)
@@ -112,7 +112,7 @@ func (s *stages) replayLate(t *testing.T, chunks []chunk, server netip.AddrPort)
 	t.Helper()
 	client := message.Endpoint{IP: netip.MustParseAddr("127.0.0.1"), Port: 40000}
 	srv := message.Endpoint{IP: server.Addr(), Port: server.Port()}
-	pc := pair.NewConn(&s.pairing, client, srv)
+	pc := pair.NewMatcher(&s.pairing, client, srv)
 	h2 := s.newConn(pc)
 	for _, c := range chunks {
 		h2.Feed(c.fromClient, c.b, c.ts)

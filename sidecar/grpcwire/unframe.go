@@ -67,7 +67,7 @@ func Framed(b []byte) bool {
 
 // Unframe splits a gRPC body into its length-prefixed messages, undoing
 // the per-message compression of those flagged compressed with encoding
-// (the grpc-encoding header of the same direction). Uncompressed messages
+// (the grpc-encoding header of the same half). Uncompressed messages
 // share body's memory. The messages together may hold at most limit bytes.
 func Unframe(body []byte, encoding string, limit int) ([][]byte, error) {
 	count := 0

@@ -38,7 +38,7 @@ func keepAliveJSON() (req, resp []byte) {
 func benchPairs(b *testing.B, req, resp []byte, opts Options) {
 	b.Helper()
 	d := &discard{}
-	c := NewConn(&opts, d)
+	c := NewParser(&opts, d)
 	ts := time.Unix(1700000000, 0)
 	b.SetBytes(int64(len(req) + len(resp)))
 	b.ReportAllocs()
@@ -54,19 +54,19 @@ func benchPairs(b *testing.B, req, resp []byte, opts Options) {
 	}
 }
 
-// BenchmarkConn parses keep-alive JSON traffic, one request and one
+// BenchmarkParser parses keep-alive JSON traffic, one request and one
 // response per iteration, each arriving as one segment.
-func BenchmarkConn(b *testing.B) {
+func BenchmarkParser(b *testing.B) {
 	req, resp := keepAliveJSON()
 	benchPairs(b, req, resp, Options{Judge: message.KeepAll{}})
 }
 
-// BenchmarkConnSegmented cuts every message into 100-byte segments, so that
+// BenchmarkParserSegmented cuts every message into 100-byte segments, so that
 // header blocks span Feed calls.
-func BenchmarkConnSegmented(b *testing.B) {
+func BenchmarkParserSegmented(b *testing.B) {
 	req, resp := keepAliveJSON()
 	d := &discard{}
-	c := NewConn(&Options{}, d)
+	c := NewParser(&Options{}, d)
 	ts := time.Unix(1700000000, 0)
 	b.SetBytes(int64(len(req) + len(resp)))
 	b.ReportAllocs()
@@ -83,8 +83,8 @@ func BenchmarkConnSegmented(b *testing.B) {
 	b.ReportMetric(float64(d.resps)/time.Since(start).Seconds(), "pairs/s")
 }
 
-// BenchmarkConnChunkedGzip parses chunked, gzip-encoded JSON responses.
-func BenchmarkConnChunkedGzip(b *testing.B) {
+// BenchmarkParserChunkedGzip parses chunked, gzip-encoded JSON responses.
+func BenchmarkParserChunkedGzip(b *testing.B) {
 	req, _ := keepAliveJSON()
 	body := `{"items":[` + strings.Repeat(`{"id":12345,"name":"widget","price":"9.99"},`, 40) + `{}]}`
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(gzipped(body), 256))

@@ -269,7 +269,7 @@ func (s *side) complete(ts time.Time) {
 	s.c.responseDone(seq, r)
 }
 
-// afterRequest chooses what the client direction does after a request:
+// afterRequest chooses what the client side does after a request:
 // the next request, or waiting for the answer to a protocol switch.
 func (s *side) afterRequest(seq int64) {
 	switch {

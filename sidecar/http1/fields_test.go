@@ -10,7 +10,7 @@ import (
 
 func TestRequestFields(t *testing.T) {
 	rec := &recorder{}
-	c := NewConn(&Options{}, rec)
+	c := NewParser(&Options{}, rec)
 	t0, t1, t2 := tsOf(0), tsOf(1), tsOf(2)
 	c.Feed(true, []byte("POST /api/v1/items?limit=10&x=%20 HTTP/1.1\r\nHost: api.example:8080\r\nUser-Agent: curl/8\r\nContent-Type: Application/JSON; charset=utf-8\r\nX-Dup: 1\r\nx-dup: 2\r\nContent-Length: 7\r\n\r\n{\"a\""), t0)
 	c.Feed(true, []byte(":1"), t1)
@@ -52,7 +52,7 @@ func TestRequestFields(t *testing.T) {
 
 func TestResponseFields(t *testing.T) {
 	rec := &recorder{}
-	c := NewConn(&Options{}, rec)
+	c := NewParser(&Options{}, rec)
 	t0, t1, t2, t3 := tsOf(0), tsOf(1), tsOf(2), tsOf(3)
 	c.Feed(true, []byte("GET / HTTP/1.1\r\n\r\n"), t0)
 	c.Feed(false, []byte("HTTP/1.1 100 Continue\r\n\r\n"), t1)
@@ -123,7 +123,7 @@ func TestTargets(t *testing.T) {
 // capture reuses after Feed returns.
 func TestNoAliasingOfInput(t *testing.T) {
 	rec := &recorder{}
-	c := NewConn(&Options{}, rec)
+	c := NewParser(&Options{}, rec)
 	buf := []byte(withBody("POST /p?q=1 HTTP/1.1\r\nHost: h\r\nX-A: b\r\n", "body"))
 	c.Feed(true, buf, tsOf(0))
 	for i := range buf {
@@ -142,7 +142,7 @@ func TestNoAliasingOfInput(t *testing.T) {
 // as the pair stage does; older requests are answered by nothing.
 func TestAfterGapMatchesLatestRequest(t *testing.T) {
 	rec := &recorder{}
-	c := NewConn(&Options{Judge: judge{}}, rec)
+	c := NewParser(&Options{Judge: judge{}}, rec)
 	c.Feed(true, []byte("HEAD /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"), tsOf(0))
 	c.Feed(true, []byte("HEAD /3 HTTP/1.1\r\n\r\n"), tsOf(5))
 	c.Gap(false, -1, tsOf(6))

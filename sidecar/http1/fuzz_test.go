@@ -69,7 +69,7 @@ func checkBounds(t *testing.T, opts Options, rec *recorder) {
 	}
 }
 
-func FuzzConn(f *testing.F) {
+func FuzzParser(f *testing.F) {
 	for _, s := range invarianceScripts() {
 		var cb, sb []byte
 		for _, ch := range s {

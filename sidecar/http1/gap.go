@@ -6,7 +6,7 @@ import (
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
-// gap accounts for n bytes lost from this direction (n<0: unknown). Inside
+// gap accounts for n bytes lost from this side (n<0: unknown). Inside
 // a body of known size the parser skips exactly n and stays in sync; the
 // message is dropped as cut by the gap. Anywhere else it resyncs.
 func (s *side) gap(n int, ts time.Time) {
@@ -50,7 +50,7 @@ func (s *side) cut(n int) {
 	s.lostSync()
 }
 
-// close ends the direction: a close-delimited body is complete, any other
+// close ends the side: a close-delimited body is complete, any other
 // message in progress is handed on as cut.
 func (s *side) close() {
 	switch s.st {

@@ -10,10 +10,10 @@ import (
 )
 
 // recorder is the Halves a test parses into: every half in the order the
-// Conn handed it on.
+// Parser handed it on.
 type recorder struct {
 	events []any // *message.Request or *message.Response
-	// maxLineBuf is the largest line buffer the Conn held between calls.
+	// maxLineBuf is the largest line buffer the Parser held between calls.
 	maxLineBuf int
 }
 
@@ -53,14 +53,14 @@ func cgap(n int) chunk     { return chunk{client: true, gap: n} }
 func sgap(n int) chunk     { return chunk{gap: n} }
 func tsOf(i int) time.Time { return time.Unix(1700000000, 0).Add(time.Duration(i) * time.Millisecond) }
 
-// run feeds a script to a new Conn and closes it. split, when non-nil,
-// cuts each data chunk into the pieces it returns; the Conn is then also
+// run feeds a script to a new Parser and closes it. split, when non-nil,
+// cuts each data chunk into the pieces it returns; the Parser is then also
 // trimmed after every call, so that comparing with a run fed whole checks
 // that trimming changes nothing parsed.
-func run(t testing.TB, opts Options, script []chunk, split func([]byte) [][]byte) (*recorder, *Conn) {
+func run(t testing.TB, opts Options, script []chunk, split func([]byte) [][]byte) (*recorder, *Parser) {
 	t.Helper()
 	rec := &recorder{}
-	c := NewConn(&opts, rec)
+	c := NewParser(&opts, rec)
 	for i, ch := range script {
 		ts := tsOf(i)
 		if ch.gap != 0 {
@@ -93,7 +93,7 @@ func run(t testing.TB, opts Options, script []chunk, split func([]byte) [][]byte
 
 // lineBufCap is the capacity of the larger line buffer of c's directions;
 // a direction at rest holds none.
-func lineBufCap(c *Conn) int {
+func lineBufCap(c *Parser) int {
 	n := 0
 	for _, s := range []*side{c.cli, c.srv} {
 		if s != nil {

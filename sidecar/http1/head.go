@@ -83,7 +83,7 @@ func (s *side) requestHead(raw []byte, ts time.Time) {
 }
 
 // responseHead builds the response from its header block, pairs it with
-// its request in the Conn's queue, and sets up the body.
+// its request in the Parser's queue, and sets up the body.
 func (s *side) responseHead(raw []byte, ts time.Time) {
 	m := new(responseWithHead)
 	blk := parseBlock(raw, true, &m.store)

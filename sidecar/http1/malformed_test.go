@@ -140,7 +140,7 @@ func TestBoundedMemoryWithoutNewlines(t *testing.T) {
 	const total = 100 << 20
 	piece := bytes.Repeat([]byte("x"), 64<<10)
 	rec := &recorder{}
-	c := NewConn(&Options{MaxHeaderBytes: 64 << 10}, rec)
+	c := NewParser(&Options{MaxHeaderBytes: 64 << 10}, rec)
 	var ms0, ms1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms0)

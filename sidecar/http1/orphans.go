@@ -6,7 +6,7 @@ import (
 	"github.com/podtap/podtap/sidecar/message"
 )
 
-// Reassembly delivers each direction in order, but not the two directions
+// Reassembly delivers each side in order, but not the two sides
 // in step: while the client's bytes wait behind a lost segment, the
 // server's keep flowing, and responses arrive before the requests they
 // answer. A response that no known request answers is therefore held
@@ -28,7 +28,7 @@ type orphans struct {
 
 // requestMayCome reports whether a request begun at or before t may still
 // be read from the client.
-func (c *Conn) requestMayCome(t time.Time) bool {
+func (c *Parser) requestMayCome(t time.Time) bool {
 	if c.closing {
 		return false
 	}
@@ -47,7 +47,7 @@ func (c *Conn) requestMayCome(t time.Time) bool {
 }
 
 // holdOrphan takes a complete response that answers no known request.
-func (c *Conn) holdOrphan(resp *message.Response) {
+func (c *Parser) holdOrphan(resp *message.Response) {
 	if !c.requestMayCome(resp.Start) {
 		c.releaseOrphans()
 		c.out.Response(resp)
@@ -65,7 +65,7 @@ func (c *Conn) holdOrphan(resp *message.Response) {
 }
 
 // oldestOrphan returns the oldest held response, or nil.
-func (c *Conn) oldestOrphan() *message.Response {
+func (c *Parser) oldestOrphan() *message.Response {
 	if c.orphans == nil {
 		return nil
 	}
@@ -73,13 +73,13 @@ func (c *Conn) oldestOrphan() *message.Response {
 }
 
 // handOrphan hands on the oldest held response as it is.
-func (c *Conn) handOrphan() {
+func (c *Parser) handOrphan() {
 	c.out.Response(c.takeOrphan())
 }
 
 // takeOrphan removes the oldest held response, which a request adopts or
 // which goes on as it is. The last one taken drops the held list.
-func (c *Conn) takeOrphan() *message.Response {
+func (c *Parser) takeOrphan() *message.Response {
 	o := c.orphans
 	resp := o.resps[0]
 	o.resps[0] = nil
@@ -93,7 +93,7 @@ func (c *Conn) takeOrphan() *message.Response {
 
 // releaseOrphans hands on the held responses that no request can answer
 // any more.
-func (c *Conn) releaseOrphans() {
+func (c *Parser) releaseOrphans() {
 	for r := c.oldestOrphan(); r != nil && !c.requestMayCome(r.Start); r = c.oldestOrphan() {
 		c.handOrphan()
 	}
@@ -103,7 +103,7 @@ func (c *Conn) releaseOrphans() {
 // the oldest held one, or the one being read, if it began no earlier than
 // the request. Held responses that began before the request answer some
 // request never seen, and go on as they are.
-func (c *Conn) adopt(seq int64, req *message.Request) {
+func (c *Parser) adopt(seq int64, req *message.Request) {
 	for r := c.oldestOrphan(); r != nil && r.Start.Before(req.Start); r = c.oldestOrphan() {
 		c.handOrphan()
 	}
@@ -132,7 +132,7 @@ func (c *Conn) adopt(seq int64, req *message.Request) {
 
 // judgeLate applies to a held response the verdict it would have had if
 // its request had come first.
-func (c *Conn) judgeLate(req *message.Request, resp *message.Response) {
+func (c *Parser) judgeLate(req *message.Request, resp *message.Response) {
 	if req.Drop == "" && c.opts.Judge != nil && resp.Drop == "" {
 		resp.Drop = c.opts.Judge.JudgeResponse(req, resp)
 	}

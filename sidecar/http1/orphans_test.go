@@ -15,7 +15,7 @@ type feedAt struct {
 func runAt(t *testing.T, opts Options, feeds []feedAt) *recorder {
 	t.Helper()
 	rec := &recorder{}
-	c := NewConn(&opts, rec)
+	c := NewParser(&opts, rec)
 	for _, f := range feeds {
 		c.Feed(f.client, []byte(f.data), tsOf(f.at))
 	}

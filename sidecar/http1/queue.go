@@ -2,7 +2,7 @@ package http1
 
 import "github.com/podtap/podtap/sidecar/message"
 
-// pending is a request whose response has not been handed on yet. The Conn
+// pending is a request whose response has not been handed on yet. The Parser
 // needs it to read the response (HEAD has no body, CONNECT tunnels, the
 // judge sees both) and to hand halves on in an order FIFO pairing can
 // follow: a response never before its request.
@@ -73,11 +73,11 @@ func (q *queue) release() {
 	}
 }
 
-func (c *Conn) entry(seq int64) *pending { return c.q.entry(seq) }
+func (c *Parser) entry(seq int64) *pending { return c.q.entry(seq) }
 
 // pushRequest queues a request whose headers were just read and returns
 // its sequence number. hold keeps it from out until its answer is known.
-func (c *Conn) pushRequest(req *message.Request, hold bool) int64 {
+func (c *Parser) pushRequest(req *message.Request, hold bool) int64 {
 	if c.q.live() >= c.opts.maxPending() {
 		// A client that pipelines without answers: forget the oldest, as
 		// the pair stage does with its own bound.
@@ -96,7 +96,7 @@ func (c *Conn) pushRequest(req *message.Request, hold bool) int64 {
 }
 
 // requestDone records the end of a request and hands on what can go.
-func (c *Conn) requestDone(seq int64) {
+func (c *Parser) requestDone(seq int64) {
 	if e := c.entry(seq); e != nil {
 		e.done = true
 	}
@@ -104,12 +104,12 @@ func (c *Conn) requestDone(seq int64) {
 }
 
 // matchResponse finds the request a response answers: the oldest one not
-// yet answered. After a gap in the server's direction, responses may have
+// yet answered. After a gap on the server's side, responses may have
 // been lost, so it takes the latest request that began before the response
 // did, skipping the older ones. This is the pair stage's rule, so both
 // agree on which request a response belongs to. It returns -1 and nil for
 // a response to a request never seen.
-func (c *Conn) matchResponse(resp *message.Response) (int64, *message.Request) {
+func (c *Parser) matchResponse(resp *message.Response) (int64, *message.Request) {
 	n := c.q.live()
 	f := 0
 	for f < n && c.q.at(f).answered {
@@ -138,7 +138,7 @@ func (c *Conn) matchResponse(resp *message.Response) (int64, *message.Request) {
 
 // responseDone records a read response (nil: nothing to hand on) and hands
 // on what can go.
-func (c *Conn) responseDone(seq int64, resp *message.Response) {
+func (c *Parser) responseDone(seq int64, resp *message.Response) {
 	e := c.entry(seq)
 	if e == nil {
 		if resp != nil {
@@ -151,7 +151,7 @@ func (c *Conn) responseDone(seq int64, resp *message.Response) {
 }
 
 // unanswered reports whether some request still waits for its response.
-func (c *Conn) unanswered() bool {
+func (c *Parser) unanswered() bool {
 	for i := range c.q.live() {
 		if !c.q.at(i).answered {
 			return true
@@ -162,7 +162,7 @@ func (c *Conn) unanswered() bool {
 
 // flush hands on, in wire order, every request that is complete and not
 // held, then every response whose request has been handed on.
-func (c *Conn) flush() {
+func (c *Parser) flush() {
 	for i := range c.q.live() {
 		e := c.q.at(i)
 		if e.handed {

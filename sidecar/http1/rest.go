@@ -1,9 +1,9 @@
 package http1
 
-// A direction at rest (at a message boundary, carrying nothing over to the
+// A side at rest (at a message boundary, carrying nothing over to the
 // next message) parses on exactly as a new one would. Idle keep-alive
-// connections are at rest in both directions nearly all the time, and a
-// sidecar tracks thousands of them, so Trim drops the state of a direction
+// connections are at rest on both sides nearly all the time, and a
+// sidecar tracks thousands of them, so Trim drops the state of a side
 // at rest, and the next bytes make a new one.
 //
 // The state goes to the collector, not to a pool: one tick trims thousands
@@ -11,13 +11,13 @@ package http1
 // their states until two collections had passed, which an idle process
 // may not see for minutes.
 
-// Trim drops the parser state of each direction at rest and the array of
+// Trim drops the parser state of each side at rest and the array of
 // an empty request queue, so that an idle connection holds nothing but the
-// Conn itself; parsing goes on exactly as before. A busy connection keeps
+// Parser itself; parsing goes on exactly as before. A busy connection keeps
 // its state between messages, so that each message does not pay to make
 // it again: the caller trims when the connection may have gone quiet (the
 // parse stage: on every tick, once a flush interval).
-func (c *Conn) Trim() {
+func (c *Parser) Trim() {
 	if c.cli != nil && c.cli.atRest() {
 		c.cli = nil
 	}
@@ -27,24 +27,24 @@ func (c *Conn) Trim() {
 	c.q.trim()
 }
 
-// client returns the client direction's parser, making one when the
-// direction holds none.
-func (c *Conn) client() *side {
+// client returns the client side's parser, making one when the
+// side holds none.
+func (c *Parser) client() *side {
 	if c.cli == nil {
 		c.cli = &side{c: c, client: true}
 	}
 	return c.cli
 }
 
-// server returns the server direction's parser, as client does.
-func (c *Conn) server() *side {
+// server returns the server side's parser, as client does.
+func (c *Parser) server() *side {
 	if c.srv == nil {
 		c.srv = &side{c: c}
 	}
 	return c.srv
 }
 
-// atRest reports whether the direction is at a message boundary with
+// atRest reports whether the side is at a message boundary with
 // nothing carried over: no partial preface, no buffered bytes, no flag or
 // interim responses for the next message.
 func (s *side) atRest() bool {

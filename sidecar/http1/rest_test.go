@@ -5,10 +5,10 @@ import "testing"
 // After Trim, a direction holds parser state only while it is inside a
 // message or carries something over to the next one, and an idle
 // connection's queue keeps no array: what an idle keep-alive connection
-// costs is the Conn. Trimming between any two calls changes nothing parsed.
+// costs is the Parser. Trimming between any two calls changes nothing parsed.
 func TestTrim(t *testing.T) {
 	rec := &recorder{}
-	c := NewConn(&Options{}, rec)
+	c := NewParser(&Options{}, rec)
 	for i, step := range []struct {
 		ch       chunk
 		cli, srv bool // whether each direction holds state after the step

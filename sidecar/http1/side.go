@@ -7,7 +7,7 @@ import (
 	"github.com/podtap/podtap/sidecar/message"
 )
 
-// state is where a direction's parser stands in its byte stream.
+// state is where a side's parser stands in its byte stream.
 type state uint8
 
 const (
@@ -20,7 +20,7 @@ const (
 	stClose                  // inside a body delimited by the end of the connection
 	stResync                 // skipping lines until one is a plausible start line
 	stAwait                  // client: holding bytes until the server answers an Upgrade or CONNECT
-	stDone                   // the direction no longer carries HTTP/1
+	stDone                   // the side no longer carries HTTP/1
 )
 
 // retainBuf is the largest line buffer kept between messages; a larger one,
@@ -28,10 +28,10 @@ const (
 // stay small.
 const retainBuf = 4 << 10
 
-// side parses one direction of a connection: requests from the client or
+// side parses one side of a connection: requests from the client or
 // responses from the server.
 type side struct {
-	c      *Conn
+	c      *Parser
 	client bool
 	st     state
 
@@ -83,7 +83,7 @@ type side struct {
 }
 
 // feed runs the state machine over b and returns how many bytes were
-// HTTP/1: all of them unless the direction stopped (stDone) inside b.
+// HTTP/1: all of them unless the side stopped (stDone) inside b.
 func (s *side) feed(b []byte, ts time.Time) int {
 	i := 0
 	for i < len(b) {
@@ -118,8 +118,8 @@ func (s *side) feed(b []byte, ts time.Time) int {
 	return i
 }
 
-// stopHere reports whether the direction has reached its switch point:
-// the connection changed protocol and this direction is between messages
+// stopHere reports whether the side has reached its switch point:
+// the connection changed protocol and this side is between messages
 // with nothing left to answer.
 func (s *side) stopHere() bool {
 	if s.c.sw == nil {
@@ -258,7 +258,7 @@ func (s *side) newMessage() {
 	s.sawCR = false
 }
 
-// endMessage returns the direction to a message boundary.
+// endMessage returns the side to a message boundary.
 func (s *side) endMessage() {
 	s.req, s.resp = nil, nil
 	s.kept, s.trailers = nil, nil

@@ -2,7 +2,7 @@ package http1
 
 import "bytes"
 
-// Verdict classifies the first bytes of one direction of a connection.
+// Verdict classifies the first bytes of one side of a connection.
 type Verdict uint8
 
 const (
@@ -33,7 +33,7 @@ func (v Verdict) String() string {
 // most 17 bytes ("BASELINE-CONTROL" is 16).
 const maxMethod = 24
 
-// Sniff classifies the first bytes of a direction. A known method followed
+// Sniff classifies the first bytes of a side. A known method followed
 // by a space (or the end of the line) is taken as a request at once, so
 // that long URLs do not delay detection; an unknown method needs a whole
 // well-formed request line. A status line needs "HTTP/1.x NNN".

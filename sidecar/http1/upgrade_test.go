@@ -11,10 +11,10 @@ type step struct {
 	want   int // -1: all of data
 }
 
-func runSteps(t *testing.T, steps []step) (*recorder, *Conn) {
+func runSteps(t *testing.T, steps []step) (*recorder, *Parser) {
 	t.Helper()
 	rec := &recorder{}
-	c := NewConn(&Options{}, rec)
+	c := NewParser(&Options{}, rec)
 	for i, st := range steps {
 		want := st.want
 		if want < 0 {
@@ -174,7 +174,7 @@ func TestSwitchPriorKnowledgePreface(t *testing.T) {
 	})
 	t.Run("split byte by byte", func(t *testing.T) {
 		rec := &recorder{}
-		c := NewConn(&Options{}, rec)
+		c := NewParser(&Options{}, rec)
 		data := preface + settings
 		for i := range len(preface) {
 			if n := c.Feed(true, []byte{data[i]}, tsOf(i)); n != 1 {

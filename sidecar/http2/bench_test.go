@@ -28,7 +28,7 @@ func BenchmarkGRPCUnary(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		h := &nopHalves{}
-		c := NewConn(Options{}, h)
+		c := NewParser(Options{}, h)
 		feed(c, w.segs, t0)
 		c.Close(t0)
 		if h.resps != calls {

@@ -8,7 +8,7 @@ import (
 )
 
 // frame handles a frame whose whole payload is at hand.
-func (c *Conn) frame(s *side, p []byte, ts time.Time) {
+func (c *Parser) frame(s *side, p []byte, ts time.Time) {
 	h := s.fh
 	switch h.typ {
 	case frameHeaders:
@@ -65,14 +65,14 @@ func fragment(h frameHeader, p []byte, extra int) ([]byte, bool) {
 	return p[:len(p)-pad], true
 }
 
-func (c *Conn) badFraming(s *side, h frameHeader, ts time.Time) {
+func (c *Parser) badFraming(s *side, h frameHeader, ts time.Time) {
 	metrics.ParseErrors.WithLabelValues("h2", "padding").Inc()
 	s.lostReason = metrics.ReasonParseError
 	c.lostBlockFrame(s, h, ts)
 }
 
 // startBlock begins a header block with a HEADERS or PUSH_PROMISE frame.
-func (c *Conn) startBlock(s *side, h frameHeader, promised uint32, frag []byte, ts time.Time) {
+func (c *Parser) startBlock(s *side, h frameHeader, promised uint32, frag []byte, ts time.Time) {
 	s.block = block{
 		open:      true,
 		stream:    h.stream,
@@ -90,7 +90,7 @@ func (c *Conn) startBlock(s *side, h frameHeader, promised uint32, frag []byte, 
 	c.appendFragment(s, frag)
 }
 
-func (c *Conn) appendFragment(s *side, frag []byte) {
+func (c *Parser) appendFragment(s *side, frag []byte) {
 	b := &s.block
 	if b.lost != "" {
 		return
@@ -104,7 +104,7 @@ func (c *Conn) appendFragment(s *side, frag []byte) {
 	b.buf = append(b.buf, frag...)
 }
 
-func (c *Conn) continuation(s *side, h frameHeader, p []byte, ts time.Time) {
+func (c *Parser) continuation(s *side, h frameHeader, p []byte, ts time.Time) {
 	if !s.block.open || s.block.stream != h.stream {
 		// The block's first frame was lost (a resync landed here) or the
 		// sender broke the rules: either way the table missed insertions.
@@ -119,7 +119,7 @@ func (c *Conn) continuation(s *side, h frameHeader, p []byte, ts time.Time) {
 }
 
 // endBlock decodes a complete header block and applies it to its stream.
-func (c *Conn) endBlock(s *side, frag []byte, ts time.Time) {
+func (c *Parser) endBlock(s *side, frag []byte, ts time.Time) {
 	blk := &s.block
 	blk.open = false
 	if blk.lost != "" {
@@ -161,13 +161,13 @@ func (c *Conn) endBlock(s *side, frag []byte, ts time.Time) {
 
 // forgetTable restarts side s's HPACK table as joined late: insertions
 // were missed.
-func (c *Conn) forgetTable(s *side) {
+func (c *Parser) forgetTable(s *side) {
 	s.dec.reset(true)
 	tableResets.Inc()
 }
 
 // loseBlock gives up an open block interrupted by another frame.
-func (c *Conn) loseBlock(s *side) {
+func (c *Parser) loseBlock(s *side) {
 	blk := &s.block
 	blk.open = false
 	c.forgetTable(s)
@@ -178,7 +178,7 @@ func (c *Conn) loseBlock(s *side) {
 // by a gap, too large to keep, or malformed), with s.lostReason saying
 // why. Its header still says which stream it was for and whether it ended
 // the block and the stream.
-func (c *Conn) lostBlockFrame(s *side, h frameHeader, ts time.Time) {
+func (c *Parser) lostBlockFrame(s *side, h frameHeader, ts time.Time) {
 	reason := s.lostReason
 	switch h.typ {
 	case frameHeaders, framePushPromise:
@@ -209,7 +209,7 @@ func (c *Conn) lostBlockFrame(s *side, h frameHeader, ts time.Time) {
 
 // lostHeaders applies a header block that could not be read: the stream
 // structure it carried (which stream, whether it ended) still counts.
-func (c *Conn) lostHeaders(s *side, blk *block, reason string, ts time.Time) {
+func (c *Parser) lostHeaders(s *side, blk *block, reason string, ts time.Time) {
 	if blk.stream == 0 || blk.push {
 		return
 	}
@@ -235,7 +235,7 @@ func (c *Conn) lostHeaders(s *side, blk *block, reason string, ts time.Time) {
 
 // newRequestSeen records a new client stream id: streams below it that
 // were not seen may have started unseen.
-func (c *Conn) newRequestSeen(id uint32) {
+func (c *Parser) newRequestSeen(id uint32) {
 	if c.lostOpen {
 		c.lostOpen = false
 		c.lostMax = max(c.lostMax, id-1)

@@ -20,7 +20,7 @@ type decoded struct {
 }
 
 // decodeBody undoes the content or gRPC encoding of a finished half.
-func (c *Conn) decodeBody(h *half, isGRPC bool, hdrs message.Headers) decoded {
+func (c *Parser) decodeBody(h *half, isGRPC bool, hdrs message.Headers) decoded {
 	d := decoded{size: h.size, drop: h.drop}
 	if d.drop != "" || !h.keep || len(h.body) == 0 {
 		return d
@@ -72,7 +72,7 @@ func (c *Conn) decodeBody(h *half, isGRPC bool, hdrs message.Headers) decoded {
 
 // finishRequest fills in a request half from its stream when the stream
 // ends.
-func (c *Conn) finishRequest(st *stream, req *message.Request, ts time.Time) {
+func (c *Parser) finishRequest(st *stream, req *message.Request, ts time.Time) {
 	req.Proto = c.proto(st)
 	if !st.in.end.IsZero() {
 		req.End = st.in.end
@@ -92,7 +92,7 @@ func (c *Conn) finishRequest(st *stream, req *message.Request, ts time.Time) {
 
 // finishResponse fills in a response half from its stream when the stream
 // ends.
-func (c *Conn) finishResponse(st *stream, resp *message.Response, ts time.Time) {
+func (c *Parser) finishResponse(st *stream, resp *message.Response, ts time.Time) {
 	resp.Proto = c.proto(st)
 	resp.End = ts
 	if !st.out.end.IsZero() {
@@ -107,7 +107,7 @@ func (c *Conn) finishResponse(st *stream, resp *message.Response, ts time.Time) 
 	}
 }
 
-func (c *Conn) proto(st *stream) string {
+func (c *Parser) proto(st *stream) string {
 	if st.grpc {
 		return message.ProtoGRPC
 	}

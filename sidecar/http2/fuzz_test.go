@@ -41,10 +41,10 @@ type nopHalves struct{ reqs, resps int }
 func (n *nopHalves) Request(*message.Request)   { n.reqs++ }
 func (n *nopHalves) Response(*message.Response) { n.resps++ }
 
-// FuzzConn feeds arbitrary bytes to both directions of a connection, cut
+// FuzzParser feeds arbitrary bytes to both directions of a connection, cut
 // at fuzzed places and with fuzzed gaps: it must never panic, and every
 // request handed on must get its response by Close.
-func FuzzConn(f *testing.F) {
+func FuzzParser(f *testing.F) {
 	w := newWire(f)
 	w.headersSplit(true, 1, false, 5, grpcReq("/a.B/C")...)
 	w.data(true, 1, true, grpcFrame(f, []byte("hello"), true))
@@ -57,7 +57,7 @@ func FuzzConn(f *testing.F) {
 	f.Add([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"), []byte{0, 0, 0, 4, 0, 0, 0, 0, 0}, uint16(1), uint16(3))
 	f.Fuzz(func(t *testing.T, client, server []byte, step, gapAt uint16) {
 		h := &nopHalves{}
-		c := NewConn(Options{MaxBodyBytes: 1 << 16, MaxHeaderBytes: 1 << 12, MaxStreams: 8}, h)
+		c := NewParser(Options{MaxBodyBytes: 1 << 16, MaxHeaderBytes: 1 << 12, MaxStreams: 8}, h)
 		n := int(step%64) + 1
 		for i := 0; i < len(client) || i < len(server); i += n {
 			if i == int(gapAt) {

@@ -18,7 +18,7 @@ func isGRPC(ct string) bool {
 // inferGRPC decides a stream is gRPC when late join hid its content type:
 // a POST whose kept bodies are exact runs of gRPC length-prefixed
 // messages. Random bodies almost never are.
-func (c *Conn) inferGRPC(st *stream) {
+func (c *Parser) inferGRPC(st *stream) {
 	if st.grpc || st.req == nil || st.req.Method != "POST" || st.req.ContentType != "" {
 		return
 	}

@@ -114,7 +114,7 @@ func TestGRPCLimits(t *testing.T) {
 	w.headers(false, 5, true, ":status", "200", "content-type", "application/grpc", "grpc-status", "0")
 
 	rec := newRecorder(t)
-	c := NewConn(Options{MaxBodyBytes: 512 << 10}, rec)
+	c := NewParser(Options{MaxBodyBytes: 512 << 10}, rec)
 	feed(c, w.segs, t0)
 	p := rec.byID(1)
 	if p.req.Drop != metrics.ReasonTooLarge || p.req.Messages != nil {

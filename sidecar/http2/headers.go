@@ -19,7 +19,7 @@ const UnknownHeader = ":unknown"
 const maxInterim = 8
 
 // headers applies a decoded header block from side s to its stream.
-func (c *Conn) headers(s *side, blk *block, fields []hfield, unknown bool, ts time.Time) {
+func (c *Parser) headers(s *side, blk *block, fields []hfield, unknown bool, ts time.Time) {
 	hasMethod, hasStatus := false, false
 	for i := range fields {
 		switch fields[i].Name {
@@ -46,7 +46,7 @@ func (c *Conn) headers(s *side, blk *block, fields []hfield, unknown bool, ts ti
 	}
 }
 
-func (c *Conn) clientHeaders(s *side, blk *block, fields []hfield, hasMethod, unknown bool, ts time.Time) {
+func (c *Parser) clientHeaders(s *side, blk *block, fields []hfield, hasMethod, unknown bool, ts time.Time) {
 	id := blk.stream
 	st := c.streams[id]
 	if hasMethod && (st == nil || (st.req == nil && !st.in.started)) {
@@ -84,7 +84,7 @@ func (c *Conn) clientHeaders(s *side, blk *block, fields []hfield, hasMethod, un
 }
 
 // setRequest attaches a new request to its stream and judges it.
-func (c *Conn) setRequest(st *stream, req *message.Request) {
+func (c *Parser) setRequest(st *stream, req *message.Request) {
 	st.req = req
 	st.grpc = isGRPC(req.ContentType)
 	if st.grpc {
@@ -97,7 +97,7 @@ func (c *Conn) setRequest(st *stream, req *message.Request) {
 
 // promise opens the stream a PUSH_PROMISE from the server reserves, with
 // the promised request.
-func (c *Conn) promise(s *side, id uint32, fields []hfield, unknown bool, ts time.Time) {
+func (c *Parser) promise(s *side, id uint32, fields []hfield, unknown bool, ts time.Time) {
 	if id == 0 || c.isClient(s) || c.streams[id] != nil || c.closed.has(id) {
 		return
 	}
@@ -107,7 +107,7 @@ func (c *Conn) promise(s *side, id uint32, fields []hfield, unknown bool, ts tim
 	st.in.end = ts
 }
 
-func (c *Conn) serverHeaders(s *side, blk *block, fields []hfield, hasStatus, unknown bool, ts time.Time) {
+func (c *Parser) serverHeaders(s *side, blk *block, fields []hfield, hasStatus, unknown bool, ts time.Time) {
 	st := c.streamFor(s, blk.stream, ts)
 	if st == nil {
 		return
@@ -139,7 +139,7 @@ func (c *Conn) serverHeaders(s *side, blk *block, fields []hfield, hasStatus, un
 
 // setResponse attaches the final response headers to their stream and
 // judges them.
-func (c *Conn) setResponse(st *stream, resp *message.Response) {
+func (c *Parser) setResponse(st *stream, resp *message.Response) {
 	st.resp = resp
 	resp.Interim = st.interim
 	st.out.started = true
@@ -167,7 +167,7 @@ func (c *Conn) setResponse(st *stream, resp *message.Response) {
 }
 
 // request builds a request half from its header fields.
-func (c *Conn) request(fields []hfield, id uint32, unknown bool, ts time.Time) *message.Request {
+func (c *Parser) request(fields []hfield, id uint32, unknown bool, ts time.Time) *message.Request {
 	req := &message.Request{Proto: message.ProtoH2, StreamID: id, Start: ts, End: ts}
 	req.Headers = c.fieldList(fields, make(message.Headers, 0, len(fields)))
 	req.ContentType = req.Headers.Get("content-type")
@@ -192,7 +192,7 @@ func (c *Conn) request(fields []hfield, id uint32, unknown bool, ts time.Time) *
 }
 
 // response builds a response half from its header fields.
-func (c *Conn) response(fields []hfield, id uint32, unknown bool, ts time.Time) *message.Response {
+func (c *Parser) response(fields []hfield, id uint32, unknown bool, ts time.Time) *message.Response {
 	resp := &message.Response{Proto: message.ProtoH2, StreamID: id, Start: ts, End: ts}
 	resp.Headers = c.fieldList(fields, make(message.Headers, 0, len(fields)))
 	resp.ContentType = resp.Headers.Get("content-type")
@@ -209,7 +209,7 @@ func (c *Conn) response(fields []hfield, id uint32, unknown bool, ts time.Time) 
 
 // fieldList appends the regular fields of a header block to dst, leaving
 // out its pseudo-headers.
-func (c *Conn) fieldList(fields []hfield, dst message.Headers) message.Headers {
+func (c *Parser) fieldList(fields []hfield, dst message.Headers) message.Headers {
 	for i := range fields {
 		f := &fields[i]
 		if !f.NameUnknown && strings.HasPrefix(f.Name, ":") {

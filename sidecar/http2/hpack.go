@@ -11,7 +11,7 @@ import (
 // §6.5.2) and so the initial dynamic table size of every connection.
 const defaultTableSize = 4096
 
-// maxTableBytes caps the dynamic table kept per direction. A peer may allow
+// maxTableBytes caps the dynamic table kept per side. A peer may allow
 // a larger one; entries past the cap are forgotten, and references to them
 // then resolve as unknown, never wrongly.
 const maxTableBytes = 64 << 10

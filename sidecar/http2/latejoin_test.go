@@ -129,7 +129,7 @@ func TestLateJoin(t *testing.T) {
 		for _, cut := range []int{0, 1, 5, 9, 13} {
 			t.Run(fmt.Sprintf("seg%d+%d", start, cut), func(t *testing.T) {
 				rec := newRecorder(t)
-				c := NewConn(Options{}, rec)
+				c := NewParser(Options{}, rec)
 				segs := append([]segment{{client: w.segs[start].client, b: w.segs[start].b[min(cut, len(w.segs[start].b)):]}}, w.segs[start+1:]...)
 				feed(c, segs, t0)
 				c.Close(t0)
@@ -190,7 +190,7 @@ func TestGapResync(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := newRecorder(t)
-			c := NewConn(Options{}, rec)
+			c := NewParser(Options{}, rec)
 			k, lost := 0, 0
 			for i, s := range w.segs {
 				b := s.b
@@ -248,7 +248,7 @@ func TestGapInsideData(t *testing.T) {
 	w.headers(false, 3, true, ":status", "200")
 	w.headers(false, 1, true, ":status", "200")
 	rec := newRecorder(t)
-	c := NewConn(Options{}, rec)
+	c := NewParser(Options{}, rec)
 	for i, s := range w.segs {
 		if s.client && len(s.b) == 10009 {
 			c.Feed(true, s.b[:3000], t0)

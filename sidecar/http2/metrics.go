@@ -7,11 +7,11 @@ import (
 )
 
 var (
-	// lateJoins counts directions parsed without their beginning, by
+	// lateJoins counts sides parsed without their beginning, by
 	// cause: the capture started mid-connection, or bytes were lost.
 	lateJoins = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "podtap_http2_late_joins_total",
-		Help: "HTTP/2 directions joined without their beginning, by cause (start, gap).",
+		Help: "HTTP/2 sides joined without their beginning, by cause (start, gap).",
 	}, []string{"cause"})
 	// resyncSkipped counts bytes passed over while looking for a frame
 	// boundary.

@@ -6,12 +6,12 @@ import (
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
-// Gap reports n bytes lost in one direction before the next Feed (n < 0
+// Gap reports n bytes lost on one side before the next Feed (n < 0
 // when unknown). A gap inside the current frame only cuts that frame;
 // a longer one leaves the frame boundaries and the HPACK table unknown,
 // so the reader searches for the next boundary and the table restarts as
 // joined late.
-func (c *Conn) Gap(fromClient bool, n int, ts time.Time) {
+func (c *Parser) Gap(fromClient bool, n int, ts time.Time) {
 	s := c.sides[sideIndex(fromClient)]
 	if n == 0 {
 		return
@@ -39,7 +39,7 @@ func (c *Conn) Gap(fromClient bool, n int, ts time.Time) {
 
 // gapInFrame skips n lost bytes that end within the current frame, whose
 // end stays a known boundary.
-func (c *Conn) gapInFrame(s *side, n int, ts time.Time) {
+func (c *Parser) gapInFrame(s *side, n int, ts time.Time) {
 	switch s.state {
 	case stData:
 		if s.data != nil && s.left-s.padLeft > 0 {
@@ -70,7 +70,7 @@ func (c *Conn) gapInFrame(s *side, n int, ts time.Time) {
 // lose handles bytes of side s lost across frame boundaries: the messages
 // it was sending are cut, its header block and HPACK table are unknown,
 // and new streams may have started unseen.
-func (c *Conn) lose(s *side, reason string, ts time.Time) {
+func (c *Parser) lose(s *side, reason string, ts time.Time) {
 	if s.block.open {
 		s.block.open = false
 		c.lostHeaders(s, &s.block, reason, s.block.ts)
@@ -98,7 +98,7 @@ func (c *Conn) lose(s *side, reason string, ts time.Time) {
 
 // joinLate starts side s without its beginning: frames are searched for,
 // and the HPACK table holds only what is inserted from now on.
-func (c *Conn) joinLate(s *side, cause string) {
+func (c *Parser) joinLate(s *side, cause string) {
 	lateJoins.WithLabelValues(cause).Inc()
 	c.markLate()
 	s.begin(true)
@@ -107,7 +107,7 @@ func (c *Conn) joinLate(s *side, cause string) {
 // readResync buffers bytes of unknown alignment until a frame boundary is
 // found, then parses from there. Bytes that cannot hold a boundary are
 // dropped as they are ruled out, so the buffer stays about one frame long.
-func (c *Conn) readResync(s *side, b []byte, ts time.Time) {
+func (c *Parser) readResync(s *side, b []byte, ts time.Time) {
 	s.resync = append(s.resync, b...)
 	at, found := findBoundary(s.resync, resyncMaxFrame, true)
 	resyncSkipped.Add(float64(at))

@@ -6,7 +6,7 @@ import (
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
-// readState is where a direction's reader is within the frame sequence.
+// readState is where a side's reader is within the frame sequence.
 type readState uint8
 
 const (
@@ -24,7 +24,7 @@ const (
 // false boundaries in random payload bytes rare.
 const resyncMaxFrame = defaultMaxFrame
 
-// side is the reader of one direction.
+// side is the reader of one side.
 type side struct {
 	idx   int
 	state readState
@@ -73,7 +73,7 @@ func newSide(idx int) *side {
 }
 
 // begin starts frame parsing, knowing (late false) or not (late true)
-// that the direction starts at its beginning.
+// that the side starts at its beginning.
 func (s *side) begin(late bool) {
 	s.dec.reset(late)
 	s.block = block{buf: s.block.buf[:0]}
@@ -85,7 +85,7 @@ func (s *side) begin(late bool) {
 	s.state = stHeader
 }
 
-func (c *Conn) feed(s *side, b []byte, ts time.Time) {
+func (c *Parser) feed(s *side, b []byte, ts time.Time) {
 	for len(b) > 0 {
 		var n int
 		switch s.state {
@@ -114,10 +114,10 @@ func (c *Conn) feed(s *side, b []byte, ts time.Time) {
 }
 
 // readStart tells the client preface apart from anything else at the
-// start of a direction. Without the preface the capture joined late,
+// start of a side. Without the preface the capture joined late,
 // except on the server side, whose first frame is SETTINGS when the
 // connection is new.
-func (c *Conn) readStart(s *side, b []byte, ts time.Time) int {
+func (c *Parser) readStart(s *side, b []byte, ts time.Time) int {
 	have := len(s.start)
 	n := min(len(preface)-have, len(b))
 	if string(b[:n]) == preface[have:have+n] {
@@ -152,7 +152,7 @@ func isServerPreface(h frameHeader) bool {
 	return h.typ == frameSettings && h.flags&flagAck == 0 && h.plausible(defaultMaxFrame)
 }
 
-func (c *Conn) readHeader(s *side, b []byte, ts time.Time) int {
+func (c *Parser) readHeader(s *side, b []byte, ts time.Time) int {
 	var raw []byte
 	n := 0
 	if s.hdrN == 0 && len(b) >= frameHeaderLen {
@@ -181,7 +181,7 @@ func (c *Conn) readHeader(s *side, b []byte, ts time.Time) int {
 	return n
 }
 
-func (c *Conn) beginFrame(s *side, h frameHeader, ts time.Time) {
+func (c *Parser) beginFrame(s *side, h frameHeader, ts time.Time) {
 	s.fh = h
 	s.left = int(h.length)
 	s.padLeft = 0
@@ -238,7 +238,7 @@ const (
 	maxControlPayload = 1 << 12
 )
 
-func (c *Conn) readPayload(s *side, b []byte, ts time.Time) int {
+func (c *Parser) readPayload(s *side, b []byte, ts time.Time) int {
 	if len(s.payload) == 0 && len(b) >= s.left {
 		// The whole payload is here: use it in place.
 		n := s.left
@@ -259,7 +259,7 @@ func (c *Conn) readPayload(s *side, b []byte, ts time.Time) int {
 	return n
 }
 
-func (c *Conn) readPadLength(s *side, b []byte, ts time.Time) int {
+func (c *Parser) readPadLength(s *side, b []byte, ts time.Time) int {
 	pad := int(b[0])
 	s.left--
 	if pad > s.left {
@@ -281,7 +281,7 @@ func (c *Conn) readPadLength(s *side, b []byte, ts time.Time) int {
 	return 1
 }
 
-func (c *Conn) readData(s *side, b []byte, ts time.Time) int {
+func (c *Parser) readData(s *side, b []byte, ts time.Time) int {
 	n := min(s.left-s.padLeft, len(b))
 	if s.data != nil && n > 0 {
 		c.data(s, s.data, b[:n])
@@ -296,7 +296,7 @@ func (c *Conn) readData(s *side, b []byte, ts time.Time) int {
 }
 
 // endFrame completes a frame whose payload was streamed or skipped.
-func (c *Conn) endFrame(s *side, ts time.Time) {
+func (c *Parser) endFrame(s *side, ts time.Time) {
 	h := s.fh
 	s.state = stHeader
 	switch h.typ {

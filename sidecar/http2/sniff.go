@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Verdict is what Sniff makes of the first bytes of one direction.
+// Verdict is what Sniff makes of the first bytes of one side.
 type Verdict uint8
 
 const (
@@ -14,7 +14,7 @@ const (
 	// NotHTTP2: the bytes are not HTTP/2.
 	NotHTTP2
 	// Preface: the bytes start with the client connection preface, so
-	// this direction is the client's.
+	// this side is the client's.
 	Preface
 	// Frames: a run of well-formed frames, as a capture that started
 	// mid-connection sees.
@@ -40,7 +40,7 @@ func (v Verdict) String() string {
 // it started, plus the next header.
 const sniffLimit = 2*(frameHeaderLen+defaultMaxFrame) + frameHeaderLen
 
-// Sniff classifies the first bytes of one direction of a connection. A
+// Sniff classifies the first bytes of one side of a connection. A
 // capture that starts mid-connection may start mid-frame, so the frames
 // are searched for at every offset: two consecutive plausible frame
 // headers prove HTTP/2.
@@ -138,7 +138,7 @@ func isTLSRecord(b []byte) bool {
 	return len(b) >= 3 && b[0] >= 0x14 && b[0] <= 0x17 && b[1] == 0x03 && b[2] <= 0x04
 }
 
-// SniffClient tells from the frames of one direction whether it is the
+// SniffClient tells from the frames of one side whether it is the
 // HTTP client's. A header block starts with its pseudo-headers, and HPACK
 // names them by static index, so even mid-connection the first field of a
 // HEADERS frame says request (:method, :path, :scheme, :authority) or

@@ -8,8 +8,8 @@ import (
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
-// half is one direction of a stream: the request (client to server) or
-// the response.
+// half is what one side sends on a stream: the request (the client's) or
+// the response (the server's).
 type half struct {
 	// body holds the DATA bytes kept; size counts all of them.
 	body []byte
@@ -47,7 +47,7 @@ type stream struct {
 }
 
 // halfOf returns the half that side s sends on st.
-func (c *Conn) halfOf(s *side, st *stream) *half {
+func (c *Parser) halfOf(s *side, st *stream) *half {
 	if c.isClient(s) {
 		return &st.in
 	}
@@ -55,7 +55,7 @@ func (c *Conn) halfOf(s *side, st *stream) *half {
 }
 
 // open creates a stream, abandoning the oldest when too many are open.
-func (c *Conn) open(id uint32, ts time.Time) *stream {
+func (c *Parser) open(id uint32, ts time.Time) *stream {
 	if len(c.streams) >= c.opts.MaxStreams {
 		var oldest *stream
 		for _, st := range c.streams {
@@ -75,7 +75,7 @@ func (c *Conn) open(id uint32, ts time.Time) *stream {
 // started unseen; a response to a request not seen yet is kept waiting for
 // it, as the request's bytes may still be held up in reassembly; otherwise
 // (the stream ended, or never existed) the frame is ignored.
-func (c *Conn) streamFor(s *side, id uint32, ts time.Time) *stream {
+func (c *Parser) streamFor(s *side, id uint32, ts time.Time) *stream {
 	if st := c.streams[id]; st != nil {
 		return st
 	}
@@ -97,10 +97,10 @@ func (c *Conn) streamFor(s *side, id uint32, ts time.Time) *stream {
 
 // markLate records that streams may have started unseen, until the next
 // new request shows where they stop.
-func (c *Conn) markLate() { c.lostOpen = true }
+func (c *Parser) markLate() { c.lostOpen = true }
 
 // data adds DATA bytes to the half side s sends on st.
-func (c *Conn) data(s *side, st *stream, b []byte) {
+func (c *Parser) data(s *side, st *stream, b []byte) {
 	h := c.halfOf(s, st)
 	h.size += int64(len(b))
 	if !h.keep {
@@ -127,7 +127,7 @@ const maxGRPCFraming = 64 << 10
 
 // sizeHint sizes a body buffer from the first bytes: a gRPC message
 // announces its length, which saves regrowing for large messages.
-func (c *Conn) sizeHint(st *stream, b []byte, limit int) int {
+func (c *Parser) sizeHint(st *stream, b []byte, limit int) int {
 	if n, ok := grpcwire.FrameLen(b); st.grpc && ok {
 		return max(len(b), min(n, limit))
 	}
@@ -135,7 +135,7 @@ func (c *Conn) sizeHint(st *stream, b []byte, limit int) int {
 }
 
 // endHalf records END_STREAM from side s.
-func (c *Conn) endHalf(s *side, st *stream, ts time.Time) {
+func (c *Parser) endHalf(s *side, st *stream, ts time.Time) {
 	h := c.halfOf(s, st)
 	h.done = true
 	h.end = ts
@@ -147,14 +147,14 @@ func (c *Conn) endHalf(s *side, st *stream, ts time.Time) {
 // matters: its last bytes may be held up in reassembly, or reported lost
 // later, while the response is already here; peers end streams promptly
 // (a server that answers early resets the stream), so waiting is short.
-func (c *Conn) maybeEmit(st *stream, ts time.Time) {
+func (c *Parser) maybeEmit(st *stream, ts time.Time) {
 	if st.out.done && (st.in.done || st.in.drop != "") {
 		c.emit(st, "", ts)
 	}
 }
 
 // abandon hands on a stream that will not complete, for the reason given.
-func (c *Conn) abandon(st *stream, reason string, ts time.Time) {
+func (c *Parser) abandon(st *stream, reason string, ts time.Time) {
 	if reason == metrics.ReasonPendingLimit && st.req != nil && st.req.Drop == "" {
 		st.req.Drop = reason
 	}
@@ -164,7 +164,7 @@ func (c *Conn) abandon(st *stream, reason string, ts time.Time) {
 // emit hands on both halves of a finished stream and forgets it. reason
 // is "" for a stream that ended normally or was reset, else why the
 // response cannot complete.
-func (c *Conn) emit(st *stream, reason string, ts time.Time) {
+func (c *Parser) emit(st *stream, reason string, ts time.Time) {
 	delete(c.streams, st.id)
 	c.closed.add(st.id)
 	c.inferGRPC(st)
@@ -204,7 +204,7 @@ func (c *Conn) emit(st *stream, reason string, ts time.Time) {
 // reset ends a stream on RST_STREAM. A response that had begun is kept as
 // far as it got, flagged: cancelling a streaming call is a normal way to
 // end it.
-func (c *Conn) reset(id uint32, ts time.Time) {
+func (c *Parser) reset(id uint32, ts time.Time) {
 	st := c.streams[id]
 	if st == nil {
 		return
@@ -217,7 +217,7 @@ func (c *Conn) reset(id uint32, ts time.Time) {
 
 // goAway abandons the streams a GOAWAY from side s says were never
 // processed: those the receiver opened above lastID.
-func (c *Conn) goAway(s *side, lastID uint32, ts time.Time) {
+func (c *Parser) goAway(s *side, lastID uint32, ts time.Time) {
 	if c.isClient(s) {
 		return
 	}

@@ -131,7 +131,7 @@ func (w *wire) sizeUpdate(client bool, size uint32) {
 }
 
 // feed replays segments into c in order.
-func feed(c *Conn, segs []segment, ts time.Time) {
+func feed(c *Parser, segs []segment, ts time.Time) {
 	for i, s := range segs {
 		c.Feed(s.client, s.b, ts.Add(time.Duration(i)*time.Millisecond))
 	}
@@ -142,7 +142,7 @@ func feed(c *Conn, segs []segment, ts time.Time) {
 func parseAll(t testing.TB, opts Options, segs []segment) *recorder {
 	t.Helper()
 	rec := newRecorder(t)
-	c := NewConn(opts, rec)
+	c := NewParser(opts, rec)
 	feed(c, segs, t0)
 	c.Close(t0)
 	return rec

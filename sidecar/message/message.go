@@ -1,7 +1,8 @@
 // Package message is the vocabulary the pipeline stages pass along: the
-// request and response halves the parsers produce, and the pair that the
-// later stages filter, enrich, encode and sink. It holds data, no logic,
-// and imports nothing of podtap's own but config.
+// connection and its sides that flow delivers, the request and response
+// halves the parsers produce, and the pair that the later stages filter,
+// enrich, encode and sink. It holds data and small helpers on it, and
+// imports nothing of podtap's own.
 package message
 
 import (
@@ -9,25 +10,26 @@ import (
 	"time"
 )
 
-// Endpoint is one side of a TCP connection.
+// Endpoint is one end of a TCP connection.
 type Endpoint struct {
 	IP   netip.Addr
 	Port uint16
 }
 
-// Dir is the direction of bytes in a connection: AtoB flows from Conn.A to
-// Conn.B. A is the side that sent the SYN when the handshake was seen, and
-// otherwise the source of the first packet seen; the parse stage decides
-// which side is the HTTP client from the bytes themselves.
-type Dir uint8
+// Side is one side of a connection, the bytes one end sends: AtoB is the
+// bytes Conn.A sends to Conn.B. A is the end that sent the SYN when the
+// handshake was seen, and otherwise the source of the first packet seen;
+// the parse stage decides which end is the HTTP client from the bytes
+// themselves.
+type Side uint8
 
 const (
-	AtoB Dir = 0
-	BtoA Dir = 1
+	AtoB Side = 0
+	BtoA Side = 1
 )
 
-// Reverse returns the other direction.
-func (d Dir) Reverse() Dir { return 1 - d }
+// Reverse returns the other side.
+func (d Side) Reverse() Side { return 1 - d }
 
 // Conn identifies a TCP connection.
 type Conn struct {
@@ -137,7 +139,7 @@ type Response struct {
 	Interim []int
 	Drop    string
 	Flags   []string
-	// AfterGap is set when bytes were lost in the response direction
+	// AfterGap is set when bytes were lost on the response side
 	// since the previous response: pairing must not trust FIFO order.
 	AfterGap bool
 }

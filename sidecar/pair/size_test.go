@@ -14,7 +14,7 @@ import (
 // limits.max_pair_bytes counts it is 55+len(body): the request's method,
 // path and authority (6) and its host field (4+1+4), the response's
 // content-type field (12+24+4), and the body.
-func binaryPair(conn *Conn, body []byte) {
+func binaryPair(conn *Matcher, body []byte) {
 	r := req("/f", 0)
 	r.Authority = "h"
 	r.Headers = message.Headers{{Name: "host", Value: "h"}}

@@ -13,14 +13,14 @@ import (
 // detect decides the protocol from the buffered first bytes, or waits for
 // more, or gives up on a connection that is not HTTP.
 //
-// A direction that is not HTTP settles nothing alone while the other has
+// A side that is not HTTP settles nothing alone while the other has
 // not spoken: a malformed request line may still be answered by an HTTP
 // status line, which makes the connection HTTP (the request a counted
-// parse error). It is given up once both directions say no, or once one
+// parse error). It is given up once both sides say no, or once one
 // has sent flow.detect_bytes that are not HTTP.
 func (s *Stream) detect(ts time.Time) {
 	notHTTP, full := 0, false
-	for _, dir := range [2]message.Dir{message.AtoB, message.BtoA} {
+	for _, dir := range [2]message.Side{message.AtoB, message.BtoA} {
 		b := s.pending[dir]
 		if len(b) == 0 {
 			continue
@@ -68,11 +68,11 @@ func (s *Stream) detect(ts time.Time) {
 // the SYN sender if seen, else the side whose header blocks are requests
 // (or whose peer's are responses), else the side with the higher
 // (ephemeral) port.
-func (s *Stream) guessClient() message.Dir {
+func (s *Stream) guessClient() message.Side {
 	if s.conn.SawSYN {
 		return message.AtoB
 	}
-	for _, dir := range [2]message.Dir{message.AtoB, message.BtoA} {
+	for _, dir := range [2]message.Side{message.AtoB, message.BtoA} {
 		if client, ok := http2.SniffClient(s.pending[dir]); ok {
 			if client {
 				return dir
@@ -102,12 +102,12 @@ func messageStart(b []byte) int {
 	}
 }
 
-// start creates the parser with clientDir's side as the client and feeds
+// start creates the parser with clientSide as the client and feeds
 // it what detection buffered, the client's bytes first.
-func (s *Stream) start(clientDir message.Dir, isHTTP1 bool, ts time.Time) {
-	s.clientDir = clientDir
+func (s *Stream) start(clientSide message.Side, isHTTP1 bool, ts time.Time) {
+	s.clientSide = clientSide
 	client, server := s.conn.A, s.conn.B
-	if clientDir == message.BtoA {
+	if clientSide == message.BtoA {
 		client, server = server, client
 	}
 	if s.pairs != nil {
@@ -115,12 +115,12 @@ func (s *Stream) start(clientDir message.Dir, isHTTP1 bool, ts time.Time) {
 		// waits for will not come.
 		s.pairs.Close()
 	}
-	s.pairs = pair.NewConn(s.f.pairing, client, server)
+	s.pairs = pair.NewMatcher(s.f.pairing, client, server)
 	if isHTTP1 {
-		s.h1 = http1.NewConn(&s.f.http1, s.pairs)
+		s.h1 = http1.NewParser(&s.f.http1, s.pairs)
 		countConn("http1")
 	} else {
-		s.h2 = http2.NewConn(s.f.http2, s.pairs)
+		s.h2 = http2.NewParser(s.f.http2, s.pairs)
 		countConn("http2")
 	}
 	var pending [2][]byte
@@ -128,14 +128,14 @@ func (s *Stream) start(clientDir message.Dir, isHTTP1 bool, ts time.Time) {
 		pending = *s.pending
 	}
 	s.pending = nil
-	for _, dir := range [2]message.Dir{clientDir, clientDir.Reverse()} {
+	for _, dir := range [2]message.Side{clientSide, clientSide.Reverse()} {
 		b := pending[dir]
 		if len(b) == 0 || s.ignored {
 			continue
 		}
 		if isHTTP1 && !s.conn.SawSYN && !startsMessage(b) {
-			// A direction joined mid-message: let the parser resync.
-			s.h1.Gap(dir == clientDir, -1, ts)
+			// A side joined mid-message: let the parser resync.
+			s.h1.Gap(dir == clientSide, -1, ts)
 		}
 		s.feed(dir, b, ts)
 	}

@@ -56,23 +56,23 @@ type Stream struct {
 	f *Factory
 	// h1 parses a connection that starts as HTTP/1; h2 one that starts as
 	// HTTP/2 or switches to it.
-	h1    *http1.Conn
-	h2    *http2.Conn
-	pairs *pair.Conn
-	// pending holds each direction's first bytes until detection decides;
+	h1    *http1.Parser
+	h2    *http2.Parser
+	pairs *pair.Matcher
+	// pending holds each side's first bytes until detection decides;
 	// nil while none are held.
 	pending *[2][]byte
 	conn    message.Conn
-	// clientDir is the direction the client sends in, once known.
-	clientDir message.Dir
-	// switched marks the directions that have passed their switch point
-	// from HTTP/1 to HTTP/2; each direction reaches its own.
+	// clientSide is the side the client sends on, once known.
+	clientSide message.Side
+	// switched marks the sides that have passed their switch point
+	// from HTTP/1 to HTTP/2; each side reaches its own.
 	switched [2]bool
 	ignored  bool
 }
 
-// Data feeds in-order bytes of one direction.
-func (s *Stream) Data(dir message.Dir, b []byte, ts time.Time) {
+// Data feeds in-order bytes of one side.
+func (s *Stream) Data(dir message.Side, b []byte, ts time.Time) {
 	switch {
 	case s.ignored:
 		return
@@ -90,23 +90,23 @@ func (s *Stream) Data(dir message.Dir, b []byte, ts time.Time) {
 // startOn starts HTTP/1 parsing when a connection's first bytes show a
 // request or a response, as most connections' do, feeding them in place:
 // holding them for detection would copy them into a buffer of their own.
-func (s *Stream) startOn(dir message.Dir, b []byte, ts time.Time) bool {
-	clientDir := dir
+func (s *Stream) startOn(dir message.Side, b []byte, ts time.Time) bool {
+	clientSide := dir
 	switch http1.Sniff(b) {
 	case http1.Request:
 	case http1.Response:
-		clientDir = dir.Reverse()
+		clientSide = dir.Reverse()
 	default:
 		return false
 	}
-	s.start(clientDir, true, ts)
+	s.start(clientSide, true, ts)
 	s.feed(dir, b, ts)
 	return true
 }
 
 // hold keeps bytes of dir for detection, which decides on them together
 // with later ones.
-func (s *Stream) hold(dir message.Dir, b []byte) {
+func (s *Stream) hold(dir message.Side, b []byte) {
 	if s.pending == nil {
 		s.pending = new([2][]byte)
 	}
@@ -115,8 +115,8 @@ func (s *Stream) hold(dir message.Dir, b []byte) {
 
 // Gap passes a loss on to the parser; during detection it discards what
 // was buffered, since bytes on either side of a gap are not contiguous.
-func (s *Stream) Gap(dir message.Dir, n int, ts time.Time) {
-	fromClient := dir == s.clientDir
+func (s *Stream) Gap(dir message.Side, n int, ts time.Time) {
+	fromClient := dir == s.clientSide
 	switch {
 	case s.ignored:
 	case s.h1 != nil && !s.switched[dir]:
@@ -130,7 +130,7 @@ func (s *Stream) Gap(dir message.Dir, n int, ts time.Time) {
 
 // Tick expires overdue requests, and trims the HTTP/1 parser: a
 // connection quiet since the last tick gives back the state its parsing
-// took (see http1.Conn.Trim).
+// took (see http1.Parser.Trim).
 func (s *Stream) Tick(now time.Time) {
 	if s.pairs != nil {
 		s.pairs.Tick(now)
@@ -169,10 +169,10 @@ func (s *Stream) ignore(protocol string) {
 	countConn(protocol)
 }
 
-// feed hands bytes to the parser of their direction and follows a switch
+// feed hands bytes to the parser of their side and follows a switch
 // from HTTP/1 to HTTP/2 (h2c upgrade or prior-knowledge preface).
-func (s *Stream) feed(dir message.Dir, b []byte, ts time.Time) {
-	fromClient := dir == s.clientDir
+func (s *Stream) feed(dir message.Side, b []byte, ts time.Time) {
+	fromClient := dir == s.clientSide
 	if s.h1 != nil && !s.switched[dir] {
 		n := s.h1.Feed(fromClient, b, ts)
 		if n >= len(b) {
@@ -183,9 +183,9 @@ func (s *Stream) feed(dir message.Dir, b []byte, ts time.Time) {
 		case "h2c", "h2":
 			if s.h2 == nil {
 				if proto == "h2c" {
-					s.h2 = http2.NewUpgradedConn(s.f.http2, s.pairs, req)
+					s.h2 = http2.NewUpgradedParser(s.f.http2, s.pairs, req)
 				} else {
-					s.h2 = http2.NewConn(s.f.http2, s.pairs)
+					s.h2 = http2.NewParser(s.f.http2, s.pairs)
 				}
 				countConn("http2")
 			}

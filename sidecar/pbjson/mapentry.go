@@ -34,7 +34,7 @@ func (t *transcoder) mapping(dst []byte, lv *level, f *fieldPlan, i, j int) ([]b
 func (t *transcoder) entries(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byte, error) {
 	base := len(t.ents)
 	for k := i; k < j; k++ {
-		e, err := readEntry(f, lv.b, int(t.recs[k].start), int(t.recs[k].end))
+		e, err := readEntry(f, lv.b, int(t.occs[k].start), int(t.occs[k].end))
 		if err != nil {
 			return dst, err
 		}
@@ -73,7 +73,7 @@ func (t *transcoder) entries(dst []byte, lv *level, f *fieldPlan, i, j int) ([]b
 		dst = append(dst, ':')
 		switch {
 		case e.hasVal:
-			dst, err = t.value(dst, lv, f.val, record{val: e.val, start: e.vstart, end: e.vend})
+			dst, err = t.value(dst, lv, f.val, occurrence{val: e.val, start: e.vstart, end: e.vend})
 		case f.val.kind == protoreflect.MessageKind:
 			// An entry without a value holds an empty message.
 			dst, err = t.message(dst, f.val.msg, nil, lv.depth+1)

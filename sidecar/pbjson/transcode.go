@@ -32,7 +32,7 @@ var errMapKey = errors.New("map entry key repeated with another wire type")
 // real schemas are far shallower.
 const maxDepth = 100
 
-// maxScratch bounds the records or entries a pooled transcoder keeps
+// maxScratch bounds the occurrences or entries a pooled transcoder keeps
 // between messages, so that one huge message does not pin its scratch.
 const maxScratch = 1 << 14
 
@@ -45,18 +45,18 @@ var transcoders = sync.Pool{New: func() any { return new(transcoder) }}
 // message built in between. Its scratch is reused from message to
 // message: it is not safe for concurrent use.
 type transcoder struct {
-	// recs holds the fields read of every message being written, the
+	// occs holds the fields read of every message being written, the
 	// outermost first; each message's run is sorted by field.
-	recs []record
-	// wins holds, per oneof of those messages, the index in recs of the
+	occs []occurrence
+	// wins holds, per oneof of those messages, the index in occs of the
 	// field that came last on the wire and so is the one set (-1: none).
 	wins []int
 	// ents holds the entries of the maps being written.
 	ents []mapEntry
 }
 
-// record is one occurrence of a known field on the wire.
-type record struct {
+// occurrence is one appearance of a known field on the wire.
+type occurrence struct {
 	// val is a varint or fixed value; start and end bound it in its
 	// message, or the contents of a length-delimited value (a string,
 	// bytes, a message, a map entry or a packed run).
@@ -85,9 +85,9 @@ func (t *transcoder) transcode(dst []byte, p *plan, b []byte) ([]byte, error) {
 
 // reset empties the scratch, letting go of an outsized one.
 func (t *transcoder) reset() {
-	t.recs, t.wins, t.ents = t.recs[:0], t.wins[:0], t.ents[:0]
-	if cap(t.recs) > maxScratch {
-		t.recs = nil
+	t.occs, t.wins, t.ents = t.occs[:0], t.wins[:0], t.ents[:0]
+	if cap(t.occs) > maxScratch {
+		t.occs = nil
 	}
 	if cap(t.wins) > maxScratch {
 		t.wins = nil
@@ -123,19 +123,19 @@ func (t *transcoder) message(dst []byte, p *plan, b []byte, depth int) ([]byte, 
 	if depth > maxDepth {
 		return dst, errFallback
 	}
-	base := len(t.recs)
+	base := len(t.occs)
 	if err := t.read(p, b); err != nil {
 		return dst, err
 	}
-	end := len(t.recs)
-	sortRecords(t.recs[base:end])
+	end := len(t.occs)
+	sortOccurrences(t.occs[base:end])
 	lv := level{b: b, wbase: len(t.wins), depth: depth}
 	for range p.oneofs {
 		t.wins = append(t.wins, -1)
 	}
 	for i := base; i < end; i++ {
-		if o := p.fields[t.recs[i].field].oneof; o >= 0 {
-			if w := &t.wins[lv.wbase+o]; *w < 0 || t.recs[i].start > t.recs[*w].start {
+		if o := p.fields[t.occs[i].field].oneof; o >= 0 {
+			if w := &t.wins[lv.wbase+o]; *w < 0 || t.occs[i].start > t.occs[*w].start {
 				*w = i
 			}
 		}
@@ -149,20 +149,20 @@ func (t *transcoder) message(dst []byte, p *plan, b []byte, depth int) ([]byte, 
 	if err != nil {
 		return dst, err
 	}
-	t.recs = t.recs[:base]
+	t.occs = t.occs[:base]
 	t.wins = t.wins[:lv.wbase]
 	return dst, nil
 }
 
 // object writes a message as a JSON object of its fields, from their
-// records recs[base:end].
+// occurrences occs[base:end].
 func (t *transcoder) object(dst []byte, lv *level, p *plan, base, end int) ([]byte, error) {
 	dst = append(dst, '{')
 	lv.open = len(dst)
 	for i := base; i < end; {
-		j := run(t.recs, i, end)
+		j := run(t.occs, i, end)
 		var err error
-		if dst, err = t.field(dst, lv, &p.fields[t.recs[i].field], i, j); err != nil {
+		if dst, err = t.field(dst, lv, &p.fields[t.occs[i].field], i, j); err != nil {
 			return dst, err
 		}
 		i = j
@@ -170,17 +170,17 @@ func (t *transcoder) object(dst []byte, lv *level, p *plan, base, end int) ([]by
 	return append(dst, '}'), nil
 }
 
-// run is the end of the records of the field of recs[i], which sorting
+// run is the end of the occurrences of the field of occs[i], which sorting
 // put together.
-func run(recs []record, i, end int) int {
+func run(occs []occurrence, i, end int) int {
 	j := i + 1
-	for j < end && recs[j].field == recs[i].field {
+	for j < end && occs[j].field == occs[i].field {
 		j++
 	}
 	return j
 }
 
-// read records the known fields of message b, checking the whole message
+// read notes the known fields of message b, checking the whole message
 // as proto.Unmarshal does: a field of the wrong wire type is unknown, an
 // unknown field is skipped but must be well-formed.
 func (t *transcoder) read(p *plan, b []byte) error {
@@ -198,7 +198,7 @@ func (t *transcoder) read(p *plan, b []byte) error {
 				if err != nil {
 					return err
 				}
-				t.recs = append(t.recs, record{val: v, start: int32(start), end: int32(stop), field: int32(fi)})
+				t.occs = append(t.occs, occurrence{val: v, start: int32(start), end: int32(stop), field: int32(fi)})
 				pos += n
 				continue
 			case wt == protowire.BytesType && f.shape == list && packable(f.wire):
@@ -207,7 +207,7 @@ func (t *transcoder) read(p *plan, b []byte) error {
 					return errWire
 				}
 				start := pos + n - len(s)
-				t.recs = append(t.recs, record{start: int32(start), end: int32(start + len(s)), field: int32(fi), packed: true})
+				t.occs = append(t.occs, occurrence{start: int32(start), end: int32(start + len(s)), field: int32(fi), packed: true})
 				pos += n
 				continue
 			}
@@ -280,26 +280,26 @@ func validPacked(wt protowire.Type, s []byte) bool {
 	return true
 }
 
-// sortRecords puts a message's records in declaration order, keeping
+// sortOccurrences puts a message's occurrences in declaration order, keeping
 // each field's in wire order. Encoders write fields in number order,
 // which is mostly declaration order too, so sorting is mostly skipped.
-func sortRecords(rs []record) {
+func sortOccurrences(rs []occurrence) {
 	for i := 1; i < len(rs); i++ {
 		if rs[i].field < rs[i-1].field {
-			slices.SortFunc(rs, compareRecords)
+			slices.SortFunc(rs, compareOccurrences)
 			return
 		}
 	}
 }
 
-func compareRecords(x, y record) int {
+func compareOccurrences(x, y occurrence) int {
 	if c := cmp.Compare(x.field, y.field); c != 0 {
 		return c
 	}
 	return cmp.Compare(x.start, y.start)
 }
 
-// field writes the member of field f from its records recs[i:j], or
+// field writes the member of field f from its occurrences occs[i:j], or
 // nothing when the field is not set.
 func (t *transcoder) field(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byte, error) {
 	switch f.shape {
@@ -312,8 +312,8 @@ func (t *transcoder) field(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byt
 		// A message seen again is merged into the first, field by field.
 		return dst, errFallback
 	}
-	r := t.recs[j-1]
-	if f.oneof >= 0 && t.recs[t.wins[lv.wbase+f.oneof]].field != t.recs[i].field {
+	r := t.occs[j-1]
+	if f.oneof >= 0 && t.occs[t.wins[lv.wbase+f.oneof]].field != t.occs[i].field {
 		// A later field of the oneof replaced this one, but proto.Unmarshal
 		// read it all the same: a message must still be valid.
 		if f.kind == protoreflect.MessageKind {
@@ -328,7 +328,7 @@ func (t *transcoder) field(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byt
 }
 
 // zero says whether r holds the zero value of f, which proto3 leaves out.
-func zero(f *fieldPlan, r record) bool {
+func zero(f *fieldPlan, r occurrence) bool {
 	if f.wire == protowire.BytesType {
 		return r.start == r.end
 	}
@@ -336,7 +336,7 @@ func zero(f *fieldPlan, r record) bool {
 }
 
 // value writes the one value of f that r holds.
-func (t *transcoder) value(dst []byte, lv *level, f *fieldPlan, r record) ([]byte, error) {
+func (t *transcoder) value(dst []byte, lv *level, f *fieldPlan, r occurrence) ([]byte, error) {
 	switch f.kind {
 	case protoreflect.StringKind:
 		out, err := appendString(dst, lv.b[r.start:r.end])
@@ -352,12 +352,12 @@ func (t *transcoder) value(dst []byte, lv *level, f *fieldPlan, r record) ([]byt
 	return appendScalar(dst, f, r.val), nil
 }
 
-// list writes a repeated field, its packed and unpacked records alike; a
+// list writes a repeated field, its packed and unpacked occurrences alike; a
 // list with no element (empty packed runs only) is not set.
 func (t *transcoder) list(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byte, error) {
 	empty := true
 	for k := i; k < j && empty; k++ {
-		empty = t.recs[k].packed && t.recs[k].start == t.recs[k].end
+		empty = t.occs[k].packed && t.occs[k].start == t.occs[k].end
 	}
 	if empty {
 		return dst, nil
@@ -370,7 +370,7 @@ func (t *transcoder) array(dst []byte, lv *level, f *fieldPlan, i, j int) ([]byt
 	dst = append(dst, '[')
 	open := len(dst)
 	for k := i; k < j; k++ {
-		r := t.recs[k]
+		r := t.occs[k]
 		if r.packed {
 			dst = appendPacked(dst, f, lv.b[r.start:r.end], open)
 			continue

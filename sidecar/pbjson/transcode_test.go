@@ -190,7 +190,7 @@ func check(t *testing.T, md protoreflect.MessageDescriptor, b []byte, want outco
 	if want != failure && want != refused && refErr != nil {
 		t.Fatalf("case expects JSON, but the reference fails: %v", refErr)
 	}
-	if len(tr.recs)+len(tr.wins)+len(tr.ents) != 0 {
+	if len(tr.occs)+len(tr.wins)+len(tr.ents) != 0 {
 		t.Fatal("scratch not emptied")
 	}
 }

@@ -13,14 +13,14 @@ func (t *transcoder) validate(p *plan, b []byte, depth int) error {
 	if depth > maxDepth {
 		return errFallback
 	}
-	base := len(t.recs)
+	base := len(t.occs)
 	if err := t.read(p, b); err != nil {
 		return err
 	}
-	// Messages inside push their records past end, and pop them.
-	end := len(t.recs)
+	// Messages inside push their occurrences past end, and pop them.
+	end := len(t.occs)
 	for i := base; i < end; i++ {
-		r := t.recs[i]
+		r := t.occs[i]
 		f := &p.fields[r.field]
 		var err error
 		switch {
@@ -33,7 +33,7 @@ func (t *transcoder) validate(p *plan, b []byte, depth int) error {
 			return err
 		}
 	}
-	t.recs = t.recs[:base]
+	t.occs = t.occs[:base]
 	return nil
 }
 

@@ -20,7 +20,7 @@ const (
 )
 
 // special writes a well-known type in protojson's form of it, from the
-// records recs[base:end] of its fields. A value protojson refuses (out of
+// occurrences occs[base:end] of its fields. A value protojson refuses (out of
 // range, a Value with nothing set, a path it cannot convert) falls back,
 // so that the error is the one the reflective decoder has always given;
 // such values are rare enough for the cost not to matter.
@@ -40,7 +40,7 @@ func (t *transcoder) special(dst []byte, lv *level, p *plan, base, end int) ([]b
 		}
 		return appendDuration(dst, secs, nanos), nil
 	case asWrapper:
-		// An absent value is the zero value, which record{} stands for.
+		// An absent value is the zero value, which occurrence{} stands for.
 		return t.value(dst, lv, &p.fields[0], t.last(p, 1, base, end))
 	case asFieldMask:
 		return t.fieldMask(dst, lv, base, end)
@@ -52,16 +52,16 @@ func (t *transcoder) special(dst []byte, lv *level, p *plan, base, end int) ([]b
 	return t.valueMessage(dst, lv, p, base, end)
 }
 
-// last is the record of field num that came last on the wire, the one
-// proto.Unmarshal keeps, or the zero record when there is none.
-func (t *transcoder) last(p *plan, num protowire.Number, base, end int) record {
+// last is the occurrence of field num that came last on the wire, the one
+// proto.Unmarshal keeps, or the zero occurrence when there is none.
+func (t *transcoder) last(p *plan, num protowire.Number, base, end int) occurrence {
 	fi := int32(p.field(num))
 	for k := end - 1; k >= base; k-- {
-		if t.recs[k].field == fi {
-			return t.recs[k]
+		if t.occs[k].field == fi {
+			return t.occs[k]
 		}
 	}
-	return record{}
+	return occurrence{}
 }
 
 // seconds reads a Timestamp's or a Duration's seconds (int64) and nanos
@@ -124,7 +124,7 @@ func appendPadded(dst []byte, v, width int) []byte {
 	return dst
 }
 
-// fieldMask writes a FieldMask's paths, the records recs[base:end] of its
+// fieldMask writes a FieldMask's paths, the occurrences occs[base:end] of its
 // one field, as one string.
 func (t *transcoder) fieldMask(dst []byte, lv *level, base, end int) ([]byte, error) {
 	dst = append(dst, '"')
@@ -133,7 +133,7 @@ func (t *transcoder) fieldMask(dst []byte, lv *level, base, end int) ([]byte, er
 			dst = append(dst, ',')
 		}
 		var ok bool
-		r := t.recs[k]
+		r := t.occs[k]
 		if dst, ok = appendCamelPath(dst, lv.b[r.start:r.end]); !ok {
 			return dst, errFallback
 		}
@@ -214,16 +214,16 @@ func (t *transcoder) valueMessage(dst []byte, lv *level, p *plan, base, end int)
 		return dst, errFallback
 	}
 	for i := base; i < end; {
-		j := run(t.recs, i, end)
-		f := &p.fields[t.recs[i].field]
+		j := run(t.occs, i, end)
+		f := &p.fields[t.occs[i].field]
 		if f.kind == protoreflect.MessageKind && j-i > 1 {
 			// A message seen again is merged into the first.
 			return dst, errFallback
 		}
-		r := t.recs[j-1]
+		r := t.occs[j-1]
 		var err error
 		switch {
-		case t.recs[i].field != t.recs[w].field:
+		case t.occs[i].field != t.occs[w].field:
 			if f.kind == protoreflect.MessageKind {
 				err = t.validate(f.msg, lv.b[r.start:r.end], lv.depth+1)
 			}

@@ -153,10 +153,10 @@ func (k *Kafka) save() error {
 	return errors.Join(errs...)
 }
 
-func envelopes(es []*entry) []spool.Record {
-	recs := make([]spool.Record, len(es))
+func envelopes(es []*entry) []spool.Entry {
+	recs := make([]spool.Entry, len(es))
 	for i, e := range es {
-		recs[i] = spool.Record{Time: e.rec.Timestamp, Payload: appendEnvelope(nil, e.rec)}
+		recs[i] = spool.Entry{Time: e.rec.Timestamp, Payload: appendEnvelope(nil, e.rec)}
 	}
 	return recs
 }

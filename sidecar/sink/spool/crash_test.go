@@ -31,7 +31,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	out := bufio.NewWriter(os.Stdout)
 	for i := 0; ; i++ {
-		if _, err := s.Append(Record{Time: time.Now(), Payload: payload(i)}); err != nil {
+		if _, err := s.Append(Entry{Time: time.Now(), Payload: payload(i)}); err != nil {
 			fmt.Fprintln(out, "error", err)
 			out.Flush()
 			os.Exit(1)

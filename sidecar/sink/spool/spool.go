@@ -70,8 +70,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Record is one spooled record.
-type Record struct {
+// Entry is what the spool keeps of one record: its bytes and its time.
+type Entry struct {
 	// Time is kept with the record; the oldest unread one is reported.
 	Time    time.Time
 	Payload []byte
@@ -242,7 +242,7 @@ func Open(opts Options) (*Spool, Recovery, error) {
 
 // Append adds records after every other one. When the bound is reached
 // the oldest segments are dropped to make room.
-func (s *Spool) Append(recs ...Record) (Outcome, error) {
+func (s *Spool) Append(recs ...Entry) (Outcome, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out Outcome
@@ -318,7 +318,7 @@ func (s *Spool) Append(recs ...Record) (Outcome, error) {
 // Prepend adds records before every other one, in a segment of their own
 // written atomically: records taken out for delivery that must be kept
 // after all. If they do not fit the bound, the oldest of them are dropped.
-func (s *Spool) Prepend(recs ...Record) (Outcome, error) {
+func (s *Spool) Prepend(recs ...Entry) (Outcome, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out Outcome
@@ -370,7 +370,7 @@ func (s *Spool) Prepend(recs ...Record) (Outcome, error) {
 // Next reads the oldest unread record; ok is false when there is none. A
 // segment that cannot be read is skipped and reported as a *SegmentError;
 // call Next again for the records after it.
-func (s *Spool) Next() (rec Record, ref Ref, ok bool, err error) {
+func (s *Spool) Next() (rec Entry, ref Ref, ok bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -407,7 +407,7 @@ func (s *Spool) Next() (rec Record, ref Ref, ok bool, err error) {
 				seg.nextTS = t
 			}
 		}
-		return Record{Time: time.Unix(0, ts), Payload: payload}, Ref{seg: seg.id, end: seg.readOff}, true, nil
+		return Entry{Time: time.Unix(0, ts), Payload: payload}, Ref{seg: seg.id, end: seg.readOff}, true, nil
 	}
 }
 

@@ -53,7 +53,7 @@ func appendRange(t *testing.T, s *Spool, from, to int) Outcome {
 	t.Helper()
 	var total Outcome
 	for i := from; i < to; i++ {
-		out, err := s.Append(Record{Time: time.Unix(1700000000, int64(i)), Payload: payload(i)})
+		out, err := s.Append(Entry{Time: time.Unix(1700000000, int64(i)), Payload: payload(i)})
 		if err != nil {
 			t.Fatalf("Append %d: %v", i, err)
 		}
@@ -220,7 +220,7 @@ func TestTooLargeRecordDropped(t *testing.T) {
 	opts.SegmentBytes = 64 << 10
 	s, _ := mustOpen(t, opts)
 	defer s.Close()
-	out, err := s.Append(Record{Time: time.Now(), Payload: make([]byte, 70<<10)})
+	out, err := s.Append(Entry{Time: time.Now(), Payload: make([]byte, 70<<10)})
 	if err != nil || out.Dropped != 1 {
 		t.Fatalf("out %+v err %v", out, err)
 	}
@@ -260,8 +260,8 @@ func TestPrependGoesFirst(t *testing.T) {
 	s, _ := mustOpen(t, opts)
 	appendRange(t, s, 100, 400)
 	out, err := s.Prepend(
-		Record{Time: time.Unix(1600000000, 0), Payload: payload(98)},
-		Record{Time: time.Unix(1600000001, 0), Payload: payload(99)},
+		Entry{Time: time.Unix(1600000000, 0), Payload: payload(98)},
+		Entry{Time: time.Unix(1600000001, 0), Payload: payload(99)},
 	)
 	if err != nil || out != (Outcome{}) {
 		t.Fatalf("Prepend: %+v %v", out, err)
@@ -287,7 +287,7 @@ func TestPrependWhileReading(t *testing.T) {
 	appendRange(t, s, 0, 500)
 	// Take 20 out as a sender would, then hand them back at shutdown:
 	// prepended and acknowledged where they came from.
-	var taken []Record
+	var taken []Entry
 	var refs []Ref
 	for range 20 {
 		r, ref, _, err := s.Next()
@@ -511,7 +511,7 @@ func TestOptionsValidated(t *testing.T) {
 func TestClosedSpoolRefuses(t *testing.T) {
 	s, _ := mustOpen(t, testOptions(t.TempDir()))
 	s.Close()
-	if out, err := s.Append(Record{Payload: []byte("x")}); !errors.Is(err, ErrClosed) || out.Failed != 1 {
+	if out, err := s.Append(Entry{Payload: []byte("x")}); !errors.Is(err, ErrClosed) || out.Failed != 1 {
 		t.Fatalf("Append after Close: %+v %v", out, err)
 	}
 	if _, _, _, err := s.Next(); !errors.Is(err, ErrClosed) {
@@ -533,7 +533,7 @@ func BenchmarkAppend(b *testing.B) {
 			p := bytes.Repeat([]byte("x"), 1024)
 			b.SetBytes(int64(len(p)))
 			for b.Loop() {
-				if _, err := s.Append(Record{Time: time.Now(), Payload: p}); err != nil {
+				if _, err := s.Append(Entry{Time: time.Now(), Payload: p}); err != nil {
 					b.Fatal(err)
 				}
 			}

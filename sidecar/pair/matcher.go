@@ -24,9 +24,9 @@ type Options struct {
 	Out func(*message.Pair)
 }
 
-// Conn pairs the halves of one connection. It implements message.Halves.
+// Matcher pairs the halves of one connection. It implements message.Halves.
 // Only the worker that owns the connection calls it.
-type Conn struct {
+type Matcher struct {
 	opts      *Options
 	client    message.Endpoint
 	server    message.Endpoint
@@ -37,9 +37,9 @@ type Conn struct {
 	streams map[uint32]*message.Request
 }
 
-// NewConn starts pairing a connection between client and server.
-func NewConn(opts *Options, client, server message.Endpoint) *Conn {
-	return &Conn{
+// NewMatcher starts pairing a connection between client and server.
+func NewMatcher(opts *Options, client, server message.Endpoint) *Matcher {
+	return &Matcher{
 		opts:      opts,
 		client:    client,
 		server:    server,
@@ -48,7 +48,7 @@ func NewConn(opts *Options, client, server message.Endpoint) *Conn {
 }
 
 // Request queues a request until its response arrives.
-func (c *Conn) Request(r *message.Request) {
+func (c *Matcher) Request(r *message.Request) {
 	if r.StreamID != 0 {
 		if c.streams == nil {
 			c.streams = make(map[uint32]*message.Request)
@@ -71,7 +71,7 @@ func (c *Conn) Request(r *message.Request) {
 }
 
 // Response pairs a response with its request and hands the pair on.
-func (c *Conn) Response(r *message.Response) {
+func (c *Matcher) Response(r *message.Response) {
 	var req *message.Request
 	if r.StreamID != 0 {
 		req = c.streams[r.StreamID]
@@ -91,12 +91,12 @@ func (c *Conn) Response(r *message.Response) {
 }
 
 // popFIFO takes the request a response answers. In order, that is the
-// oldest. After a gap in the server's direction, responses may have been
+// oldest. After a gap on the server's side, responses may have been
 // lost, so the oldest requests may be unanswered: the response then answers
 // the latest request sent before it began, and the older ones are counted
 // as lost to the gap. Requests pipelined ahead of a lost response can still
 // be misjudged: bytes and timing alone cannot tell them apart.
-func (c *Conn) popFIFO(r *message.Response) *message.Request {
+func (c *Matcher) popFIFO(r *message.Response) *message.Request {
 	if len(c.fifo) == 0 {
 		return nil
 	}
@@ -121,13 +121,13 @@ func (c *Conn) popFIFO(r *message.Response) *message.Request {
 // that the queue's array is reused for the connection's life rather than
 // reallocated every few requests; it holds one or two requests but for
 // pipelining, which MaxPendingPerConn bounds.
-func (c *Conn) shiftFIFO(n int) {
+func (c *Matcher) shiftFIFO(n int) {
 	k := copy(c.fifo, c.fifo[n:])
 	clear(c.fifo[k:])
 	c.fifo = c.fifo[:k]
 }
 
-func (c *Conn) dropOldestStream() {
+func (c *Matcher) dropOldestStream() {
 	var oldest *message.Request
 	for _, r := range c.streams {
 		if oldest == nil || r.Start.Before(oldest.Start) {
@@ -140,7 +140,7 @@ func (c *Conn) dropOldestStream() {
 
 // Tick abandons requests whose response is overdue at now. A response
 // whose headers arrived is not overdue: it is still streaming.
-func (c *Conn) Tick(now time.Time) {
+func (c *Matcher) Tick(now time.Time) {
 	deadline := now.Add(-c.opts.Pairing.ResponseTimeout)
 	kept := c.fifo[:0]
 	for _, r := range c.fifo {
@@ -161,7 +161,7 @@ func (c *Conn) Tick(now time.Time) {
 }
 
 // Close counts the requests still waiting: the connection ended first.
-func (c *Conn) Close() {
+func (c *Matcher) Close() {
 	for _, r := range c.fifo {
 		drop(r, metrics.ReasonNoResponse)
 	}
@@ -173,7 +173,7 @@ func (c *Conn) Close() {
 }
 
 // Pending is the number of requests waiting for a response.
-func (c *Conn) Pending() int { return len(c.fifo) + len(c.streams) }
+func (c *Matcher) Pending() int { return len(c.fifo) + len(c.streams) }
 
 // drop counts a request that will never become a pair; a request already
 // condemned by its parser keeps the parser's reason.
@@ -184,7 +184,7 @@ func drop(r *message.Request, reason string) {
 	metrics.Drop(reason)
 }
 
-func (c *Conn) emit(req *message.Request, resp *message.Response) {
+func (c *Matcher) emit(req *message.Request, resp *message.Response) {
 	switch {
 	case req.Drop != "":
 		metrics.Drop(req.Drop)

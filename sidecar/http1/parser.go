@@ -1,5 +1,5 @@
 // Package http1 parses HTTP/1.x connections from reassembled TCP byte
-// streams: an incremental parser, fed byte slices of both directions as they
+// streams: an incremental parser, fed byte slices of both sides as they
 // are captured, that hands request and response halves on in wire order.
 //
 // It keeps up with keep-alive and pipelining, Content-Length, chunked and
@@ -22,7 +22,7 @@ import (
 const unbounded = math.MaxInt32
 
 // Options configure the parsers of every connection. The Conns share them
-// (NewConn takes a pointer): they must not change while any Conn parses.
+// (NewParser takes a pointer): they must not change while any Parser parses.
 // The sidecar fills every limit from its configuration (see package parse),
 // whose defaults apply; a zero limit means no bound, for tests and tools.
 type Options struct {
@@ -32,7 +32,7 @@ type Options struct {
 	// MaxBodyBytes caps a decoded body (limits.max_message_bytes); a
 	// larger message is dropped as too_large.
 	MaxBodyBytes int
-	// MaxPending caps the requests a Conn remembers while their responses
+	// MaxPending caps the requests a Parser remembers while their responses
 	// are outstanding (pairing.max_pending_per_conn); past it the oldest is
 	// handed on unanswered, as the pair stage does with the same bound.
 	MaxPending int
@@ -41,19 +41,19 @@ type Options struct {
 	Judge message.Judge
 }
 
-// Conn parses both directions of one HTTP/1.x connection and hands the
+// Parser parses both sides of one HTTP/1.x connection and hands the
 // halves to out in wire order: each response after its request. Only the
 // worker that owns the connection calls it.
 //
 // Most connections are idle keep-alive connections most of the time, and a
-// sidecar tracks thousands of them, so an idle Conn is kept small: a
-// direction's parser state is made when its bytes come and dropped by Trim
-// once the direction is at rest, and the state of protocol switches
+// sidecar tracks thousands of them, so an idle Parser is kept small: a
+// side's parser state is made when its bytes come and dropped by Trim
+// once the side is at rest, and the state of protocol switches
 // and held responses exists only while there is any.
-type Conn struct {
+type Parser struct {
 	out  message.Halves
 	opts *Options
-	// cli and srv are the directions' parsers, nil while they hold none.
+	// cli and srv are the sides' parsers, nil while they hold none.
 	cli, srv *side
 	q        queue
 	// sw is the protocol the connection switched to, nil while HTTP/1.
@@ -74,9 +74,9 @@ type protoSwitch struct {
 	upgrade *message.Request
 }
 
-// NewConn starts parsing a connection with opts, which it keeps.
-func NewConn(opts *Options, out message.Halves) *Conn {
-	return &Conn{out: out, opts: opts}
+// NewParser starts parsing a connection with opts, which it keeps.
+func NewParser(opts *Options, out message.Halves) *Parser {
+	return &Parser{out: out, opts: opts}
 }
 
 func (o *Options) maxHeader() int  { return orUnbounded(o.MaxHeaderBytes) }
@@ -92,14 +92,14 @@ func orUnbounded(limit int) int {
 
 // Feed consumes in-order bytes from the client (fromClient) or the server,
 // captured at ts; b is only read during the call. Feeding each captured
-// segment with its own capture time lets the Conn tell which request a
-// response answers when reassembly delivers the directions out of step.
+// segment with its own capture time lets the Parser tell which request a
+// response answers when reassembly delivers the sides out of step.
 //
 // Feed returns how many bytes were HTTP/1. That is fewer than len(b) only
-// when this direction reached the point where the connection switched
+// when this side reached the point where the connection switched
 // protocol (see Switched): b[n:] belongs to the new protocol, and so does
-// everything later in that direction, for which Feed returns 0.
-func (c *Conn) Feed(fromClient bool, b []byte, ts time.Time) int {
+// everything later on that side, for which Feed returns 0.
+func (c *Parser) Feed(fromClient bool, b []byte, ts time.Time) int {
 	if c.closed {
 		return 0
 	}
@@ -112,13 +112,13 @@ func (c *Conn) Feed(fromClient bool, b []byte, ts time.Time) int {
 	return n
 }
 
-// Gap reports n bytes lost from one direction (n<0: unknown). Inside a
+// Gap reports n bytes lost from one side (n<0: unknown). Inside a
 // Content-Length body or a chunk of known size the parser skips exactly n
 // and stays in sync, and the message is dropped as gap; otherwise it
 // resyncs at the next start line, so one gap never loses the rest of the
 // connection. Halves parsed after a resync carry message.FlagAfterGap, and the
 // next response AfterGap.
-func (c *Conn) Gap(fromClient bool, n int, ts time.Time) {
+func (c *Parser) Gap(fromClient bool, n int, ts time.Time) {
 	if c.closed {
 		return
 	}
@@ -131,7 +131,7 @@ func (c *Conn) Gap(fromClient bool, n int, ts time.Time) {
 	c.releaseOrphans()
 }
 
-func (c *Conn) clientAt(ts time.Time) {
+func (c *Parser) clientAt(ts time.Time) {
 	if ts.After(c.cliTS) {
 		c.cliTS = ts
 	}
@@ -140,12 +140,12 @@ func (c *Conn) clientAt(ts time.Time) {
 // Close ends the connection: a close-delimited body completes, and any
 // message still incomplete is handed on with Drop set (gap), so nothing is
 // lost silently. Calls after Close do nothing.
-func (c *Conn) Close(ts time.Time) {
+func (c *Parser) Close(ts time.Time) {
 	if c.closed {
 		return
 	}
 	c.closing = true
-	// A direction without a parser is at rest: it has nothing to hand on.
+	// A side without a parser is at rest: it has nothing to hand on.
 	if c.cli != nil {
 		c.cli.close()
 	}
@@ -171,20 +171,20 @@ func (c *Conn) Close(ts time.Time) {
 //   - "other": any other 101 (WebSocket, Docker's "Upgrade: tcp"). Those
 //     pairs are handed on; then parsing stops.
 //
-// Each direction switches at its own point: the server after its 101 (or
+// Each side switches at its own point: the server after its 101 (or
 // 2xx to CONNECT, or, for "h2", after answering the requests sent before
 // the preface); the client after the request that switched. The switch
-// may be seen in one direction before the other has reached its point, so
-// a caller keeps feeding a direction until Feed returns less than it was
+// may be seen on one side before the other has reached its point, so
+// a caller keeps feeding a side until Feed returns less than it was
 // given.
-func (c *Conn) Switched() (proto string, req *message.Request) {
+func (c *Parser) Switched() (proto string, req *message.Request) {
 	if c.sw == nil {
 		return "", nil
 	}
 	return c.sw.proto, c.sw.upgrade
 }
 
-func (c *Conn) setProto(proto string, req *message.Request) {
+func (c *Parser) setProto(proto string, req *message.Request) {
 	if c.sw == nil {
 		c.sw = &protoSwitch{proto: proto, upgrade: req}
 	}
@@ -192,8 +192,8 @@ func (c *Conn) setProto(proto string, req *message.Request) {
 
 // clientPreface switches the connection to HTTP/2 at the client's preface.
 // Sent while an h2c upgrade awaits its answer, it means the upgrade
-// succeeded (the 101 is still to be read in the server direction).
-func (c *Conn) clientPreface(s *side) {
+// succeeded (the 101 is still to be read on the server side).
+func (c *Parser) clientPreface(s *side) {
 	s.st = stDone
 	for i := range c.q.live() {
 		if e := c.q.at(i); e.hold && !e.answered {
@@ -207,7 +207,7 @@ func (c *Conn) clientPreface(s *side) {
 }
 
 // switched handles a 101 Switching Protocols response.
-func (c *Conn) switched(seq int64, ts time.Time) {
+func (c *Parser) switched(seq int64, ts time.Time) {
 	s := c.srv
 	c.decide(seq, true)
 	if e := c.entry(seq); e != nil && e.hold {
@@ -226,7 +226,7 @@ func (c *Conn) switched(seq int64, ts time.Time) {
 
 // decide records the final answer to a request, and lets the client go on
 // once it is known whether the connection switches.
-func (c *Conn) decide(seq int64, switching bool) {
+func (c *Parser) decide(seq int64, switching bool) {
 	e := c.entry(seq)
 	if e != nil {
 		e.decided = true

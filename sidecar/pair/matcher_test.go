@@ -18,14 +18,14 @@ func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) 
 
 type collected struct{ pairs []*message.Pair }
 
-func newConn(c *collected) *Conn {
+func newConn(c *collected) *Matcher {
 	opts := &Options{
 		Pairing:      config.Pairing{ResponseTimeout: 10 * time.Second, MaxPendingPerConn: 4},
 		MaxPairBytes: 1 << 20,
 		Direction:    NewDirection([]netip.Addr{netip.MustParseAddr("10.0.0.2")}, false),
 		Out:          func(p *message.Pair) { c.pairs = append(c.pairs, p) },
 	}
-	return NewConn(opts,
+	return NewMatcher(opts,
 		message.Endpoint{IP: netip.MustParseAddr("10.0.0.9"), Port: 40000},
 		message.Endpoint{IP: netip.MustParseAddr("10.0.0.2"), Port: 80})
 }

@@ -85,7 +85,7 @@ func (judge) JudgeResponse(_ *message.Request, r *message.Response) string {
 	return ""
 }
 
-func TestConn(t *testing.T) {
+func TestParser(t *testing.T) {
 	big := strings.Repeat("x", 100)
 	tests := []struct {
 		name   string

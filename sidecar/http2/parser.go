@@ -4,7 +4,7 @@
 // as gRPC halves carrying their unframed messages.
 //
 // It survives a capture that starts mid-connection or loses bytes: frames
-// are found again by their shape, and the HPACK decoder of each direction
+// are found again by their shape, and the HPACK decoder of each side
 // resolves what the insertions it saw allow, flagging the rest, instead of
 // giving up on the connection.
 package http2
@@ -25,7 +25,7 @@ import (
 // int32 counts, so that arithmetic on a limit cannot overflow.
 const unbounded = math.MaxInt32
 
-// Options bound what a Conn keeps. The sidecar fills every limit from its
+// Options bound what a Parser keeps. The sidecar fills every limit from its
 // configuration (see package parse), whose defaults apply; a zero limit
 // means no bound, for tests and tools.
 type Options struct {
@@ -57,9 +57,9 @@ func (o *Options) unboundZero() {
 	}
 }
 
-// Conn parses one HTTP/2 connection. The flow worker that owns the
+// Parser parses one HTTP/2 connection. The flow worker that owns the
 // connection makes every call, so it needs no locks.
-type Conn struct {
+type Parser struct {
 	opts  Options
 	out   message.Halves
 	sides [2]*side
@@ -81,26 +81,26 @@ type Conn struct {
 	scratch []hfield
 }
 
-// NewConn starts parsing a connection from its first captured bytes,
+// NewParser starts parsing a connection from its first captured bytes,
 // which Feed must be given too (the preface included).
-func NewConn(opts Options, out message.Halves) *Conn {
+func NewParser(opts Options, out message.Halves) *Parser {
 	opts.unboundZero()
-	c := &Conn{opts: opts, out: out, streams: make(map[uint32]*stream)}
+	c := &Parser{opts: opts, out: out, streams: make(map[uint32]*stream)}
 	c.sides[0] = newSide(0)
 	c.sides[1] = newSide(1)
 	return c
 }
 
-// NewUpgradedConn continues a connection after `Upgrade: h2c` and its 101
+// NewUpgradedParser continues a connection after `Upgrade: h2c` and its 101
 // response. req, parsed by the HTTP/1 parser, is stream 1's request; its
 // response arrives over HTTP/2 on stream 1. Feed gets the bytes after the
 // 101 response on the server side and after the upgrade request on the
 // client side (the client preface comes first there). req is handed on
 // when stream 1 ends.
-func NewUpgradedConn(opts Options, out message.Halves, req *message.Request) *Conn {
-	c := NewConn(opts, out)
+func NewUpgradedParser(opts Options, out message.Halves, req *message.Request) *Parser {
+	c := NewParser(opts, out)
 	c.rolesLocked = true
-	// Both directions start at the beginning of HTTP/2, so both HPACK
+	// Both sides start at the beginning of HTTP/2, so both HPACK
 	// tables are known to be empty.
 	for _, s := range c.sides {
 		s.begin(false)
@@ -132,14 +132,14 @@ func sideIndex(fromClient bool) int {
 	return 1
 }
 
-// Feed parses the next in-order bytes of one direction, captured at ts.
-func (c *Conn) Feed(fromClient bool, b []byte, ts time.Time) {
+// Feed parses the next in-order bytes of one side, captured at ts.
+func (c *Parser) Feed(fromClient bool, b []byte, ts time.Time) {
 	c.feed(c.sides[sideIndex(fromClient)], b, ts)
 }
 
 // Close ends the connection: streams still open are handed on, with Drop
 // set on the half that did not complete.
-func (c *Conn) Close(ts time.Time) {
+func (c *Parser) Close(ts time.Time) {
 	for _, s := range c.sides {
 		if s.state == stResync && len(s.resync) > 0 {
 			// Nothing more will come to prove a boundary: take a run of
@@ -163,15 +163,15 @@ func (c *Conn) Close(ts time.Time) {
 }
 
 // isClient reports whether side s is the HTTP client.
-func (c *Conn) isClient(s *side) bool { return s.idx == c.client }
+func (c *Parser) isClient(s *side) bool { return s.idx == c.client }
 
 // peer returns the other side.
-func (c *Conn) peer(s *side) *side { return c.sides[1-s.idx] }
+func (c *Parser) peer(s *side) *side { return c.sides[1-s.idx] }
 
 // setRole records that side s is (or is not) the client, swapping the
 // caller's guess when evidence contradicts it and nothing has been
 // decided yet.
-func (c *Conn) setRole(s *side, client bool) {
+func (c *Parser) setRole(s *side, client bool) {
 	if c.rolesLocked {
 		return
 	}
@@ -187,7 +187,7 @@ func (c *Conn) setRole(s *side, client bool) {
 
 // settings applies a SETTINGS payload sent by side s: it bounds what the
 // other side sends.
-func (c *Conn) settings(s *side, p []byte) {
+func (c *Parser) settings(s *side, p []byte) {
 	o := c.peer(s)
 	for ; len(p) >= 6; p = p[6:] {
 		v := binary.BigEndian.Uint32(p[2:6])

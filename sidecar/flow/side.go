@@ -10,13 +10,14 @@ const maxAckJump = 1 << 30
 // seqDiff is b-a in TCP sequence space: positive when b comes after a.
 func seqDiff(a, b uint32) int { return int(int32(b - a)) }
 
-// half is flow's own account of one direction of a connection, kept beside
-// reassembly's, which exposes none of it: where the delivered bytes end,
-// how far the peer has acknowledged them, and when the bytes buffered out
-// of order were captured. Reassembly hands buffered bytes over with the
-// context of the packet being assembled when they become deliverable, so
-// without this they would carry that packet's time, not their own.
-type half struct {
+// side is flow's own account of one side of a connection (the bytes one
+// end sends), kept beside reassembly's, which exposes none of it: where
+// the delivered bytes end, how far the peer has acknowledged them, and
+// when the bytes buffered out of order were captured. Reassembly hands
+// buffered bytes over with the context of the packet being assembled when
+// they become deliverable, so without this they would carry that packet's
+// time, not their own.
+type side struct {
 	// next is reassembly's next expected sequence number.
 	next uint32
 	// acked is the highest acknowledgement the peer sent, if hasAck.
@@ -36,8 +37,8 @@ type stamp struct {
 	ts       time.Time
 }
 
-// ack records an acknowledgement the peer sent for this direction.
-func (h *half) ack(n uint32) {
+// ack notes an acknowledgement the peer sent for this side.
+func (h *side) ack(n uint32) {
 	if !h.hasAck {
 		h.acked, h.hasAck = n, true
 		return
@@ -48,7 +49,7 @@ func (h *half) ack(n uint32) {
 }
 
 // stamps returns the waiting ranges.
-func (h *half) stamps() []stamp {
+func (h *side) stamps() []stamp {
 	if h.waiting == nil {
 		return nil
 	}
@@ -56,7 +57,7 @@ func (h *half) stamps() []stamp {
 }
 
 // keep makes w the waiting ranges; an empty list is dropped.
-func (h *half) keep(w []stamp) {
+func (h *side) keep(w []stamp) {
 	switch {
 	case len(w) == 0:
 		h.waiting = nil
@@ -73,16 +74,16 @@ func (h *half) keep(w []stamp) {
 // time: a retransmission does not make them younger. Past limit ranges
 // (reassembly's own page cap, which never holds fewer pages than ranges)
 // the time is not recorded; those bytes then carry the delivery time.
-func (h *half) buffer(seq uint32, n int, ts time.Time, limit int) {
+func (h *side) buffer(seq uint32, n int, ts time.Time, limit int) {
 	if h.closed || n <= 0 {
 		return
 	}
-	h.keep(record(h.stamps(), seq, seq+uint32(n), ts, limit))
+	h.keep(addStamp(h.stamps(), seq, seq+uint32(n), ts, limit))
 }
 
-// record adds the bytes [from, to) captured at ts to the ranges w where no
+// addStamp adds the bytes [from, to) captured at ts to the ranges w where no
 // range has them yet, and returns the ranges.
-func record(w []stamp, from, to uint32, ts time.Time, limit int) []stamp {
+func addStamp(w []stamp, from, to uint32, ts time.Time, limit int) []stamp {
 	if len(w) == 0 || seqDiff(w[len(w)-1].to, from) >= 0 {
 		w, _ = insert(w, len(w), stamp{from, to, ts}, limit)
 		return w
@@ -133,7 +134,7 @@ func insert(w []stamp, i int, s stamp, limit int) ([]stamp, bool) {
 // run returns the capture time of the bytes from seq on and how many of
 // the next n share it, starting the search at waiting[i]; it also returns
 // the index to resume from. Bytes never buffered were captured now.
-func (h *half) run(i int, seq uint32, n int, now time.Time) (time.Time, int, int) {
+func (h *side) run(i int, seq uint32, n int, now time.Time) (time.Time, int, int) {
 	w := h.stamps()
 	for i < len(w) && seqDiff(w[i].to, seq) >= 0 {
 		i++
@@ -148,7 +149,7 @@ func (h *half) run(i int, seq uint32, n int, now time.Time) (time.Time, int, int
 }
 
 // advance moves next to seq and forgets the times of bytes before it.
-func (h *half) advance(seq uint32) {
+func (h *side) advance(seq uint32) {
 	h.next = seq
 	if h.waiting != nil {
 		h.forget(seq)
@@ -156,7 +157,7 @@ func (h *half) advance(seq uint32) {
 }
 
 // forget drops the times of bytes before seq.
-func (h *half) forget(seq uint32) {
+func (h *side) forget(seq uint32) {
 	w := h.stamps()
 	i := 0
 	for i < len(w) && seqDiff(w[i].to, seq) >= 0 {
@@ -171,8 +172,8 @@ func (h *half) forget(seq uint32) {
 }
 
 // close forgets the buffered bytes: reassembly drops them once the
-// direction ended.
-func (h *half) close() {
+// side ended.
+func (h *side) close() {
 	h.closed = true
 	h.waiting = nil
 }
@@ -180,7 +181,7 @@ func (h *half) close() {
 // ackedHole reports whether the peer acknowledged bytes past the hole
 // before the first buffered range: the receiver got them, so the capture
 // lost them and waiting for them is pointless.
-func (h *half) ackedHole() bool {
+func (h *side) ackedHole() bool {
 	if h.waiting == nil || !h.hasAck || h.closed {
 		return false
 	}

@@ -121,7 +121,7 @@ func TestSplitDelivery(t *testing.T) {
 	for _, size := range []int{1, 2, 3, 5, 8, 9, 10, 17, 64, 1 << 20} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			rec := newRecorder(t)
-			c := NewConn(Options{}, rec)
+			c := NewParser(Options{}, rec)
 			for i, s := range w.segs {
 				for b := s.b; len(b) > 0; {
 					n := min(size, len(b))
@@ -164,7 +164,7 @@ func TestHeaderTableSize(t *testing.T) {
 	}
 
 	rec := newRecorder(t)
-	c := NewConn(Options{}, rec)
+	c := NewParser(Options{}, rec)
 	feed(c, w.segs, t0)
 	c.Close(t0)
 	if len(rec.pairs) != 44 {
@@ -219,7 +219,7 @@ func TestContentEncoding(t *testing.T) {
 	w.data(false, 7, true, []byte("not gzip at all"))
 
 	rec := newRecorder(t)
-	c := NewConn(Options{MaxBodyBytes: len(plain)}, rec)
+	c := NewParser(Options{MaxBodyBytes: len(plain)}, rec)
 	feed(c, w.segs, t0)
 
 	for _, id := range []uint32{1, 3} {
@@ -245,7 +245,7 @@ func TestBodyLimitSkipsBytes(t *testing.T) {
 	w.data(true, 1, true, nil)
 	w.headers(false, 1, true, ":status", "204")
 	rec := newRecorder(t)
-	c := NewConn(Options{MaxBodyBytes: 4096}, rec)
+	c := NewParser(Options{MaxBodyBytes: 4096}, rec)
 	feed(c, w.segs, t0)
 	p := rec.byID(1)
 	if p.req.Drop != metrics.ReasonTooLarge || p.req.Body != nil || p.req.BodySize != 10000 {
@@ -279,7 +279,7 @@ func TestJudgeSkipsBodies(t *testing.T) {
 	w.headers(false, 3, false, ":status", "404")
 	w.data(false, 3, true, []byte("not found"))
 	rec := newRecorder(t)
-	c := NewConn(Options{Judge: judge{dropPath: "/healthz", dropStatus: "404"}}, rec)
+	c := NewParser(Options{Judge: judge{dropPath: "/healthz", dropStatus: "404"}}, rec)
 	feed(c, w.segs, t0)
 	if p := rec.byID(1); p.req.Drop != metrics.ReasonPath || p.req.Body != nil || p.req.BodySize != 4 || p.resp.Body != nil {
 		t.Errorf("judged request: drop %q body %q size %d, response body %q", p.req.Drop, p.req.Body, p.req.BodySize, p.resp.Body)
@@ -294,7 +294,7 @@ func TestRolesSwapped(t *testing.T) {
 	w.headers(true, 1, true, reqFields("GET", "/swap")...)
 	w.headers(false, 1, true, ":status", "200")
 	rec := newRecorder(t)
-	c := NewConn(Options{}, rec)
+	c := NewParser(Options{}, rec)
 	for i, s := range w.segs {
 		c.Feed(!s.client, s.b, t0.Add(timeStep(i)))
 	}
@@ -315,7 +315,7 @@ func TestPushPromise(t *testing.T) {
 	w.headers(false, 2, false, ":status", "200", "content-type", "text/css")
 	w.data(false, 2, true, []byte("body{}"))
 	rec := newRecorder(t)
-	c := NewConn(Options{}, rec)
+	c := NewParser(Options{}, rec)
 	feed(c, w.segs, t0)
 	if p := rec.byID(2); p.req.Path != "/style.css" || string(p.resp.Body) != "body{}" {
 		t.Errorf("pushed pair: %q %q", p.req.Path, p.resp.Body)
@@ -325,7 +325,7 @@ func TestPushPromise(t *testing.T) {
 	}
 }
 
-func TestUpgradedConn(t *testing.T) {
+func TestUpgradedParser(t *testing.T) {
 	req := &message.Request{
 		Proto: message.ProtoHTTP11, Method: "GET", Path: "/eicar", Authority: "127.0.0.1:8080",
 		Headers: message.Headers{{Name: "host", Value: "127.0.0.1:8080"}, {Name: "upgrade", Value: "h2c"},
@@ -342,7 +342,7 @@ func TestUpgradedConn(t *testing.T) {
 	w.headers(true, 3, true, reqFields("GET", "/second")...)
 	w.headers(false, 3, true, ":status", "304")
 	rec := newRecorder(t)
-	c := NewUpgradedConn(Options{}, rec, req)
+	c := NewUpgradedParser(Options{}, rec, req)
 	feed(c, w.segs, t0)
 	c.Close(t0)
 	p := rec.byID(1)
@@ -401,7 +401,7 @@ func TestCloseHandsOnOpenStreams(t *testing.T) {
 	w.headers(false, 3, false, ":status", "200")
 	w.data(false, 3, false, []byte("par"))
 	rec := newRecorder(t)
-	c := NewConn(Options{}, rec)
+	c := NewParser(Options{}, rec)
 	feed(c, w.segs, t0)
 	if len(rec.pairs) != 0 {
 		t.Fatalf("pairs before close: %d", len(rec.pairs))

@@ -11,15 +11,15 @@ import (
 	"github.com/podtap/podtap/sidecar/message"
 )
 
-// noSeq is reassembly's "no sequence number yet" for a direction.
+// noSeq is reassembly's "no sequence number yet" for a side.
 const noSeq reassembly.Sequence = -1
 
-// conn is one tracked TCP connection: reassembly's Stream for both
-// directions, and the owner of the parse stage's Stream. The sidecar keeps
+// tracked is flow's state of one TCP connection: reassembly's Stream for both
+// sides, and the owner of the parse stage's Stream. The sidecar keeps
 // one per tracked connection, idle ones included, so it is kept small: the
-// small fields are packed together, and a direction's out-of-order
-// account exists only while there is one (see half).
-type conn struct {
+// small fields are packed together, and a side's out-of-order
+// account exists only while there is one (see side).
+type tracked struct {
 	w *worker
 	// user is made on the first byte or gap, so that connections that never
 	// carry data cost the parse stage nothing, and so that a SYN that comes
@@ -29,13 +29,13 @@ type conn struct {
 	// started tracking, which reassembly calls the client-to-server
 	// direction.
 	addrs [2]netip.Addr
-	// halves are flow's account of each direction, by index.
-	halves [2]half
-	ports  [2]uint16
+	// sides are flow's account of each side, by reassembly direction.
+	sides [2]side
+	ports [2]uint16
 	// aDir is the reassembly direction in which Conn.A sends.
 	aDir   reassembly.TCPFlowDirection
 	sawSYN bool
-	// rst marks a direction whose stream end is an accepted RST.
+	// rst marks a side whose stream end is an accepted RST.
 	rst   [2]bool
 	ended bool
 	// slot indexes worker.conns; -1 once the connection is no longer
@@ -45,14 +45,14 @@ type conn struct {
 	// (a time.Time would be 16 bytes more on every connection); prev and
 	// next link it in its worker's lru.
 	last       int64
-	prev, next *conn
+	prev, next *tracked
 }
 
-var _ reassembly.Stream = (*conn)(nil)
+var _ reassembly.Stream = (*tracked)(nil)
 
-func newConn(w *worker, netFlow gopacket.Flow, tcp *layers.TCP) *conn {
+func newTracked(w *worker, netFlow gopacket.Flow, tcp *layers.TCP) *tracked {
 	src, dst := netFlow.Endpoints()
-	return &conn{
+	return &tracked{
 		w:     w,
 		addrs: [2]netip.Addr{addr(src.Raw()), addr(dst.Raw())},
 		ports: [2]uint16{uint16(tcp.SrcPort), uint16(tcp.DstPort)},
@@ -60,8 +60,8 @@ func newConn(w *worker, netFlow gopacket.Flow, tcp *layers.TCP) *conn {
 	}
 }
 
-// endpoint is the sender of direction i, by index.
-func (c *conn) endpoint(i int) message.Endpoint {
+// endpoint is the sender of side i, by index.
+func (c *tracked) endpoint(i int) message.Endpoint {
 	return message.Endpoint{IP: c.addrs[i], Port: c.ports[i]}
 }
 
@@ -71,13 +71,13 @@ func addr(raw []byte) netip.Addr {
 }
 
 // Accept lets every packet through: midstream pickup forces the start of a
-// direction at its first packet, and the packets of an ignored or ended
+// side at its first packet, and the packets of an ignored or ended
 // stream are turned into empty in-order segments, so that reassembly
 // neither copies nor buffers their bytes but still sees their FIN or RST.
 //
-// It also keeps each direction's account (see half): the peer's ACKs, and
+// It also keeps each side's account (see side): the peer's ACKs, and
 // the capture time of every segment reassembly is about to buffer.
-func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
+func (c *tracked) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
 	c.w.touched = c
 	if c.slot >= 0 {
 		c.last = ci.Timestamp.UnixNano()
@@ -92,7 +92,7 @@ func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.T
 		}
 	}
 	if tcp.ACK {
-		c.halves[1-i].ack(tcp.Ack)
+		c.sides[1-i].ack(tcp.Ack)
 	}
 	if tcp.RST && (nextSeq == noSeq || reassembly.Sequence(tcp.Seq) == nextSeq) {
 		c.rst[i] = true
@@ -103,7 +103,7 @@ func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.T
 			tcp.Seq = uint32(nextSeq)
 		}
 	}
-	h := &c.halves[i]
+	h := &c.sides[i]
 	switch {
 	case nextSeq != noSeq:
 		h.next = uint32(nextSeq)
@@ -123,14 +123,14 @@ func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.T
 
 // ReassembledSG delivers in-order bytes, after the gap that precedes them,
 // each run of bytes with the capture time of the segment it came from.
-func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.AssemblerContext) {
+func (c *tracked) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.AssemblerContext) {
 	dir, _, end, skip := sg.Info()
 	// now is the capture time of the packet being assembled (the clock
 	// during a flush): that of the bytes it brings itself.
 	now := c.w.ctx.ci.Timestamp
 	i := c.index(dir)
-	h := &c.halves[i]
-	d := c.flowDir(dir)
+	h := &c.sides[i]
+	d := c.sideOf(dir)
 	seq := h.next + uint32(max(skip, 0))
 	n, _ := sg.Lengths()
 	if skip > 0 {
@@ -167,11 +167,11 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembler
 	}
 }
 
-// ReassemblyComplete ends the stream once both directions are closed (FIN,
+// ReassemblyComplete ends the stream once both sides are closed (FIN,
 // RST, idle timeout or end of input) and stops tracking the connection.
-func (c *conn) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
-	c.halves[0].close()
-	c.halves[1].close()
+func (c *tracked) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
+	c.sides[0].close()
+	c.sides[1].close()
 	c.end(c.w.clock)
 	c.w.untrack(c)
 	return true
@@ -179,7 +179,7 @@ func (c *conn) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
 
 // stream returns the Stream that wants bytes, making it on first use, or
 // nil when the connection has ended or its stream ignores it.
-func (c *conn) stream() Stream {
+func (c *tracked) stream() Stream {
 	if c.ended {
 		return nil
 	}
@@ -201,33 +201,33 @@ func (c *conn) stream() Stream {
 }
 
 // buffering reports whether reassembly holds bytes of c out of order.
-func (c *conn) buffering() bool {
-	return c.halves[0].waiting != nil || c.halves[1].waiting != nil
+func (c *tracked) buffering() bool {
+	return c.sides[0].waiting != nil || c.sides[1].waiting != nil
 }
 
-func (c *conn) tick(now time.Time) {
+func (c *tracked) tick(now time.Time) {
 	if c.user != nil && !c.ended {
 		c.user.Tick(now)
 	}
 }
 
-func (c *conn) end(ts time.Time) {
+func (c *tracked) end(ts time.Time) {
 	if c.user != nil && !c.ended {
 		c.user.End(ts)
 	}
 	c.ended = true
 }
 
-// flowDir maps a reassembly direction to the Stream's.
-func (c *conn) flowDir(dir reassembly.TCPFlowDirection) Dir {
+// sideOf maps a reassembly direction to the Stream's side.
+func (c *tracked) sideOf(dir reassembly.TCPFlowDirection) Side {
 	if dir == c.aDir {
 		return AtoB
 	}
 	return BtoA
 }
 
-// index numbers reassembly's directions for per-direction state.
-func (c *conn) index(dir reassembly.TCPFlowDirection) int {
+// index numbers reassembly directions for per-side state.
+func (c *tracked) index(dir reassembly.TCPFlowDirection) int {
 	if dir == reassembly.TCPDirClientToServer {
 		return 0
 	}

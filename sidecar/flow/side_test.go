@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// runs lists what half.run says of n bytes from seq, as "from-to@ms",
+// runs lists what side.run says of n bytes from seq, as "from-to@ms",
 // with "now" for bytes never buffered.
-func runs(h *half, seq uint32, n int) string {
+func runs(h *side, seq uint32, n int) string {
 	var parts []string
 	k := 0
 	for n > 0 {
@@ -23,7 +23,7 @@ func runs(h *half, seq uint32, n int) string {
 	return strings.Join(parts, " ")
 }
 
-func TestHalfCaptureTimes(t *testing.T) {
+func TestSideCaptureTimes(t *testing.T) {
 	type seg struct{ from, to, at int }
 	for _, tc := range []struct {
 		name  string
@@ -44,7 +44,7 @@ func TestHalfCaptureTimes(t *testing.T) {
 		{"across the sequence wrap", 0xffffffc0, []seg{{40, 80, 1}, {80, 90, 2}}, 10, "0-40@now 40-80@1 80-90@2 90-100@now"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := &half{next: tc.base}
+			h := &side{next: tc.base}
 			for _, s := range tc.segs {
 				h.buffer(tc.base+uint32(s.from), s.to-s.from, ms(s.at), tc.limit)
 			}
@@ -55,8 +55,8 @@ func TestHalfCaptureTimes(t *testing.T) {
 	}
 }
 
-func TestHalfAdvance(t *testing.T) {
-	h := &half{next: 1}
+func TestSideAdvance(t *testing.T) {
+	h := &side{next: 1}
 	h.buffer(11, 10, ms(1), 10)
 	h.buffer(31, 10, ms(2), 10)
 	h.advance(16) // halfway into the first range
@@ -75,8 +75,8 @@ func TestHalfAdvance(t *testing.T) {
 	}
 }
 
-func TestHalfAckedHole(t *testing.T) {
-	h := &half{next: 100}
+func TestSideAckedHole(t *testing.T) {
+	h := &side{next: 100}
 	if h.ackedHole() {
 		t.Fatal("a hole with nothing buffered")
 	}
@@ -98,7 +98,7 @@ func TestHalfAckedHole(t *testing.T) {
 	if h.acked != 200 {
 		t.Errorf("acked %d, want 200", h.acked)
 	}
-	wrap := &half{next: 0xfffffff0}
+	wrap := &side{next: 0xfffffff0}
 	wrap.buffer(0x10, 10, ms(1), 10)
 	wrap.ack(0x20)
 	if !wrap.ackedHole() {
