@@ -61,8 +61,8 @@ func newReader(f *Flow, src capture.Source, dec *decoder, workers []*worker) *re
 		sample:       newSampler(f.sampleRate),
 		live:         src.Live(),
 		sampledConns: metrics.ConnectionsTotal.WithLabelValues(IgnoredSampledOut),
-		shed:         shedLog{limit: f.maxConns, reason: f.capReason},
 	}
+	r.shed = newShedLog(f.maxConns, f.capReason, func() time.Time { return r.clock })
 	if r.live {
 		r.drops = capture.NewDropWatch(slog.Default())
 	}

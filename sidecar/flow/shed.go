@@ -1,52 +1,48 @@
 package flow
 
 import (
-	"log/slog"
 	"time"
+
+	"github.com/podtap/podtap/sidecar/statelog"
 )
 
-const (
-	// shedWarnEvery rate-limits the WARN lines while connections are shed.
-	shedWarnEvery = time.Minute
-	// shedQuiet is how long no connection may be shed before shedding is
-	// reported over.
-	shedQuiet = 10 * time.Second
-)
+// shedQuiet is how long no connection may be shed before shedding is
+// reported over.
+const shedQuiet = 10 * time.Second
 
-// shedLog reports the connections shed: a WARN when shedding
-// starts, at most one more per shedWarnEvery while it goes on, and an INFO
-// with the count once none has been refused for shedQuiet. Only the
-// reader's goroutine uses it, at each tick.
+// shedLog reports the connections shed through a statelog.State: a WARN
+// when shedding starts, reminders while it goes on, and an INFO with the
+// count once none has been shed for shedQuiet. Only the reader's goroutine
+// uses it, at each tick, on the capture's clock.
 type shedLog struct {
 	limit  int
 	reason string
-	// seen is the shed count at the previous tick; first that when the
-	// episode began.
-	seen, first int64
-	shedding    bool
-	began, last time.Time // the episode's start, and its latest shed connection
-	warned      time.Time
+	state  *statelog.State
+	seen   int64     // the shed count at the previous tick
+	last   time.Time // when the latest connection was shed
+}
+
+func newShedLog(limit int, reason string, now func() time.Time) shedLog {
+	return shedLog{limit: limit, reason: reason, state: statelog.New(statelog.Config{
+		Degraded:  "shedding connections: the connection cap is reached or memory is short; the connections silent the longest go first",
+		Recovered: "no longer shedding connections",
+		Now:       now,
+	})}
 }
 
 // tick takes the count of connections shed so far and whether memory is
 // short now.
 func (l *shedLog) tick(now time.Time, total int64, pressed bool) {
-	switch {
-	case total > l.seen && !l.shedding:
-		l.shedding, l.first, l.began, l.warned = true, l.seen, now, now
-		slog.Warn("shedding connections: the connection cap is reached or memory is short; the connections silent the longest go first",
-			"cap", l.limit, "set_by", l.reason, "memory_pressure", pressed)
-	case total > l.seen && now.Sub(l.warned) >= shedWarnEvery:
-		l.warned = now
-		slog.Warn("still shedding connections",
-			"cap", l.limit, "set_by", l.reason, "memory_pressure", pressed, "shed", total-l.first, "for", now.Sub(l.began).Round(time.Second))
-	case total == l.seen && l.shedding && now.Sub(l.last) >= shedQuiet:
-		l.shedding = false
-		slog.Info("no longer shedding connections",
-			"cap", l.limit, "set_by", l.reason, "shed", total-l.first, "for", l.last.Sub(l.began).Round(time.Second))
+	cause := "connection_cap"
+	if pressed {
+		cause = "memory_pressure"
 	}
-	if total > l.seen {
+	switch {
+	case total > l.seen:
 		l.last = now
+		l.state.DegradeLost(cause, "shed", int(total-l.seen), "cap", l.limit, "set_by", l.reason)
+	case l.state.Degraded() && now.Sub(l.last) >= shedQuiet:
+		l.state.Recover("cap", l.limit, "set_by", l.reason)
 	}
 	l.seen = total
 }

@@ -404,6 +404,7 @@ func (e *Enricher) forget(p *message.Pair) {
 func (e *Enricher) undecoded(p *message.Pair, source string) {
 	if !e.cfg.EmitUndecoded {
 		metrics.Drop(metrics.ReasonGRPCNoSchema)
+		e.health.lost(keyOf(p), metrics.ReasonGRPCNoSchema)
 		return
 	}
 	p.Flags = append(p.Flags, FlagUndecoded)
