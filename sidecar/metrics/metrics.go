@@ -81,7 +81,7 @@ var (
 	// tracked one evicted to make room, or a new one refused.
 	ConnectionsShed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "podtap_connections_shed_total",
-		Help: "TCP connections shed at the connection cap, by reason (evicted, refused).",
+		Help: "TCP connections shed at the connection cap or under memory pressure, by reason (evicted, refused, memory_pressure).",
 	}, []string{"reason"})
 	// ReassemblyBytes is the out-of-order data buffered by reassembly.
 	ReassemblyBytes = prometheus.NewGauge(prometheus.GaugeOpts{
