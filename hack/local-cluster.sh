@@ -145,6 +145,9 @@ network() {
 	in_node ip link set lo up
 	in_node ip addr add "${NODE_IP}/30" dev uplink
 	in_node ip link set uplink up
+	# The node's own calls to a Service (the API server's to the webhook)
+	# need a route before kube-proxy's DNAT picks the pod.
+	in_node ip route add "${SVC_CIDR}" dev uplink
 	# The node routes between its pods, its Services and the host; the
 	# host forwards nothing, so pod traffic ends here.
 	in_node sysctl -qw net.ipv4.ip_forward=1

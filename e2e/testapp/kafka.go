@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -12,26 +11,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-// kafka is the cluster's Kafka broker: one kfake broker with SASL/SCRAM.
-// It listens on the pod's own address, the one it advertises, as a
+// kafka is the cluster's Kafka broker: one kfake broker, without SASL,
+// which Debian's kcat (librdkafka) cannot complete with kfake. It listens on the pod's own address, the one it advertises, as a
 // broker's advertised listener is, so that clients reach it through the
 // Service's DNS name first and then at the pod.
 func kafka(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("kafka", flag.ContinueOnError)
 	listen := fs.String("listen", "", "HOST:PORT to listen on and advertise, e.g. $(POD_IP):9092")
 	topics := fs.String("topics", "", "topics to create, comma separated")
-	mechanism := fs.String("sasl-mechanism", "SCRAM-SHA-256", "SASL mechanism of the user")
-	user := fs.String("sasl-user", "", "SASL user")
-	pass := fs.String("sasl-password", "", "SASL password")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	host, port, err := net.SplitHostPort(*listen)
 	if err != nil || host == "" {
 		return fmt.Errorf("--listen %q: want HOST:PORT with the address the broker advertises", *listen)
-	}
-	if *user == "" || *pass == "" {
-		return errors.New("--sasl-user and --sasl-password are required")
 	}
 	var p int
 	if _, err := fmt.Sscan(port, &p); err != nil {
@@ -41,8 +34,6 @@ func kafka(ctx context.Context, args []string) error {
 		kfake.NumBrokers(1),
 		kfake.Ports(p),
 		kfake.SeedTopics(1, strings.Split(*topics, ",")...),
-		kfake.EnableSASL(),
-		kfake.Superuser(*mechanism, *user, *pass),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, *listen) }),
 	)
 	if err != nil {

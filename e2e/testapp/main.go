@@ -4,7 +4,7 @@
 //	testapp serve --http=:8080 --grpc=:9000
 //	testapp proxy --cert=DIR --listen=:15006=127.0.0.1:8080 [--listen=...]
 //	testapp client --http=http://checkout --grpc=checkout:9000
-//	testapp kafka --listen=$(POD_IP):9092 --topics=T --sasl-user=U --sasl-password=P
+//	testapp kafka --listen=$(POD_IP):9092 --topics=T
 //
 // serve is the workload: internal/demoapp's JSON service and
 // internal/grpcdemo's greeter with server reflection. proxy stands in for a
