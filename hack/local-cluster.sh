@@ -397,6 +397,10 @@ up() {
 	printf '%s\n' "${KUBECONFIG_FILE}"
 }
 
+# alive PID: the process runs; an exited one its parent has not reaped yet
+# (the processes outlive the shell of `up`) does not count.
+alive() { [[ -r "/proc/$1/stat" ]] && [[ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]]; }
+
 # stop NAME: ends the process started as NAME, and waits for it.
 stop() {
 	local f="${RUN}/pids/$1" pid
@@ -404,7 +408,7 @@ stop() {
 	pid="$(cat "${f}")"
 	if kill -TERM "${pid}" 2>/dev/null; then
 		local end=$((SECONDS + 15))
-		while kill -0 "${pid}" 2>/dev/null && ((SECONDS < end)); do sleep 0.2; done
+		while alive "${pid}" && ((SECONDS < end)); do sleep 0.2; done
 		kill -KILL "${pid}" 2>/dev/null || true
 	fi
 	rm -f "${f}"
