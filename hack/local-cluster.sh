@@ -248,8 +248,26 @@ control_plane() {
 		--kubeconfig "${KUBECONFIG_FILE}" --leader-elect=false --bind-address 127.0.0.1 --secure-port 10259
 }
 
+# cgroups makes the cluster's cgroup root in every hierarchy: a kubelet
+# removes the pod cgroups it does not know under its root, which would be
+# another cluster's pods if two shared /kubepods.
+cgroups() {
+	local h
+	if [[ "$(stat -fc %T /sys/fs/cgroup)" == cgroup2fs ]]; then
+		mkdir -p "/sys/fs/cgroup/${NAME}"
+		tr ' ' '\n' </sys/fs/cgroup/cgroup.subtree_control | sed 's/^/+/' | xargs -r echo >"/sys/fs/cgroup/${NAME}/cgroup.subtree_control"
+		return
+	fi
+	for h in /sys/fs/cgroup/*/; do
+		mkdir -p "${h}${NAME}"
+	done
+	cat /sys/fs/cgroup/cpuset/cpuset.cpus >"/sys/fs/cgroup/cpuset/${NAME}/cpuset.cpus"
+	cat /sys/fs/cgroup/cpuset/cpuset.mems >"/sys/fs/cgroup/cpuset/${NAME}/cpuset.mems"
+}
+
 node() {
 	mkdir -p "${DATA}/kubelet"
+	cgroups
 	# failCgroupV1: hosts with cgroup v1, such as the CI machines.
 	# resolvConf "": nothing upstream of the cluster's DNS is reachable.
 	# Image GC off: the imported images cannot be pulled again.
@@ -258,6 +276,7 @@ node() {
 		kind: KubeletConfiguration
 		failCgroupV1: false
 		cgroupDriver: cgroupfs
+		cgroupRoot: /${NAME}
 		containerRuntimeEndpoint: unix://${RUN}/containerd.sock
 		address: ${NODE_IP}
 		readOnlyPort: 0
@@ -448,6 +467,9 @@ down_quiet() {
 	fi
 	awk -v d="${RUN}/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
 		umount -l "${m}" 2>/dev/null || true
+	done
+	find /sys/fs/cgroup/ -mindepth 1 -maxdepth 2 -type d -name "${NAME}" 2>/dev/null | while read -r c; do
+		find "${c}" -depth -type d -exec rmdir {} + 2>/dev/null || true
 	done
 	ip route del "${POD_CIDR}" 2>/dev/null || true
 	ip route del "${SVC_CIDR}" 2>/dev/null || true
