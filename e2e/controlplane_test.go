@@ -15,8 +15,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -70,21 +68,6 @@ func startControlPlane(t *testing.T, address, port string, crds ...string) *cont
 		t.Fatal(err)
 	}
 	return &controlPlane{rest: cfg, c: c, cs: cs}
-}
-
-// kubeconfig writes a kubeconfig of the control plane's admin, for helm.
-func (cp *controlPlane) kubeconfig(t *testing.T) string {
-	t.Helper()
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cp.rest.Host, CertificateAuthorityData: cp.rest.CAData}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cp.rest.CertData, ClientKeyData: cp.rest.KeyData}
-	cfg.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	cfg.CurrentContext = "envtest"
-	file := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, file); err != nil {
-		t.Fatal(err)
-	}
-	return file
 }
 
 func (cp *controlPlane) createNamespace(t *testing.T, name string, labels map[string]string) {

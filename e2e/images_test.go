@@ -4,26 +4,27 @@ import (
 	"bufio"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 )
 
-// image is what a container runtime takes from an image: one static
-// binary at a path of its root filesystem, the entrypoint and cmd, and the
-// user.
+// image is what the test's images hold: one static binary at a path of
+// its root filesystem, the entrypoint and cmd, and the user.
 type image struct {
 	binary     string // on the host
 	path       string // in the image
 	entrypoint []string
 	cmd        []string
+	user       string // as USER has it
 	uid, gid   int
 }
 
 // dockerImage reads the final stage of a Dockerfile the way the image is
 // built from it: the binary COPY --from puts in, ENTRYPOINT, CMD and USER.
-// The pod then runs exactly what the image would.
+// The image written from it runs exactly what the Dockerfile's would.
 func dockerImage(t *testing.T, dockerfile, binary string) image {
 	t.Helper()
 	f, err := os.Open(filepath.Join(repoRoot, dockerfile))
@@ -50,6 +51,7 @@ func dockerImage(t *testing.T, dockerfile, binary string) image {
 		case "CMD":
 			img.cmd = execForm(t, dockerfile, rest)
 		case "USER":
+			img.user = rest
 			u, g, _ := strings.Cut(rest, ":")
 			if img.uid, err = strconv.Atoi(u); err != nil {
 				t.Fatalf("%s: USER %s is not numeric", dockerfile, rest)
@@ -84,6 +86,33 @@ func execForm(t *testing.T, dockerfile, s string) []string {
 // the containers the test pods declare.
 func testAppImage(binary string) image {
 	return image{binary: binary, path: "/testapp", entrypoint: []string{"/testapp"}}
+}
+
+// tarball writes the image under tag with e2e/ociimage, for containerd to
+// import, and returns its path.
+func (img image) tarball(t *testing.T, ociimage, tag string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "image.tar")
+	args := []string{"-o", out, "-tag", tag, "-file", img.binary + "=" + img.path, "-entrypoint", jsonString(t, img.entrypoint)}
+	if img.cmd != nil {
+		args = append(args, "-cmd", jsonString(t, img.cmd))
+	}
+	if img.user != "" {
+		args = append(args, "-user", img.user)
+	}
+	if b, err := exec.Command(ociimage, args...).CombinedOutput(); err != nil {
+		t.Fatalf("ociimage %s: %v\n%s", tag, err, b)
+	}
+	return out
+}
+
+func jsonString(t *testing.T, v []string) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // TestDockerfiles holds the images to what the issue asks of them: a

@@ -85,9 +85,10 @@ func ciValues(t *testing.T) map[string]string {
 }
 
 // binaries are the images' binaries, built once per test run exactly as
-// the Dockerfiles build them (hack/build.sh), plus the test application.
+// the Dockerfiles build them (hack/build.sh), plus the test application and
+// the image writer.
 type binaries struct {
-	Sidecar, Webhook, TestApp string
+	Sidecar, Webhook, TestApp, OCIImage string
 }
 
 var binDir string
@@ -99,14 +100,16 @@ var buildBinaries = sync.OnceValues(func() (binaries, error) {
 	}
 	binDir = dir
 	b := binaries{
-		Sidecar: filepath.Join(dir, "podtap-sidecar"),
-		Webhook: filepath.Join(dir, "podtap-webhook"),
-		TestApp: filepath.Join(dir, "testapp"),
+		Sidecar:  filepath.Join(dir, "podtap-sidecar"),
+		Webhook:  filepath.Join(dir, "podtap-webhook"),
+		TestApp:  filepath.Join(dir, "testapp"),
+		OCIImage: filepath.Join(dir, "ociimage"),
 	}
 	steps := []*exec.Cmd{
 		exec.Command("bash", filepath.Join("hack", "build.sh"), "podtap-sidecar", testVersion, b.Sidecar),
 		exec.Command("bash", filepath.Join("hack", "build.sh"), "podtap-webhook", testVersion, b.Webhook),
 		exec.Command("go", "build", "-trimpath", "-o", b.TestApp, "./e2e/testapp"),
+		exec.Command("go", "build", "-o", b.OCIImage, "./e2e/ociimage"),
 	}
 	for _, cmd := range steps {
 		var out bytes.Buffer

@@ -4,19 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -24,191 +18,237 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
-	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/demoapp"
-	"github.com/podtap/podtap/internal/grpcdemo"
-	"github.com/podtap/podtap/internal/schematest"
-	"github.com/podtap/podtap/internal/testenv"
 	"github.com/podtap/podtap/webhook"
 )
 
-// Images the test's workloads declare; the kubelet runs testapp for them.
-const (
-	appImage   = "registry.example/shop/checkout:1.4.2"
-	istioImage = "docker.io/istio/proxyv2:1.26.0"
-	shop       = "shop"
-	kafkaTopic = "podtap.e2e"
-	saslSecret = "podtap-kafka-sasl"
-)
-
-// TestWholePath follows podtap from `helm install` to the pairs in Kafka:
+// TestWholePath runs the README's cluster story on a real one-node
+// Kubernetes (hack/local-cluster.sh: kubelet on containerd and runc, the
+// CNI bridge, kube-proxy, CoreDNS):
 //
-//  1. envtest's kube-apiserver serves on the node; `helm install` installs
-//     the chart with this machine's Kafka and the webhook Service's
-//     address; the webhook's Deployment runs on the node as its two pods,
-//     with the chart's ServiceAccount token, RBAC and configuration, behind
-//     its Service; the registration is the chart's.
-//  2. A namespace labelled podtap.io/inject=enabled gets a Deployment,
-//     whose pod is created through the API server.
-//  3. The kubelet of kubelet_test.go runs the mutated pod: a network
-//     namespace, the application, and the injected sidecar from the pod
-//     spec alone, with its Kafka credentials from the namespace's Secret.
-//  4. HTTP and gRPC calls reach the pod; the pairs are read back from kfake
-//     with the pod's fields.
-//  5. The same with an Istio-like pod: the sidecar captures lo, where a
-//     TLS-terminating proxy relays the calls.
+//  1. Kafka (kfake) runs as a pod behind a Service; the shop namespace runs
+//     checkout (HTTP/JSON and gRPC with reflection) and a client calling it
+//     by its Service name, not yet injected.
+//  2. `helm install` with the brokers' DNS name; the webhook runs as the
+//     chart's Deployment and patches its registration's caBundle.
+//  3. `kubectl label namespace shop podtap.io/inject=enabled` and
+//     `kubectl -n shop rollout restart deployment`, verbatim.
+//  4. The new pods run the native sidecar; the pairs are read back from
+//     Kafka, by the test, by kcat and by `podtap-sidecar consume` in a pod,
+//     with the pods' real names, namespace and workload.
 //
-// Last, `helm upgrade` leaves the caBundle the webhook patched in.
+// Then what only a real kubelet shows: startup order, capabilities, the
+// read-only root and the memory cgroup from /proc; a meshed pod captured on
+// lo; Kafka down; the webhook scaled to 0; helm upgrade and uninstall.
 func TestWholePath(t *testing.T) {
-	testenv.RequireNetns(t)
-	testenv.RequireEnvtest(t)
 	started := time.Now()
 	bins := requireBinaries(t)
-	t.Logf("binaries built in %s", time.Since(started).Round(time.Millisecond))
 	checkVersions(t, bins)
+	t.Logf("binaries built in %s", time.Since(started).Round(time.Millisecond))
+	cl := startCluster(t)
+	ctx := context.Background()
 
-	n := newNode(t)
-	cp := startControlPlane(t, n.ip, strconv.Itoa(testenv.FreePort(t, n.ip)))
-	kafka := startKafka(t, n.ip, kafkaTopic)
-	svc := newServiceProxy(t)
+	r := renderChart(t)
+	cfg := r.webhookConfig(t)
+	var dep appsv1.Deployment
+	r.one(t, "Deployment", &dep)
+	imagesStart := time.Now()
+	cl.load(t,
+		dockerImage(t, "Dockerfile.sidecar", bins.Sidecar).tarball(t, bins.OCIImage, cfg.Sidecar.Image),
+		dockerImage(t, "Dockerfile.webhook", bins.Webhook).tarball(t, bins.OCIImage, dep.Spec.Template.Spec.Containers[0].Image),
+		testAppImage(bins.TestApp).tarball(t, bins.OCIImage, appImage),
+		testAppImage(bins.TestApp).tarball(t, bins.OCIImage, clientImage),
+		testAppImage(bins.TestApp).tarball(t, bins.OCIImage, istioImage),
+		testAppImage(bins.TestApp).tarball(t, bins.OCIImage, kafkaImage),
+	)
+	t.Logf("images written and imported in %s", time.Since(imagesStart).Round(time.Millisecond))
 
-	// 1. The issue's first command, against this control plane, with this
-	// machine's Kafka and the Service's address as the API server reaches it.
-	values := writeYAML(t, map[string]any{
-		"webhook": map[string]any{"url": "https://localhost:" + port(t, svc.addr())},
-		"tls":     map[string]any{"extraDNSNames": []string{"localhost"}},
-		"kafka": map[string]any{
-			"brokers": []string{kafka.addr},
-			"topic":   kafkaTopic,
-			"sasl":    map[string]any{"mechanism": kafkaMechanism, "secretName": saslSecret},
-		},
-	})
-	kubeconfig := cp.kubeconfig(t)
-	notes, err := runHelm(t, "install", releaseName, chartDir, "--namespace", releaseNamespace, "--create-namespace",
-		"--kubeconfig", kubeconfig, "-f", values)
+	// 1. Kafka, and the shop as it runs before podtap.
+	storyStart := time.Now()
+	create(t, cl, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: kafkaNamespace}})
+	create(t, cl, kafkaDeployment())
+	create(t, cl, service(kafkaNamespace, "kafka", corev1.ServicePort{Name: "kafka", Port: kafkaPort, TargetPort: intstr.FromString("kafka")}))
+	create(t, cl, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: shop}})
+	create(t, cl, service(shop, "checkout",
+		corev1.ServicePort{Name: "http", Port: 80, TargetPort: intstr.FromString("http")},
+		corev1.ServicePort{Name: "grpc", Port: 9000, TargetPort: intstr.FromString("grpc")}))
+	create(t, cl, checkoutDeployment("checkout", false))
+	create(t, cl, clientDeployment())
+	for _, d := range [][2]string{{kafkaNamespace, "kafka"}, {shop, "checkout"}, {shop, "client"}} {
+		cl.rollout(t, d[0], d[1])
+	}
+	var kafkaSvc corev1.Service
+	if err := cl.c.Get(ctx, client.ObjectKey{Namespace: kafkaNamespace, Name: "kafka"}, &kafkaSvc); err != nil {
+		t.Fatal(err)
+	}
+	kafka := kafkaTopicReader{addr: net.JoinHostPort(kafkaSvc.Spec.ClusterIP, fmt.Sprint(kafkaPort))}
+	t.Logf("kafka and the shop running in %s", time.Since(storyStart).Round(time.Millisecond))
+
+	// 2. The README's install, with the brokers' DNS name.
+	installStart := time.Now()
+	notes, err := runHelm(t, "install", releaseName, chartDir, "-n", releaseNamespace, "--create-namespace",
+		"--kubeconfig", cl.kubeconfig,
+		"--set", "kafka.brokers={"+brokers+"}", "--set", "kafka.topic="+kafkaTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, step := range []string{"kubectl label namespace <namespace> podtap.io/inject=enabled",
-		"kubectl -n <namespace> rollout restart deployment", "create secret generic " + saslSecret} {
+		"kubectl -n <namespace> rollout restart deployment"} {
 		if !strings.Contains(notes, step) {
 			t.Errorf("helm install's notes do not tell %q:\n%s", step, notes)
 		}
 	}
-	var deps appsv1.DeploymentList
-	if err := cp.c.List(context.Background(), &deps, client.InNamespace(releaseNamespace)); err != nil || len(deps.Items) != 1 {
-		t.Fatalf("%d Deployments installed: %v", len(deps.Items), err)
+	cl.rollout(t, releaseNamespace, dep.Name)
+	caBundle := waitCABundle(t, cl, cfg.Registration.Name)
+	webhookPods := runningPods(t, cl, releaseNamespace, dep.Spec.Selector.MatchLabels)
+	for _, p := range webhookPods {
+		checkProcess(t, cl, p, p.Status.ContainerStatuses[0], 65532, 0)
 	}
-	dep := &deps.Items[0]
-	var cm corev1.ConfigMap
-	if err := cp.c.Get(context.Background(), client.ObjectKey{Namespace: releaseNamespace, Name: dep.Name}, &cm); err != nil {
-		t.Fatal(err)
-	}
-	cfg := loadWebhookConfig(t, cm.Data["config.yaml"])
-	k := newKubelet(t, cp, n, map[string]image{
-		cfg.Sidecar.Image:                          dockerImage(t, "Dockerfile.sidecar", bins.Sidecar),
-		dep.Spec.Template.Spec.Containers[0].Image: dockerImage(t, "Dockerfile.webhook", bins.Webhook),
-		appImage:   testAppImage(bins.TestApp),
-		istioImage: testAppImage(bins.TestApp),
-	})
+	t.Logf("helm install: %d webhook pods ready, caBundle patched, in %s", len(webhookPods), time.Since(installStart).Round(time.Millisecond))
 
-	webhookStart := time.Now()
-	var webhooks []*runningPod
-	for _, p := range rollOut(t, cp, dep) {
-		webhooks = append(webhooks, k.run(t, p))
-	}
-	var service corev1.Service
-	if err := cp.c.Get(context.Background(), client.ObjectKey{Namespace: releaseNamespace, Name: cfg.Registration.Service}, &service); err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.route(&service, "webhook", webhooks); err != nil {
-		t.Fatal(err)
-	}
-	for _, rp := range webhooks {
-		rp.waitReady(t, 2*time.Minute)
-		wc := rp.container(t, "webhook")
-		checkProcess(t, wc, 65532, 0)
-		// Its own Service's links, PODTAP_WEBHOOK_SERVICE_HOST and the
-		// like, are in its env and must not stop it.
-		if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", wc.cmd.Process.Pid)); err != nil || !strings.Contains(string(env), "PODTAP_WEBHOOK_SERVICE_HOST=") {
-			t.Errorf("the webhook's env lacks its Service's links: %v", err)
+	// 3. Opt in and restart, verbatim.
+	restartStart := time.Now()
+	cl.mustKubectl(t, "label", "namespace", shop, "podtap.io/inject=enabled")
+	cl.mustKubectl(t, "-n", shop, "rollout", "restart", "deployment")
+	cl.rollout(t, shop, "checkout")
+	cl.rollout(t, shop, "client")
+	checkout := onePod(t, cl, shop, "checkout")
+	clientPod := onePod(t, cl, shop, "client")
+	t.Logf("rollout restart: %s and %s ready in %s", checkout.Name, clientPod.Name, time.Since(restartStart).Round(time.Millisecond))
+
+	t.Run("native sidecar first, first connections captured", func(t *testing.T) {
+		for _, p := range []*corev1.Pod{checkout, clientPod} {
+			checkInjected(t, p, "eth0")
+			checkStartOrder(t, cl, p)
 		}
-	}
-	caBundle := waitCABundle(t, cp, cfg.Registration.Name)
-	t.Logf("%d webhook replicas ready, caBundle patched, in %s", len(webhooks), time.Since(webhookStart).Round(time.Millisecond))
-
-	// 2. The workload's namespace, with its own Kafka credentials.
-	cp.createNamespace(t, shop, map[string]string{config.LabelInject: "enabled"})
-	if err := cp.c.Create(context.Background(), &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: saslSecret, Namespace: shop},
-		Type:       corev1.SecretTypeBasicAuth,
-		StringData: map[string]string{corev1.BasicAuthUsernameKey: kafka.user, corev1.BasicAuthPasswordKey: kafka.pass},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := cp.c.Create(context.Background(), &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "checkout", Namespace: shop},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": "checkout"},
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}},
-		},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	pki := newTestPKI(t, "checkout.shop.svc")
-	if err := cp.c.Create(context.Background(), &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "istio-certs", Namespace: shop},
-		Type:       corev1.SecretTypeTLS,
-		Data:       map[string][]byte{corev1.TLSCertKey: pki.certPEM, corev1.TLSPrivateKeyKey: pki.keyPEM},
-	}); err != nil {
-		t.Fatal(err)
-	}
-
-	t.Run("pod on eth0", func(t *testing.T) {
-		rp := runWorkload(t, cp, k, checkoutDeployment("checkout", false))
-		checkInjected(t, rp.pod, "eth0")
-		httpBase, grpcAddr := "http://"+net.JoinHostPort(rp.ip, "8080"), net.JoinHostPort(rp.ip, "9000")
+		// The client's first answered call after its pod started.
+		recs := readPairs(t, kafka, clientPod, 1, func(p pair) bool {
+			return p.Request.Path == "/api/orders" && p.Request.Query == "seq=1"
+		})
+		p := parsePair(t, recs[0])
+		if p.Direction != "outbound" || p.Pod["name"] != clientPod.Name || p.Pod["workload"] != "Deployment/client" {
+			t.Errorf("the client's first call: direction %s, pod %v", p.Direction, p.Pod)
+		}
+		t.Logf("the client's first call captured: %s %s?%s -> %s:%d, pod %s/%s (%s)", p.Request.Method,
+			p.Request.Path, p.Request.Query, p.Server.IP, p.Server.Port, p.Pod["namespace"], p.Pod["name"], p.Pod["workload"])
+	})
+	t.Run("capabilities, read-only root, memory cgroup", func(t *testing.T) {
+		sc := sidecarStatus(t, checkout)
+		checkProcess(t, cl, checkout, sc, 0, 1<<13)
+		checkMemory(t, cl, checkout, sc)
+	})
+	t.Run("pairs in Kafka", func(t *testing.T) {
+		httpBase, grpcAddr := "http://"+net.JoinHostPort(checkout.Status.PodIP, "8080"), net.JoinHostPort(checkout.Status.PodIP, "9000")
 		sendTraffic(t, demoapp.Client(), httpBase, grpcAddr, insecure.NewCredentials())
-		got := readPairs(t, kafka, rp.pod)
-		checkPairs(t, rp, got, rp.ip)
+		fromTest := func(p pair) bool { return p.Client.IP == hostIP }
+		got := readPairs(t, kafka, checkout, total(wantHTTP())+total(wantGRPC), fromTest)
+		checkPairs(t, checkout, got, checkout.Status.PodIP)
+		fromClient := readPairs(t, kafka, checkout, 2, func(p pair) bool { return p.Client.IP != hostIP && p.Request.Path == "/api/orders" })
+		t.Logf("checkout's pairs: %d of the test's calls, %d (so far) of the client's through the Service", len(got), len(fromClient))
+		checkKcat(t, kafka, checkout, len(got))
+		checkConsume(t, cl, cfg.Sidecar.Image, checkout, len(got))
 	})
 	t.Run("istio-like pod on lo", func(t *testing.T) {
-		rp := runWorkload(t, cp, k, checkoutDeployment("checkout-mesh", true))
-		checkInjected(t, rp.pod, "lo")
+		pki := newTestPKI(t, "checkout.shop.svc")
+		create(t, cl, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "istio-certs", Namespace: shop},
+			Type:       corev1.SecretTypeTLS,
+			Data:       map[string][]byte{corev1.TLSCertKey: pki.certPEM, corev1.TLSPrivateKeyKey: pki.keyPEM},
+		})
+		create(t, cl, checkoutDeployment("checkout-mesh", true))
+		cl.rollout(t, shop, "checkout-mesh")
+		mesh := onePod(t, cl, shop, "checkout-mesh")
+		checkInjected(t, mesh, "lo")
 		tc := &tls.Config{RootCAs: pki.pool, ServerName: "checkout.shop.svc", MinVersion: tls.VersionTLS12}
-		httpClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, DisableCompression: true}}
-		httpBase, grpcAddr := "https://"+net.JoinHostPort(rp.ip, "15006"), net.JoinHostPort(rp.ip, "15007")
-		sendTraffic(t, httpClient, httpBase, grpcAddr, credentials.NewTLS(tc))
-		got := readPairs(t, kafka, rp.pod)
+		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, DisableCompression: true}}
+		sendTraffic(t, hc, "https://"+net.JoinHostPort(mesh.Status.PodIP, "15006"), net.JoinHostPort(mesh.Status.PodIP, "15007"), credentials.NewTLS(tc))
 		// Through the proxy the calls reach the application on loopback:
 		// that is where the pairs come from, in plaintext.
-		checkPairs(t, rp, got, "127.0.0.1")
+		got := readPairs(t, kafka, mesh, total(wantHTTP())+total(wantGRPC), func(pair) bool { return true })
+		checkPairs(t, mesh, got, "127.0.0.1")
+	})
+	t.Run("Kafka down: the application stays in its Service", func(t *testing.T) {
+		checkKafkaDown(t, cl, checkout)
+	})
+	t.Run("webhook scaled to 0: pods uninjected, the skip visible", func(t *testing.T) {
+		checkWebhookDown(t, cl, dep.Name, cfg.Registration.Name)
 	})
 	t.Run("helm upgrade keeps the caBundle", func(t *testing.T) {
-		// With the webhook stopped, nothing would put back a caBundle the
-		// upgrade wiped.
-		for _, rp := range webhooks {
-			rp.stop(t)
-		}
-		if _, err := runHelm(t, "upgrade", releaseName, chartDir, "--namespace", releaseNamespace,
-			"--kubeconfig", kubeconfig, "--reuse-values", "--set", "logLevel=debug"); err != nil {
+		if _, err := runHelm(t, "upgrade", releaseName, chartDir, "-n", releaseNamespace,
+			"--kubeconfig", cl.kubeconfig, "--reuse-values", "--set", "logLevel=debug"); err != nil {
 			t.Fatal(err)
 		}
-		if got := waitCABundle(t, cp, cfg.Registration.Name); !bytes.Equal(got, caBundle) {
+		// Read at once: the webhook's pods, back to the chart's replicas,
+		// have not started yet to patch anything back in.
+		var mwc admissionregistrationv1.MutatingWebhookConfiguration
+		if err := cl.c.Get(ctx, client.ObjectKey{Name: cfg.Registration.Name}, &mwc); err != nil {
+			t.Fatal(err)
+		}
+		if len(mwc.Webhooks) != 1 || !bytes.Equal(mwc.Webhooks[0].ClientConfig.CABundle, caBundle) {
 			t.Error("helm upgrade changed the caBundle podtap-webhook patched in")
 		}
 		var upgraded appsv1.Deployment
-		if err := cp.c.Get(context.Background(), client.ObjectKeyFromObject(dep), &upgraded); err != nil {
+		if err := cl.c.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: dep.Name}, &upgraded); err != nil {
 			t.Fatal(err)
 		}
 		if upgraded.Spec.Template.Annotations["checksum/config"] == dep.Spec.Template.Annotations["checksum/config"] {
 			t.Error("a configuration change did not change the pod template: the webhook would not roll")
 		}
 	})
+	t.Run("helm uninstall leaves no webhook configuration", func(t *testing.T) {
+		if _, err := runHelm(t, "uninstall", releaseName, "-n", releaseNamespace, "--kubeconfig", cl.kubeconfig, "--wait"); err != nil {
+			t.Fatal(err)
+		}
+		var mwcs admissionregistrationv1.MutatingWebhookConfigurationList
+		var vwcs admissionregistrationv1.ValidatingWebhookConfigurationList
+		if err := cl.c.List(ctx, &mwcs); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.c.List(ctx, &vwcs); err != nil {
+			t.Fatal(err)
+		}
+		if len(mwcs.Items)+len(vwcs.Items) != 0 {
+			t.Errorf("after helm uninstall: %d mutating, %d validating webhook configurations", len(mwcs.Items), len(vwcs.Items))
+		}
+		t.Logf("after helm uninstall: %d mutating, %d validating webhook configurations", len(mwcs.Items), len(vwcs.Items))
+	})
+	t.Logf("whole path in %s", time.Since(started).Round(time.Second))
+}
+
+func create(t *testing.T, cl *cluster, obj client.Object) {
+	t.Helper()
+	if err := cl.c.Create(context.Background(), obj); err != nil {
+		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+// runningPods are the pods of a selector that are not going away.
+func runningPods(t *testing.T, cl *cluster, namespace string, labels map[string]string) []*corev1.Pod {
+	t.Helper()
+	var list corev1.PodList
+	if err := cl.c.List(context.Background(), &list, client.InNamespace(namespace), client.MatchingLabels(labels)); err != nil {
+		t.Fatal(err)
+	}
+	var out []*corev1.Pod
+	for i := range list.Items {
+		if p := &list.Items[i]; p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// onePod is the one current pod of a Deployment whose rollout is done.
+func onePod(t *testing.T, cl *cluster, namespace, app string) *corev1.Pod {
+	t.Helper()
+	var pods []*corev1.Pod
+	waitFor(t, "one pod of "+app, time.Minute, func() (bool, error) {
+		pods = runningPods(t, cl, namespace, map[string]string{"app": app})
+		return len(pods) == 1, fmt.Errorf("%d pods", len(pods))
+	})
+	return pods[0]
 }
 
 // checkVersions: the binaries carry the version they were built with, as
@@ -218,319 +258,53 @@ func checkVersions(t *testing.T, bins binaries) {
 	for _, b := range []string{bins.Sidecar, bins.Webhook} {
 		out, err := output(b, "--version")
 		if err != nil || !strings.Contains(out, testVersion) {
-			t.Fatalf("%s --version: %q, %v; want %s", filepath.Base(b), out, err, testVersion)
+			t.Fatalf("%s --version: %q, %v; want %s", b, out, err, testVersion)
 		}
 	}
 }
 
 // waitCABundle waits for the leader to patch the registration's caBundle
 // and returns it.
-func waitCABundle(t *testing.T, cp *controlPlane, name string) []byte {
+func waitCABundle(t *testing.T, cl *cluster, name string) []byte {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	var bundle []byte
+	waitFor(t, "the caBundle of "+name, time.Minute, func() (bool, error) {
 		var mwc admissionregistrationv1.MutatingWebhookConfiguration
-		if err := cp.c.Get(context.Background(), client.ObjectKey{Name: name}, &mwc); err != nil {
-			t.Fatal(err)
+		if err := cl.c.Get(context.Background(), client.ObjectKey{Name: name}, &mwc); err != nil {
+			return false, err
 		}
-		if len(mwc.Webhooks) == 1 && len(mwc.Webhooks[0].ClientConfig.CABundle) > 0 {
-			return mwc.Webhooks[0].ClientConfig.CABundle
+		if len(mwc.Webhooks) == 1 {
+			bundle = mwc.Webhooks[0].ClientConfig.CABundle
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("registration %s has no caBundle after a minute", name)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return len(bundle) > 0, nil
+	})
+	return bundle
 }
 
-// checkoutDeployment is the workload; meshed adds an istio-proxy-like
-// container and the status annotation Istio's injector writes.
-func checkoutDeployment(name string, meshed bool) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
-	app := corev1.Container{
-		Name:  "checkout",
-		Image: appImage,
-		Args:  []string{"serve", "--http=:8080", "--grpc=:9000"},
-		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}, {Name: "grpc", ContainerPort: 9000}},
-		ReadinessProbe: &corev1.Probe{
-			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
-			PeriodSeconds: 5,
-		},
-	}
-	spec := corev1.PodSpec{Containers: []corev1.Container{app}}
-	var annotations map[string]string
-	if meshed {
-		annotations = map[string]string{"sidecar.istio.io/status": `{"containers":["istio-proxy"],"volumes":["istio-certs"]}`}
-		spec.Containers = append(spec.Containers, corev1.Container{
-			Name:  "istio-proxy",
-			Image: istioImage,
-			Args: []string{"proxy", "--cert=/etc/istio/certs", "--alpn=h2,http/1.1",
-				"--listen=:15006=127.0.0.1:8080", "--listen=:15007=127.0.0.1:9000"},
-			Ports:        []corev1.ContainerPort{{Name: "https", ContainerPort: 15006}, {Name: "grpcs", ContainerPort: 15007}},
-			VolumeMounts: []corev1.VolumeMount{{Name: "istio-certs", MountPath: "/etc/istio/certs", ReadOnly: true}},
-		})
-		spec.Volumes = []corev1.Volume{{Name: "istio-certs", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "istio-certs"}}}}
-	}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: shop, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(int32(1)),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: annotations},
-				Spec:       spec,
-			},
-		},
-	}
-}
-
-// runWorkload creates the Deployment and its pod through the API server,
-// runs the pod and waits until it is ready.
-func runWorkload(t *testing.T, cp *controlPlane, k *kubelet, d *appsv1.Deployment) *runningPod {
+// sidecarStatus is the status of the pod's podtap container.
+func sidecarStatus(t *testing.T, pod *corev1.Pod) corev1.ContainerStatus {
 	t.Helper()
-	if err := cp.c.Create(context.Background(), d); err != nil {
-		t.Fatal(err)
-	}
-	pods := rollOut(t, cp, d)
-	rp := k.run(t, pods[0])
-	rp.waitReady(t, time.Minute)
-	checkProcess(t, rp.container(t, webhook.ContainerName), 0, 1<<13)
-	return rp
-}
-
-// checkInjected asserts the stored pod: podtap's native sidecar, first,
-// with the chart's image, capturing iface, with the Kafka Secret mounted.
-func checkInjected(t *testing.T, pod *corev1.Pod, iface string) {
-	t.Helper()
-	var st webhook.Status
-	if err := json.Unmarshal([]byte(pod.Annotations[config.AnnotationStatus]), &st); err != nil {
-		t.Fatalf("pod %s was not injected: %s=%q: %v", pod.Name, config.AnnotationStatus, pod.Annotations[config.AnnotationStatus], err)
-	}
-	if st.Interface != iface || !st.Native || st.Version != testVersion || pod.Labels[config.LabelInjected] != "true" {
-		t.Fatalf("pod %s: status %+v, label %q", pod.Name, st, pod.Labels[config.LabelInjected])
-	}
-	if len(pod.Spec.InitContainers) == 0 || pod.Spec.InitContainers[0].Name != webhook.ContainerName {
-		t.Fatalf("pod %s: podtap is not the first init container", pod.Name)
-	}
-	c := pod.Spec.InitContainers[0]
-	if c.Image != "ghcr.io/podtap/podtap-sidecar:v0.1.0" || !slices.Equal(c.Args, []string{"run"}) {
-		t.Errorf("sidecar image %s args %v", c.Image, c.Args)
-	}
-	env := map[string]string{}
-	for _, e := range c.Env {
-		env[e.Name] = e.Value
-	}
-	if env["PODTAP_KAFKA_SASL_USERNAME_FILE"] != webhook.KafkaMountPath+"/sasl/username" || env["PODTAP_SINK_TYPE"] != "kafka" {
-		t.Errorf("sidecar env %v", env)
-	}
-	t.Logf("pod %s injected: %s; sidecar env %d variables, volumes %d", pod.Name, pod.Annotations[config.AnnotationStatus], len(c.Env), len(pod.Spec.Volumes))
-}
-
-// checkProcess reads a running container's credentials from /proc: its
-// uid, its effective capabilities, no_new_privs, and its read-only root.
-func checkProcess(t *testing.T, rc *runningContainer, uid int, capEff uint64) {
-	t.Helper()
-	pid := rc.cmd.Process.Pid
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fields := map[string]string{}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok {
-			fields[k] = strings.TrimSpace(v)
+	for _, s := range pod.Status.InitContainerStatuses {
+		if s.Name == webhook.ContainerName {
+			return s
 		}
 	}
-	eff, _ := strconv.ParseUint(fields["CapEff"], 16, 64)
-	if u := strings.Fields(fields["Uid"]); len(u) == 0 || u[0] != strconv.Itoa(uid) || eff != capEff || fields["NoNewPrivs"] != "1" {
-		t.Errorf("container %s runs with Uid %s, CapEff %s, NoNewPrivs %s; want uid %d, CapEff %016x, NoNewPrivs 1",
-			rc.name, fields["Uid"], fields["CapEff"], fields["NoNewPrivs"], uid, capEff)
-	}
-	mounts, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(string(mounts), "\n") {
-		if f := strings.Fields(line); len(f) > 5 && f[4] == "/" && !strings.HasPrefix(f[5], "ro") {
-			t.Errorf("container %s: its root is mounted %s, not read-only", rc.name, f[5])
-		}
-	}
+	t.Fatalf("pod %s has no %s init container status", pod.Name, webhook.ContainerName)
+	return corev1.ContainerStatus{}
 }
 
-// sendTraffic makes two rounds of the demo's HTTP calls and two gRPC calls.
-func sendTraffic(t *testing.T, hc *http.Client, httpBase, grpcAddr string, creds credentials.TransportCredentials) {
+// sidecarPort is the sidecar's metrics and health port in the pod.
+func sidecarPort(t *testing.T, pod *corev1.Pod) int32 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for range 2 {
-		for _, c := range demoapp.Mix() {
-			if err := c.Do(ctx, hc, httpBase); err != nil {
-				t.Fatal(err)
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == webhook.ContainerName {
+			for _, p := range c.Ports {
+				if p.Name == webhook.MetricsPortName {
+					return p.ContainerPort
+				}
 			}
 		}
 	}
-	schema, err := grpcdemo.NewSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(creds))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	gc := grpcdemo.NewClient(cc, schema)
-	if _, err := gc.SayHello(ctx, schema.NewRequest("ada", 1, nil)); err != nil {
-		t.Fatalf("SayHello: %v", err)
-	}
-	if replies, err := gc.StreamReplies(ctx, schema.NewRequest("grace", 3, nil)); err != nil || len(replies) != 3 {
-		t.Fatalf("StreamReplies: %d replies, %v", len(replies), err)
-	}
-}
-
-// wantHTTP are the HTTP pairs podtap keeps of two rounds of the mix.
-func wantHTTP() map[string]int {
-	want := map[string]int{}
-	for _, c := range demoapp.Mix() {
-		if c.Kept {
-			want[c.Method+" "+c.Path] += 2
-		}
-	}
-	return want
-}
-
-// wantGRPC are the gRPC pairs, by method.
-var wantGRPC = map[string]int{"SayHello": 1, "StreamReplies": 1}
-
-func total(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
-// readPairs reads the pod's records from Kafka: until they are all there,
-// then once more for a moment, so that one too many would show.
-func readPairs(t *testing.T, k *kafkaCluster, pod *corev1.Pod) []record {
-	t.Helper()
-	key := pod.Namespace + "/" + pod.Name
-	mine := func(rs []record) []record {
-		var out []record
-		for _, r := range rs {
-			if string(r.key) == key {
-				out = append(out, r)
-			}
-		}
-		return out
-	}
-	want := total(wantHTTP()) + total(wantGRPC)
-	got := mine(k.read(t, time.Minute, func(rs []record) bool { return len(mine(rs)) >= want }))
-	if len(got) < want {
-		t.Fatalf("%d records of %s in Kafka after a minute, want %d", len(got), key, want)
-	}
-	time.Sleep(2 * time.Second)
-	return mine(k.read(t, 3*time.Second, func([]record) bool { return false }))
-}
-
-// pair is the part of a record the test reads.
-type pair struct {
-	Protocol  string `json:"protocol"`
-	Direction string `json:"direction"`
-	Client    struct {
-		IP string `json:"ip"`
-	} `json:"client"`
-	Server struct {
-		IP   string `json:"ip"`
-		Port int    `json:"port"`
-	} `json:"server"`
-	Pod     map[string]string `json:"pod"`
-	Request struct {
-		Method string `json:"method"`
-		Path   string `json:"path"`
-	} `json:"request"`
-	GRPC *struct {
-		Service          string           `json:"service"`
-		Method           string           `json:"method"`
-		RequestMessages  []map[string]any `json:"request_messages"`
-		ResponseMessages []map[string]any `json:"response_messages"`
-	} `json:"grpc"`
-	Redacted []string `json:"redacted"`
-}
-
-// checkPairs asserts every record: the pair schema, the pod's fields from
-// the downward API, the application's server the calls reached, inbound,
-// and exactly the pairs podtap's filter keeps.
-func checkPairs(t *testing.T, rp *runningPod, recs []record, serverIP string) {
-	t.Helper()
-	pod := rp.pod
-	gotHTTP, gotGRPC := map[string]int{}, map[string]int{}
-	for _, r := range recs {
-		if err := schematest.Validate(r.value); err != nil {
-			t.Errorf("record of %s: %v\n%s", r.key, err, r.value)
-			continue
-		}
-		var p pair
-		if err := json.Unmarshal(r.value, &p); err != nil {
-			t.Fatal(err)
-		}
-		wantPod := map[string]string{"name": pod.Name, "namespace": pod.Namespace, "uid": string(pod.UID),
-			"node": nodeName, "workload": "Deployment/" + pod.Labels["app"]}
-		for f, v := range wantPod {
-			if p.Pod[f] != v {
-				t.Errorf("pod.%s = %q, want %q", f, p.Pod[f], v)
-			}
-		}
-		port := 8080
-		if p.Protocol == "grpc" {
-			port = 9000
-		}
-		if p.Server.IP != serverIP || p.Server.Port != port || p.Direction != "inbound" {
-			t.Errorf("%s %s: server %s:%d, direction %s; want server %s:%d, inbound",
-				p.Request.Method, p.Request.Path, p.Server.IP, p.Server.Port, p.Direction, serverIP, port)
-		}
-		if p.Protocol == "grpc" {
-			if p.GRPC == nil || p.GRPC.Service != grpcdemo.Service || len(p.GRPC.RequestMessages) == 0 || p.GRPC.RequestMessages[0]["name"] == nil {
-				t.Errorf("gRPC pair not decoded by reflection: %s", r.value)
-				continue
-			}
-			gotGRPC[p.GRPC.Method]++
-			t.Logf("pair %s /%s/%s %v -> %d replies; pod %s/%s (%s) on %s, server %s:%d, %s",
-				p.Protocol, p.GRPC.Service, p.GRPC.Method, p.GRPC.RequestMessages[0], len(p.GRPC.ResponseMessages),
-				p.Pod["namespace"], p.Pod["name"], p.Pod["workload"], p.Pod["node"], p.Server.IP, p.Server.Port, p.Direction)
-			continue
-		}
-		gotHTTP[p.Request.Method+" "+p.Request.Path]++
-		if p.Request.Path == "/api/login" && !slices.Contains(p.Redacted, "request.body.password") {
-			t.Errorf("login pair: redacted %v, want the password masked", p.Redacted)
-		}
-		t.Logf("pair %s %s %s; pod %s/%s (%s) on %s, server %s:%d, %s",
-			p.Protocol, p.Request.Method, p.Request.Path, p.Pod["namespace"], p.Pod["name"], p.Pod["workload"],
-			p.Pod["node"], p.Server.IP, p.Server.Port, p.Direction)
-	}
-	if fmt.Sprint(gotHTTP) != fmt.Sprint(wantHTTP()) {
-		t.Errorf("HTTP pairs %v, want %v", gotHTTP, wantHTTP())
-	}
-	if fmt.Sprint(gotGRPC) != fmt.Sprint(wantGRPC) {
-		t.Errorf("gRPC pairs %v, want %v", gotGRPC, wantGRPC)
-	}
-}
-
-func port(t *testing.T, addr string) string {
-	t.Helper()
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func writeYAML(t *testing.T, v any) string {
-	t.Helper()
-	b, err := yaml.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := filepath.Join(t.TempDir(), "values.yaml")
-	writeFile(t, f, b, 0o644)
-	return f
+	t.Fatalf("pod %s: the sidecar declares no %s port", pod.Name, webhook.MetricsPortName)
+	return 0
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages podtap's tests, demo and bench use, when
 # missing: iproute2 (network namespaces and veth pairs), kcat (an
-# independent Kafka client for the Kafka tests) and wrk (the load generator
+# independent Kafka client for the Kafka tests), wrk (the load generator
 # of the bench's overhead scenario), nodejs and npm (the grpc-js server of
-# sidecar/grpc's Node reflection test). Idempotent; needs root to install.
+# sidecar/grpc's Node reflection test), and the node of
+# hack/local-cluster.sh: containerd, runc, the CNI plugins, iptables
+# (kube-proxy) and openssl (its certificates). Idempotent; needs root to
+# install.
 set -euo pipefail
 
 need=()
@@ -12,6 +15,11 @@ command -v kcat >/dev/null 2>&1 || need+=(kcat)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v containerd >/dev/null 2>&1 || need+=(containerd)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

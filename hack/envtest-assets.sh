@@ -35,6 +35,8 @@ if ready; then
 fi
 
 command -v go >/dev/null || { log "go is not on PATH"; exit 1; }
+# shellcheck source=hack/kube-module.sh
+source "$(dirname "$0")/kube-module.sh"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/podtap-envtest.XXXXXX")"
 trap 'rm -rf "${WORK}"' EXIT
@@ -69,41 +71,8 @@ GO
 }
 
 build_apiserver() {
-	local dir="${WORK}/apiserver"
-	mkdir -p "${dir}"
-	cd "${dir}"
-	go mod init podtap.local/envtest-apiserver >/dev/null 2>&1
-
-	# k8s.io/kubernetes requires its staging modules at v0.0.0 and resolves them
-	# with replace directives of its own, which do not apply to a dependent
-	# module. Map each to the published release of the same minor.
-	local gomod
-	gomod="$(go mod download -json "k8s.io/kubernetes@v${KUBE_VERSION}" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
-	[[ -f "${gomod}" ]] || { log "cannot find go.mod of k8s.io/kubernetes@v${KUBE_VERSION}"; exit 1; }
-	local staging="v0.${KUBE_VERSION#1.}"
-	local mods
-	mods="$(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" { print $1 }' "${gomod}" | sort -u)"
-	[[ -n "${mods}" ]] || { log "no v0.0.0 staging modules in ${gomod}"; exit 1; }
-	local m
-	for m in ${mods}; do
-		go mod edit -replace "${m}=${m}@${staging}"
-	done
-
-	go get "k8s.io/kubernetes@v${KUBE_VERSION}" >&2
-
-	local major="${KUBE_VERSION%%.*}"
-	local minor="${KUBE_VERSION#*.}"
-	minor="${minor%%.*}"
-	local ldflags="-s -w"
-	local pkg
-	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-		ldflags+=" -X ${pkg}.gitVersion=v${KUBE_VERSION}"
-		ldflags+=" -X ${pkg}.gitMajor=${major}"
-		ldflags+=" -X ${pkg}.gitMinor=${minor}"
-		ldflags+=" -X ${pkg}.gitTreeState=clean"
-		ldflags+=" -X ${pkg}.buildDate=1970-01-01T00:00:00Z"
-	done
-	go build -trimpath -ldflags "${ldflags}" -o "${ASSETS}/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2
+	kube_module_init "${WORK}/apiserver" "${KUBE_VERSION}"
+	go build -trimpath -ldflags "$(kube_ldflags "${KUBE_VERSION}")" -o "${ASSETS}/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2
 	mv "${ASSETS}/kube-apiserver.tmp" "${ASSETS}/kube-apiserver"
 }
 

@@ -12,6 +12,9 @@ fi
 bash hack/deps.sh
 KUBEBUILDER_ASSETS="$(bash hack/envtest-assets.sh)"
 export KUBEBUILDER_ASSETS
+# The rest of the e2e test's one-node cluster (hack/local-cluster.sh), built
+# before the tests' timeout starts counting.
+bash hack/node-assets.sh >/dev/null
 # helm for the chart checks in e2e/, built from the Go module proxy, cached.
 HELM="$(bash hack/helm.sh)"
 export HELM

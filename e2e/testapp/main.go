@@ -3,12 +3,15 @@
 //
 //	testapp serve --http=:8080 --grpc=:9000
 //	testapp proxy --cert=DIR --listen=:15006=127.0.0.1:8080 [--listen=...]
+//	testapp client --http=http://checkout --grpc=checkout:9000
+//	testapp kafka --listen=$(POD_IP):9092 --topics=T
 //
 // serve is the workload: internal/demoapp's JSON service and
 // internal/grpcdemo's greeter with server reflection. proxy stands in for a
 // mesh proxy such as istio-proxy: it terminates TLS on each listen address
 // and relays the plaintext to its upstream over the pod's loopback, which
-// is why podtap captures lo in a meshed pod.
+// is why podtap captures lo in a meshed pod. client calls serve by its
+// Service name; kafka is the cluster's broker.
 package main
 
 import (
@@ -33,7 +36,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: testapp serve|proxy [flags]")
+		fmt.Fprintln(os.Stderr, "usage: testapp serve|proxy|client|kafka [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -44,8 +47,12 @@ func main() {
 		err = serve(ctx, os.Args[2:])
 	case "proxy":
 		err = proxy(ctx, os.Args[2:])
+	case "client":
+		err = client(ctx, os.Args[2:])
+	case "kafka":
+		err = kafka(ctx, os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q; want serve or proxy", os.Args[1])
+		err = fmt.Errorf("unknown command %q; want serve, proxy, client or kafka", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testapp:", err)
