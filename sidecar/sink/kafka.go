@@ -34,8 +34,9 @@ const (
 // until every record of it is acknowledged or failed. That costs little
 // throughput (a window is up to a quarter of the queue) and makes failures
 // simple: franz-go fails the whole rest of a partition when one batch is
-// rejected, and with one window in flight those records can be sent again
-// in their order before anything newer.
+// rejected, and with one window in flight, buffered whole before any of it
+// is sent, those records can be sent again in their order before anything
+// newer.
 type Kafka struct {
 	cfg       config.Kafka
 	log       *slog.Logger
@@ -61,6 +62,7 @@ type Kafka struct {
 	inflight atomic.Int64
 	// awaiting is true while a produced window waits for its promises.
 	awaiting atomic.Bool
+	gate     bufferGate
 
 	// omu orders the sender's choice between spool and queue against the
 	// spiller moving queue records to the spool, so a record never
@@ -194,15 +196,13 @@ func newKafka(cfg config.Kafka, pod config.Pod, log *slog.Logger, tune tuning) (
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(codec, kgo.NoCompression()),
 		kgo.ProducerBatchMaxBytes(int32(min(max(int64(cfg.MaxRecordBytes), 512), 1<<30))),
-		kgo.ProducerLinger(0),
-		// One produce request in flight per broker: when Kafka refuses a
-		// batch for good (a record too large), the batches behind it must
-		// not have been written already, or the records that settle sends
-		// again would land after them, out of order (seen as a flaky
-		// TestKafkaTooLargeCountedAndPipelineContinues).
+		// A window is buffered before it is flushed (see produce).
+		kgo.ManualFlushing(),
+		// One produce request in flight per broker, so the batches behind
+		// a refused one are still held, and failed with it, not written.
 		kgo.MaxProduceRequestsInflightPerBroker(1),
 		kgo.MaxBufferedRecords(2*k.limits.windowRecords),
-		kgo.WithHooks(connHook{h: &k.health, mech: cfg.SASL.Mechanism}),
+		kgo.WithHooks(connHook{h: &k.health, gate: &k.gate, mech: cfg.SASL.Mechanism}),
 	)
 	if cfg.CreateTopic {
 		opts = append(opts, kgo.AllowAutoTopicCreation())

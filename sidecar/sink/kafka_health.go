@@ -186,9 +186,11 @@ func (h *health) lastConnErr() error {
 // connHook keeps the last connection error: "connection refused" says
 // more than "no acknowledgement". A broker may answer bad credentials by
 // closing the connection, which the client sees as a bare EOF; reading
-// that EOF in reply to SASL authentication names the cause.
+// that EOF in reply to SASL authentication names the cause. It also tells
+// the buffer gate of produce answers and records placed in partitions.
 type connHook struct {
 	h    *health
+	gate *bufferGate
 	mech string
 }
 
@@ -217,6 +219,7 @@ func (c connHook) OnBrokerWrite(meta kgo.BrokerMetadata, key int16, _ int, _, _ 
 
 func (c connHook) OnBrokerRead(meta kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
 	if key == int16(kmsg.Produce) {
+		c.gate.answer()
 		c.h.mu.Lock()
 		c.h.broker(meta).produceSent = time.Time{}
 		c.h.mu.Unlock()
@@ -231,6 +234,8 @@ func (c connHook) OnBrokerRead(meta kgo.BrokerMetadata, key int16, _ int, _, _ t
 
 // OnBrokerDisconnect forgets a produce request left unanswered: the
 // client sends it again on a new connection.
+func (c connHook) OnProduceRecordPartitioned(r *kgo.Record, _ int32) { c.gate.placed(r) }
+
 func (c connHook) OnBrokerDisconnect(meta kgo.BrokerMetadata, _ net.Conn) {
 	c.h.mu.Lock()
 	defer c.h.mu.Unlock()

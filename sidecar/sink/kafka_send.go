@@ -139,17 +139,33 @@ func headerValue(r *kgo.Record, key string) string {
 	return ""
 }
 
+// produce buffers the window in franz-go, then flushes it. When Kafka
+// refuses a batch for good, franz-go fails it and every batch behind it;
+// so that these are all the records of the window after the refused ones,
+// buffering stops at the first answer (see bufferGate) and the records
+// not buffered go first in the retry list, to be sent as the next window.
+// Manual flushing keeps franz-go from sending before the flush, so that a
+// window is rarely cut.
+//
+// The flush counts as one more promise of the window: the next window is
+// buffered only once this flush has returned.
 func (k *Kafka) produce(w *window) {
 	w.start = time.Now()
 	w.done = make(chan struct{})
-	w.left.Store(int32(len(w.entries)))
-	for _, e := range w.entries {
+	w.left.Store(int32(len(w.entries)) + 1)
+	finish := func() {
+		if w.left.Add(-1) == 0 {
+			close(w.done)
+		}
+	}
+	k.gate.open()
+	for i, e := range w.entries {
 		e.state.Store(statePending)
 		e.err = nil
 		// A fresh record each attempt: franz-go owns a record until its
 		// promise, and sets fields on it that must not leak into a retry.
 		r := &kgo.Record{Key: e.rec.Key, Value: e.rec.Value, Headers: e.rec.Headers, Timestamp: e.rec.Timestamp}
-		k.client.TryProduce(context.Background(), r, func(_ *kgo.Record, err error) {
+		promise := func(_ *kgo.Record, err error) {
 			e.err = err
 			if err == nil {
 				e.state.Store(stateOK)
@@ -157,13 +173,25 @@ func (k *Kafka) produce(w *window) {
 					k.recovered("acknowledgement")
 				}
 			} else {
+				k.gate.failed.Store(true)
 				e.state.Store(stateFailed)
 			}
-			if w.left.Add(-1) == 0 {
-				close(w.done)
-			}
-		})
+			finish()
+		}
+		if !k.gate.buffer(r, i == 0, func() { k.client.TryProduce(context.Background(), r, promise) }) {
+			rest := w.entries[i:]
+			w.entries = w.entries[:i]
+			w.left.Add(-int32(len(rest)))
+			k.retry = append([][]*entry{rest}, k.retry...)
+			break
+		}
 	}
+	go func() {
+		// Returns once every buffered record is settled, or when Close
+		// closes the client, which fails what it still holds.
+		k.client.Flush(context.Background())
+		finish()
+	}()
 }
 
 // await waits for the window, watching for a stall; false means Close
