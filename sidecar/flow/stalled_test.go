@@ -8,11 +8,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/podtap/podtap/config"
-	"github.com/podtap/podtap/sidecar/capture"
 	"github.com/podtap/podtap/sidecar/message"
-	"github.com/podtap/podtap/sidecar/pair"
-	"github.com/podtap/podtap/sidecar/parse"
 )
 
 // TestStalledPartialRequests opens 10,000 connections that each send the
@@ -62,39 +58,7 @@ func TestStalledPartialRequests(t *testing.T) {
 	}
 	path := b.close()
 
-	sc := config.DefaultSidecar()
-	pairing := &pair.Options{
-		Pairing:      sc.Pairing,
-		MaxPairBytes: int64(sc.Limits.MaxPairBytes),
-		Direction:    pair.NewDirection(nil, false),
-		Out:          (*message.Pair).Release,
-	}
-	var openHeap uint64
-	factory := &parseStreams{
-		f:     parse.NewFactory(&sc, message.KeepAll{}, pairing),
-		probe: probe,
-		tick: func(now time.Time) {
-			if openHeap == 0 && now.After(lastStalled.Add(2*time.Second)) {
-				openHeap = heapAlloc()
-			}
-		},
-	}
-	cfg := testConfig()
-	cfg.Workers = 1 // so the probe's ticks see every connection's state
-	base := heapAlloc()
-	src, err := capture.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	if err := New(cfg, 1, factory).Run(t.Context(), src); err != nil {
-		t.Fatal(err)
-	}
-
-	if openHeap == 0 {
-		t.Fatal("the probe never ticked with every connection stalled")
-	}
-	growth := int64(openHeap) - int64(base)
+	growth := heapHeld(t, path, probe, lastStalled, (*message.Pair).Release)
 	t.Logf("heap growth with %d stalled partial requests: %d KiB (%d B per connection)", conns, growth>>10, growth/conns)
 	if growth > conns*perConn+fixed {
 		t.Errorf("heap grew %d KiB for %d stalled connections, more than the %d KiB bound", growth>>10, conns, (conns*perConn+fixed)>>10)
