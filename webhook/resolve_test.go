@@ -199,7 +199,8 @@ func FuzzResolve(f *testing.F) {
 		if err := sc.Validate(); err != nil {
 			t.Fatalf("resolved settings do not validate: %v", err)
 		}
-		var env []string
+		// Not nil even when nothing changed: a nil Env is the process's own.
+		env := []string{}
 		for _, key := range config.Changed(config.DefaultSidecar(), sc) {
 			v, err := config.Value(sc, key)
 			if err != nil {
