@@ -145,6 +145,8 @@ type Injection struct {
 	// AllowImageOverride honours the podtap.io/image annotation. Off, a pod
 	// cannot choose what runs with NET_RAW next to it. Default false.
 	AllowImageOverride bool `mapstructure:"allow_image_override"`
+	// AdmissionCheck dry-runs injected pods (see AdmissionCheck).
+	AdmissionCheck AdmissionCheck `mapstructure:"admission_check"`
 }
 
 // SidecarTemplate is the container the webhook injects.
@@ -231,6 +233,7 @@ func DefaultWebhook() Webhook {
 			ExcludedNamespaces: []string{"kube-system", "kube-public", "kube-node-lease"},
 			NativeSidecar:      NativeAuto,
 			VersionRefresh:     10 * time.Minute,
+			AdmissionCheck:     DefaultAdmissionCheck(),
 		},
 		Sidecar: SidecarTemplate{
 			Image:           "ghcr.io/podtap/podtap-sidecar:latest",
@@ -366,6 +369,7 @@ func (c *Webhook) Validate() error {
 	if c.Injection.VersionRefresh <= 0 {
 		bad("injection.version_refresh", c.Injection.VersionRefresh, "a positive duration such as 10m")
 	}
+	errs = append(errs, c.Injection.AdmissionCheck.validate(c.Registration.Timeout)...)
 	errs = append(errs, c.Sidecar.validate()...)
 	errs = append(errs, c.Log.validate()...)
 	if len(errs) == 0 {

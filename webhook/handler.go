@@ -34,6 +34,8 @@ type Handler struct {
 	Namespaces NamespaceGetter
 	Events     EventRecorder
 	Log        *slog.Logger
+	// Admission dry-runs injected pods; nil turns the check off.
+	Admission *AdmissionCheck
 }
 
 var _ admission.Handler = (*Handler)(nil)
@@ -77,10 +79,10 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	log := h.Log.With("namespace", pod.Namespace, "pod", podName(pod), "uid", req.UID, "dryRun", dryRun)
 
 	if res.Skip != nil {
-		if !res.Skip.intentional() {
+		if !res.Skip.intentional() && !res.Skip.Repeated {
 			warnings = append(warnings, "podtap: not injected: "+res.Skip.String())
 		}
-		if !dryRun {
+		if !dryRun && !res.Skip.Repeated {
 			Pods.WithLabelValues(ResultSkipped, res.Skip.Reason).Inc()
 			emit(h.Events, pod, corev1.EventTypeNormal, EventSkipped, "Skipped: "+res.Skip.String())
 		}
@@ -89,6 +91,14 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	}
 
 	ops := Patch(pod, res.Pod)
+	// A pod injected by an earlier pass was checked then: that dry-run ran
+	// the whole chain, later webhooks included.
+	if _, injected := readStatus(pod); h.Admission != nil && !dryRun && !injected && len(ops) > 0 {
+		v, err := h.Admission.Check(ctx, pod, res.Pod)
+		if err == nil && v.Rejected {
+			return h.rejected(pod, v, warnings, log)
+		}
+	}
 	if !dryRun {
 		Pods.WithLabelValues(ResultInjected, "").Inc()
 		emit(h.Events, pod, corev1.EventTypeNormal, EventInjected,
@@ -100,6 +110,27 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		return admission.Allowed("podtap: already injected").WithWarnings(warnings...)
 	}
 	return admission.Patched("podtap: injected", ops...).WithWarnings(warnings...)
+}
+
+// rejected admits the pod without podtap, recording why in its status, an
+// Event on its owner and the metric.
+func (h *Handler) rejected(pod *corev1.Pod, v Verdict, warnings []string, log *slog.Logger) admission.Response {
+	skip := &Skip{Reason: SkipAdmissionRejected, Detail: "the API server would reject the pod with the podtap sidecar, so it is created without it: " + v.Reason}
+	if len(skip.Detail) > maxNote {
+		skip.Detail = skip.Detail[:maxNote-3] + "..."
+	}
+	Pods.WithLabelValues(ResultSkipped, SkipAdmissionRejected).Inc()
+	emit(h.Events, pod, corev1.EventTypeWarning, EventSkipped, "Skipped: "+skip.String())
+	log.Warn("pod skipped", "reason", skip.Reason, "detail", skip.Detail, "cached", v.Cached)
+	warnings = append(warnings, "podtap: not injected: "+skip.String())
+
+	raw, err := Status{Version: h.Version, Skipped: skip.Detail}.encode()
+	if err != nil {
+		return admission.Allowed("podtap: skipped: " + skip.Reason).WithWarnings(warnings...)
+	}
+	annotations := map[string]string{config.AnnotationStatus: raw}
+	ops := mapOps("/metadata/annotations", pod.Annotations, annotations, config.AnnotationStatus)
+	return admission.Patched("podtap: skipped: "+skip.Reason, ops...).WithWarnings(warnings...)
 }
 
 // failed admits the pod unmutated: an error of podtap's must never cost a

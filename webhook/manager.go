@@ -94,6 +94,9 @@ func Run(ctx context.Context, opts Options) error {
 		Events:     mgr.GetEventRecorder("podtap-webhook"),
 		Log:        log.With("component", "admission"),
 	}
+	if cfg.Injection.AdmissionCheck.Enabled {
+		h.Admission = &AdmissionCheck{Client: mgr.GetClient(), Config: cfg.Injection.AdmissionCheck, Log: log.With("component", "admission-check")}
+	}
 	server.Register(MutatePath, &admission.Webhook{Handler: h})
 	if err := mgr.Add(&gatedServer{Server: server, ready: ready, log: log}); err != nil {
 		return fmt.Errorf("webhook: adding the webhook server: %w", err)

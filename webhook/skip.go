@@ -39,18 +39,26 @@ const (
 	// SkipRunToCompletion: a pod with restartPolicy Never or OnFailure in
 	// legacy mode, for the same reason as SkipJob.
 	SkipRunToCompletion = "run_to_completion"
+	// SkipAdmissionRejected: a dry-run says a later admission step (Pod
+	// Security defaults, a policy, a quota) would reject the injected pod
+	// and admit the pod without podtap.
+	SkipAdmissionRejected = "admission_rejected"
 )
 
 // SkipReasons lists every reason, for documentation and metrics.
 var SkipReasons = []string{
 	SkipNamespaceExcluded, SkipNamespaceNotEnabled, SkipOptedOut, SkipHostNetwork,
 	SkipUnsupportedOS, SkipPodSecurity, SkipNameConflict, SkipJob, SkipRunToCompletion,
+	SkipAdmissionRejected,
 }
 
 // Skip says why a pod is not injected.
 type Skip struct {
 	Reason string
 	Detail string
+	// Repeated is true when an earlier pass over the same pod decided the
+	// skip, so it is neither counted nor reported again.
+	Repeated bool
 }
 
 func (s *Skip) String() string { return s.Reason + ": " + s.Detail }
@@ -71,26 +79,29 @@ const podSecurityEnforce = "pod-security.kubernetes.io/enforce"
 // skipBefore decides the skips that do not depend on the pod's settings.
 func skipBefore(cfg *config.Webhook, ns *corev1.Namespace, pod *corev1.Pod) *Skip {
 	if slices.Contains(cfg.Excluded(), ns.Name) {
-		return &Skip{SkipNamespaceExcluded, fmt.Sprintf("namespace %q is excluded from injection", ns.Name)}
+		return &Skip{Reason: SkipNamespaceExcluded, Detail: fmt.Sprintf("namespace %q is excluded from injection", ns.Name)}
 	}
 	if ns.Labels[config.LabelInject] != "enabled" {
-		return &Skip{SkipNamespaceNotEnabled, fmt.Sprintf("namespace %q does not have the label %s=enabled", ns.Name, config.LabelInject)}
+		return &Skip{Reason: SkipNamespaceNotEnabled, Detail: fmt.Sprintf("namespace %q does not have the label %s=enabled", ns.Name, config.LabelInject)}
 	}
 	if pod.Labels[config.LabelInject] == "disabled" {
-		return &Skip{SkipOptedOut, fmt.Sprintf("the pod has the label %s=disabled", config.LabelInject)}
+		return &Skip{Reason: SkipOptedOut, Detail: fmt.Sprintf("the pod has the label %s=disabled", config.LabelInject)}
+	}
+	if st, ok := readSkipped(pod); ok {
+		return &Skip{Reason: SkipAdmissionRejected, Detail: st.Skipped, Repeated: true}
 	}
 	if pod.Spec.HostNetwork {
-		return &Skip{SkipHostNetwork, "the pod uses the host network"}
+		return &Skip{Reason: SkipHostNetwork, Detail: "the pod uses the host network"}
 	}
 	if pod.Spec.OS != nil && pod.Spec.OS.Name != corev1.Linux {
-		return &Skip{SkipUnsupportedOS, fmt.Sprintf("the pod runs on %s; capture needs Linux", pod.Spec.OS.Name)}
+		return &Skip{Reason: SkipUnsupportedOS, Detail: fmt.Sprintf("the pod runs on %s; capture needs Linux", pod.Spec.OS.Name)}
 	}
 	switch level := ns.Labels[podSecurityEnforce]; level {
 	case "baseline", "restricted":
-		return &Skip{SkipPodSecurity, fmt.Sprintf("namespace %q enforces Pod Security %q, which rejects the NET_RAW capability", ns.Name, level)}
+		return &Skip{Reason: SkipPodSecurity, Detail: fmt.Sprintf("namespace %q enforces Pod Security %q, which rejects the NET_RAW capability", ns.Name, level)}
 	}
 	if name, ok := nameConflict(pod); ok {
-		return &Skip{SkipNameConflict, fmt.Sprintf("the pod already has %s, not injected by podtap", name)}
+		return &Skip{Reason: SkipNameConflict, Detail: fmt.Sprintf("the pod already has %s, not injected by podtap", name)}
 	}
 	return nil
 }
@@ -119,11 +130,11 @@ func nameConflict(pod *corev1.Pod) (string, bool) {
 // exits, so a pod meant to finish would not.
 func skipLegacy(pod *corev1.Pod) *Skip {
 	if ref := metav1.GetControllerOf(pod); ref != nil && ref.Kind == "Job" && groupOf(ref.APIVersion) == "batch" {
-		return &Skip{SkipJob, fmt.Sprintf("the pod belongs to Job %q and native sidecars are off; the sidecar would keep the Job from completing", ref.Name)}
+		return &Skip{Reason: SkipJob, Detail: fmt.Sprintf("the pod belongs to Job %q and native sidecars are off; the sidecar would keep the Job from completing", ref.Name)}
 	}
 	switch pod.Spec.RestartPolicy {
 	case corev1.RestartPolicyNever, corev1.RestartPolicyOnFailure:
-		return &Skip{SkipRunToCompletion, fmt.Sprintf("the pod has restartPolicy %s and native sidecars are off; the sidecar would keep it from completing", pod.Spec.RestartPolicy)}
+		return &Skip{Reason: SkipRunToCompletion, Detail: fmt.Sprintf("the pod has restartPolicy %s and native sidecars are off; the sidecar would keep it from completing", pod.Spec.RestartPolicy)}
 	}
 	return nil
 }
