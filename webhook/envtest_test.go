@@ -380,8 +380,12 @@ func (s *suite) testReinvocation(t *testing.T) {
 	t.Cleanup(func() { _ = s.c.Delete(context.Background(), reg) })
 	ns := s.createNamespace("meshed", map[string]string{config.LabelInject: "enabled", "istio-sim": "enabled"}, nil)
 
+	before := testutil.ToFloat64(webhook.Pods.WithLabelValues(webhook.ResultInjected, ""))
 	pod := newPod(ns, "late-mesh")
 	s.create(pod)
+	if after := testutil.ToFloat64(webhook.Pods.WithLabelValues(webhook.ResultInjected, "")); after != before+1 {
+		t.Fatalf("injections counted %v -> %v over the reinvocation, want +1", before, after)
+	}
 	if n := count(pod, webhook.ContainerName); n != 1 {
 		t.Fatalf("%d podtap containers after reinvocation", n)
 	}

@@ -68,11 +68,15 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		return h.failed(req, pod, dryRun, ErrorMutate, err)
 	}
 
+	// A pod injected by an earlier pass (a reinvocation) was checked,
+	// counted and reported then: that pass's dry-run ran the whole chain,
+	// later webhooks included.
+	_, again := readStatus(pod)
 	var warnings []string
 	for _, inv := range res.Invalid {
 		warnings = append(warnings, "podtap: "+inv.String())
 	}
-	if !dryRun && len(res.Invalid) > 0 {
+	if !dryRun && !again && len(res.Invalid) > 0 {
 		countInvalid(res.Invalid)
 		emit(h.Events, pod, corev1.EventTypeWarning, EventInvalidAnnotation, invalidNote(res.Invalid))
 	}
@@ -91,21 +95,19 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	}
 
 	ops := Patch(pod, res.Pod)
-	// A pod injected by an earlier pass was checked then: that dry-run ran
-	// the whole chain, later webhooks included.
-	if _, injected := readStatus(pod); h.Admission != nil && !dryRun && !injected && len(ops) > 0 {
+	if h.Admission != nil && !dryRun && !again && len(ops) > 0 {
 		v, err := h.Admission.Check(ctx, pod, res.Pod)
 		if err == nil && v.Rejected {
 			return h.rejected(pod, v, warnings, log)
 		}
 	}
-	if !dryRun {
+	if !dryRun && !again && len(ops) > 0 {
 		Pods.WithLabelValues(ResultInjected, "").Inc()
 		emit(h.Events, pod, corev1.EventTypeNormal, EventInjected,
 			fmt.Sprintf("Injected podtap %s (interface %s, native sidecar %t)", res.Status.Version, res.Status.Interface, res.Status.Native))
 	}
 	log.Info("pod injected", "interface", res.Status.Interface, "native", res.Status.Native,
-		"mesh", res.Mesh.Name, "operations", len(ops), "invalid", len(res.Invalid))
+		"mesh", res.Mesh.Name, "operations", len(ops), "invalid", len(res.Invalid), "reinvoked", again)
 	if len(ops) == 0 {
 		return admission.Allowed("podtap: already injected").WithWarnings(warnings...)
 	}
