@@ -233,7 +233,7 @@ func waitCABundle(t *testing.T, cp *controlPlane, name string) []byte {
 		if err := cp.c.Get(context.Background(), client.ObjectKey{Name: name}, &mwc); err != nil {
 			t.Fatal(err)
 		}
-		if len(mwc.Webhooks) == 1 && len(mwc.Webhooks[0].ClientConfig.CABundle) > 0 {
+		if len(mwc.Webhooks) > 0 && len(mwc.Webhooks[0].ClientConfig.CABundle) > 0 {
 			return mwc.Webhooks[0].ClientConfig.CABundle
 		}
 		if time.Now().After(deadline) {

@@ -92,6 +92,8 @@ func TestEnvtest(t *testing.T) {
 	t.Run("labelled namespace injected natively", s.testInjected)
 	t.Run("unlabelled namespace untouched", s.testUnlabelled)
 	t.Run("opted-out pod untouched", s.testOptedOut)
+	t.Run("opted-out by annotation untouched", s.testOptedOutByAnnotation)
+	t.Run("single pod opted in in an unlabelled namespace", s.testSinglePodOptIn)
 	t.Run("pod security baseline skipped and created", s.testPodSecurity)
 	t.Run("native mesh sidecar means lo", s.testNativeMesh)
 	t.Run("legacy container by annotation", s.testLegacyAnnotation)
@@ -543,7 +545,9 @@ func (s *suite) testCertManager(t *testing.T) {
 	if err := s.c.Get(ctx, types.NamespacedName{Name: reg.Name}, current); err != nil {
 		t.Fatal(err)
 	}
-	current.Webhooks[0].ClientConfig.CABundle = ca.certPEM
+	for i := range current.Webhooks {
+		current.Webhooks[i].ClientConfig.CABundle = ca.certPEM
+	}
 	if err := s.c.Update(ctx, current); err != nil {
 		t.Fatal(err)
 	}

@@ -45,9 +45,10 @@ type Result struct {
 func Mutate(in Input) (Result, error) {
 	cfg, pod := in.Config, in.Pod
 	if skip := skipBefore(cfg, in.Namespace, pod); skip != nil {
-		return Result{Skip: skip}, nil
+		return Result{Skip: skip, Invalid: injectValueInvalid(pod)}, nil
 	}
 	settings, invalid := Resolve(cfg, in.Namespace.Annotations, pod.Annotations)
+	invalid = append(invalid, injectValueInvalid(pod)...)
 	native, invalid := decideNative(cfg, in.Cluster, settings, invalid)
 	if !native {
 		if skip := skipLegacy(pod); skip != nil {

@@ -17,10 +17,12 @@ const (
 	// SkipNamespaceExcluded: a system namespace, the webhook's own, or one
 	// in injection.excluded_namespaces.
 	SkipNamespaceExcluded = "namespace_excluded"
-	// SkipNamespaceNotEnabled: the namespace lacks podtap.io/inject=enabled
-	// (the registration's selector normally keeps such pods away).
+	// SkipNamespaceNotEnabled: neither the namespace nor the pod has the
+	// label podtap.io/inject=enabled (the registration's selectors
+	// normally keep such pods away).
 	SkipNamespaceNotEnabled = "namespace_not_enabled"
-	// SkipOptedOut: the pod has podtap.io/inject=disabled.
+	// SkipOptedOut: the pod has podtap.io/inject=disabled, as a label or
+	// an annotation.
 	SkipOptedOut = "opted_out"
 	// SkipHostNetwork: the pod shares the node's network; capturing there
 	// would record the whole node's traffic.
@@ -81,11 +83,11 @@ func skipBefore(cfg *config.Webhook, ns *corev1.Namespace, pod *corev1.Pod) *Ski
 	if slices.Contains(cfg.Excluded(), ns.Name) {
 		return &Skip{Reason: SkipNamespaceExcluded, Detail: fmt.Sprintf("namespace %q is excluded from injection", ns.Name)}
 	}
-	if ns.Labels[config.LabelInject] != "enabled" {
-		return &Skip{Reason: SkipNamespaceNotEnabled, Detail: fmt.Sprintf("namespace %q does not have the label %s=enabled", ns.Name, config.LabelInject)}
+	if ns.Labels[config.LabelInject] != injectEnabled && !optedIn(ns, pod) {
+		return &Skip{Reason: SkipNamespaceNotEnabled, Detail: fmt.Sprintf("namespace %q does not have the label %s=enabled, nor the pod", ns.Name, config.LabelInject)}
 	}
-	if pod.Labels[config.LabelInject] == "disabled" {
-		return &Skip{Reason: SkipOptedOut, Detail: fmt.Sprintf("the pod has the label %s=disabled", config.LabelInject)}
+	if how, ok := optedOut(pod); ok {
+		return &Skip{Reason: SkipOptedOut, Detail: fmt.Sprintf("the pod has the %s %s=disabled", how, config.LabelInject)}
 	}
 	if st, ok := readSkipped(pod); ok {
 		return &Skip{Reason: SkipAdmissionRejected, Detail: st.Skipped, Repeated: true}
