@@ -64,6 +64,11 @@ type Verdict struct {
 	Reason string
 	// Cached is true when the verdict of an earlier pod was reused.
 	Cached bool
+	// RestartPolicyDropped is true when the API server would store
+	// podtap's native sidecar without its restartPolicy (the
+	// SidecarContainers gate is off): it would run as an init container
+	// that never exits, and the pod would stay in Init.
+	RestartPolicyDropped bool
 }
 
 // Results of podtap_webhook_admission_checks_total.
@@ -100,11 +105,15 @@ func (a *AdmissionCheck) Check(ctx context.Context, orig, injected *corev1.Pod) 
 }
 
 func (a *AdmissionCheck) check(ctx context.Context, orig, injected *corev1.Pod) (Verdict, error) {
-	reason, err := a.dryRun(ctx, injected)
-	if err != nil || reason == "" {
+	stored := dryRunCopy(injected)
+	reason, err := a.dryRun(ctx, stored)
+	if err != nil {
 		return Verdict{}, err
 	}
-	plain, err := a.dryRun(ctx, withoutPodtap(orig))
+	if reason == "" {
+		return Verdict{RestartPolicyDropped: lostRestartPolicy(injected, stored)}, nil
+	}
+	plain, err := a.dryRun(ctx, dryRunCopy(withoutPodtap(orig)))
 	if err != nil {
 		return Verdict{}, err
 	}
@@ -123,10 +132,11 @@ func (v Verdict) result() string {
 
 // dryRun returns the API server's reason for rejecting the pod, empty when
 // it admits it, or an error when it cannot tell.
+// The pod is overwritten with what the API server would store.
 func (a *AdmissionCheck) dryRun(ctx context.Context, pod *corev1.Pod) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.Config.Timeout)
 	defer cancel()
-	err := a.Client.Create(ctx, dryRunCopy(pod), client.DryRunAll)
+	err := a.Client.Create(ctx, pod, client.DryRunAll)
 	switch {
 	case err == nil:
 		return "", nil
@@ -152,6 +162,17 @@ func dryRunCopy(pod *corev1.Pod) *corev1.Pod {
 		out.OwnerReferences[i].BlockOwnerDeletion = nil
 	}
 	return out
+}
+
+// lostRestartPolicy compares podtap's init container as sent and as the
+// API server would store it.
+func lostRestartPolicy(sent, stored *corev1.Pod) bool {
+	i := indexOf(sent.Spec.InitContainers, ContainerName)
+	if i < 0 || sent.Spec.InitContainers[i].RestartPolicy == nil {
+		return false
+	}
+	j := indexOf(stored.Spec.InitContainers, ContainerName)
+	return j >= 0 && stored.Spec.InitContainers[j].RestartPolicy == nil
 }
 
 // withoutPodtap labels the pod as opted out, so that the registration's

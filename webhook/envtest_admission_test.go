@@ -71,6 +71,7 @@ func TestEnvtestAdmission(t *testing.T) {
 	t.Run("quota on limits.cpu skips", s.testQuotaCPULimit)
 	t.Run("rejected either way is left to fail", s.testRejectedAnyway)
 	t.Run("admitted pod injected and its verdict cached", s.testCheckPassed)
+	t.Run("old kubelets on the nodes mean a regular container", s.testOldKubelets)
 }
 
 // privileged opts a namespace out of the cluster's baseline default, so
@@ -264,5 +265,41 @@ func assertSkippedByAdmission(t *testing.T, pod *corev1.Pod, reason string) {
 	}
 	if pod.Labels[config.LabelInjected] != "" {
 		t.Fatal("a skipped pod is labelled injected")
+	}
+}
+
+// testOldKubelets registers nodes as kubelets do, one of them 1.28: the
+// API server is 1.37, but a native sidecar would keep pods scheduled there
+// in Init. A pod pinned to the new pool still gets one.
+func (s *suite) testOldKubelets(t *testing.T) {
+	ctx := context.Background()
+	ns := s.createNamespace("nodes", privileged, nil)
+	for _, n := range []struct{ name, pool, version string }{{"node-new", "new", "v1.31.4"}, {"node-old", "old", "v1.28.9"}} {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.name, Labels: map[string]string{"pool": n.pool}}}
+		s.create(node)
+		node.Status.NodeInfo.KubeletVersion = n.version
+		if err := s.c.Status().Update(ctx, node); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.c.Delete(ctx, node) })
+	}
+	var pod *corev1.Pod
+	eventually(t, 30*time.Second, func() error {
+		pod = newPod(ns, "")
+		pod.GenerateName = "anywhere-"
+		s.create(pod)
+		if c := podtapContainer(t, pod); isInit(pod, c) {
+			return fmt.Errorf("podtap is a native sidecar with a 1.28 kubelet among the nodes")
+		}
+		return nil
+	})
+	if st := status(t, pod); st.Native {
+		t.Fatalf("status %+v", st)
+	}
+	pinned := newPod(ns, "pinned-new")
+	pinned.Spec.NodeSelector = map[string]string{"pool": "new"}
+	s.create(pinned)
+	if c := podtapContainer(t, pinned); !isInit(pinned, c) || c.RestartPolicy == nil {
+		t.Fatal("a pod pinned to 1.31 kubelets did not get a native sidecar")
 	}
 }

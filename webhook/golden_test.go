@@ -31,6 +31,8 @@ type testCase struct {
 	Native *bool `json:"native"`
 	// Config is merged over testdata/config/webhook.yaml.
 	Config map[string]any `json:"config"`
+	// Kubelets are the cluster's nodes; default none known.
+	Kubelets []NodeKubelet `json:"kubelets"`
 
 	namespace *corev1.Namespace
 	pod       *corev1.Pod
@@ -90,7 +92,7 @@ func TestGolden(t *testing.T) {
 func runGolden(t *testing.T, path string) {
 	tc := readCase(t, path)
 	cfg := caseConfig(t, tc)
-	cluster := Cluster{NativeSidecars: tc.Native == nil || *tc.Native}
+	cluster := Cluster{NativeSidecars: tc.Native == nil || *tc.Native, Kubelets: tc.Kubelets}
 
 	res, err := Mutate(Input{Config: &cfg, Version: goldenVersion, Cluster: cluster, Namespace: tc.namespace, Pod: tc.pod})
 	if err != nil {

@@ -63,7 +63,8 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	if err != nil {
 		return h.failed(req, pod, dryRun, ErrorNamespace, fmt.Errorf("getting namespace %q: %w", pod.Namespace, err))
 	}
-	res, err := Mutate(Input{Config: h.Config, Version: h.Version, Cluster: h.Cluster(), Namespace: ns, Pod: pod})
+	cluster := h.Cluster()
+	res, err := Mutate(Input{Config: h.Config, Version: h.Version, Cluster: cluster, Namespace: ns, Pod: pod})
 	if err != nil {
 		return h.failed(req, pod, dryRun, ErrorMutate, err)
 	}
@@ -83,15 +84,7 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	log := h.Log.With("namespace", pod.Namespace, "pod", podName(pod), "uid", req.UID, "dryRun", dryRun)
 
 	if res.Skip != nil {
-		if !res.Skip.intentional() && !res.Skip.Repeated {
-			warnings = append(warnings, "podtap: not injected: "+res.Skip.String())
-		}
-		if !dryRun && !res.Skip.Repeated {
-			Pods.WithLabelValues(ResultSkipped, res.Skip.Reason).Inc()
-			emit(h.Events, pod, corev1.EventTypeNormal, EventSkipped, "Skipped: "+res.Skip.String())
-		}
-		log.Info("pod skipped", "reason", res.Skip.Reason, "detail", res.Skip.Detail)
-		return admission.Allowed("podtap: skipped: " + res.Skip.Reason).WithWarnings(warnings...)
+		return h.skipped(pod, res.Skip, dryRun, warnings, log)
 	}
 
 	ops := Patch(pod, res.Pod)
@@ -99,6 +92,17 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		v, err := h.Admission.Check(ctx, pod, res.Pod)
 		if err == nil && v.Rejected {
 			return h.rejected(pod, v, warnings, log)
+		}
+		if err == nil && v.RestartPolicyDropped {
+			log.Warn("the API server drops restartPolicy from init containers; injecting a regular container")
+			cluster.RestartPolicyDropped = true
+			if res, err = Mutate(Input{Config: h.Config, Version: h.Version, Cluster: cluster, Namespace: ns, Pod: pod}); err != nil {
+				return h.failed(req, pod, dryRun, ErrorMutate, err)
+			}
+			if res.Skip != nil {
+				return h.skipped(pod, res.Skip, dryRun, warnings, log)
+			}
+			ops = Patch(pod, res.Pod)
 		}
 	}
 	if !dryRun && !again && len(ops) > 0 {
@@ -112,6 +116,19 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		return admission.Allowed("podtap: already injected").WithWarnings(warnings...)
 	}
 	return admission.Patched("podtap: injected", ops...).WithWarnings(warnings...)
+}
+
+// skipped admits the pod as it came.
+func (h *Handler) skipped(pod *corev1.Pod, skip *Skip, dryRun bool, warnings []string, log *slog.Logger) admission.Response {
+	if !skip.intentional() && !skip.Repeated {
+		warnings = append(warnings, "podtap: not injected: "+skip.String())
+	}
+	if !dryRun && !skip.Repeated {
+		Pods.WithLabelValues(ResultSkipped, skip.Reason).Inc()
+		emit(h.Events, pod, corev1.EventTypeNormal, EventSkipped, "Skipped: "+skip.String())
+	}
+	log.Info("pod skipped", "reason", skip.Reason, "detail", skip.Detail)
+	return admission.Allowed("podtap: skipped: " + skip.Reason).WithWarnings(warnings...)
 }
 
 // rejected admits the pod without podtap, recording why in its status, an

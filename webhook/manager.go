@@ -52,7 +52,7 @@ func Run(ctx context.Context, opts Options) error {
 		LeaderElectionID:              cfg.LeaderElection.ID,
 		LeaderElectionNamespace:       cfg.Namespace,
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         cache.Options{ByObject: certs.CacheByObject(&cfg)},
+		Cache:                         cache.Options{ByObject: cacheByObject(&cfg)},
 	})
 	if err != nil {
 		return fmt.Errorf("webhook: creating the manager: %w", err)
@@ -62,6 +62,10 @@ func Run(ctx context.Context, opts Options) error {
 	// admission request does not wait for it.
 	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{}, cache.BlockUntilSynced(false)); err != nil {
 		return fmt.Errorf("webhook: watching namespaces: %w", err)
+	}
+
+	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Node{}, cache.BlockUntilSynced(false)); err != nil {
+		return fmt.Errorf("webhook: watching nodes: %w", err)
 	}
 
 	disc, err := discovery.NewDiscoveryClientForConfig(opts.RestConfig)
@@ -89,7 +93,7 @@ func Run(ctx context.Context, opts Options) error {
 	h := &Handler{
 		Config:     &cfg,
 		Version:    opts.Version,
-		Cluster:    versions.Cluster,
+		Cluster:    (&clusterView{versions: versions, nodes: NodeLister{Reader: mgr.GetCache()}, log: log}).Cluster,
 		Namespaces: namespaceGetter(mgr.GetClient(), mgr.GetAPIReader()),
 		Events:     mgr.GetEventRecorder("podtap-webhook"),
 		Log:        log.With("component", "admission"),
@@ -114,6 +118,16 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("webhook: %w", err)
 	}
 	return nil
+}
+
+// cacheByObject is the certificates' narrowed watches and the slim nodes.
+func cacheByObject(cfg *config.Webhook) map[client.Object]cache.ByObject {
+	by := certs.CacheByObject(cfg)
+	if by == nil {
+		by = map[client.Object]cache.ByObject{}
+	}
+	by[&corev1.Node{}] = nodeCache()
+	return by
 }
 
 // namespaceGetter reads namespaces from the cache, and from the API server
