@@ -95,6 +95,7 @@ func TestEnvtest(t *testing.T) {
 	t.Run("opted-out by annotation untouched", s.testOptedOutByAnnotation)
 	t.Run("single pod opted in in an unlabelled namespace", s.testSinglePodOptIn)
 	t.Run("pod security baseline skipped and created", s.testPodSecurity)
+	t.Run("windows by nodeSelector skipped", s.testWindowsNodeSelector)
 	t.Run("native mesh sidecar means lo", s.testNativeMesh)
 	t.Run("legacy container by annotation", s.testLegacyAnnotation)
 	t.Run("invalid annotation warned and the rest applied", s.testInvalidAnnotation)
@@ -278,6 +279,14 @@ func (s *suite) testPodSecurity(t *testing.T) {
 		t.Fatalf("no pod_security warning among %q", s.warnings.all())
 	}
 	s.waitEvent(t, ns, "guarded", webhook.EventSkipped, "Skipped: pod_security")
+}
+
+func (s *suite) testWindowsNodeSelector(t *testing.T) {
+	pod := newPod("shop", "windows-app")
+	pod.Spec.NodeSelector = map[string]string{"kubernetes.io/os": "windows"}
+	s.create(pod)
+	assertNotInjected(t, pod)
+	s.waitEvent(t, "shop", "windows-app", webhook.EventSkipped, "unsupported_os")
 }
 
 func (s *suite) testNativeMesh(t *testing.T) {

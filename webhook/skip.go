@@ -27,7 +27,9 @@ const (
 	// SkipHostNetwork: the pod shares the node's network; capturing there
 	// would record the whole node's traffic.
 	SkipHostNetwork = "host_network"
-	// SkipUnsupportedOS: a Windows pod; capture needs Linux AF_PACKET.
+	// SkipUnsupportedOS: a Windows pod (spec.os, or a nodeSelector or
+	// required node affinity on kubernetes.io/os); capture needs Linux
+	// AF_PACKET, and a Linux native sidecar would block the application.
 	SkipUnsupportedOS = "unsupported_os"
 	// SkipPodSecurity: the namespace enforces Pod Security baseline or
 	// restricted, which reject NET_RAW, and so would reject the pod.
@@ -95,8 +97,8 @@ func skipBefore(cfg *config.Webhook, ns *corev1.Namespace, pod *corev1.Pod) *Ski
 	if pod.Spec.HostNetwork {
 		return &Skip{Reason: SkipHostNetwork, Detail: "the pod uses the host network"}
 	}
-	if pod.Spec.OS != nil && pod.Spec.OS.Name != corev1.Linux {
-		return &Skip{Reason: SkipUnsupportedOS, Detail: fmt.Sprintf("the pod runs on %s; capture needs Linux", pod.Spec.OS.Name)}
+	if os, how := podOS(pod); os != "" && os != string(corev1.Linux) {
+		return &Skip{Reason: SkipUnsupportedOS, Detail: fmt.Sprintf("the pod runs on %s (%s); capture needs Linux", os, how)}
 	}
 	switch level := ns.Labels[podSecurityEnforce]; level {
 	case "baseline", "restricted":
@@ -147,4 +149,45 @@ func groupOf(apiVersion string) string {
 		return ""
 	}
 	return gv.Group
+}
+
+// osLabel is the node label the kubelet sets to its operating system.
+const osLabel = "kubernetes.io/os"
+
+// podOS is the operating system a pod asks for, and where it says so.
+// Many Windows workloads predate spec.os and select their nodes instead.
+// A required affinity counts when every term allows only non-Linux
+// systems; a term that allows Linux leaves the pod schedulable there.
+func podOS(pod *corev1.Pod) (string, string) {
+	if pod.Spec.OS != nil {
+		return string(pod.Spec.OS.Name), "spec.os"
+	}
+	if os, ok := pod.Spec.NodeSelector[osLabel]; ok {
+		return os, "nodeSelector " + osLabel
+	}
+	aff := pod.Spec.Affinity
+	if aff == nil || aff.NodeAffinity == nil || aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return "", ""
+	}
+	terms := aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	other := ""
+	for _, term := range terms {
+		os := termOS(term)
+		if os == "" || os == string(corev1.Linux) {
+			return "", ""
+		}
+		other = os
+	}
+	return other, "required node affinity on " + osLabel
+}
+
+// termOS is the one system a node selector term allows, "" when it
+// allows Linux or does not restrict the system.
+func termOS(term corev1.NodeSelectorTerm) string {
+	for _, e := range term.MatchExpressions {
+		if e.Key == osLabel && e.Operator == corev1.NodeSelectorOpIn && !slices.Contains(e.Values, string(corev1.Linux)) && len(e.Values) > 0 {
+			return e.Values[0]
+		}
+	}
+	return ""
 }
