@@ -163,9 +163,8 @@ type SidecarTemplate struct {
 	CPULimit      string `mapstructure:"cpu_limit"`
 	MemoryRequest string `mapstructure:"memory_request"`
 	MemoryLimit   string `mapstructure:"memory_limit"`
-	// RunAsUser is the sidecar's uid. Added capabilities take effect for
-	// uid 0 only, unless the image grants NET_RAW as a file capability.
-	// Default 0.
+	// RunAsUser is the sidecar's uid; only 0 is accepted (see
+	// runAsRootReason). Default 0.
 	RunAsUser int64 `mapstructure:"run_as_user"`
 	// Settings configure the injected podtap-sidecar: any of its keys, with
 	// its own defaults. Keys that differ from the sidecar's defaults are
@@ -394,8 +393,8 @@ func (t *SidecarTemplate) validate() []error {
 	} else if err := res.check(); err != nil {
 		errs = append(errs, fmt.Errorf("sidecar: %w", err))
 	}
-	if t.RunAsUser < 0 {
-		errs = append(errs, fmt.Errorf("sidecar.run_as_user: %d is not accepted; want a uid >= 0", t.RunAsUser))
+	if t.RunAsUser != 0 {
+		errs = append(errs, fmt.Errorf("sidecar.run_as_user: %d is not accepted; want 0: %s", t.RunAsUser, runAsRootReason))
 	}
 	errs = append(errs, t.KafkaSecrets.validate(t.Settings.Kafka)...)
 	if !reflect.DeepEqual(t.Settings.Pod, Pod{}) {

@@ -52,3 +52,11 @@ func (a AdmissionCheck) validate(registrationTimeout time.Duration) []error {
 	}
 	return errs
 }
+
+// runAsRootReason is why sidecar.run_as_user must be 0. A capability the
+// container adds reaches a non-root process only as a file capability of
+// its binary, and the container's allowPrivilegeEscalation: false (no_new_privs,
+// which restricted policies demand) makes the kernel ignore file
+// capabilities; Kubernetes cannot grant ambient capabilities. A non-root
+// sidecar could not open its AF_PACKET socket and would capture nothing.
+const runAsRootReason = "a non-root sidecar cannot hold NET_RAW: allowPrivilegeEscalation false makes the kernel ignore file capabilities, and Kubernetes grants no ambient ones"

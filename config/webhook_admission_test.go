@@ -45,3 +45,12 @@ func TestAdmissionCheckLoads(t *testing.T) {
 		t.Fatalf("loaded %+v", got)
 	}
 }
+
+func TestRunAsUserMustBeRoot(t *testing.T) {
+	cfg := DefaultWebhook()
+	cfg.Sidecar.RunAsUser = 65532
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "sidecar.run_as_user: 65532") || !strings.Contains(err.Error(), "file capabilities") {
+		t.Fatalf("Validate: %v, want run_as_user refused with the reason", err)
+	}
+}
