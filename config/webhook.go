@@ -156,6 +156,9 @@ type SidecarTemplate struct {
 	// ImagePullPolicy is "Always", "IfNotPresent" or "Never".
 	// Default "IfNotPresent".
 	ImagePullPolicy string `mapstructure:"image_pull_policy"`
+	// ImagePullSecrets are added to an injected pod's imagePullSecrets
+	// when it lacks them (see validateImagePullSecrets). Default empty.
+	ImagePullSecrets []string `mapstructure:"image_pull_secrets"`
 	// CPURequest, CPULimit, MemoryRequest and MemoryLimit are Kubernetes
 	// quantities; empty means unset. The memory limit also sets GOMEMLIMIT.
 	// Defaults 50m, none, 64Mi, 256Mi.
@@ -396,6 +399,7 @@ func (t *SidecarTemplate) validate() []error {
 	if t.RunAsUser != 0 {
 		errs = append(errs, fmt.Errorf("sidecar.run_as_user: %d is not accepted; want 0: %s", t.RunAsUser, runAsRootReason))
 	}
+	errs = append(errs, validateImagePullSecrets(t.ImagePullSecrets)...)
 	errs = append(errs, t.KafkaSecrets.validate(t.Settings.Kafka)...)
 	if !reflect.DeepEqual(t.Settings.Pod, Pod{}) {
 		errs = append(errs, errors.New("sidecar.settings.pod: set by the webhook from the downward API; remove it"))

@@ -54,3 +54,12 @@ func TestRunAsUserMustBeRoot(t *testing.T) {
 		t.Fatalf("Validate: %v, want run_as_user refused with the reason", err)
 	}
 }
+
+func TestImagePullSecretsValidate(t *testing.T) {
+	cfg := DefaultWebhook()
+	cfg.Sidecar.ImagePullSecrets = []string{"registry-podtap", "Not_A_Name"}
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), `sidecar.image_pull_secrets: "Not_A_Name"`) || strings.Contains(err.Error(), "registry-podtap") {
+		t.Fatalf("Validate: %v, want only Not_A_Name refused", err)
+	}
+}

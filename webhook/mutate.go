@@ -95,6 +95,7 @@ func Mutate(in Input) (Result, error) {
 	placeContainer(out, container, native, own)
 	out.Spec.Volumes = withVolume(out.Spec.Volumes, SpoolVolumeName, spool)
 	out.Spec.Volumes = withVolume(out.Spec.Volumes, KafkaVolumeName, secrets)
+	addPullSecrets(out, cfg.Sidecar.ImagePullSecrets)
 
 	status := Status{Version: in.Version, Container: ContainerName, Interface: sc.Capture.Interface, Native: native}
 	if err := annotate(out, status); err != nil {
