@@ -62,7 +62,10 @@ type runningPod struct {
 
 type runningContainer struct {
 	name string
-	cmd  *exec.Cmd
+	// image and env run the container's exec probes.
+	image image
+	env   []string
+	cmd   *exec.Cmd
 	log  *lockedBuffer
 	done chan struct{}
 	err  error
@@ -532,7 +535,7 @@ func (k *kubelet) start(t *testing.T, rp *runningPod, c corev1.Container, volume
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := &runningContainer{name: c.Name, log: &lockedBuffer{}, done: make(chan struct{})}
+	rc := &runningContainer{name: c.Name, image: k.images[c.Image], env: spec.Env, log: &lockedBuffer{}, done: make(chan struct{})}
 	rc.cmd = rp.ns.Command(self)
 	rc.cmd.Env = []string{roleEnv + "=" + roleContainer, specEnv + "=" + specFile}
 	rc.cmd.Stdout, rc.cmd.Stderr = rc.log, rc.log
@@ -634,6 +637,8 @@ func (rp *runningPod) probe(c corev1.Container, p *corev1.Probe) error {
 			return fmt.Errorf("GET %s: %s: %s", p.HTTPGet.Path, resp.Status, bytes.TrimSpace(body))
 		}
 		return nil
+	case p.Exec != nil:
+		return rp.execProbe(c, p.Exec.Command)
 	case p.TCPSocket != nil:
 		pt, err := port(p.TCPSocket.Port)
 		if err != nil {
@@ -645,7 +650,30 @@ func (rp *runningPod) probe(c corev1.Container, p *corev1.Probe) error {
 		}
 		return conn.Close()
 	}
-	return fmt.Errorf("container %s: only httpGet and tcpSocket probes are supported", c.Name)
+	return fmt.Errorf("container %s: only httpGet, tcpSocket and exec probes are supported", c.Name)
+}
+
+// execProbe runs an exec probe of the image's own binary, with the
+// container's env, in the pod's network namespace: what an exec probe
+// needs of the container (its binary, its settings, its loopback).
+func (rp *runningPod) execProbe(c corev1.Container, command []string) error {
+	var rc *runningContainer
+	for _, r := range rp.containers {
+		if r.name == c.Name {
+			rc = r
+		}
+	}
+	if rc == nil || len(command) == 0 || command[0] != rc.image.path {
+		return fmt.Errorf("container %s: exec probe %q does not run the image's binary", c.Name, command)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", rp.ns.Name, rc.image.binary}, command[1:]...)...)
+	cmd.Env = rc.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("exec probe %q: %w: %s", command, err, bytes.TrimSpace(out))
+	}
+	return nil
 }
 
 // stop sends SIGTERM to every container, the regular ones first, and waits
