@@ -107,6 +107,11 @@ func (k *kubelet) run(t *testing.T, pod *corev1.Pod) *runningPod {
 			t.Fatalf("pod %s: init container %s runs to completion, which this kubelet does not do", pod.Name, c.Name)
 		}
 		rp.containers = append(rp.containers, k.start(t, rp, c, volumes, filepath.Join(dir, c.Name)))
+		// As the kubelet does, the next containers wait for a native
+		// sidecar's startup probe.
+		if c.StartupProbe != nil {
+			rp.waitStarted(t, c, time.Minute)
+		}
 	}
 	for _, c := range stored.Spec.Containers {
 		rp.containers = append(rp.containers, k.start(t, rp, c, volumes, filepath.Join(dir, c.Name)))
@@ -589,6 +594,23 @@ func (rp *runningPod) waitReady(t *testing.T, timeout time.Duration) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+	}
+}
+
+// waitStarted runs a container's startup probe until it passes.
+func (rp *runningPod) waitStarted(t *testing.T, c corev1.Container, timeout time.Duration) {
+	t.Helper()
+	start := time.Now()
+	for {
+		err := rp.probe(c, c.StartupProbe)
+		if err == nil {
+			t.Logf("pod %s: container %s started after %s", rp.pod.Name, c.Name, time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if time.Since(start) > timeout {
+			t.Fatalf("pod %s: container %s's startup probe still fails after %s: %v", rp.pod.Name, c.Name, timeout, err)
+		}
+		time.Sleep(time.Duration(c.StartupProbe.PeriodSeconds) * time.Second)
 	}
 }
 

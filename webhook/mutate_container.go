@@ -50,6 +50,7 @@ func sidecarContainer(tmpl *config.SidecarTemplate, s PodSettings, sc config.Sid
 	}
 	if native {
 		c.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+		c.StartupProbe = startupProbe()
 	}
 	return c, nil
 }

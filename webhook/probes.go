@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podtap/podtap/config"
@@ -22,4 +24,14 @@ func execProbe(kind string) *corev1.Probe {
 		SuccessThreshold: 1,
 		FailureThreshold: 3,
 	}
+}
+
+// startupProbe holds the containers after a native sidecar until capture
+// runs, at most config.StartupWait: the command itself waits and always
+// succeeds, so the kubelet's own timeout sits above it.
+func startupProbe() *corev1.Probe {
+	p := execProbe(config.ProbeStartup)
+	p.TimeoutSeconds = int32(config.StartupWait/time.Second) + 5
+	p.PeriodSeconds = 1
+	return p
 }

@@ -10,10 +10,10 @@ import (
 // newProbeCmd is the injected exec probe: see sidecarcmd.Probe.
 func newProbeCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:       config.ProbeCommand + " " + config.ProbeLive + "|" + config.ProbeReady,
-		Short:     "Check the running sidecar's health over loopback (the injected liveness and readiness probes)",
+		Use:       config.ProbeCommand + " " + config.ProbeLive + "|" + config.ProbeReady + "|" + config.ProbeStartup,
+		Short:     "Check the running sidecar's health over loopback (the injected liveness, readiness and startup probes)",
 		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
-		ValidArgs: []string{config.ProbeLive, config.ProbeReady},
+		ValidArgs: []string{config.ProbeLive, config.ProbeReady, config.ProbeStartup},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := sidecarcmd.LoadConfig(cmd)
 			if err != nil {

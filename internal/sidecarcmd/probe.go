@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -28,9 +29,12 @@ const probeTimeout = 1500 * time.Millisecond
 // connection to 127.0.0.1 from inside the pod is left alone by the
 // redirect rules, so the exec probe works whatever the mesh does.
 func Probe(ctx context.Context, metricsAddr, kind string) error {
+	if kind == config.ProbeStartup {
+		return probeStartup(ctx, metricsAddr, config.StartupWait)
+	}
 	path, ok := ProbePaths[kind]
 	if !ok {
-		return fmt.Errorf("probe %q: want live or ready", kind)
+		return fmt.Errorf("probe %q: want live, ready or startup", kind)
 	}
 	host, port, err := net.SplitHostPort(metricsAddr)
 	if err != nil {
@@ -56,4 +60,26 @@ func Probe(ctx context.Context, metricsAddr, kind string) error {
 		return fmt.Errorf("probe %s: %s: %s", kind, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
+}
+
+// probeStartup waits for readiness and gives way after wait: a startup
+// probe that fails keeps a native sidecar's pod from ever starting its
+// application, which podtap must never do.
+func probeStartup(ctx context.Context, metricsAddr string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := Probe(ctx, metricsAddr, config.ProbeReady)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			slog.Warn("capture is not ready; letting the pod's containers start without waiting longer", "waited", wait, "err", err)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/testenv"
@@ -47,7 +48,41 @@ func TestProbe(t *testing.T) {
 	if err := Probe(ctx, "0.0.0.0:"+port, config.ProbeReady); err != nil {
 		t.Fatalf("ready while capturing, with the sink down (excluded): %v", err)
 	}
-	if err := Probe(ctx, ":"+port, "startup"); err == nil {
+	if err := Probe(ctx, ":"+port, "bogus"); err == nil {
 		t.Fatal("an unknown probe kind passed")
+	}
+}
+
+// TestProbeStartupGivesWay: the startup probe waits for capture, and when
+// nothing answers it still succeeds after its bound, so a broken sidecar
+// never keeps the application from starting.
+func TestProbeStartupGivesWay(t *testing.T) {
+	port := strconv.Itoa(testenv.FreePort(t, "127.0.0.1"))
+	start := time.Now()
+	if err := probeStartup(context.Background(), ":"+port, 300*time.Millisecond); err != nil {
+		t.Fatalf("startup with nothing listening: %v", err)
+	}
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Fatalf("gave way after %s, before its bound", waited)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var capturing atomic.Bool
+	if err := metrics.Serve(ctx, ":"+port, metrics.Check{Name: "capture", Fn: func() error {
+		if !capturing.Load() {
+			return errors.New("capture is not running")
+		}
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(200*time.Millisecond, func() { capturing.Store(true) })
+	start = time.Now()
+	if err := probeStartup(ctx, ":"+port, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 200*time.Millisecond || waited > 30*time.Second {
+		t.Fatalf("startup passed after %s, want once capture runs (200ms)", waited)
 	}
 }
