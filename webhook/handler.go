@@ -107,8 +107,7 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	}
 	if !dryRun && !again && len(ops) > 0 {
 		Pods.WithLabelValues(ResultInjected, "").Inc()
-		emit(h.Events, pod, corev1.EventTypeNormal, EventInjected,
-			fmt.Sprintf("Injected podtap %s (interface %s, native sidecar %t)", res.Status.Version, res.Status.Interface, res.Status.Native))
+		emit(h.Events, pod, corev1.EventTypeNormal, EventInjected, injectedNote(res))
 	}
 	log.Info("pod injected", "interface", res.Status.Interface, "native", res.Status.Native,
 		"mesh", res.Mesh.Name, "operations", len(ops), "invalid", len(res.Invalid), "reinvoked", again)
@@ -116,6 +115,16 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		return admission.Allowed("podtap: already injected").WithWarnings(warnings...)
 	}
 	return admission.Patched("podtap: injected", ops...).WithWarnings(warnings...)
+}
+
+// injectedNote names the mesh and its evidence, so that a user who sees
+// no eth0 traffic knows why the capture is on lo.
+func injectedNote(res Result) string {
+	note := fmt.Sprintf("Injected podtap %s (interface %s, native sidecar %t)", res.Status.Version, res.Status.Interface, res.Status.Native)
+	if res.Mesh.Name != "" {
+		note += fmt.Sprintf("; mesh %s (%s): eth0 carries only its mTLS, so plaintext is captured on lo", res.Mesh.Name, res.Mesh.Evidence)
+	}
+	return note
 }
 
 // skipped admits the pod as it came.
