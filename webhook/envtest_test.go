@@ -298,10 +298,12 @@ func (s *suite) testNativeMesh(t *testing.T) {
 	}}
 	s.create(pod)
 	c := podtapContainer(t, pod)
-	if pod.Spec.InitContainers[0].Name != webhook.ContainerName || pod.Spec.InitContainers[1].Name != "istio-proxy" {
-		t.Fatalf("init containers %v, want podtap then istio-proxy", names(pod.Spec.InitContainers))
+	// Native sidecars stop in reverse order: after the proxy, podtap stops
+	// before it, and its last flush still gets out.
+	if pod.Spec.InitContainers[0].Name != "istio-proxy" || pod.Spec.InitContainers[1].Name != webhook.ContainerName {
+		t.Fatalf("init containers %v, want istio-proxy then podtap", names(pod.Spec.InitContainers))
 	}
-	if p := pod.Spec.InitContainers[1].RestartPolicy; p == nil || *p != corev1.ContainerRestartPolicyAlways {
+	if p := pod.Spec.InitContainers[0].RestartPolicy; p == nil || *p != corev1.ContainerRestartPolicyAlways {
 		t.Fatal("istio-proxy lost its restartPolicy")
 	}
 	if sc := loadSidecar(t, pod, c); sc.Capture.Interface != "lo" {
