@@ -151,7 +151,10 @@ type Injection struct {
 
 // SidecarTemplate is the container the webhook injects.
 type SidecarTemplate struct {
-	// Image of podtap-sidecar. Default "ghcr.io/podtap/podtap-sidecar:latest".
+	// Image of podtap-sidecar. Without a tag or digest, the webhook adds
+	// its own version, so that a webhook and the sidecars it injects match
+	// and never float with a moving tag. Default
+	// "ghcr.io/podtap/podtap-sidecar" (tagged with the webhook's version).
 	Image string `mapstructure:"image"`
 	// ImagePullPolicy is "Always", "IfNotPresent" or "Never".
 	// Default "IfNotPresent".
@@ -238,7 +241,7 @@ func DefaultWebhook() Webhook {
 			AdmissionCheck:     DefaultAdmissionCheck(),
 		},
 		Sidecar: SidecarTemplate{
-			Image:           "ghcr.io/podtap/podtap-sidecar:latest",
+			Image:           "ghcr.io/podtap/podtap-sidecar",
 			ImagePullPolicy: "IfNotPresent",
 			CPURequest:      "50m",
 			MemoryRequest:   "64Mi",

@@ -39,6 +39,7 @@ type Options struct {
 func Run(ctx context.Context, opts Options) error {
 	cfg := opts.Config
 	log := opts.Log
+	cfg.Sidecar.Image = pinnedImage(cfg.Sidecar.Image, opts.Version)
 
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
