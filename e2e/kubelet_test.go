@@ -66,9 +66,9 @@ type runningContainer struct {
 	image image
 	env   []string
 	cmd   *exec.Cmd
-	log  *lockedBuffer
-	done chan struct{}
-	err  error
+	log   *lockedBuffer
+	done  chan struct{}
+	err   error
 }
 
 // run schedules the pod to the node and starts its containers: native
