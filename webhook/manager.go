@@ -65,7 +65,8 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("webhook: watching namespaces: %w", err)
 	}
 
-	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Node{}, cache.BlockUntilSynced(false)); err != nil {
+	nodes, err := mgr.GetCache().GetInformer(ctx, &corev1.Node{}, cache.BlockUntilSynced(false))
+	if err != nil {
 		return fmt.Errorf("webhook: watching nodes: %w", err)
 	}
 
@@ -94,7 +95,7 @@ func Run(ctx context.Context, opts Options) error {
 	h := &Handler{
 		Config:     &cfg,
 		Version:    opts.Version,
-		Cluster:    (&clusterView{versions: versions, nodes: NodeLister{Reader: mgr.GetCache()}, log: log}).Cluster,
+		Cluster:    (&clusterView{versions: versions, nodes: NodeLister{Reader: mgr.GetCache()}, synced: nodes.HasSynced, log: log}).Cluster,
 		Namespaces: namespaceGetter(mgr.GetClient(), mgr.GetAPIReader()),
 		Events:     mgr.GetEventRecorder("podtap-webhook"),
 		Log:        log.With("component", "admission"),

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -97,8 +98,12 @@ const nodeListTimeout = 500 * time.Millisecond
 type clusterView struct {
 	versions *VersionWatcher
 	nodes    NodeLister
-	log      *slog.Logger
-	failing  atomic.Bool
+	// synced says whether the node cache has its first list; until then
+	// (or for ever, without the RBAC to list nodes) an admission must not
+	// wait for it.
+	synced  func() bool
+	log     *slog.Logger
+	failing atomic.Bool
 }
 
 // Cluster is the handler's view; without the nodes, the API server's
@@ -107,7 +112,11 @@ func (c *clusterView) Cluster() Cluster {
 	cl := c.versions.Cluster()
 	ctx, cancel := context.WithTimeout(context.Background(), nodeListTimeout)
 	defer cancel()
-	kubelets, err := c.nodes.Kubelets(ctx)
+	var kubelets []NodeKubelet
+	err := errors.New("the node cache has not synced (can the webhook list nodes?)")
+	if c.synced() {
+		kubelets, err = c.nodes.Kubelets(ctx)
+	}
 	if err != nil {
 		if !c.failing.Swap(true) {
 			c.log.Warn("node kubelet versions unknown; the API server's version decides native sidecars", "error", err)
