@@ -281,7 +281,10 @@ type Spool struct {
 // Metrics configures the metrics and health endpoint.
 type Metrics struct {
 	// Addr serves /metrics, /healthz and /readyz; empty turns it off.
-	// Default ":9090".
+	// Default ":17339": in an injected pod it shares the network namespace
+	// with the application, and 9090, 8080 and their kin are ports many
+	// applications listen on without declaring them. A port taken anyway
+	// never stops the sidecar (see sidecar/metrics.Serve).
 	Addr string `mapstructure:"addr"`
 }
 

@@ -71,7 +71,7 @@ func DefaultSidecar() Sidecar {
 				FsyncInterval: time.Second,
 			},
 		},
-		Metrics: Metrics{Addr: ":9090"},
+		Metrics: Metrics{Addr: ":17339"},
 		Log:     Log{Level: "info", Format: "json"},
 	}
 }

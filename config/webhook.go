@@ -146,15 +146,23 @@ type Injection struct {
 	// AllowImageOverride honours the podtap.io/image annotation. Off, a pod
 	// cannot choose what runs with NET_RAW next to it. Default false.
 	AllowImageOverride bool `mapstructure:"allow_image_override"`
+	// AdmissionCheck dry-runs injected pods (see AdmissionCheck).
+	AdmissionCheck AdmissionCheck `mapstructure:"admission_check"`
 }
 
 // SidecarTemplate is the container the webhook injects.
 type SidecarTemplate struct {
-	// Image of podtap-sidecar. Default "ghcr.io/podtap/podtap-sidecar:latest".
+	// Image of podtap-sidecar. Without a tag or digest, the webhook adds
+	// its own version, so that a webhook and the sidecars it injects match
+	// and never float with a moving tag. Default
+	// "ghcr.io/podtap/podtap-sidecar" (tagged with the webhook's version).
 	Image string `mapstructure:"image"`
 	// ImagePullPolicy is "Always", "IfNotPresent" or "Never".
 	// Default "IfNotPresent".
 	ImagePullPolicy string `mapstructure:"image_pull_policy"`
+	// ImagePullSecrets are added to an injected pod's imagePullSecrets
+	// when it lacks them (see validateImagePullSecrets). Default empty.
+	ImagePullSecrets []string `mapstructure:"image_pull_secrets"`
 	// CPURequest, CPULimit, MemoryRequest and MemoryLimit are Kubernetes
 	// quantities; empty means unset. The memory limit also sets GOMEMLIMIT.
 	// Defaults 50m, none, 64Mi, 256Mi.
@@ -162,9 +170,8 @@ type SidecarTemplate struct {
 	CPULimit      string `mapstructure:"cpu_limit"`
 	MemoryRequest string `mapstructure:"memory_request"`
 	MemoryLimit   string `mapstructure:"memory_limit"`
-	// RunAsUser is the sidecar's uid. Added capabilities take effect for
-	// uid 0 only, unless the image grants NET_RAW as a file capability.
-	// Default 0.
+	// RunAsUser is the sidecar's uid; only 0 is accepted (see
+	// runAsRootReason). Default 0.
 	RunAsUser int64 `mapstructure:"run_as_user"`
 	// Settings configure the injected podtap-sidecar: any of its keys, with
 	// its own defaults. Keys that differ from the sidecar's defaults are
@@ -232,9 +239,10 @@ func DefaultWebhook() Webhook {
 			ExcludedNamespaces: slices.Clone(SystemNamespaces),
 			NativeSidecar:      NativeAuto,
 			VersionRefresh:     10 * time.Minute,
+			AdmissionCheck:     DefaultAdmissionCheck(),
 		},
 		Sidecar: SidecarTemplate{
-			Image:           "ghcr.io/podtap/podtap-sidecar:latest",
+			Image:           "ghcr.io/podtap/podtap-sidecar",
 			ImagePullPolicy: "IfNotPresent",
 			CPURequest:      "50m",
 			MemoryRequest:   "64Mi",
@@ -368,6 +376,7 @@ func (c *Webhook) Validate() error {
 	if c.Injection.VersionRefresh <= 0 {
 		bad("injection.version_refresh", c.Injection.VersionRefresh, "a positive duration such as 10m")
 	}
+	errs = append(errs, c.Injection.AdmissionCheck.validate(c.Registration.Timeout)...)
 	errs = append(errs, c.Sidecar.validate()...)
 	errs = append(errs, c.Log.validate()...)
 	if len(errs) == 0 {
@@ -392,9 +401,10 @@ func (t *SidecarTemplate) validate() []error {
 	} else if err := res.check(); err != nil {
 		errs = append(errs, fmt.Errorf("sidecar: %w", err))
 	}
-	if t.RunAsUser < 0 {
-		errs = append(errs, fmt.Errorf("sidecar.run_as_user: %d is not accepted; want a uid >= 0", t.RunAsUser))
+	if t.RunAsUser != 0 {
+		errs = append(errs, fmt.Errorf("sidecar.run_as_user: %d is not accepted; want 0: %s", t.RunAsUser, runAsRootReason))
 	}
+	errs = append(errs, validateImagePullSecrets(t.ImagePullSecrets)...)
 	errs = append(errs, t.KafkaSecrets.validate(t.Settings.Kafka)...)
 	if !reflect.DeepEqual(t.Settings.Pod, Pod{}) {
 		errs = append(errs, errors.New("sidecar.settings.pod: set by the webhook from the downward API; remove it"))

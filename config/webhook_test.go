@@ -17,7 +17,7 @@ func TestWebhookDefaultsAreValid(t *testing.T) {
 		cfg.Injection.NativeSidecar != NativeAuto || cfg.Injection.AllowImageOverride {
 		t.Fatalf("defaults not loaded: %+v", cfg)
 	}
-	if port, err := cfg.Sidecar.HealthPort(); err != nil || port != 9090 {
+	if port, err := cfg.Sidecar.HealthPort(); err != nil || port != 17339 {
 		t.Fatalf("health port %d, %v", port, err)
 	}
 }

@@ -186,8 +186,13 @@ func TestWholePath(t *testing.T) {
 		if err := cl.c.Get(ctx, client.ObjectKey{Name: cfg.Registration.Name}, &mwc); err != nil {
 			t.Fatal(err)
 		}
-		if len(mwc.Webhooks) != 1 || !bytes.Equal(mwc.Webhooks[0].ClientConfig.CABundle, caBundle) {
-			t.Error("helm upgrade changed the caBundle podtap-webhook patched in")
+		if len(mwc.Webhooks) != 2 {
+			t.Errorf("%d webhooks registered, want the namespace one and the single-pod one", len(mwc.Webhooks))
+		}
+		for _, wh := range mwc.Webhooks {
+			if !bytes.Equal(wh.ClientConfig.CABundle, caBundle) {
+				t.Errorf("helm upgrade changed the caBundle podtap-webhook patched into %s", wh.Name)
+			}
 		}
 		var upgraded appsv1.Deployment
 		if err := cl.c.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: dep.Name}, &upgraded); err != nil {

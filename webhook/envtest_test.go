@@ -92,7 +92,10 @@ func TestEnvtest(t *testing.T) {
 	t.Run("labelled namespace injected natively", s.testInjected)
 	t.Run("unlabelled namespace untouched", s.testUnlabelled)
 	t.Run("opted-out pod untouched", s.testOptedOut)
+	t.Run("opted-out by annotation untouched", s.testOptedOutByAnnotation)
+	t.Run("single pod opted in in an unlabelled namespace", s.testSinglePodOptIn)
 	t.Run("pod security baseline skipped and created", s.testPodSecurity)
+	t.Run("windows by nodeSelector skipped", s.testWindowsNodeSelector)
 	t.Run("native mesh sidecar means lo", s.testNativeMesh)
 	t.Run("legacy container by annotation", s.testLegacyAnnotation)
 	t.Run("invalid annotation warned and the rest applied", s.testInvalidAnnotation)
@@ -278,6 +281,14 @@ func (s *suite) testPodSecurity(t *testing.T) {
 	s.waitEvent(t, ns, "guarded", webhook.EventSkipped, "Skipped: pod_security")
 }
 
+func (s *suite) testWindowsNodeSelector(t *testing.T) {
+	pod := newPod("shop", "windows-app")
+	pod.Spec.NodeSelector = map[string]string{"kubernetes.io/os": "windows"}
+	s.create(pod)
+	assertNotInjected(t, pod)
+	s.waitEvent(t, "shop", "windows-app", webhook.EventSkipped, "unsupported_os")
+}
+
 func (s *suite) testNativeMesh(t *testing.T) {
 	pod := newPod("shop", "meshed")
 	pod.Spec.InitContainers = []corev1.Container{{
@@ -287,10 +298,12 @@ func (s *suite) testNativeMesh(t *testing.T) {
 	}}
 	s.create(pod)
 	c := podtapContainer(t, pod)
-	if pod.Spec.InitContainers[0].Name != webhook.ContainerName || pod.Spec.InitContainers[1].Name != "istio-proxy" {
-		t.Fatalf("init containers %v, want podtap then istio-proxy", names(pod.Spec.InitContainers))
+	// Native sidecars stop in reverse order: after the proxy, podtap stops
+	// before it, and its last flush still gets out.
+	if pod.Spec.InitContainers[0].Name != "istio-proxy" || pod.Spec.InitContainers[1].Name != webhook.ContainerName {
+		t.Fatalf("init containers %v, want istio-proxy then podtap", names(pod.Spec.InitContainers))
 	}
-	if p := pod.Spec.InitContainers[1].RestartPolicy; p == nil || *p != corev1.ContainerRestartPolicyAlways {
+	if p := pod.Spec.InitContainers[0].RestartPolicy; p == nil || *p != corev1.ContainerRestartPolicyAlways {
 		t.Fatal("istio-proxy lost its restartPolicy")
 	}
 	if sc := loadSidecar(t, pod, c); sc.Capture.Interface != "lo" {
@@ -380,8 +393,12 @@ func (s *suite) testReinvocation(t *testing.T) {
 	t.Cleanup(func() { _ = s.c.Delete(context.Background(), reg) })
 	ns := s.createNamespace("meshed", map[string]string{config.LabelInject: "enabled", "istio-sim": "enabled"}, nil)
 
+	before := testutil.ToFloat64(webhook.Pods.WithLabelValues(webhook.ResultInjected, ""))
 	pod := newPod(ns, "late-mesh")
 	s.create(pod)
+	if after := testutil.ToFloat64(webhook.Pods.WithLabelValues(webhook.ResultInjected, "")); after != before+1 {
+		t.Fatalf("injections counted %v -> %v over the reinvocation, want +1", before, after)
+	}
 	if n := count(pod, webhook.ContainerName); n != 1 {
 		t.Fatalf("%d podtap containers after reinvocation", n)
 	}
@@ -539,7 +556,9 @@ func (s *suite) testCertManager(t *testing.T) {
 	if err := s.c.Get(ctx, types.NamespacedName{Name: reg.Name}, current); err != nil {
 		t.Fatal(err)
 	}
-	current.Webhooks[0].ClientConfig.CABundle = ca.certPEM
+	for i := range current.Webhooks {
+		current.Webhooks[i].ClientConfig.CABundle = ca.certPEM
+	}
 	if err := s.c.Update(ctx, current); err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,8 @@ type Handler struct {
 	Namespaces NamespaceGetter
 	Events     EventRecorder
 	Log        *slog.Logger
+	// Admission dry-runs injected pods; nil turns the check off.
+	Admission *AdmissionCheck
 }
 
 var _ admission.Handler = (*Handler)(nil)
@@ -61,45 +63,102 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	if err != nil {
 		return h.failed(req, pod, dryRun, ErrorNamespace, fmt.Errorf("getting namespace %q: %w", pod.Namespace, err))
 	}
-	res, err := Mutate(Input{Config: h.Config, Version: h.Version, Cluster: h.Cluster(), Namespace: ns, Pod: pod})
+	cluster := h.Cluster()
+	res, err := Mutate(Input{Config: h.Config, Version: h.Version, Cluster: cluster, Namespace: ns, Pod: pod})
 	if err != nil {
 		return h.failed(req, pod, dryRun, ErrorMutate, err)
 	}
 
+	// A pod injected by an earlier pass (a reinvocation) was checked,
+	// counted and reported then: that pass's dry-run ran the whole chain,
+	// later webhooks included.
+	_, again := readStatus(pod)
 	var warnings []string
 	for _, inv := range res.Invalid {
 		warnings = append(warnings, "podtap: "+inv.String())
 	}
-	if !dryRun && len(res.Invalid) > 0 {
+	if !dryRun && !again && len(res.Invalid) > 0 {
 		countInvalid(res.Invalid)
 		emit(h.Events, pod, corev1.EventTypeWarning, EventInvalidAnnotation, invalidNote(res.Invalid))
 	}
 	log := h.Log.With("namespace", pod.Namespace, "pod", podName(pod), "uid", req.UID, "dryRun", dryRun)
 
 	if res.Skip != nil {
-		if !res.Skip.intentional() {
-			warnings = append(warnings, "podtap: not injected: "+res.Skip.String())
-		}
-		if !dryRun {
-			Pods.WithLabelValues(ResultSkipped, res.Skip.Reason).Inc()
-			emit(h.Events, pod, corev1.EventTypeNormal, EventSkipped, "Skipped: "+res.Skip.String())
-		}
-		log.Info("pod skipped", "reason", res.Skip.Reason, "detail", res.Skip.Detail)
-		return admission.Allowed("podtap: skipped: " + res.Skip.Reason).WithWarnings(warnings...)
+		return h.skipped(pod, res.Skip, dryRun, warnings, log)
 	}
 
 	ops := Patch(pod, res.Pod)
-	if !dryRun {
+	if h.Admission != nil && !dryRun && !again && len(ops) > 0 {
+		v, err := h.Admission.Check(ctx, pod, res.Pod)
+		if err == nil && v.Rejected {
+			return h.rejected(pod, v, warnings, log)
+		}
+		if err == nil && v.RestartPolicyDropped {
+			log.Warn("the API server drops restartPolicy from init containers; injecting a regular container")
+			cluster.RestartPolicyDropped = true
+			if res, err = Mutate(Input{Config: h.Config, Version: h.Version, Cluster: cluster, Namespace: ns, Pod: pod}); err != nil {
+				return h.failed(req, pod, dryRun, ErrorMutate, err)
+			}
+			if res.Skip != nil {
+				return h.skipped(pod, res.Skip, dryRun, warnings, log)
+			}
+			ops = Patch(pod, res.Pod)
+		}
+	}
+	if !dryRun && !again && len(ops) > 0 {
 		Pods.WithLabelValues(ResultInjected, "").Inc()
-		emit(h.Events, pod, corev1.EventTypeNormal, EventInjected,
-			fmt.Sprintf("Injected podtap %s (interface %s, native sidecar %t)", res.Status.Version, res.Status.Interface, res.Status.Native))
+		emit(h.Events, pod, corev1.EventTypeNormal, EventInjected, injectedNote(res))
 	}
 	log.Info("pod injected", "interface", res.Status.Interface, "native", res.Status.Native,
-		"mesh", res.Mesh.Name, "operations", len(ops), "invalid", len(res.Invalid))
+		"mesh", res.Mesh.Name, "operations", len(ops), "invalid", len(res.Invalid), "reinvoked", again)
 	if len(ops) == 0 {
 		return admission.Allowed("podtap: already injected").WithWarnings(warnings...)
 	}
 	return admission.Patched("podtap: injected", ops...).WithWarnings(warnings...)
+}
+
+// injectedNote names the mesh and its evidence, so that a user who sees
+// no eth0 traffic knows why the capture is on lo.
+func injectedNote(res Result) string {
+	note := fmt.Sprintf("Injected podtap %s (interface %s, native sidecar %t)", res.Status.Version, res.Status.Interface, res.Status.Native)
+	if res.Mesh.Name != "" {
+		note += fmt.Sprintf("; mesh %s (%s): eth0 carries only its mTLS, so plaintext is captured on lo", res.Mesh.Name, res.Mesh.Evidence)
+	}
+	return note
+}
+
+// skipped admits the pod as it came.
+func (h *Handler) skipped(pod *corev1.Pod, skip *Skip, dryRun bool, warnings []string, log *slog.Logger) admission.Response {
+	if !skip.intentional() && !skip.Repeated {
+		warnings = append(warnings, "podtap: not injected: "+skip.String())
+	}
+	if !dryRun && !skip.Repeated {
+		Pods.WithLabelValues(ResultSkipped, skip.Reason).Inc()
+		emit(h.Events, pod, corev1.EventTypeNormal, EventSkipped, "Skipped: "+skip.String())
+	}
+	log.Info("pod skipped", "reason", skip.Reason, "detail", skip.Detail)
+	return admission.Allowed("podtap: skipped: " + skip.Reason).WithWarnings(warnings...)
+}
+
+// rejected admits the pod without podtap, recording why in its status, an
+// Event on its owner and the metric.
+func (h *Handler) rejected(pod *corev1.Pod, v Verdict, warnings []string, log *slog.Logger) admission.Response {
+	skip := &Skip{Reason: SkipAdmissionRejected, Detail: "the API server would reject the pod with the podtap sidecar, so it is created without it: " + v.Reason}
+	if len(skip.Detail) > maxNote {
+		skip.Detail = skip.Detail[:maxNote-3] + "..."
+	}
+	Pods.WithLabelValues(ResultSkipped, SkipAdmissionRejected).Inc()
+	emit(h.Events, pod, corev1.EventTypeWarning, EventSkipped, "Skipped: "+skip.String())
+	log.Warn("pod skipped", "reason", skip.Reason, "detail", skip.Detail, "cached", v.Cached)
+	warnings = append(warnings, "podtap: not injected: "+skip.String())
+
+	raw, err := Status{Version: h.Version, Skipped: skip.Detail}.encode()
+	if err != nil {
+		return admission.Allowed("podtap: skipped: " + skip.Reason).WithWarnings(warnings...)
+	}
+	annotations := map[string]string{config.AnnotationStatus: raw}
+	ops := mapOps("/metadata/annotations", pod.Annotations, annotations, config.AnnotationStatus)
+	return admission.Patched("podtap: skipped: "+skip.Reason, ops...).WithWarnings(warnings...)
 }
 
 // failed admits the pod unmutated: an error of podtap's must never cost a

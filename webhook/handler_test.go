@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -237,4 +238,62 @@ func TestHandlerResponseRoundTrip(t *testing.T) {
 	if ops[0]["path"] != "/spec/initContainers" {
 		t.Fatalf("first operation %v", ops[0])
 	}
+}
+
+// TestHandlerReinvocationCountsOnce passes the injected pod through the
+// handler again, as reinvocation does, unchanged and with a mesh proxy
+// added by a later webhook: the pod is counted and reported once.
+func TestHandlerReinvocationCountsOnce(t *testing.T) {
+	h, rec := testHandler(t, shopNamespace(), nil)
+	before := testutil.ToFloat64(Pods.WithLabelValues(ResultInjected, ""))
+	pod := ownedPod(nil)
+	first := h.Handle(context.Background(), podRequest(t, pod, false))
+	injected := applyResponse(t, pod, first)
+
+	again := h.Handle(context.Background(), podRequest(t, injected, false))
+	if !again.Allowed || len(again.Patches) != 0 {
+		t.Fatalf("an unchanged second pass patched %+v", again.Patches)
+	}
+	meshed := injected.DeepCopy()
+	meshed.Spec.Containers = append(meshed.Spec.Containers, corev1.Container{Name: "istio-proxy", Image: "docker.io/istio/proxyv2:1.27.0"})
+	if resp := h.Handle(context.Background(), podRequest(t, meshed, false)); len(resp.Patches) == 0 {
+		t.Fatal("a mesh proxy added later did not switch the capture to lo")
+	}
+	if got := testutil.ToFloat64(Pods.WithLabelValues(ResultInjected, "")); got != before+1 {
+		t.Fatalf("injections %v -> %v over three passes, want +1", before, got)
+	}
+	var injectedEvents int
+	for _, e := range rec.events {
+		if e.reason == EventInjected {
+			injectedEvents++
+		}
+	}
+	if injectedEvents != 1 {
+		t.Fatalf("%d Injected events over three passes, want 1: %+v", injectedEvents, rec.events)
+	}
+}
+
+func applyResponse(t *testing.T, pod *corev1.Pod, resp admission.Response) *corev1.Pod {
+	t.Helper()
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := json.Marshal(resp.Patches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := jsonpatch.DecodePatch(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Apply(raw)
+	if err != nil {
+		t.Fatalf("applying %s: %v", ops, err)
+	}
+	patched := &corev1.Pod{}
+	if err := json.Unmarshal(out, patched); err != nil {
+		t.Fatal(err)
+	}
+	return patched
 }

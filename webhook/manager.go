@@ -39,6 +39,7 @@ type Options struct {
 func Run(ctx context.Context, opts Options) error {
 	cfg := opts.Config
 	log := opts.Log
+	cfg.Sidecar.Image = pinnedImage(cfg.Sidecar.Image, opts.Version)
 
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -52,7 +53,7 @@ func Run(ctx context.Context, opts Options) error {
 		LeaderElectionID:              cfg.LeaderElection.ID,
 		LeaderElectionNamespace:       cfg.Namespace,
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         cache.Options{ByObject: certs.CacheByObject(&cfg)},
+		Cache:                         cache.Options{ByObject: cacheByObject(&cfg)},
 	})
 	if err != nil {
 		return fmt.Errorf("webhook: creating the manager: %w", err)
@@ -62,6 +63,11 @@ func Run(ctx context.Context, opts Options) error {
 	// admission request does not wait for it.
 	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{}, cache.BlockUntilSynced(false)); err != nil {
 		return fmt.Errorf("webhook: watching namespaces: %w", err)
+	}
+
+	nodes, err := mgr.GetCache().GetInformer(ctx, &corev1.Node{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return fmt.Errorf("webhook: watching nodes: %w", err)
 	}
 
 	disc, err := discovery.NewDiscoveryClientForConfig(opts.RestConfig)
@@ -89,10 +95,13 @@ func Run(ctx context.Context, opts Options) error {
 	h := &Handler{
 		Config:     &cfg,
 		Version:    opts.Version,
-		Cluster:    versions.Cluster,
+		Cluster:    (&clusterView{versions: versions, nodes: NodeLister{Reader: mgr.GetCache()}, synced: nodes.HasSynced, log: log}).Cluster,
 		Namespaces: namespaceGetter(mgr.GetClient(), mgr.GetAPIReader()),
 		Events:     mgr.GetEventRecorder("podtap-webhook"),
 		Log:        log.With("component", "admission"),
+	}
+	if cfg.Injection.AdmissionCheck.Enabled {
+		h.Admission = &AdmissionCheck{Client: mgr.GetClient(), Config: cfg.Injection.AdmissionCheck, Log: log.With("component", "admission-check")}
 	}
 	server.Register(MutatePath, &admission.Webhook{Handler: h})
 	if err := mgr.Add(&gatedServer{Server: server, ready: ready, log: log}); err != nil {
@@ -111,6 +120,16 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("webhook: %w", err)
 	}
 	return nil
+}
+
+// cacheByObject is the certificates' narrowed watches and the slim nodes.
+func cacheByObject(cfg *config.Webhook) map[client.Object]cache.ByObject {
+	by := certs.CacheByObject(cfg)
+	if by == nil {
+		by = map[client.Object]cache.ByObject{}
+	}
+	by[&corev1.Node{}] = nodeCache()
+	return by
 }
 
 // namespaceGetter reads namespaces from the cache, and from the API server

@@ -36,6 +36,12 @@ var (
 		Name: "podtap_webhook_invalid_annotations_total",
 		Help: "podtap.io annotation values ignored as invalid, by annotation.",
 	}, []string{"annotation"})
+	// AdmissionChecks counts the dry-runs of injected pods by result, and
+	// whether an earlier pod's verdict was reused.
+	AdmissionChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podtap_webhook_admission_checks_total",
+		Help: "Admission dry-runs of injected pods, by result (passed, rejected, rejected_without_podtap, error) and cached (true, false).",
+	}, []string{"result", "cached"})
 	// NativeSidecars is 1 when the API server supports native sidecars.
 	NativeSidecars = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "podtap_webhook_native_sidecars",
@@ -44,7 +50,7 @@ var (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(Pods, InvalidAnnotations, NativeSidecars)
+	crmetrics.Registry.MustRegister(Pods, InvalidAnnotations, AdmissionChecks, NativeSidecars)
 	// Every series exists from the start, so a rate over a reason that has
 	// not happened yet reads 0 rather than nothing.
 	Pods.WithLabelValues(ResultInjected, "")
@@ -53,6 +59,11 @@ func init() {
 	}
 	for _, r := range []string{ErrorDecode, ErrorNamespace, ErrorMutate, ErrorPanic} {
 		Pods.WithLabelValues(ResultError, r)
+	}
+	for _, r := range []string{CheckPassed, CheckRejected, CheckNotOurs, CheckError} {
+		for _, cached := range []string{"true", "false"} {
+			AdmissionChecks.WithLabelValues(r, cached)
+		}
 	}
 	for _, a := range config.Annotations {
 		InvalidAnnotations.WithLabelValues(a.Key)

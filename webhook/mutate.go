@@ -13,6 +13,12 @@ type Cluster struct {
 	// NativeSidecars is true when the API server accepts initContainers
 	// with restartPolicy Always (Kubernetes 1.29 and newer).
 	NativeSidecars bool
+	// Kubelets are the nodes' kubelet versions; empty when unknown.
+	Kubelets []NodeKubelet
+	// RestartPolicyDropped is true when a dry-run showed the API server
+	// storing podtap's init container without its restartPolicy (the
+	// SidecarContainers gate is off): native is then impossible.
+	RestartPolicyDropped bool
 }
 
 // Input is everything one mutation depends on; Mutate reads nothing else,
@@ -45,10 +51,11 @@ type Result struct {
 func Mutate(in Input) (Result, error) {
 	cfg, pod := in.Config, in.Pod
 	if skip := skipBefore(cfg, in.Namespace, pod); skip != nil {
-		return Result{Skip: skip}, nil
+		return Result{Skip: skip, Invalid: injectValueInvalid(pod)}, nil
 	}
 	settings, invalid := Resolve(cfg, in.Namespace.Annotations, pod.Annotations)
-	native, invalid := decideNative(cfg, in.Cluster, settings, invalid)
+	invalid = append(invalid, injectValueInvalid(pod)...)
+	native, invalid := decideNative(cfg, clusterFor(in.Cluster, pod), settings, invalid)
 	if !native {
 		if skip := skipLegacy(pod); skip != nil {
 			return Result{Skip: skip, Invalid: invalid}, nil
@@ -88,6 +95,7 @@ func Mutate(in Input) (Result, error) {
 	placeContainer(out, container, native, own)
 	out.Spec.Volumes = withVolume(out.Spec.Volumes, SpoolVolumeName, spool)
 	out.Spec.Volumes = withVolume(out.Spec.Volumes, KafkaVolumeName, secrets)
+	addPullSecrets(out, cfg.Sidecar.ImagePullSecrets)
 
 	status := Status{Version: in.Version, Container: ContainerName, Interface: sc.Capture.Interface, Native: native}
 	if err := annotate(out, status); err != nil {
@@ -96,12 +104,22 @@ func Mutate(in Input) (Result, error) {
 	return Result{Pod: out, Invalid: invalid, Status: status, Mesh: mesh}, nil
 }
 
+// clusterFor narrows what the cluster supports to the pod: native only
+// when the API server, the pod's nodes and the stored pod all allow it.
+func clusterFor(c Cluster, pod *corev1.Pod) Cluster {
+	if ok, _ := nativeOnNodes(c.Kubelets, pod); !ok || c.RestartPolicyDropped {
+		c.NativeSidecars = false
+	}
+	return c
+}
+
 // decideNative picks a native or a regular container: the annotation if it
 // can be honoured, else the configuration, else what the cluster supports.
 func decideNative(cfg *config.Webhook, cluster Cluster, s PodSettings, invalid []Invalid) (bool, []Invalid) {
-	supported := cluster.NativeSidecars || cfg.Injection.NativeSidecar == config.NativeAlways
-	def := cfg.Injection.NativeSidecar == config.NativeAlways ||
-		(cfg.Injection.NativeSidecar == config.NativeAuto && cluster.NativeSidecars)
+	// What the nodes or the stored pod rule out, no setting can force.
+	forced := cfg.Injection.NativeSidecar == config.NativeAlways && !cluster.RestartPolicyDropped && len(cluster.Kubelets) == 0
+	supported := cluster.NativeSidecars || forced
+	def := forced || (cfg.Injection.NativeSidecar != config.NativeNever && cluster.NativeSidecars)
 	if s.Native == nil {
 		return def, invalid
 	}
@@ -112,7 +130,7 @@ func decideNative(cfg *config.Webhook, cluster Cluster, s PodSettings, invalid [
 			Key:    config.AnnotationNativeSidecar,
 			Value:  "true",
 			Origin: s.Origins[config.AnnotationNativeSidecar],
-			Reason: "the API server does not support native sidecars (Kubernetes 1.29 or newer)",
+			Reason: "the API server or the pod's nodes do not support native sidecars (Kubernetes 1.29 or newer)",
 		})
 	}
 	return *s.Native, invalid

@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/podtap/podtap/config"
@@ -35,11 +34,11 @@ func sidecarContainer(tmpl *config.SidecarTemplate, s PodSettings, sc config.Sid
 			Protocol:      corev1.ProtocolTCP,
 		}},
 		Resources:     resourceRequirements(s.Resources),
-		LivenessProbe: httpProbe("/healthz", port),
+		LivenessProbe: execProbe(config.ProbeLive),
 		// The sidecar counts toward the pod's readiness: its probe leaves
 		// the sink out, so a Kafka outage (the spool holds the pairs)
 		// never takes the application out of its Service.
-		ReadinessProbe:           httpProbe("/readyz?exclude=sink", port),
+		ReadinessProbe:           execProbe(config.ProbeReady),
 		SecurityContext:          securityContext(tmpl.RunAsUser),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
@@ -51,6 +50,7 @@ func sidecarContainer(tmpl *config.SidecarTemplate, s PodSettings, sc config.Sid
 	}
 	if native {
 		c.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+		c.StartupProbe = startupProbe()
 	}
 	return c, nil
 }
@@ -97,20 +97,6 @@ func resourceRequirements(r config.Resources) corev1.ResourceRequirements {
 	set(&out.Limits, corev1.ResourceCPU, r.CPULimit)
 	set(&out.Limits, corev1.ResourceMemory, r.MemoryLimit)
 	return out
-}
-
-func httpProbe(path string, port int) *corev1.Probe {
-	return &corev1.Probe{
-		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path:   path,
-			Port:   intstr.FromInt32(int32(port)),
-			Scheme: corev1.URISchemeHTTP,
-		}},
-		TimeoutSeconds:   2,
-		PeriodSeconds:    10,
-		SuccessThreshold: 1,
-		FailureThreshold: 3,
-	}
 }
 
 // securityContext grants NET_RAW and nothing else. The container runs as

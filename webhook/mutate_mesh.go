@@ -11,7 +11,15 @@ import (
 const (
 	MeshIstio   = "istio"
 	MeshLinkerd = "linkerd"
+	// MeshIstioAmbient has no sidecar: ztunnel's redirect inside the pod's
+	// network namespace carries plaintext over lo, while eth0 carries
+	// only HBONE mTLS.
+	MeshIstioAmbient = "istio-ambient"
 )
+
+// ambientLabel puts a namespace or pod in Istio's ambient mode; "none" on
+// a pod takes it out.
+const ambientLabel = "istio.io/dataplane-mode"
 
 // meshProxies are the proxy container names, in containers or (native
 // sidecars) initContainers.
@@ -44,11 +52,21 @@ func detectMesh(ns *corev1.Namespace, pod *corev1.Pod) (Mesh, bool) {
 		return Mesh{MeshLinkerd, "annotation linkerd.io/proxy-version"}, true
 	}
 
+	if mode := pod.Labels[ambientLabel]; mode == "ambient" {
+		return Mesh{MeshIstioAmbient, "label " + ambientLabel + "=ambient on the pod"}, true
+	} else if mode != "none" && ns.Labels[ambientLabel] == "ambient" {
+		return Mesh{MeshIstioAmbient, "label " + ambientLabel + "=ambient on the namespace"}, true
+	}
+
 	istioPod, istioPodSet := firstOf(pod.Labels["sidecar.istio.io/inject"], pod.Annotations["sidecar.istio.io/inject"])
 	if istioPodSet && istioPod == "true" {
 		return Mesh{MeshIstio, "sidecar.istio.io/inject=true on the pod"}, true
 	}
 	if !istioPodSet || istioPod != "false" {
+		// A revision on the pod alone selects Istio's revisioned injector.
+		if rev := pod.Labels["istio.io/rev"]; rev != "" {
+			return Mesh{MeshIstio, fmt.Sprintf("label istio.io/rev=%s on the pod", rev)}, true
+		}
 		if ns.Labels["istio-injection"] == "enabled" {
 			return Mesh{MeshIstio, "label istio-injection=enabled on the namespace"}, true
 		}

@@ -18,21 +18,45 @@ func ownContainerName(pod *corev1.Pod) string {
 // and sees connections from their first byte; or last among the containers.
 // A container of an earlier pass is replaced where it stands, so that the
 // order other webhooks chose is kept.
+//
+// A native mesh proxy among the initContainers comes first, though: native
+// sidecars stop in reverse order, and podtap's final Kafka flush at pod
+// deletion goes out through the proxy's redirect, so podtap must stop
+// before it. Starting after the proxy costs nothing of the first-byte
+// claim, since the application still starts after podtap.
 func placeContainer(pod *corev1.Pod, c corev1.Container, native bool, own string) {
 	target, other := &pod.Spec.Containers, &pod.Spec.InitContainers
 	if native {
 		target, other = other, target
 	}
 	*other = without(*other, own)
+	if native {
+		at := indexOf(*target, own)
+		rest := without(*target, own)
+		if p := lastMeshProxy(rest); p >= 0 {
+			at = p + 1
+		} else if at < 0 {
+			at = 0
+		}
+		*target = append(append(append([]corev1.Container{}, rest[:at]...), c), rest[at:]...)
+		return
+	}
 	if i := indexOf(*target, own); i >= 0 {
 		(*target)[i] = c
 		return
 	}
-	if native {
-		*target = append([]corev1.Container{c}, *target...)
-		return
-	}
 	*target = append(*target, c)
+}
+
+// lastMeshProxy is the index of the last mesh proxy in the list, or -1.
+func lastMeshProxy(list []corev1.Container) int {
+	last := -1
+	for i, c := range list {
+		if _, ok := meshProxies[c.Name]; ok {
+			last = i
+		}
+	}
+	return last
 }
 
 func indexOf(list []corev1.Container, name string) int {

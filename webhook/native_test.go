@@ -7,7 +7,11 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
 	k8sversion "k8s.io/apimachinery/pkg/version"
+	"k8s.io/utils/ptr"
+
+	"github.com/podtap/podtap/config"
 )
 
 func TestSupportsNativeSidecars(t *testing.T) {
@@ -58,5 +62,22 @@ func TestVersionWatcherFollowsUpgradesAndKeepsTheLastAnswer(t *testing.T) {
 	fake.err = errors.New("blip")
 	if err := w.Refresh(); err == nil || !w.Cluster().NativeSidecars {
 		t.Fatal("a failed refresh must keep the last answer")
+	}
+}
+
+func TestRestartPolicyDroppedForcesRegular(t *testing.T) {
+	sent := &corev1.Pod{Spec: corev1.PodSpec{InitContainers: []corev1.Container{{Name: ContainerName, RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}}}}
+	stored := sent.DeepCopy()
+	if lostRestartPolicy(sent, stored) {
+		t.Fatal("a kept restartPolicy reported lost")
+	}
+	stored.Spec.InitContainers[0].RestartPolicy = nil
+	if !lostRestartPolicy(sent, stored) {
+		t.Fatal("a dropped restartPolicy not noticed")
+	}
+	cfg := config.DefaultWebhook()
+	cfg.Injection.NativeSidecar = config.NativeAlways
+	if native, _ := decideNative(&cfg, clusterFor(Cluster{NativeSidecars: true, RestartPolicyDropped: true}, sent), PodSettings{}, nil); native {
+		t.Fatal("native_sidecar true forced a native sidecar the API server strips")
 	}
 }

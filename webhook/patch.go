@@ -21,6 +21,7 @@ func Patch(orig, injected *corev1.Pod) []jsonpatch.JsonPatchOperation {
 	ops = append(ops, containerOps("/spec/initContainers", orig.Spec.InitContainers, injected.Spec.InitContainers, own)...)
 	ops = append(ops, containerOps("/spec/containers", orig.Spec.Containers, injected.Spec.Containers, own)...)
 	ops = append(ops, volumeOps(orig.Spec.Volumes, injected.Spec.Volumes)...)
+	ops = append(ops, pullSecretOps(orig.Spec.ImagePullSecrets, injected.Spec.ImagePullSecrets)...)
 	ops = append(ops, mapOps("/metadata/labels", orig.Labels, injected.Labels, config.LabelInjected)...)
 	ops = append(ops, mapOps("/metadata/annotations", orig.Annotations, injected.Annotations,
 		config.AnnotationStatus, DefaultContainerAnnotation)...)

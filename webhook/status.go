@@ -35,9 +35,13 @@ const (
 // injected, for users and for the webhook's own next pass.
 type Status struct {
 	Version   string `json:"version"`
-	Container string `json:"container"`
-	Interface string `json:"interface"`
+	Container string `json:"container,omitempty"`
+	Interface string `json:"interface,omitempty"`
 	Native    bool   `json:"native"`
+	// Skipped says why a pod that would have been injected was not, when
+	// the reason is only known from the admission check; the pod then has
+	// no container.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 func (s Status) encode() (string, error) {
@@ -56,6 +60,19 @@ func readStatus(pod *corev1.Pod) (Status, bool) {
 	}
 	var s Status
 	if err := json.Unmarshal([]byte(raw), &s); err != nil || s.Container == "" {
+		return Status{}, false
+	}
+	return s, true
+}
+
+// readSkipped returns the status of an earlier pass that skipped the pod.
+func readSkipped(pod *corev1.Pod) (Status, bool) {
+	raw, ok := pod.Annotations[config.AnnotationStatus]
+	if !ok {
+		return Status{}, false
+	}
+	var s Status
+	if err := json.Unmarshal([]byte(raw), &s); err != nil || s.Container != "" || s.Skipped == "" {
 		return Status{}, false
 	}
 	return s, true

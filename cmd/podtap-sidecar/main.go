@@ -45,6 +45,6 @@ func newRoot() *cobra.Command {
 	sidecarcmd.AddFlags(root)
 	run := newRunCmd()
 	root.RunE = run.RunE
-	root.AddCommand(run, newReplayCmd(), newConsumeCmd())
+	root.AddCommand(run, newReplayCmd(), newConsumeCmd(), newProbeCmd())
 	return root
 }

@@ -25,9 +25,14 @@ type Check struct {
 // readiness probe excludes the sink: a Kafka outage must never take the
 // application out of its Service, while operators still see the sink's
 // state on /readyz.
+//
+// A port already taken (an application listening on it without declaring
+// it) never stops the sidecar: capture goes on, a WARN names the port and
+// metrics.addr, and the listen is retried every ListenRetry until it
+// succeeds, which is logged at INFO. Only an address that can never be
+// listened on is an error.
 func Serve(ctx context.Context, addr string, checks ...Check) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("metrics: listening on %s (metrics.addr): %w", addr, err)
 	}
 	mux := http.NewServeMux()
@@ -69,10 +74,42 @@ func Serve(ctx context.Context, addr string, checks ...Check) error {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			slog.Error("metrics server stopped", "addr", addr, "err", err)
-		}
-	}()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		slog.Warn("metrics: cannot listen, so /metrics, /healthz and /readyz are not served; capture goes on and the listen is retried",
+			"addr", addr, "setting", "metrics.addr", "retry", ListenRetry, "err", err)
+		go func() {
+			if ln := retryListen(ctx, addr); ln != nil {
+				slog.Info("metrics: listening after all", "addr", addr)
+				serve(srv, ln, addr)
+			}
+		}()
+		return nil
+	}
+	go serve(srv, ln, addr)
 	return nil
+}
+
+// ListenRetry is how often a failed metrics listen is retried.
+var ListenRetry = 30 * time.Second
+
+func retryListen(ctx context.Context, addr string) net.Listener {
+	t := time.NewTicker(ListenRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			return ln
+		}
+	}
+}
+
+func serve(srv *http.Server, ln net.Listener, addr string) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		slog.Error("metrics server stopped", "addr", addr, "err", err)
+	}
 }

@@ -62,3 +62,43 @@ func TestReadyzChecksAndExclude(t *testing.T) {
 		t.Errorf("/metrics = %d", code)
 	}
 }
+
+// TestServeSurvivesATakenPort occupies the port first, as an application
+// listening on it without declaring it does: Serve must not fail, and must
+// serve once the port is free.
+func TestServeSurvivesATakenPort(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := taken.Addr().String()
+	retry := ListenRetry
+	ListenRetry = 50 * time.Millisecond
+	t.Cleanup(func() { ListenRetry = retry })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := Serve(ctx, addr, Check{Name: "capture", Fn: func() error { return nil }}); err != nil {
+		t.Fatalf("Serve on a taken port: %v; the sidecar would exit", err)
+	}
+	taken.Close()
+	var resp *http.Response
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if resp, err = http.Get("http://" + addr + "/healthz"); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("not served after the port was freed: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz = %d", resp.StatusCode)
+	}
+}
+
+func TestServeRejectsAnUnusableAddress(t *testing.T) {
+	if err := Serve(context.Background(), "no-port"); err == nil || !strings.Contains(err.Error(), "metrics.addr") {
+		t.Fatalf("Serve(no-port) = %v, want an error naming metrics.addr", err)
+	}
+}
