@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -317,6 +318,23 @@ func TestChartBrokersString(t *testing.T) {
 		_, err := runHelm(t, "template", releaseName, chartDir, "--namespace", releaseNamespace, "--set-string", "kafka.brokers="+bad)
 		if err == nil || !strings.Contains(err.Error(), "/kafka/brokers") {
 			t.Errorf("kafka.brokers=%q: %v, want an error naming brokers", bad, err)
+		}
+	}
+}
+
+// TestChartHostNetwork: hostNetwork puts the webhook pods on the node's
+// network, resolving cluster names still; off by default.
+func TestChartHostNetwork(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		var dep appsv1.Deployment
+		renderChart(t, "--set", fmt.Sprintf("hostNetwork=%t", on)).one(t, "Deployment", &dep)
+		spec := dep.Spec.Template.Spec
+		wantDNS := corev1.DNSPolicy("")
+		if on {
+			wantDNS = corev1.DNSClusterFirstWithHostNet
+		}
+		if spec.HostNetwork != on || spec.DNSPolicy != wantDNS {
+			t.Errorf("hostNetwork=%t: pod hostNetwork %t, dnsPolicy %q, want %q", on, spec.HostNetwork, spec.DNSPolicy, wantDNS)
 		}
 	}
 }
