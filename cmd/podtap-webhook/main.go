@@ -115,49 +115,17 @@ func newAnnotationsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintln(w, "| annotation | default | meaning |")
-			fmt.Fprintln(w, "|---|---|---|")
-			for _, a := range config.Annotations {
-				def, err := annotationDefault(&cfg, a)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(w, "| `%s` | %s | %s |\n", a.Key, def, a.Meaning)
+			table, err := config.AnnotationTable(&cfg)
+			if err != nil {
+				return err
 			}
-			return nil
+			_, err = fmt.Fprint(cmd.OutOrStdout(), table)
+			return err
 		},
 	}
 }
 
 // annotationDefault is what a pod gets without the annotation.
-func annotationDefault(cfg *config.Webhook, a config.Annotation) (string, error) {
-	var v string
-	switch a.Key {
-	case config.AnnotationCPURequest:
-		v = cfg.Sidecar.CPURequest
-	case config.AnnotationCPULimit:
-		v = cfg.Sidecar.CPULimit
-	case config.AnnotationMemoryRequest:
-		v = cfg.Sidecar.MemoryRequest
-	case config.AnnotationMemoryLimit:
-		v = cfg.Sidecar.MemoryLimit
-	case config.AnnotationNativeSidecar:
-		v = cfg.Injection.NativeSidecar
-	case config.AnnotationImage:
-		v = cfg.Sidecar.Image
-	default:
-		var err error
-		if v, err = config.Value(cfg.Sidecar.Settings, a.Setting); err != nil {
-			return "", err
-		}
-	}
-	if v == "" {
-		return "(none)", nil
-	}
-	return "`" + v + "`", nil
-}
-
 func loadConfig(cmd *cobra.Command) (config.Webhook, error) {
 	flags := cmd.Flags()
 	file, _ := flags.GetString("config")

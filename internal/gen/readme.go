@@ -37,6 +37,11 @@ func readmeSections(root string) ([]section, error) {
 	if err != nil {
 		return nil, err
 	}
+	defaults := config.DefaultWebhook()
+	annotations, err := config.AnnotationTable(&defaults)
+	if err != nil {
+		return nil, err
+	}
 	return []section{
 		{"sidecar-keys", sidecar},
 		{"kafka-keys", kafka},
@@ -45,6 +50,7 @@ func readmeSections(root string) ([]section, error) {
 		{"kafka-metrics", kafkaMets},
 		{"drop-reasons", reasons},
 		{"flags", flags},
+		{"annotations", annotations},
 	}, nil
 }
 
