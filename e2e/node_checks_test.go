@@ -197,8 +197,15 @@ func readyz(ip string, port int32, query string) (int, string, error) {
 func checkKafkaDown(t *testing.T, cl *cluster, pod *corev1.Pod) {
 	t.Helper()
 	ip, port := pod.Status.PodIP, sidecarPort(t, pod)
-	probe := pod.Spec.InitContainers[0].ReadinessProbe.HTTPGet.Path
-	_, query, _ := strings.Cut(probe, "?")
+	// The injected readiness probe is an exec probe (so a mesh's redirect
+	// cannot fail it); the kubelet runs it through runc during the hold
+	// below, and it asks the sidecar's /readyz?exclude=sink over loopback,
+	// which the loop asks too, from outside, to say why if the pod drops.
+	p := pod.Spec.InitContainers[0].ReadinessProbe
+	if p.Exec == nil || len(p.Exec.Command) < 2 || !slices.Equal(p.Exec.Command[1:], []string{"probe", config.ProbeReady}) {
+		t.Fatalf("the injected readiness probe is not `podtap-sidecar probe %s`: %+v", config.ProbeReady, p.ProbeHandler)
+	}
+	probe, query := strings.Join(p.Exec.Command, " "), "exclude=sink"
 	cl.mustKubectl(t, "-n", kafkaNamespace, "scale", "deployment", "kafka", "--replicas=0")
 	if _, err := cl.kubectl("-n", kafkaNamespace, "wait", "--for=delete", "pod", "-l", "app=kafka", "--timeout=1m"); err != nil {
 		t.Fatal(err)
@@ -211,7 +218,6 @@ func checkKafkaDown(t *testing.T, cl *cluster, pod *corev1.Pod) {
 		return err == nil && code != http.StatusOK, fmt.Errorf("/readyz: %s %v", full, err)
 	})
 	t.Logf("Kafka down: /readyz %s after %s", full, time.Since(down).Round(time.Millisecond))
-	p := pod.Spec.InitContainers[0].ReadinessProbe
 	hold := time.Duration(p.PeriodSeconds*(p.FailureThreshold+1)) * time.Second
 	for end := time.Now().Add(hold); time.Now().Before(end); time.Sleep(2 * time.Second) {
 		code, body, err := readyz(ip, port, "?"+query)
@@ -264,9 +270,11 @@ func checkWebhookDown(t *testing.T, cl *cluster, webhookDeployment, registration
 		t.Errorf("pod %s created with the webhook down is injected: %v, %d init containers", late.Name, late.Annotations, len(late.Spec.InitContainers))
 	}
 	var mwc admissionregistrationv1.MutatingWebhookConfiguration
-	if err := cl.c.Get(context.Background(), client.ObjectKey{Name: registration}, &mwc); err != nil || len(mwc.Webhooks) != 1 {
-		t.Fatalf("registration %s: %v", registration, err)
+	if err := cl.c.Get(context.Background(), client.ObjectKey{Name: registration}, &mwc); err != nil || len(mwc.Webhooks) == 0 {
+		t.Fatalf("registration %s: %d webhooks, %v", registration, len(mwc.Webhooks), err)
 	}
+	// The pod's namespace is opted in, so the namespace webhook (the
+	// first) is the one that fails open for it.
 	var seen string
 	waitFor(t, "the API server's record of the webhook failing open", 30*time.Second, func() (bool, error) {
 		for line := range strings.SplitSeq(cl.apiserverLog(t), "\n") {

@@ -108,9 +108,13 @@ func TestWholePath(t *testing.T) {
 	}
 	t.Logf("helm install: %d webhook pods ready, caBundle patched, in %s", len(webhookPods), time.Since(installStart).Round(time.Millisecond))
 
-	// 3. Opt in and restart, verbatim.
+	// 3. Opt in and restart, verbatim, once the webhook answers through
+	// its Service: kube-proxy programs the Service a moment after the pods
+	// are ready, and a pod created before that is admitted without podtap,
+	// as failurePolicy Ignore wants.
 	restartStart := time.Now()
 	cl.mustKubectl(t, "label", "namespace", shop, "podtap.io/inject=enabled")
+	waitInjecting(t, cl, shop)
 	cl.mustKubectl(t, "-n", shop, "rollout", "restart", "deployment")
 	cl.rollout(t, shop, "checkout")
 	cl.rollout(t, shop, "client")
@@ -268,8 +272,30 @@ func checkVersions(t *testing.T, bins binaries) {
 	}
 }
 
-// waitCABundle waits for the leader to patch the registration's caBundle
-// and returns it.
+// waitInjecting waits until a pod created in namespace, as a server-side
+// dry run, comes back with podtap in it: the API server reaches the webhook
+// through its Service.
+func waitInjecting(t *testing.T, cl *cluster, namespace string) {
+	t.Helper()
+	waitFor(t, "the webhook injecting through its Service", time.Minute, func() (bool, error) {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, GenerateName: "podtap-probe-"},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: appImage}}},
+		}
+		if err := cl.c.Create(context.Background(), pod, client.DryRunAll); err != nil {
+			return false, err
+		}
+		for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
+			if c.Name == webhook.ContainerName {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("a dry-run pod came back without %s", webhook.ContainerName)
+	})
+}
+
+// waitCABundle waits for the leader to patch the caBundle into every
+// webhook of the registration and returns it.
 func waitCABundle(t *testing.T, cl *cluster, name string) []byte {
 	t.Helper()
 	var bundle []byte
@@ -278,8 +304,12 @@ func waitCABundle(t *testing.T, cl *cluster, name string) []byte {
 		if err := cl.c.Get(context.Background(), client.ObjectKey{Name: name}, &mwc); err != nil {
 			return false, err
 		}
-		if len(mwc.Webhooks) == 1 {
-			bundle = mwc.Webhooks[0].ClientConfig.CABundle
+		bundle = nil
+		for i, wh := range mwc.Webhooks {
+			if len(wh.ClientConfig.CABundle) == 0 || i > 0 && !bytes.Equal(wh.ClientConfig.CABundle, bundle) {
+				return false, nil
+			}
+			bundle = wh.ClientConfig.CABundle
 		}
 		return len(bundle) > 0, nil
 	})
