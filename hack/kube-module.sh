@@ -1,6 +1,28 @@
-# Sourced by hack/envtest-assets.sh and hack/node-assets.sh: a throwaway Go
-# module that can build k8s.io/kubernetes' commands, and the ldflags that
-# stamp their version.
+# Sourced by hack/envtest-assets.sh and hack/node-assets.sh: the cache
+# check and build lock they share, a throwaway Go module that can build
+# k8s.io/kubernetes' commands, and the ldflags that stamp their version.
+
+# cached_or_locked: with the caller's ready() true, prints ASSETS and exits;
+# otherwise takes ASSETS' build lock (two CI jobs on one machine must not
+# build the same thing twice at once), checks again under it, and returns
+# for the caller to build, with the environment its throwaway modules need.
+cached_or_locked() {
+	if ready; then
+		printf '%s\n' "${ASSETS}"
+		exit 0
+	fi
+	mkdir -p "${ASSETS}"
+	exec 9>"${ASSETS}.lock"
+	flock 9
+	if ready; then
+		printf '%s\n' "${ASSETS}"
+		exit 0
+	fi
+	command -v go >/dev/null || { log "go is not on PATH"; exit 1; }
+	# The throwaway modules must not inherit the project's settings.
+	export GOFLAGS="-mod=mod -buildvcs=false"
+	export GOWORK=off
+}
 
 # kube_module_init DIR VERSION: makes DIR a module requiring
 # k8s.io/kubernetes@vVERSION. k8s.io/kubernetes requires its staging modules

@@ -28,30 +28,13 @@ kube_ready() {
 
 ready() { kube_ready && [[ -x "${ASSETS}/coredns" ]]; }
 
-if ready; then
-	printf '%s\n' "${ASSETS}"
-	exit 0
-fi
-
-mkdir -p "${ASSETS}"
-# Two CI jobs on one machine must not build the same thing twice at once.
-exec 9>"${ASSETS}.lock"
-flock 9
-if ready; then
-	printf '%s\n' "${ASSETS}"
-	exit 0
-fi
-
-command -v go >/dev/null || { log "go is not on PATH"; exit 1; }
 # shellcheck source=hack/kube-module.sh
 source "$(dirname "$0")/kube-module.sh"
+cached_or_locked
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/podtap-node.XXXXXX")"
 trap 'rm -rf "${WORK}"' EXIT
 
-# The throwaway modules must not inherit the project's settings.
-export GOFLAGS="-mod=mod -buildvcs=false"
-export GOWORK=off
 # Upstream builds these commands static too.
 export CGO_ENABLED=0
 
