@@ -55,39 +55,16 @@ func (p *parseStreams) NewStream(c Conn) Stream {
 // 4 MiB.
 func TestIdleKeepAliveConnections(t *testing.T) {
 	const (
-		conns       = 10000
-		perConn     = 2 << 10
-		fixed       = 4 << 20
-		probePeriod = time.Second
+		conns   = 10000
+		perConn = 2 << 10
+		fixed   = 4 << 20
 	)
-	b := newPcap(t, layers.LinkTypeEthernet)
-	server := addrPort("10.9.0.1:8080")
-	probe := addrPort("10.9.255.1:1")
-	b.segment(t0, probe, server, 0, 0, "S", nil)
-	ts := t0
-	step := func() time.Time { ts = ts.Add(10 * time.Microsecond); return ts }
-	for i := range conns {
-		client := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 8, byte(i >> 8), byte(i)}), uint16(10000+i%50000))
-		req := fmt.Appendf(nil, "GET /api/v1/orders/%d HTTP/1.1\r\nHost: orders:8080\r\nUser-Agent: Go-http-client/1.1\r\nAccept: application/json\r\nAccept-Encoding: gzip\r\n\r\n", i)
+	path, probe, lastIdle := heldCapture(t, conns, func(i int) []byte {
+		return fmt.Appendf(nil, "GET /api/v1/orders/%d HTTP/1.1\r\nHost: orders:8080\r\nUser-Agent: Go-http-client/1.1\r\nAccept: application/json\r\nAccept-Encoding: gzip\r\n\r\n", i)
+	}, func(i int) []byte {
 		body := fmt.Sprintf(`{"id":%d,"status":"shipped","total":{"amount":"42.50","currency":"EUR"}}`, i)
-		resp := fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: Mon, 23 Nov 2026 15:44:00 GMT\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-		cseq, sseq := uint32(1000), uint32(500000)
-		b.segment(step(), client, server, cseq, 0, "S", nil)
-		b.segment(step(), server, client, sseq, cseq+1, "SA", nil)
-		cseq, sseq = cseq+1, sseq+1
-		b.segment(step(), client, server, cseq, sseq, "A", nil)
-		b.segment(step(), client, server, cseq, sseq, "PA", req)
-		cseq += uint32(len(req))
-		b.segment(step(), server, client, sseq, cseq, "PA", resp)
-		sseq += uint32(len(resp))
-		b.segment(step(), client, server, cseq, sseq, "A", nil)
-	}
-	lastIdle := ts
-	end := t0.Add(10 * time.Second)
-	for i, ts := 0, t0; !ts.After(end); i, ts = i+1, ts.Add(probePeriod) {
-		b.segment(ts, probe, server, uint32(1+i), 0, "PA", []byte("p"))
-	}
-	path := b.close()
+		return fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: Mon, 23 Nov 2026 15:44:00 GMT\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	})
 
 	pairs := 0
 	growth := heapHeld(t, path, probe, lastIdle, func(p *message.Pair) {
@@ -142,4 +119,43 @@ func heapHeld(t *testing.T, path string, probe netip.AddrPort, settled time.Time
 		t.Fatal("the probe never ticked after the connections settled")
 	}
 	return int64(openHeap) - int64(base)
+}
+
+// heldCapture writes a capture of conns connections to one server, each
+// opened, sending req(i) and answered with resp(i) (with a bare ACK when
+// resp is nil), then silent; and a probe connection whose packets tick the
+// flow every second for 10 s. It returns the file, the probe and when the
+// last connection fell silent.
+func heldCapture(t *testing.T, conns int, req, resp func(i int) []byte) (string, netip.AddrPort, time.Time) {
+	t.Helper()
+	b := newPcap(t, layers.LinkTypeEthernet)
+	server := addrPort("10.9.0.1:8080")
+	probe := addrPort("10.9.255.1:1")
+	b.segment(t0, probe, server, 0, 0, "S", nil)
+	ts := t0
+	step := func() time.Time { ts = ts.Add(10 * time.Microsecond); return ts }
+	for i := range conns {
+		client := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 8, byte(i >> 8), byte(i)}), uint16(10000+i%50000))
+		rq := req(i)
+		cseq, sseq := uint32(1000), uint32(500000)
+		b.segment(step(), client, server, cseq, 0, "S", nil)
+		b.segment(step(), server, client, sseq, cseq+1, "SA", nil)
+		cseq, sseq = cseq+1, sseq+1
+		b.segment(step(), client, server, cseq, sseq, "A", nil)
+		b.segment(step(), client, server, cseq, sseq, "PA", rq)
+		cseq += uint32(len(rq))
+		if resp == nil {
+			b.segment(step(), server, client, sseq, cseq, "A", nil)
+			continue
+		}
+		rs := resp(i)
+		b.segment(step(), server, client, sseq, cseq, "PA", rs)
+		sseq += uint32(len(rs))
+		b.segment(step(), client, server, cseq, sseq, "A", nil)
+	}
+	settled := ts
+	for i, ts := 0, t0; !ts.After(t0.Add(10 * time.Second)); i, ts = i+1, ts.Add(time.Second) {
+		b.segment(ts, probe, server, uint32(1+i), 0, "PA", []byte("p"))
+	}
+	return b.close(), probe, settled
 }
