@@ -32,10 +32,10 @@ const (
 	// that stalled inside a request, headers and the first bytes of its
 	// body, holds about 3.4 KiB (TestStalledPartialRequests).
 	connFootprint = 4 << 10
-	// connShareNum/connShareDen of the Go memory limit, less reassembly's
-	// own cap (flow.max_buffer_bytes), is what tracked connections may
-	// take; the rest is the collector's headroom and the pairs, batches
-	// and sink queue in flight.
+	// connShareNum/connShareDen of the Go memory limit, less what is kept
+	// for reassembly's own buffers (bufferReserve), is what tracked
+	// connections may take; the rest is the collector's headroom and the
+	// pairs, batches and sink queue in flight.
 	connShareNum, connShareDen = 3, 4
 )
 
@@ -49,10 +49,19 @@ func connectionCap(cfg config.Flow) (int, string) {
 	if limit == math.MaxInt64 {
 		return cfg.MaxConnections, capLimit
 	}
-	budget := limit/connShareDen*connShareNum - int64(cfg.MaxBufferBytes)
+	budget := limit/connShareDen*connShareNum - bufferReserve(cfg, limit)
 	fit := max(budget/connFootprint, 1)
 	if fit < int64(cfg.MaxConnections) {
 		return int(fit), capMemory
 	}
 	return cfg.MaxConnections, capLimit
+}
+
+// bufferReserve is the part of the Go memory limit kept for out-of-order
+// data: flow.max_buffer_bytes, but no more than a quarter of the limit. A
+// small container limit with the default 64 MiB buffer cap would otherwise
+// leave no room for connections at all (a 64Mi limit allowed one); memory
+// pressure shedding covers a buffer that grows past its reserve.
+func bufferReserve(cfg config.Flow, limit int64) int64 {
+	return min(int64(cfg.MaxBufferBytes), limit/4)
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -76,6 +77,10 @@ func (f *Flow) Run(ctx context.Context, src capture.Source) error {
 	if f.capReason == capMemory {
 		slog.Info("connection cap lowered to what fits the Go memory limit",
 			"cap", f.maxConns, "flow.max_connections", f.cfg.MaxConnections)
+	}
+	if limit := debug.SetMemoryLimit(-1); int64(f.cfg.MaxBufferBytes) > limit/4 {
+		slog.Warn("flow.max_buffer_bytes is over a quarter of the Go memory limit: out-of-order data past that share is bounded only by shedding connections under memory pressure",
+			"flow.max_buffer_bytes", int64(f.cfg.MaxBufferBytes), "GOMEMLIMIT", limit)
 	}
 	workers := make([]*worker, f.cfg.Workers)
 	var wg sync.WaitGroup

@@ -26,7 +26,8 @@ func TestConnectionCapFitsMemoryLimit(t *testing.T) {
 
 	debug.SetMemoryLimit(256 << 20 / 10 * 9) // as the webhook sets it for 256Mi
 	n, reason := connectionCap(cfg)
-	want := (256<<20/10*9/connShareDen*connShareNum - int(cfg.MaxBufferBytes)) / connFootprint
+	limit := 256 << 20 / 10 * 9
+	want := (limit/connShareDen*connShareNum - min(int(cfg.MaxBufferBytes), limit/4)) / connFootprint
 	if n != want || reason != capMemory {
 		t.Errorf("cap %d (%s) under 230 MiB, want %d (%s)", n, reason, want, capMemory)
 	}
@@ -37,12 +38,16 @@ func TestConnectionCapFitsMemoryLimit(t *testing.T) {
 	if n, reason := connectionCap(cfg); n != 1000 || reason != capLimit {
 		t.Errorf("cap %d (%s) with flow.max_connections 1000, want 1000 (%s)", n, reason, capLimit)
 	}
-	debug.SetMemoryLimit(1 << 20)
-	if n, _ := connectionCap(cfg); n != 1 {
-		t.Errorf("cap %d under a limit smaller than the buffer cap, want 1", n)
+	// A 64Mi container (GOMEMLIMIT 90% of it) with the default 64 MiB
+	// buffer cap: a quarter of the limit is kept for buffers, not all of
+	// it, so thousands of connections still fit.
+	cfg.MaxConnections = 100000
+	small := int64(64 << 20 / 10 * 9)
+	debug.SetMemoryLimit(small)
+	if n, reason := connectionCap(cfg); int64(n) != (small/4*3-small/4)/connFootprint || reason != capMemory || n < 5000 {
+		t.Errorf("cap %d (%s) under a 64Mi container, want %d", n, reason, (small/4*3-small/4)/connFootprint)
 	}
 	debug.SetMemoryLimit(prev)
-	cfg.MaxConnections = 100000
 	if prev == 1<<63-1 {
 		if n, reason := connectionCap(cfg); n != 100000 || reason != capLimit {
 			t.Errorf("cap %d (%s) without a memory limit, want flow.max_connections", n, reason)
