@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,6 +50,10 @@ type AdmissionCheck struct {
 	Log    *slog.Logger
 
 	cache verdictCache
+	// inFlight shares one check among the pods of a scale-up that miss
+	// the cache together: N pods would otherwise make 2N dry-runs through
+	// every admission webhook at once and time out the outer call.
+	inFlight singleflight.Group
 	// failing is true while dry-runs fail, so the degraded state is
 	// logged once and its recovery too.
 	mu      sync.Mutex
@@ -90,14 +96,25 @@ func (a *AdmissionCheck) Check(ctx context.Context, orig, injected *corev1.Pod) 
 		AdmissionChecks.WithLabelValues(v.result(), "true").Inc()
 		return v, nil
 	}
-	v, err := a.check(ctx, orig, injected)
+	var v Verdict
+	var err error
+	shared := false
+	if key == "" {
+		v, err = a.check(ctx, orig, injected)
+	} else {
+		var got any
+		got, err, shared = a.inFlight.Do(key, func() (any, error) { return a.check(ctx, orig, injected) })
+		v, _ = got.(Verdict)
+	}
+	cached := strconv.FormatBool(shared)
 	if err != nil {
-		AdmissionChecks.WithLabelValues(CheckError, "false").Inc()
+		AdmissionChecks.WithLabelValues(CheckError, cached).Inc()
 		a.degraded(err)
 		return Verdict{}, err
 	}
 	a.recovered()
-	AdmissionChecks.WithLabelValues(v.result(), "false").Inc()
+	v.Cached = shared
+	AdmissionChecks.WithLabelValues(v.result(), cached).Inc()
 	if key != "" && a.Config.CacheTTL > 0 {
 		a.cache.put(key, v, time.Now().Add(a.Config.CacheTTL), a.Config.CacheSize)
 	}
