@@ -338,3 +338,25 @@ func TestChartHostNetwork(t *testing.T) {
 		}
 	}
 }
+
+// TestChartAdmissionCheck: webhook.admissionCheck sets the webhook's
+// dry-run and the ClusterRole's right to create pods together.
+func TestChartAdmissionCheck(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		r := renderChart(t, "--set", fmt.Sprintf("webhook.admissionCheck=%t", on))
+		if got := r.webhookConfig(t).Injection.AdmissionCheck.Enabled; got != on {
+			t.Errorf("webhook.admissionCheck=%t: injection.admission_check.enabled %t", on, got)
+		}
+		createsPods := false
+		for _, u := range r.all("ClusterRole") {
+			var cr rbacv1.ClusterRole
+			into(t, u, &cr)
+			for _, rule := range cr.Rules {
+				createsPods = createsPods || slices.Contains(rule.Resources, "pods") && slices.Contains(rule.Verbs, "create")
+			}
+		}
+		if createsPods != on {
+			t.Errorf("webhook.admissionCheck=%t: the ClusterRole creates pods: %t", on, createsPods)
+		}
+	}
+}

@@ -159,6 +159,8 @@ injection:
   native_sidecar: {{ .Values.webhook.nativeSidecar | quote }}
   version_refresh: {{ .Values.webhook.versionRefresh | quote }}
   allow_image_override: {{ .Values.webhook.allowImageOverride }}
+  admission_check:
+    enabled: {{ .Values.webhook.admissionCheck }}
 sidecar:
   image: {{ include "podtap.imageRef" (dict "image" .Values.sidecar.image "appVersion" .Chart.AppVersion) }}
   image_pull_policy: {{ .Values.sidecar.image.pullPolicy }}
