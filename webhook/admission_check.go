@@ -2,7 +2,9 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -231,18 +233,25 @@ func (a *AdmissionCheck) recovered() {
 var templateHashLabels = []string{"pod-template-hash", "controller-revision-hash"}
 
 // cacheKey groups the pods that share a verdict: same namespace, same
-// controller, same template. A pod without a controller is not cached.
+// controller, same template. A controller that labels no template hash
+// (a Job, an Argo Workflow whose steps differ) is keyed by a hash of the
+// pod's spec instead, so pods that differ never share a verdict. A pod
+// without a controller is not cached.
 func cacheKey(pod *corev1.Pod) string {
 	ref := metav1.GetControllerOf(pod)
 	if ref == nil || ref.UID == "" {
 		return ""
 	}
-	hash := ""
 	for _, l := range templateHashLabels {
 		if v, ok := pod.Labels[l]; ok {
-			hash = l + "=" + v
-			break
+			return pod.Namespace + "/" + string(ref.UID) + "/" + l + "=" + v
 		}
 	}
-	return pod.Namespace + "/" + string(ref.UID) + "/" + hash
+	spec, err := json.Marshal(pod.Spec)
+	if err != nil {
+		return ""
+	}
+	h := fnv.New64a()
+	h.Write(spec)
+	return pod.Namespace + "/" + string(ref.UID) + "/spec=" + strconv.FormatUint(h.Sum64(), 16)
 }

@@ -59,3 +59,18 @@ func TestAdmissionCheckSharedAcrossAScaleUp(t *testing.T) {
 		t.Errorf("%d pods took the shared verdict, want at least %d", shared.Load(), pods-1)
 	}
 }
+
+// TestCacheKeyWithoutTemplateHash: the pods of a controller that labels no
+// template hash share a verdict only when their specs are the same.
+func TestCacheKeyWithoutTemplateHash(t *testing.T) {
+	step := func(image string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+			Namespace:       "ci",
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "argoproj.io/v1alpha1", Kind: "Workflow", Name: "build", UID: "wf-1", Controller: ptr.To(true)}},
+		}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: image}}}}
+	}
+	a, b, c := cacheKey(step("golang")), cacheKey(step("alpine")), cacheKey(step("golang"))
+	if a == "" || a == b || a != c {
+		t.Errorf("keys %q, %q, %q: want the two golang steps alike and the alpine one apart", a, b, c)
+	}
+}
