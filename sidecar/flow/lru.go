@@ -57,7 +57,8 @@ func (w *worker) evict(now time.Time, quiet time.Duration) bool {
 // it held of a message is handed on as cut short), its parser state is
 // released, and it no longer counts against the cap. Reassembly keeps its
 // small record until the idle timeout, with the packets that still come
-// emptied of their payload, as for an ended connection.
+// emptied of their payload, as for an ended connection, until one that
+// carries data tracks it again (see rejoin).
 func (c *tracked) shed(now time.Time) {
 	c.end(now)
 	c.user = nil

@@ -38,6 +38,10 @@ type tracked struct {
 	// rst marks a side whose stream end is an accepted RST.
 	rst   [2]bool
 	ended bool
+	// resync marks a side of a connection tracked again after it was shed
+	// (see rejoin) until its first bytes: the bytes it sent while shed are
+	// skipped as those before a midstream pickup are, not as a gap.
+	resync [2]bool
 	// slot indexes worker.conns; -1 once the connection is no longer
 	// tracked (shed at the cap, or closed).
 	slot int
@@ -79,6 +83,9 @@ func addr(raw []byte) netip.Addr {
 // the capture time of every segment reassembly is about to buffer.
 func (c *tracked) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
 	c.w.touched = c
+	if c.slot < 0 && len(tcp.Payload) > 0 {
+		c.rejoin()
+	}
 	if c.slot >= 0 {
 		c.last = ci.Timestamp.UnixNano()
 		c.w.lru.touch(c)
@@ -133,7 +140,11 @@ func (c *tracked) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assemb
 	d := c.sideOf(dir)
 	seq := h.next + uint32(max(skip, 0))
 	n, _ := sg.Lengths()
-	if skip > 0 {
+	resync := c.resync[i]
+	if skip > 0 || n > 0 {
+		c.resync[i] = false
+	}
+	if skip > 0 && !resync {
 		c.w.gapBytes(skip)
 		// The gap is known once the bytes after it are: it takes their time.
 		ts, _, _ := h.run(0, seq, n, now)
@@ -165,6 +176,21 @@ func (c *tracked) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assemb
 			c.end(now)
 		}
 	}
+}
+
+// rejoin tracks again a connection shed earlier (see shed) that carries
+// data again, admitted under the cap as a new one is: a keep-alive
+// connection silent long enough to be shed is captured again once it is
+// used. Its new stream joins mid-connection, as on a midstream pickup; the
+// parse stage resynchronises on it. A connection that was reset or began
+// to close stays as it is until reassembly closes it.
+func (c *tracked) rejoin() {
+	if c.rst[0] || c.rst[1] || c.sides[0].closed || c.sides[1].closed || !c.w.admit() {
+		return
+	}
+	c.ended, c.sawSYN = false, false
+	c.resync = [2]bool{true, true}
+	c.w.track(c)
 }
 
 // ReassemblyComplete ends the stream once both sides are closed (FIN,

@@ -219,25 +219,35 @@ func (pf poolFactory) New(netFlow, _ gopacket.Flow, tcp *layers.TCP, _ reassembl
 	if len(tcp.Payload) == 0 && !tcp.SYN {
 		return nil
 	}
-	if !w.f.admit() {
-		// At the cap, the connection silent the longest for a flush
-		// interval gives way; if none has, the new one is refused.
-		evicted := w.evict(w.ctx.ci.Timestamp, w.f.cfg.FlushInterval)
-		if evicted {
-			w.shedEvicted.Inc()
-			w.f.shed.Add(1)
-		}
-		if !evicted || !w.f.admit() {
-			w.ignored[overLimit]++
-			if w.overLimit.first(w.hash) {
-				w.overLimitConns.Inc()
-				w.shedRefused.Inc()
-				w.f.shed.Add(1)
-			}
-			return nil
-		}
+	if !w.admit() {
+		return nil
 	}
 	c := newTracked(w, netFlow, tcp)
 	w.track(c)
 	return c
+}
+
+// admit takes a place under the connection cap for the connection of the
+// packet being assembled. At the cap, the connection silent the longest
+// for a flush interval gives way; if none has, the connection is refused
+// (its packet counted as dropped).
+func (w *worker) admit() bool {
+	if w.f.admit() {
+		return true
+	}
+	evicted := w.evict(w.ctx.ci.Timestamp, w.f.cfg.FlushInterval)
+	if evicted {
+		w.shedEvicted.Inc()
+		w.f.shed.Add(1)
+	}
+	if evicted && w.f.admit() {
+		return true
+	}
+	w.ignored[overLimit]++
+	if w.overLimit.first(w.hash) {
+		w.overLimitConns.Inc()
+		w.shedRefused.Inc()
+		w.f.shed.Add(1)
+	}
+	return false
 }
