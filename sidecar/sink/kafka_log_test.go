@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/internal/testenv"
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
@@ -240,7 +240,7 @@ func TestKafkaOutageLogDropsByReason(t *testing.T) {
 // acknowledgement once the broker answers again (after the client's
 // request timeout, 20 s).
 func TestKafkaOutageLogNotAnswering(t *testing.T) {
-	if testing.Short() && os.Getenv("CI") != "true" {
+	if testing.Short() && !testenv.OnCI() {
 		t.Skip("SKIPPING: waits out franz-go's 20 s produce request timeout; run without -short (CI always runs it)")
 	}
 	c := newCluster(t, kfake.SeedTopics(1, testTopic))
