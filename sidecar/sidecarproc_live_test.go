@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/podtap/podtap/internal/bench/scenario"
 )
 
 // limitedSidecar is the real podtap-sidecar in the pod's namespace and the
@@ -34,7 +36,12 @@ type limitedSidecar struct {
 
 func startLimitedSidecar(t *testing.T, cg *memoryCgroup, ns, ip string) *limitedSidecar {
 	t.Helper()
-	bin := buildSidecarBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	bin, err := scenario.BuildSidecar(ctx, t.TempDir())
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ports := []string{"8080"}
 	for _, p := range stalledPorts {
 		ports = append(ports, strconv.Itoa(p))
@@ -164,24 +171,6 @@ func (s *limitedSidecar) log() string {
 func (s *limitedSidecar) logTail() string {
 	l := s.log()
 	return l[max(0, len(l)-2000):]
-}
-
-// buildSidecarBinary builds podtap-sidecar from this module.
-func buildSidecarBinary(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("finding the module (go env GOMOD): %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "podtap-sidecar")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/podtap-sidecar")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building podtap-sidecar: %v: %s", err, out)
-	}
-	return bin
 }
 
 // scrapeSum adds up every sample of metric name at base/metrics.
