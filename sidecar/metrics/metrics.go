@@ -75,7 +75,7 @@ var (
 	// ConnectionsTotal counts connections by what they turned out to be.
 	ConnectionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "podtap_connections_total",
-		Help: "TCP connections seen, by detected protocol (http1, http2, ignored, sampled_out, over_limit).",
+		Help: "TCP connections seen, by detected protocol (http1, http2, tls, ignored, sampled_out, over_limit).",
 	}, []string{"protocol"})
 	// ConnectionsShed counts connections shed at the connection cap: a
 	// tracked one evicted to make room, or a new one refused.
@@ -111,3 +111,21 @@ func init() {
 
 // Drop counts one dropped pair.
 func Drop(reason string) { PairsDropped.WithLabelValues(reason).Inc() }
+
+// Reasons of podtap_tls_connections_total: why podtap could not read a TLS
+// connection's plaintext. TLS capture (capture.tls) adds its own when it
+// sees a connection but cannot decrypt it.
+const (
+	// TLSCaptureOff: TLS capture is off, so only the ClientHello is read.
+	TLSCaptureOff = "capture_off"
+)
+
+// TLSConnections counts TLS connections podtap saw but could not read, by
+// server (address:port), SNI, ALPN offered and reason. The parse stage
+// bounds the label sets; past the bound they count under "other".
+var TLSConnections = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "podtap_tls_connections_total",
+	Help: "TLS connections whose plaintext podtap could not read, by server, SNI and ALPN of the ClientHello, and reason (capture_off).",
+}, []string{"server", "sni", "alpn", "reason"})
+
+func init() { Registry.MustRegister(TLSConnections) }

@@ -8,6 +8,7 @@ import (
 	"github.com/podtap/podtap/sidecar/http2"
 	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/pair"
+	"github.com/podtap/podtap/sidecar/tlshello"
 )
 
 // detect decides the protocol from the buffered first bytes, or waits for
@@ -23,6 +24,13 @@ func (s *Stream) detect(ts time.Time) {
 	for _, dir := range [2]message.Side{message.AtoB, message.BtoA} {
 		b := s.pending[dir]
 		if len(b) == 0 {
+			continue
+		}
+		switch tlshello.Sniff(b) {
+		case tlshello.Yes:
+			s.startTLS(dir)
+			return
+		case tlshello.Maybe:
 			continue
 		}
 		switch http1.Sniff(b) {

@@ -6,6 +6,7 @@
 package parse
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/podtap/podtap/config"
@@ -21,6 +22,7 @@ type Factory struct {
 	http1       http1.Options
 	http2       http2.Options
 	pairing     *pair.Options
+	tls         *tlsSeen
 }
 
 // NewFactory prepares detection and parsing for every connection. judge
@@ -41,6 +43,7 @@ func NewFactory(cfg *config.Sidecar, judge message.Judge, pairing *pair.Options)
 			Judge:          judge,
 		},
 		pairing: pairing,
+		tls:     newTLSSeen(slog.Default(), time.Now),
 	}
 }
 
@@ -59,6 +62,8 @@ type Stream struct {
 	h1    *http1.Parser
 	h2    *http2.Parser
 	pairs *pair.Matcher
+	// tls reads the ClientHello of a connection that starts as TLS.
+	tls *tlsConn
 	// pending holds each side's first bytes until detection decides;
 	// nil while none are held.
 	pending *[2][]byte
@@ -78,6 +83,9 @@ func (s *Stream) Data(dir message.Side, b []byte, ts time.Time) {
 		return
 	case s.h1 != nil || s.h2 != nil:
 		s.feed(dir, b, ts)
+		return
+	case s.tls != nil:
+		s.tlsData(dir, b)
 		return
 	}
 	if s.pending == nil && s.startOn(dir, b, ts) {
@@ -119,6 +127,11 @@ func (s *Stream) Gap(dir message.Side, n int, ts time.Time) {
 	fromClient := dir == s.clientSide
 	switch {
 	case s.ignored:
+	case s.tls != nil:
+		// The rest of the ClientHello is lost: report what was read.
+		if dir == s.tls.client {
+			s.endTLS()
+		}
 	case s.h1 != nil && !s.switched[dir]:
 		s.h1.Gap(fromClient, n, ts)
 	case s.h2 != nil:
@@ -142,6 +155,9 @@ func (s *Stream) Tick(now time.Time) {
 
 // End closes the parsers and counts what never completed.
 func (s *Stream) End(ts time.Time) {
+	if s.tls != nil {
+		s.endTLS()
+	}
 	s.close(ts)
 	if s.pairs != nil {
 		s.pairs.Close()

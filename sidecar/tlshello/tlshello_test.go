@@ -169,3 +169,24 @@ func findExt(rec []byte, typ int) int {
 	}
 	panic("extension not found")
 }
+
+func TestSniff(t *testing.T) {
+	curl := file(t, "curl-h2.bin")
+	tests := []struct {
+		in   []byte
+		want Verdict
+	}{
+		{curl, Yes},
+		{curl[:6], Yes},
+		{curl[:3], Maybe},
+		{nil, No},
+		{[]byte("GET / HTTP/1.1\r\n"), No},
+		{[]byte{22, 3, 3, 0, 4, 2}, No},
+		{[]byte{23, 3, 3, 0, 4, 1}, No},
+	}
+	for _, tt := range tests {
+		if got := Sniff(tt.in); got != tt.want {
+			t.Errorf("Sniff(% x) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
