@@ -118,7 +118,7 @@ func TestTLSSeenBoundAndLog(t *testing.T) {
 	seen.count(top, helloOf("api.example.com", "h2"), metrics.TLSCaptureOff)
 	out := logs.String()
 	if strings.Count(out, "\n") != 2 || !strings.Contains(out, "10.0.0.2:443 sni=api.example.com alpn=h2 ×4") ||
-		!strings.Contains(out, "past_bound=6") || !strings.Contains(out, "reason=capture_off") {
+		!strings.Contains(out, "past_bound=6") || !strings.Contains(out, "dropped.tls_not_read=72") || !strings.Contains(out, "reason=capture_off") {
 		t.Fatalf("log:\n%s", out)
 	}
 }
