@@ -209,8 +209,8 @@ func (s *Stream) feed(dir message.Side, b []byte, ts time.Time) {
 			b = b[n:]
 		case "tunnel":
 			// The tunnel carries a connection of its own: plaintext
-			// HTTP/2 (gRPC through a proxy) is parsed, anything else
-			// (TLS) ignored.
+			// HTTP/2 (gRPC through a proxy) is parsed, TLS counted by its
+			// ClientHello, anything else ignored.
 			s.h1.Close(ts)
 			s.h1 = nil
 			s.hold(dir, b[n:])

@@ -130,3 +130,16 @@ func helloOf(sni, alpn string) tlshello.Hello {
 	}
 	return h
 }
+
+// TestTLSThroughConnect: TLS inside an HTTP CONNECT tunnel is counted with
+// the proxy as its server and the SNI of the host behind it.
+func TestTLSThroughConnect(t *testing.T) {
+	s, _ := newStream(t, true)
+	before := testutil.ToFloat64(metrics.TLSConnections.WithLabelValues("10.0.0.2:80", "shop.example.com", "h2,http/1.1", metrics.TLSCaptureOff))
+	s.Data(message.AtoB, []byte("CONNECT shop.example.com:443 HTTP/1.1\r\nHost: shop.example.com:443\r\n\r\n"), ts)
+	s.Data(message.BtoA, []byte("HTTP/1.1 200 Connection established\r\n\r\n"), ts)
+	s.Data(message.AtoB, hello(t, "curl-h2.bin"), ts)
+	if d := testutil.ToFloat64(metrics.TLSConnections.WithLabelValues("10.0.0.2:80", "shop.example.com", "h2,http/1.1", metrics.TLSCaptureOff)) - before; d != 1 || !s.Ignored() {
+		t.Fatalf("+%v, ignored %v", d, s.Ignored())
+	}
+}
