@@ -104,10 +104,14 @@ var starts = func() (t [256]bool) {
 }()
 
 // MayMatch is the test that rejects most values before a call to Value: it
-// is small enough to be inlined into the body scanner's loop.
+// is small enough to be inlined into the body scanner's loop. A long value
+// passes only when it starts as a JWT, a PEM block or a bearer token can.
 func MayMatch(v []byte) bool {
-	return len(v) >= minLen && starts[v[0]]
+	return len(v) >= minLen && starts[v[0]] && (len(v) <= maxShort || longStarts[v[0]])
 }
+
+// longStarts marks the first bytes of the types of unbounded length.
+var longStarts = [256]bool{'e': true, '-': true, 'B': true, 'b': true}
 
 // Value returns the type of v, the value of the field named key (empty
 // when the value has no name, as an array's element), or None. v is the

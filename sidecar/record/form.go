@@ -9,7 +9,9 @@ import (
 // object of field -> list of values, fields in order of first appearance.
 // Fields in redact are masked. ok is false when the body does not decode
 // as a form; dst is then returned unchanged.
-func appendForm(dst, body []byte, redact *fieldSet) (out []byte, hits []string, ok bool) {
+// Values not masked by name are classified by cls, when set, at
+// cls.prefix + field name, and masked when their type is.
+func appendForm(dst, body []byte, redact *fieldSet, cls *classifier) (out []byte, hits []string, ok bool) {
 	type field struct {
 		name   string
 		values []string
@@ -52,7 +54,7 @@ func appendForm(dst, body []byte, redact *fieldSet) (out []byte, hits []string, 
 			if j > 0 {
 				dst = append(dst, ',')
 			}
-			if masked {
+			if masked || (cls != nil && cls.at(f.name).value(bytesOf(f.name), bytesOf(v))) {
 				dst = append(dst, redactedValue...)
 				continue
 			}

@@ -1,9 +1,12 @@
 package record
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/bits"
 	"unicode/utf8"
+
+	"github.com/podtap/podtap/sidecar/classify"
 )
 
 // maxJSONDepth bounds nesting, so that the container stack stays small
@@ -33,7 +36,18 @@ type jsonCompactor struct {
 	masks []mask
 	// objects has bit d set when the container at depth d is an object.
 	objects [maxJSONDepth/64 + 1]uint64
+	// cls classifies string values; nil when classification is off.
+	cls *classifier
+	// keys[d-1] is the key of the value being scanned in the container at
+	// depth d, or arrayKey in an array; kept only when cls is set.
+	keys []keySpan
 }
+
+// keySpan is a key's bytes in src.
+type keySpan struct{ start, end int }
+
+// arrayKey stands for the elements of an array, collapsed in paths.
+var arrayKey = keySpan{-1, -1}
 
 // mask is a masked value in progress: once the scan is back at depth, the
 // value's output from mark on is replaced by redactedValue.
@@ -46,7 +60,15 @@ type mask struct {
 // appendCompactJSON appends src compacted to dst. ok is false when src is
 // not valid JSON; dst is then returned unchanged.
 func appendCompactJSON(dst, src []byte, redact *fieldSet) (out []byte, hits []string, ok bool) {
-	c := jsonCompactor{src: src, dst: dst, redact: redact}
+	return appendClassifiedJSON(dst, src, redact, nil)
+}
+
+// appendClassifiedJSON is appendCompactJSON that also classifies every
+// string value with cls, at paths under cls.prefix, and masks the types it
+// masks. What cls collects is kept when src is not valid JSON too; the
+// caller then discards it.
+func appendClassifiedJSON(dst, src []byte, redact *fieldSet, cls *classifier) (out []byte, hits []string, ok bool) {
+	c := jsonCompactor{src: src, dst: dst, redact: redact, cls: cls}
 	end, ok := c.scan()
 	if !ok {
 		return dst, nil, false
@@ -129,6 +151,9 @@ value:
 		}
 		if j < len(src) && src[j] == '"' {
 			i = j + 1
+			if c.cls != nil && classify.MayMatch(src[start+1:j]) {
+				c.classifyString(start, i, depth)
+			}
 			goto after
 		}
 		var ok, bad bool
@@ -137,6 +162,8 @@ value:
 		}
 		if bad {
 			c.repairString(start, i)
+		} else if c.cls != nil && classify.MayMatch(src[start+1:i-1]) {
+			c.classifyString(start, i, depth)
 		}
 	case '{':
 		if i = c.space(i + 1); i < len(src) && src[i] == '}' {
@@ -149,6 +176,9 @@ value:
 			return i, false
 		}
 		c.objects[depth/64] |= 1 << (depth % 64)
+		if c.cls != nil {
+			c.keys = append(c.keys[:depth-1], keySpan{})
+		}
 		goto key
 	case '[':
 		if i = c.space(i + 1); i < len(src) && src[i] == ']' {
@@ -159,6 +189,9 @@ value:
 			return i, false
 		}
 		c.objects[depth/64] &^= 1 << (depth % 64)
+		if c.cls != nil {
+			c.keys = append(c.keys[:depth-1], arrayKey)
+		}
 		goto value
 	case 't':
 		if i = literal(src, i, "true"); i < 0 {
@@ -297,6 +330,9 @@ key:
 		// Whitespace after the colon is dropped by value; a mask's mark
 		// before it is still right, since dropped bytes are not copied.
 		i++
+		if c.cls != nil {
+			c.keys[depth-1] = keySpan{start + 1, quote}
+		}
 		// Keys with escapes are compared as written, and long keys are never
 		// masked: sensitive key names are short plain ASCII. The filter
 		// rejects nearly every key before lookupField's call; src[start+1]
@@ -312,6 +348,35 @@ key:
 		}
 	}
 	goto value
+}
+
+// classifyString classifies the string token src[start:end], the value at
+// depth, and masks it when its type is masked and no name mask holds it
+// already.
+//
+//go:noinline
+func (c *jsonCompactor) classifyString(start, end int, depth uint) {
+	v := c.src[start+1 : end-1]
+	if bytes.IndexByte(v, '\\') >= 0 {
+		c.cls.scratch = unescapeJSON(c.cls.scratch[:0], v)
+		v = c.cls.scratch
+	}
+	var key []byte
+	c.cls.path = append(c.cls.path[:0], c.cls.prefix...)
+	for _, k := range c.keys[:depth] {
+		if k == arrayKey {
+			c.cls.path = append(c.cls.path, "[]"...)
+			key = nil
+			continue
+		}
+		key = c.src[k.start:k.end]
+		c.cls.path = append(append(c.cls.path, '.'), key...)
+	}
+	if c.cls.value(key, v) && len(c.masks) == 0 {
+		c.flush(start)
+		c.dst = append(c.dst, redactedValue...)
+		c.done = end
+	}
 }
 
 // shortLen is how many bytes of a string value scan reads one at a time
