@@ -9,13 +9,19 @@ import (
 // leading zeros), outside 0.0.0.0/8, unless the field's name says it holds
 // a version ("version": "1.2.3.4").
 func isIPv4(key, v []byte) bool {
-	if len(v) < 7 || len(v) > 15 || bytes.Count(v, []byte{'.'}) != 3 || v[0] == '0' {
+	if len(v) < 7 || len(v) > 15 || v[0] == '0' {
 		return false
 	}
+	dots := 0
 	for _, b := range v {
-		if !isDigit(b) && b != '.' {
+		if b == '.' {
+			dots++
+		} else if !isDigit(b) {
 			return false
 		}
+	}
+	if dots != 3 {
+		return false
 	}
 	a, err := netip.ParseAddr(string(v))
 	return err == nil && a.Is4() && !versionKey(key)
@@ -24,7 +30,11 @@ func isIPv4(key, v []byte) bool {
 // isIPv6 accepts an IPv6 address as net/netip parses it, with at least two
 // colons, other than the unspecified address.
 func isIPv6(key, v []byte) bool {
-	if len(v) > 64 || bytes.Count(v, []byte{':'}) < 2 {
+	if len(v) > 64 || !(isHex(v[0]) || v[0] == ':') {
+		return false
+	}
+	colon := bytes.IndexByte(v, ':')
+	if colon < 0 || bytes.IndexByte(v[colon+1:], ':') < 0 {
 		return false
 	}
 	for _, b := range v {

@@ -17,6 +17,7 @@ type classifier struct {
 	// path and scratch are reused buffers: a path being built, a string
 	// being unescaped.
 	path, scratch []byte
+	keys          []keySpan
 	found         []message.Finding
 	// masked are the paths of values masked by type.
 	masked []string
@@ -29,6 +30,12 @@ func (c *classifier) value(key, v []byte) bool {
 	if t == classify.None {
 		return false
 	}
+	return c.add(t)
+}
+
+// add records a value of type t at c.path and reports whether it is to be
+// masked.
+func (c *classifier) add(t classify.Type) bool {
 	name := t.String()
 	mask := c.mask.Has(t)
 	for _, f := range c.found {
@@ -44,12 +51,9 @@ func (c *classifier) value(key, v []byte) bool {
 	return mask
 }
 
-// at sets c.path to c.prefix followed by parts, and returns c.
-func (c *classifier) at(parts ...string) *classifier {
-	c.path = append(c.path[:0], c.prefix...)
-	for _, p := range parts {
-		c.path = append(c.path, p...)
-	}
+// at sets c.path to c.prefix followed by name, and returns c.
+func (c *classifier) at(name string) *classifier {
+	c.path = append(append(c.path[:0], c.prefix...), name...)
 	return c
 }
 

@@ -297,7 +297,7 @@ func (x *encoding) headers(path string, h message.Headers) {
 		masked := x.e.redactHeaders[f.Name]
 		cookies := f.Name == "cookie" || f.Name == "set-cookie"
 		if masked && !cookies {
-			x.redacted = append(x.redacted, path+f.Name)
+			x.mark(path + f.Name)
 		}
 		n := 0
 		for _, g := range h[i:] {
@@ -311,7 +311,7 @@ func (x *encoding) headers(path string, h message.Headers) {
 			switch {
 			case cookies:
 				x.cookies(path+f.Name, g.Value, f.Name == "set-cookie", masked)
-			case x.classifyHeader(path+f.Name, f.Name, g.Value) && !masked:
+			case x.classifyHeader(path, f.Name, g.Value) && !masked:
 				x.raw(redactedValue)
 				x.takeMasked()
 			case masked:
@@ -347,7 +347,7 @@ func (x *encoding) body(half, contentType string, b []byte) {
 	var ok bool
 	switch {
 	case isJSON(mt):
-		found := x.classifyAt(half + ".body")
+		found := x.classifyAt(bodyPath(half, false))
 		if x.dst, hits, ok = appendClassifiedJSON(x.dst, b, x.e.redactFields, x.cls); ok {
 			x.hits(half, hits)
 			x.takeMasked()
@@ -356,7 +356,7 @@ func (x *encoding) body(half, contentType string, b []byte) {
 		x.forget(found)
 		x.flags = append(x.flags, half+"_"+message.FlagBodyInvalidJSON)
 	case mt == "application/x-www-form-urlencoded":
-		found := x.classifyAt(half + ".body.")
+		found := x.classifyAt(bodyPath(half, true))
 		if x.dst, hits, ok = appendForm(x.dst, b, x.e.redactFields, x.cls); ok {
 			x.hits(half, hits)
 			x.takeMasked()
@@ -373,6 +373,21 @@ func (x *encoding) body(half, contentType string, b []byte) {
 	x.dst = append(x.dst, '"')
 	x.dst = base64.StdEncoding.AppendEncode(x.dst, b)
 	x.dst = append(x.dst, '"')
+}
+
+// bodyPath is the path of a half's body, with the dot that starts a form
+// field's name after it when field is set; constants, so that no record
+// builds them.
+func bodyPath(half string, field bool) string {
+	switch {
+	case half == "request" && field:
+		return "request.body."
+	case half == "request":
+		return "request.body"
+	case field:
+		return "response.body."
+	}
+	return "response.body"
 }
 
 // classifyAt points the classifier at the values under prefix and returns

@@ -3,6 +3,8 @@ package record
 import (
 	"bytes"
 	"net/url"
+
+	"github.com/podtap/podtap/sidecar/classify"
 )
 
 // appendForm appends an application/x-www-form-urlencoded body as a JSON
@@ -54,7 +56,7 @@ func appendForm(dst, body []byte, redact *fieldSet, cls *classifier) (out []byte
 			if j > 0 {
 				dst = append(dst, ',')
 			}
-			if masked || (cls != nil && cls.at(f.name).value(bytesOf(f.name), bytesOf(v))) {
+			if masked || (cls != nil && classifyField(cls, f.name, v)) {
 				dst = append(dst, redactedValue...)
 				continue
 			}
@@ -63,4 +65,11 @@ func appendForm(dst, body []byte, redact *fieldSet, cls *classifier) (out []byte
 		dst = append(dst, ']')
 	}
 	return append(dst, '}'), hits, true
+}
+
+// classifyField classifies the value v of the field name at cls.prefix +
+// name and reports whether it is to be masked.
+func classifyField(cls *classifier, name, v string) bool {
+	t := classify.Value(bytesOf(name), bytesOf(v))
+	return t != classify.None && cls.at(name).add(t)
 }

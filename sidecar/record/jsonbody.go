@@ -69,6 +69,11 @@ func appendCompactJSON(dst, src []byte, redact *fieldSet) (out []byte, hits []st
 // caller then discards it.
 func appendClassifiedJSON(dst, src []byte, redact *fieldSet, cls *classifier) (out []byte, hits []string, ok bool) {
 	c := jsonCompactor{src: src, dst: dst, redact: redact, cls: cls}
+	if cls != nil {
+		// The stack of keys is the classifier's, reused from body to body.
+		c.keys = cls.keys[:0]
+		defer func() { cls.keys = c.keys }()
+	}
 	end, ok := c.scan()
 	if !ok {
 		return dst, nil, false
@@ -357,22 +362,32 @@ key:
 //go:noinline
 func (c *jsonCompactor) classifyString(start, end int, depth uint) {
 	v := c.src[start+1 : end-1]
-	if bytes.IndexByte(v, '\\') >= 0 {
+	// No validator accepts a backslash, so a value with escapes is read as
+	// written, and rejected, unless it may be a PEM block (whose newlines
+	// JSON escapes) or a bearer token (whose slashes it may).
+	if b := v[0]; (b == '-' || b == 'B' || b == 'b') && bytes.IndexByte(v, '\\') >= 0 {
 		c.cls.scratch = unescapeJSON(c.cls.scratch[:0], v)
 		v = c.cls.scratch
 	}
 	var key []byte
+	if depth > 0 && c.keys[depth-1] != arrayKey {
+		k := c.keys[depth-1]
+		key = c.src[k.start:k.end]
+	}
+	t := classify.Value(key, v)
+	if t == classify.None {
+		return
+	}
+	// The path is built only for a value found, which is rare.
 	c.cls.path = append(c.cls.path[:0], c.cls.prefix...)
 	for _, k := range c.keys[:depth] {
 		if k == arrayKey {
 			c.cls.path = append(c.cls.path, "[]"...)
-			key = nil
-			continue
+		} else {
+			c.cls.path = append(append(c.cls.path, '.'), c.src[k.start:k.end]...)
 		}
-		key = c.src[k.start:k.end]
-		c.cls.path = append(append(c.cls.path, '.'), key...)
 	}
-	if c.cls.value(key, v) && len(c.masks) == 0 {
+	if c.cls.add(t) && len(c.masks) == 0 {
 		c.flush(start)
 		c.dst = append(c.dst, redactedValue...)
 		c.done = end

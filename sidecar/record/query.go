@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"unsafe"
+
+	"github.com/podtap/podtap/sidecar/classify"
 )
 
 // bytesOf views s as bytes for the classifier, which only reads them.
@@ -42,7 +44,7 @@ func (x *encoding) query(q string) string {
 				value = rawValue
 			}
 			x.cls.prefix = "request.query."
-			if x.cls.at(name).value(bytesOf(name), bytesOf(value)) {
+			if t := classify.Value(bytesOf(name), bytesOf(value)); t != classify.None && x.cls.at(name).add(t) {
 				x.takeMasked()
 				mask = true
 			}
@@ -61,14 +63,18 @@ func (x *encoding) query(q string) string {
 	return string(append(out, q[done:]...))
 }
 
-// classifyHeader classifies one header value and reports whether its type
-// is masked.
+// classifyHeader classifies one header value, of the header name in the
+// block at path, and reports whether its type is masked.
 func (x *encoding) classifyHeader(path, name, value string) bool {
 	if x.cls == nil {
 		return false
 	}
+	t := classify.Value(bytesOf(name), bytesOf(value))
+	if t == classify.None {
+		return false
+	}
 	x.cls.prefix = path
-	return x.cls.at().value(bytesOf(name), bytesOf(value))
+	return x.cls.at(name).add(t)
 }
 
 // cookies writes a Cookie or Set-Cookie value with each cookie's value
@@ -93,7 +99,7 @@ func (x *encoding) cookies(path, v string, set, byName bool) {
 			mask := byName
 			if x.cls != nil {
 				x.cls.prefix = at
-				if x.cls.at().value(bytesOf(name), bytesOf(value)) {
+				if x.cls.at("").value(bytesOf(name), bytesOf(value)) {
 					mask = true
 				}
 			}
