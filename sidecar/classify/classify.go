@@ -164,7 +164,15 @@ func digitFirst(key, v []byte) Type {
 	return None
 }
 
+// shortLetters is the length below which a value that starts with a
+// letter can only be an email address or an IPv6 address: every other
+// type starting with a letter is longer.
+const shortLetters = 15
+
 func letterFirst(key, v []byte) Type {
+	if len(v) < shortLetters && !hasAtOrColon(v) {
+		return None
+	}
 	switch {
 	case isJWT(v):
 		return JWT
@@ -200,4 +208,15 @@ func allOf(v []byte, ok func(byte) bool) bool {
 		}
 	}
 	return true
+}
+
+// hasAtOrColon reports whether v holds an '@' or a ':', without which a
+// short value is neither an email address nor an IPv6 address.
+func hasAtOrColon(v []byte) bool {
+	for _, b := range v {
+		if b == '@' || b == ':' {
+			return true
+		}
+	}
+	return false
 }

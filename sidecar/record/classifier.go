@@ -17,7 +17,7 @@ type classifier struct {
 	// path and scratch are reused buffers: a path being built, a string
 	// being unescaped.
 	path, scratch []byte
-	keys          []keySpan
+	paths         pathTracker
 	found         []message.Finding
 	// masked are the paths of values masked by type.
 	masked []string

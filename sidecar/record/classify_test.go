@@ -224,3 +224,29 @@ func FuzzClassifiedJSON(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkClassifiedJSON measures the body scanner with and without
+// classification on the bench's dense API JSON at the mixed capture's mean
+// body size.
+func BenchmarkClassifiedJSON(b *testing.B) {
+	doc := orderJSON(4500, 12)
+	redact := newFieldSet(config.DefaultSidecar().Redact.JSONFields)
+	for _, on := range []bool{true, false} {
+		name := "no-classify"
+		if on {
+			name = "classify"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			buf := make([]byte, 0, 8<<10)
+			cls := &classifier{prefix: "response.body"}
+			for b.Loop() {
+				var c *classifier
+				if on {
+					c = cls
+				}
+				buf, _, _ = appendClassifiedJSON(buf[:0], doc, redact, c)
+			}
+		})
+	}
+}

@@ -38,16 +38,7 @@ type jsonCompactor struct {
 	objects [maxJSONDepth/64 + 1]uint64
 	// cls classifies string values; nil when classification is off.
 	cls *classifier
-	// keys[d-1] is the key of the value being scanned in the container at
-	// depth d, or arrayKey in an array; kept only when cls is set.
-	keys []keySpan
 }
-
-// keySpan is a key's bytes in src.
-type keySpan struct{ start, end int }
-
-// arrayKey stands for the elements of an array, collapsed in paths.
-var arrayKey = keySpan{-1, -1}
 
 // mask is a masked value in progress: once the scan is back at depth, the
 // value's output from mark on is replaced by redactedValue.
@@ -70,9 +61,7 @@ func appendCompactJSON(dst, src []byte, redact *fieldSet) (out []byte, hits []st
 func appendClassifiedJSON(dst, src []byte, redact *fieldSet, cls *classifier) (out []byte, hits []string, ok bool) {
 	c := jsonCompactor{src: src, dst: dst, redact: redact, cls: cls}
 	if cls != nil {
-		// The stack of keys is the classifier's, reused from body to body.
-		c.keys = cls.keys[:0]
-		defer func() { cls.keys = c.keys }()
+		cls.paths.reset(src)
 	}
 	end, ok := c.scan()
 	if !ok {
@@ -157,7 +146,7 @@ value:
 		if j < len(src) && src[j] == '"' {
 			i = j + 1
 			if c.cls != nil && classify.MayMatch(src[start+1:j]) {
-				c.classifyString(start, i, depth)
+				c.classifyString(start, i)
 			}
 			goto after
 		}
@@ -168,7 +157,7 @@ value:
 		if bad {
 			c.repairString(start, i)
 		} else if c.cls != nil && classify.MayMatch(src[start+1:i-1]) {
-			c.classifyString(start, i, depth)
+			c.classifyString(start, i)
 		}
 	case '{':
 		if i = c.space(i + 1); i < len(src) && src[i] == '}' {
@@ -181,9 +170,6 @@ value:
 			return i, false
 		}
 		c.objects[depth/64] |= 1 << (depth % 64)
-		if c.cls != nil {
-			c.keys = append(c.keys[:depth-1], keySpan{})
-		}
 		goto key
 	case '[':
 		if i = c.space(i + 1); i < len(src) && src[i] == ']' {
@@ -194,9 +180,6 @@ value:
 			return i, false
 		}
 		c.objects[depth/64] &^= 1 << (depth % 64)
-		if c.cls != nil {
-			c.keys = append(c.keys[:depth-1], arrayKey)
-		}
 		goto value
 	case 't':
 		if i = literal(src, i, "true"); i < 0 {
@@ -335,9 +318,6 @@ key:
 		// Whitespace after the colon is dropped by value; a mask's mark
 		// before it is still right, since dropped bytes are not copied.
 		i++
-		if c.cls != nil {
-			c.keys[depth-1] = keySpan{start + 1, quote}
-		}
 		// Keys with escapes are compared as written, and long keys are never
 		// masked: sensitive key names are short plain ASCII. The filter
 		// rejects nearly every key before lookupField's call; src[start+1]
@@ -355,12 +335,14 @@ key:
 	goto value
 }
 
-// classifyString classifies the string token src[start:end], the value at
-// depth, and masks it when its type is masked and no name mask holds it
-// already.
+// classifyString classifies the string token src[start:end], a value,
+// and masks it when its type is masked and no name mask holds it already.
+// The scanner keeps no stack of keys, which would cost every key a store:
+// the value's key is read back from src, and its path is rebuilt only
+// for a value found.
 //
 //go:noinline
-func (c *jsonCompactor) classifyString(start, end int, depth uint) {
+func (c *jsonCompactor) classifyString(start, end int) {
 	v := c.src[start+1 : end-1]
 	// No validator accepts a backslash, so a value with escapes is read as
 	// written, and rejected, unless it may be a PEM block (whose newlines
@@ -369,24 +351,11 @@ func (c *jsonCompactor) classifyString(start, end int, depth uint) {
 		c.cls.scratch = unescapeJSON(c.cls.scratch[:0], v)
 		v = c.cls.scratch
 	}
-	var key []byte
-	if depth > 0 && c.keys[depth-1] != arrayKey {
-		k := c.keys[depth-1]
-		key = c.src[k.start:k.end]
-	}
-	t := classify.Value(key, v)
+	t := classify.Value(keyBefore(c.src, start), v)
 	if t == classify.None {
 		return
 	}
-	// The path is built only for a value found, which is rare.
-	c.cls.path = append(c.cls.path[:0], c.cls.prefix...)
-	for _, k := range c.keys[:depth] {
-		if k == arrayKey {
-			c.cls.path = append(c.cls.path, "[]"...)
-		} else {
-			c.cls.path = append(append(c.cls.path, '.'), c.src[k.start:k.end]...)
-		}
-	}
+	c.cls.path = c.cls.paths.appendPath(append(c.cls.path[:0], c.cls.prefix...), start)
 	if c.cls.add(t) && len(c.masks) == 0 {
 		c.flush(start)
 		c.dst = append(c.dst, redactedValue...)
