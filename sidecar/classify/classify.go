@@ -115,7 +115,9 @@ var longStarts = [256]bool{'e': true, '-': true, 'B': true, 'b': true}
 
 // Value returns the type of v, the value of the field named key (empty
 // when the value has no name, as an array's element), or None. v is the
-// value as decoded (a JSON string's escapes resolved).
+// value as decoded (a JSON string's escapes resolved). Only values that
+// start with a digit or a colon are judged by their key, so a caller may
+// leave it out for the others.
 func Value(key, v []byte) Type {
 	if !MayMatch(v) {
 		return None

@@ -351,7 +351,13 @@ func (c *jsonCompactor) classifyString(start, end int) {
 		c.cls.scratch = unescapeJSON(c.cls.scratch[:0], v)
 		v = c.cls.scratch
 	}
-	t := classify.Value(keyBefore(c.src, start), v)
+	// Only the validators of values that start with a digit or a colon
+	// (dates of birth, IP addresses) read the key.
+	var key []byte
+	if b := v[0]; b-'0' < 10 || b == ':' {
+		key = keyBefore(c.src, start)
+	}
+	t := classify.Value(key, v)
 	if t == classify.None {
 		return
 	}
