@@ -67,6 +67,8 @@ var Annotations = []Annotation{
 		Meaning: "fraction of connections captured, 0 < rate <= 1"},
 	{Key: AnnotationPrefix + "redact-headers", Setting: "redact.headers", check: checkHeaderNames,
 		Meaning: "header names masked in addition to the configured ones, comma separated"},
+	{Key: AnnotationPrefix + "redact-types", Setting: "redact.types", check: checkTypes,
+		Meaning: `sensitive types masked in addition to the configured ones, comma separated: names such as email, card, or the groups "credentials" and "personal"`},
 	{Key: AnnotationPrefix + "kafka-topic", Setting: "kafka.topic", check: checkTopic,
 		Meaning: "Kafka topic receiving the pod's pairs"},
 	{Key: AnnotationPrefix + "grpc-reflection", Setting: "grpc.reflection",

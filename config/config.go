@@ -21,11 +21,13 @@ type Sidecar struct {
 	Pairing Pairing `mapstructure:"pairing"`
 	Filter  Filter  `mapstructure:"filter"`
 	Redact  Redact  `mapstructure:"redact"`
-	GRPC    GRPC    `mapstructure:"grpc"`
-	Sink    Sink    `mapstructure:"sink"`
-	Kafka   Kafka   `mapstructure:"kafka"`
-	Metrics Metrics `mapstructure:"metrics"`
-	Log     Log     `mapstructure:"log"`
+	// Classify tags values by type (record's "sensitive").
+	Classify Classify `mapstructure:"classify"`
+	GRPC     GRPC     `mapstructure:"grpc"`
+	Sink     Sink     `mapstructure:"sink"`
+	Kafka    Kafka    `mapstructure:"kafka"`
+	Metrics  Metrics  `mapstructure:"metrics"`
+	Log      Log      `mapstructure:"log"`
 }
 
 // Capture says where packets come from.
@@ -155,6 +157,22 @@ type Redact struct {
 	// values are masked. Default password, secret, token, access_token,
 	// refresh_token, client_secret.
 	JSONFields []string `mapstructure:"json_fields"`
+	// Types are the types of value (see SensitiveTypes) masked wherever
+	// classification finds them, whatever their field's name, plus the
+	// groups "credentials" (api_key, bearer_token, jwt, private_key) and
+	// "personal" (email, phone, iban, ssn, ip, date_of_birth): add
+	// "personal" to mask personal data too. Needs classify.enabled.
+	// Default credentials, card.
+	Types []string `mapstructure:"types"`
+}
+
+// Classify runs the validators of the sensitive types over every string
+// value of bodies, query strings, headers and gRPC messages.
+type Classify struct {
+	// Enabled lists the classified values of each record in its
+	// "sensitive" field; off, neither that nor redact.types runs, so
+	// redact.types must then be empty. Default true.
+	Enabled bool `mapstructure:"enabled"`
 }
 
 // GRPC configures the decoding of gRPC messages.

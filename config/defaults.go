@@ -46,7 +46,9 @@ func DefaultSidecar() Sidecar {
 		Redact: Redact{
 			Headers:    []string{"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"},
 			JSONFields: []string{"password", "secret", "token", "access_token", "refresh_token", "client_secret"},
+			Types:      []string{TypeGroupCredentials, TypeCard},
 		},
+		Classify: Classify{Enabled: true},
 		GRPC: GRPC{
 			Reflection:     "inbound",
 			CacheTTL:       10 * time.Minute,

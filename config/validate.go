@@ -93,6 +93,14 @@ func (c *Sidecar) Validate() error {
 			bad("filter.content_types", ct, "media types such as application/json")
 		}
 	}
+	for _, t := range c.Redact.Types {
+		if err := checkType(strings.TrimSpace(t)); err != nil {
+			errs = append(errs, fmt.Errorf("redact.types: %w", err))
+		}
+	}
+	if !c.Classify.Enabled && len(c.Redact.RedactTypes()) > 0 {
+		bad("redact.types", strings.Join(c.Redact.Types, ","), "empty when classify.enabled is false, since masking by type needs the classification")
+	}
 	switch c.GRPC.Reflection {
 	case "inbound", "all", "off":
 	default:

@@ -71,7 +71,7 @@ func New(cfg config.Sidecar, out sink.Sink, where Where) (*Pipeline, error) {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	p.enricher = enricher
-	p.encoder = record.NewEncoder(cfg.Pod, cfg.Redact)
+	p.encoder = record.NewEncoder(cfg.Pod, cfg.Redact, cfg.Classify)
 	p.sink = out
 	if c, ok := out.(sink.Copying); ok && c.CopiesValue() {
 		p.bufs = &sync.Pool{New: func() any { return new([]byte) }}

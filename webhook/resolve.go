@@ -129,8 +129,11 @@ func (r *resolver) setting(a config.Annotation) {
 			continue
 		}
 		value := c.value
-		if a.Setting == "redact.headers" {
+		switch a.Setting {
+		case "redact.headers":
 			value = unionHeaders(r.out.Sidecar.Redact.Headers, value)
+		case "redact.types":
+			value = unionHeaders(r.out.Sidecar.Redact.Types, value)
 		}
 		next, err := config.ApplySetting(r.out.Sidecar, a.Setting, value)
 		if err != nil {
@@ -143,8 +146,9 @@ func (r *resolver) setting(a config.Annotation) {
 	}
 }
 
-// unionHeaders keeps the configured headers and adds the pod's: an
-// annotation may mask more, never unmask what the operator masks.
+// unionHeaders keeps the configured names (headers, or types) and adds
+// the pod's: an annotation may mask more, never unmask what the operator
+// masks.
 func unionHeaders(configured []string, extra string) string {
 	seen := map[string]bool{}
 	var out []string

@@ -62,3 +62,9 @@ func Validate(record []byte) error {
 	}
 	return nil
 }
+
+// SharedPath is the shared contract the repository's schema is a
+// compatible copy of, beside the repository (../shared), when present.
+func SharedPath() string {
+	return filepath.Join(filepath.Dir(Path()), "..", "..", "..", "shared", "schema", "pair.schema.json")
+}

@@ -187,6 +187,16 @@ type Pair struct {
 	Redacted []string
 	// Flags note anomalies, e.g. "hpack_unknown", "body_invalid_json".
 	Flags []string
+	// Sensitive lists the values classified by type, one entry per path
+	// and type (array elements collapsed); the encoder fills it.
+	Sensitive []Finding
+}
+
+// Finding is a classified value: where it is in the record, e.g.
+// request.body.items[].email, and its type, e.g. email.
+type Finding struct {
+	Path string
+	Type string
 }
 
 // Size is the pair's bytes as limits.max_pair_bytes counts them: the

@@ -14,6 +14,7 @@ import (
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/jsontext"
+	"github.com/podtap/podtap/sidecar/classify"
 	"github.com/podtap/podtap/sidecar/message"
 )
 
@@ -26,15 +27,19 @@ type Encoder struct {
 	hasPod        bool
 	redactHeaders map[string]bool
 	redactFields  *fieldSet
+	classify      bool
+	redactTypes   classify.Set
 }
 
 // NewEncoder prepares an encoder for one pod's records.
-func NewEncoder(pod config.Pod, redact config.Redact) *Encoder {
+func NewEncoder(pod config.Pod, redact config.Redact, cls config.Classify) *Encoder {
 	e := &Encoder{
 		pod:           pod,
 		hasPod:        pod.Name != "" || pod.Namespace != "" || pod.UID != "" || pod.Node != "" || len(pod.IPs) > 0 || pod.Workload != "",
 		redactHeaders: map[string]bool{},
 		redactFields:  newFieldSet(redact.JSONFields),
+		classify:      cls.Enabled,
+		redactTypes:   classify.SetOf(redact.RedactTypes()),
 	}
 	for _, h := range redact.Headers {
 		e.redactHeaders[strings.ToLower(h)] = true
@@ -48,6 +53,8 @@ type encoding struct {
 	dst      []byte
 	redacted []string
 	flags    []string
+	// cls classifies the record's values; nil when classification is off.
+	cls *classifier
 }
 
 // Append appends the record of p to dst, without a trailing newline.
@@ -56,6 +63,9 @@ func (e *Encoder) Append(dst []byte, p *message.Pair) ([]byte, error) {
 		return dst, fmt.Errorf("record: pair %s lacks a half", p.ID)
 	}
 	x := encoding{e: e, dst: dst, flags: append([]string(nil), p.Flags...)}
+	if e.classify {
+		x.cls = &classifier{mask: e.redactTypes}
+	}
 	x.flags = append(x.flags, p.Request.Flags...)
 	x.flags = append(x.flags, p.Response.Flags...)
 	x.raw(`{"schema":"` + Schema + `","id":`)
@@ -88,6 +98,10 @@ func (e *Encoder) Append(dst []byte, p *message.Pair) ([]byte, error) {
 		x.grpc(p.GRPC)
 	}
 	x.redacted = append(x.redacted, p.Redacted...)
+	if x.cls != nil {
+		p.Sensitive = x.cls.found
+		x.sensitive(x.cls.found)
+	}
 	x.list(`,"redacted":`, x.redacted)
 	x.list(`,"flags":`, x.flags)
 	x.raw("}")
@@ -123,6 +137,45 @@ func (x *encoding) endpoint(ep message.Endpoint) {
 	x.raw(`,"port":`)
 	x.int(int64(ep.Port))
 	x.raw("}")
+}
+
+func (x *encoding) sensitive(found []message.Finding) {
+	if len(found) == 0 {
+		return
+	}
+	x.raw(`,"sensitive":[`)
+	for i, f := range found {
+		if i > 0 {
+			x.raw(",")
+		}
+		x.raw(`{"path":`)
+		x.str(f.Path)
+		x.raw(`,"type":`)
+		x.str(f.Type)
+		x.raw("}")
+	}
+	x.raw("]")
+}
+
+// mark adds path to redacted, once.
+func (x *encoding) mark(path string) {
+	for _, r := range x.redacted {
+		if r == path {
+			return
+		}
+	}
+	x.redacted = append(x.redacted, path)
+}
+
+// takeMasked moves the classifier's masked paths to redacted.
+func (x *encoding) takeMasked() {
+	if x.cls == nil {
+		return
+	}
+	for _, p := range x.cls.masked {
+		x.mark(p)
+	}
+	x.cls.masked = x.cls.masked[:0]
 }
 
 func (x *encoding) list(key string, items []string) {
@@ -182,7 +235,7 @@ func (x *encoding) request(r *message.Request) {
 	}
 	opt("method", r.Method)
 	opt("path", r.Path)
-	opt("query", r.Query)
+	opt("query", x.query(r.Query))
 	opt("authority", r.Authority)
 	x.raw(sep)
 	x.message("request", r.Headers, r.Trailers, r.ContentType, r.Body, r.BodySize, r.Truncated)
@@ -242,8 +295,9 @@ func (x *encoding) headers(path string, h message.Headers) {
 		x.str(f.Name)
 		x.raw(":[")
 		masked := x.e.redactHeaders[f.Name]
-		if masked {
-			x.redacted = append(x.redacted, path+f.Name)
+		cookies := f.Name == "cookie" || f.Name == "set-cookie"
+		if masked && !cookies {
+			x.mark(path + f.Name)
 		}
 		n := 0
 		for _, g := range h[i:] {
@@ -254,9 +308,15 @@ func (x *encoding) headers(path string, h message.Headers) {
 				x.raw(",")
 			}
 			n++
-			if masked {
+			switch {
+			case cookies:
+				x.cookies(path+f.Name, g.Value, f.Name == "set-cookie", masked)
+			case x.classifyHeader(path, f.Name, g.Value) && !masked:
 				x.raw(redactedValue)
-			} else {
+				x.takeMasked()
+			case masked:
+				x.raw(redactedValue)
+			default:
 				x.str(g.Value)
 			}
 		}
@@ -287,16 +347,22 @@ func (x *encoding) body(half, contentType string, b []byte) {
 	var ok bool
 	switch {
 	case isJSON(mt):
-		if x.dst, hits, ok = appendCompactJSON(x.dst, b, x.e.redactFields); ok {
+		found := x.classifyAt(bodyPath(half, false))
+		if x.dst, hits, ok = appendClassifiedJSON(x.dst, b, x.e.redactFields, x.cls); ok {
 			x.hits(half, hits)
+			x.takeMasked()
 			return
 		}
+		x.forget(found)
 		x.flags = append(x.flags, half+"_"+message.FlagBodyInvalidJSON)
 	case mt == "application/x-www-form-urlencoded":
-		if x.dst, hits, ok = appendForm(x.dst, b, x.e.redactFields); ok {
+		found := x.classifyAt(bodyPath(half, true))
+		if x.dst, hits, ok = appendForm(x.dst, b, x.e.redactFields, x.cls); ok {
 			x.hits(half, hits)
+			x.takeMasked()
 			return
 		}
+		x.forget(found)
 		x.flags = append(x.flags, half+"_"+message.FlagBodyInvalidForm)
 	}
 	if utf8.Valid(b) {
@@ -307,6 +373,40 @@ func (x *encoding) body(half, contentType string, b []byte) {
 	x.dst = append(x.dst, '"')
 	x.dst = base64.StdEncoding.AppendEncode(x.dst, b)
 	x.dst = append(x.dst, '"')
+}
+
+// bodyPath is the path of a half's body, with the dot that starts a form
+// field's name after it when field is set; constants, so that no record
+// builds them.
+func bodyPath(half string, field bool) string {
+	switch {
+	case half == "request" && field:
+		return "request.body."
+	case half == "request":
+		return "request.body"
+	case field:
+		return "response.body."
+	}
+	return "response.body"
+}
+
+// classifyAt points the classifier at the values under prefix and returns
+// how many findings it held before, for forget.
+func (x *encoding) classifyAt(prefix string) int {
+	if x.cls == nil {
+		return 0
+	}
+	x.cls.prefix = prefix
+	return len(x.cls.found)
+}
+
+// forget drops what the classifier found in a value that turned out not
+// to parse, since the record keeps that value as a plain string.
+func (x *encoding) forget(n int) {
+	if x.cls != nil {
+		x.cls.found = x.cls.found[:n]
+		x.cls.masked = x.cls.masked[:0]
+	}
 }
 
 func (x *encoding) hits(half string, keys []string) {
@@ -339,16 +439,16 @@ func (x *encoding) grpc(g *message.GRPC) {
 		}
 	}
 	x.raw(`,"request_messages":`)
-	x.messages(g.RequestJSON, g.RequestMessages)
+	x.messages("grpc.request_messages[]", g.RequestJSON, g.RequestMessages)
 	x.raw(`,"response_messages":`)
-	x.messages(g.ResponseJSON, g.ResponseMessages)
+	x.messages("grpc.response_messages[]", g.ResponseJSON, g.ResponseMessages)
 	x.raw("}")
 }
 
 // messages writes decoded messages as JSON objects; without a schema each
 // raw message becomes {"undecoded_base64": "..."} so items stay objects as
 // the schema requires.
-func (x *encoding) messages(decoded, raw [][]byte) {
+func (x *encoding) messages(path string, decoded, raw [][]byte) {
 	x.raw("[")
 	if decoded != nil {
 		for i, m := range decoded {
@@ -357,10 +457,13 @@ func (x *encoding) messages(decoded, raw [][]byte) {
 			}
 			var hits []string
 			var ok bool
-			if x.dst, hits, ok = appendCompactJSON(x.dst, m, x.e.redactFields); !ok {
+			found := x.classifyAt(path)
+			if x.dst, hits, ok = appendClassifiedJSON(x.dst, m, x.e.redactFields, x.cls); !ok {
+				x.forget(found)
 				x.raw("{}")
 			}
 			x.hits("grpc", hits)
+			x.takeMasked()
 		}
 	} else {
 		for i, m := range raw {

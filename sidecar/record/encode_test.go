@@ -50,7 +50,7 @@ func samplePair() *message.Pair {
 }
 
 func TestEncodeMatchesSchema(t *testing.T) {
-	enc := NewEncoder(config.Pod{Name: "shop-1", Namespace: "shop", IPs: []string{"10.0.0.2"}}, config.DefaultSidecar().Redact)
+	enc := NewEncoder(config.Pod{Name: "shop-1", Namespace: "shop", IPs: []string{"10.0.0.2"}}, config.DefaultSidecar().Redact, config.DefaultSidecar().Classify)
 	out, err := enc.Append(nil, samplePair())
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestEncodeMatchesSchema(t *testing.T) {
 }
 
 func TestEncodeBodies(t *testing.T) {
-	enc := NewEncoder(config.Pod{}, config.Redact{})
+	enc := NewEncoder(config.Pod{}, config.Redact{}, config.Classify{})
 	cases := []struct {
 		name, ct string
 		body     []byte
@@ -160,7 +160,7 @@ func TestEncodeBodies(t *testing.T) {
 }
 
 func TestEncodeGRPC(t *testing.T) {
-	enc := NewEncoder(config.Pod{}, config.Redact{JSONFields: []string{"secret"}})
+	enc := NewEncoder(config.Pod{}, config.Redact{JSONFields: []string{"secret"}}, config.Classify{})
 	p := samplePair()
 	p.Protocol = message.ProtoGRPC
 	p.Request.Body, p.Response.Body = nil, nil
@@ -230,8 +230,21 @@ func FuzzCompactJSON(f *testing.F) {
 	})
 }
 
-func BenchmarkEncode(b *testing.B) {
-	enc := NewEncoder(config.Pod{Name: "p", Namespace: "n"}, config.DefaultSidecar().Redact)
+// benchEncoders are the default encoder and the same without
+// classification, so that a benchmark gives what classification costs.
+func benchEncoders(b *testing.B, run func(b *testing.B, enc *Encoder)) {
+	cfg := config.DefaultSidecar()
+	b.Run("classify", func(b *testing.B) {
+		run(b, NewEncoder(config.Pod{Name: "p", Namespace: "n"}, cfg.Redact, cfg.Classify))
+	})
+	b.Run("no-classify", func(b *testing.B) {
+		run(b, NewEncoder(config.Pod{Name: "p", Namespace: "n"}, config.Redact{Headers: cfg.Redact.Headers, JSONFields: cfg.Redact.JSONFields}, config.Classify{}))
+	})
+}
+
+func BenchmarkEncode(b *testing.B) { benchEncoders(b, benchEncode) }
+
+func benchEncode(b *testing.B, enc *Encoder) {
 	p := samplePair()
 	p.Response.Body = bytes.Repeat([]byte(`{"id": 12345, "name": "widget", "tags": ["a", "b"], "price": 12.5},`), 64)
 	p.Response.Body = append(append([]byte("["), p.Response.Body[:len(p.Response.Body)-1]...), ']')
@@ -248,8 +261,9 @@ func BenchmarkEncode(b *testing.B) {
 
 // BenchmarkEncodeCompact encodes a pair whose body is already compact, as
 // the bodies of most JSON APIs are: the scanner's fast path.
-func BenchmarkEncodeCompact(b *testing.B) {
-	enc := NewEncoder(config.Pod{Name: "p", Namespace: "n"}, config.DefaultSidecar().Redact)
+func BenchmarkEncodeCompact(b *testing.B) { benchEncoders(b, benchEncodeCompact) }
+
+func benchEncodeCompact(b *testing.B, enc *Encoder) {
 	p := samplePair()
 	item := `{"sku":"sku-123456","name":"widget \u00e9","qty":12,"price":1234.5,"tags":["fast","fragile"],"ok":true,"ref":null},`
 	p.Response.Body = []byte(`{"id":12345,"customer":"customer-1","items":[` + strings.Repeat(item, 64))

@@ -3,13 +3,17 @@ package record
 import (
 	"bytes"
 	"net/url"
+
+	"github.com/podtap/podtap/sidecar/classify"
 )
 
 // appendForm appends an application/x-www-form-urlencoded body as a JSON
 // object of field -> list of values, fields in order of first appearance.
 // Fields in redact are masked. ok is false when the body does not decode
 // as a form; dst is then returned unchanged.
-func appendForm(dst, body []byte, redact *fieldSet) (out []byte, hits []string, ok bool) {
+// Values not masked by name are classified by cls, when set, at
+// cls.prefix + field name, and masked when their type is.
+func appendForm(dst, body []byte, redact *fieldSet, cls *classifier) (out []byte, hits []string, ok bool) {
 	type field struct {
 		name   string
 		values []string
@@ -52,7 +56,7 @@ func appendForm(dst, body []byte, redact *fieldSet) (out []byte, hits []string, 
 			if j > 0 {
 				dst = append(dst, ',')
 			}
-			if masked {
+			if masked || (cls != nil && classifyField(cls, f.name, v)) {
 				dst = append(dst, redactedValue...)
 				continue
 			}
@@ -61,4 +65,11 @@ func appendForm(dst, body []byte, redact *fieldSet) (out []byte, hits []string, 
 		dst = append(dst, ']')
 	}
 	return append(dst, '}'), hits, true
+}
+
+// classifyField classifies the value v of the field name at cls.prefix +
+// name and reports whether it is to be masked.
+func classifyField(cls *classifier, name, v string) bool {
+	t := classify.Value(bytesOf(name), bytesOf(v))
+	return t != classify.None && cls.at(name).add(t)
 }

@@ -1,9 +1,12 @@
 package record
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/bits"
 	"unicode/utf8"
+
+	"github.com/podtap/podtap/sidecar/classify"
 )
 
 // maxJSONDepth bounds nesting, so that the container stack stays small
@@ -33,6 +36,8 @@ type jsonCompactor struct {
 	masks []mask
 	// objects has bit d set when the container at depth d is an object.
 	objects [maxJSONDepth/64 + 1]uint64
+	// cls classifies string values; nil when classification is off.
+	cls *classifier
 }
 
 // mask is a masked value in progress: once the scan is back at depth, the
@@ -46,7 +51,18 @@ type mask struct {
 // appendCompactJSON appends src compacted to dst. ok is false when src is
 // not valid JSON; dst is then returned unchanged.
 func appendCompactJSON(dst, src []byte, redact *fieldSet) (out []byte, hits []string, ok bool) {
-	c := jsonCompactor{src: src, dst: dst, redact: redact}
+	return appendClassifiedJSON(dst, src, redact, nil)
+}
+
+// appendClassifiedJSON is appendCompactJSON that also classifies every
+// string value with cls, at paths under cls.prefix, and masks the types it
+// masks. What cls collects is kept when src is not valid JSON too; the
+// caller then discards it.
+func appendClassifiedJSON(dst, src []byte, redact *fieldSet, cls *classifier) (out []byte, hits []string, ok bool) {
+	c := jsonCompactor{src: src, dst: dst, redact: redact, cls: cls}
+	if cls != nil {
+		cls.paths.reset(src)
+	}
 	end, ok := c.scan()
 	if !ok {
 		return dst, nil, false
@@ -129,6 +145,9 @@ value:
 		}
 		if j < len(src) && src[j] == '"' {
 			i = j + 1
+			if c.cls != nil && classify.MayMatch(src[start+1:j]) {
+				c.classifyString(start, i)
+			}
 			goto after
 		}
 		var ok, bad bool
@@ -137,6 +156,8 @@ value:
 		}
 		if bad {
 			c.repairString(start, i)
+		} else if c.cls != nil && classify.MayMatch(src[start+1:i-1]) {
+			c.classifyString(start, i)
 		}
 	case '{':
 		if i = c.space(i + 1); i < len(src) && src[i] == '}' {
@@ -312,6 +333,40 @@ key:
 		}
 	}
 	goto value
+}
+
+// classifyString classifies the string token src[start:end], a value,
+// and masks it when its type is masked and no name mask holds it already.
+// The scanner keeps no stack of keys, which would cost every key a store:
+// the value's key is read back from src, and its path is rebuilt only
+// for a value found.
+//
+//go:noinline
+func (c *jsonCompactor) classifyString(start, end int) {
+	v := c.src[start+1 : end-1]
+	// No validator accepts a backslash, so a value with escapes is read as
+	// written, and rejected, unless it may be a PEM block (whose newlines
+	// JSON escapes) or a bearer token (whose slashes it may).
+	if b := v[0]; (b == '-' || b == 'B' || b == 'b') && bytes.IndexByte(v, '\\') >= 0 {
+		c.cls.scratch = unescapeJSON(c.cls.scratch[:0], v)
+		v = c.cls.scratch
+	}
+	// Only the validators of values that start with a digit or a colon
+	// (dates of birth, IP addresses) read the key.
+	var key []byte
+	if b := v[0]; b-'0' < 10 || b == ':' {
+		key = keyBefore(c.src, start)
+	}
+	t := classify.Value(key, v)
+	if t == classify.None {
+		return
+	}
+	c.cls.path = c.cls.paths.appendPath(append(c.cls.path[:0], c.cls.prefix...), start)
+	if c.cls.add(t) && len(c.masks) == 0 {
+		c.flush(start)
+		c.dst = append(c.dst, redactedValue...)
+		c.done = end
+	}
 }
 
 // shortLen is how many bytes of a string value scan reads one at a time

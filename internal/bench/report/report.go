@@ -45,6 +45,8 @@ var Columns = []Column{
 	{"req_per_app_cpu_s", "app req/CPU-s", 0},
 	{"app_cpu_ratio_pct", "app req/CPU-s vs without %", 1},
 	{"vs_goreplay", "× GoReplay pairs/s", 2},
+	{"cpu_s_without", "CPU s without classification", 2},
+	{"cost_pct", "classification cost %", 1},
 }
 
 // Row is one scenario's figures.

@@ -53,7 +53,12 @@ func (r replayResult) CPUSeconds() float64 { return r.UserSeconds + r.SysSeconds
 // A profile prefix has the child write its CPU and allocation profiles
 // there.
 func runReplay(ctx context.Context, c synth.Capture, procs int, tmp string, toFile bool, profile string) (replayResult, error) {
-	args := []string{ReplayChildCmd, "--capture", c.Path, "--pairs", strconv.Itoa(c.Spec.Pairs())}
+	return runReplayArgs(ctx, c, procs, tmp, toFile, profile)
+}
+
+// runReplayArgs is runReplay with more arguments for the child.
+func runReplayArgs(ctx context.Context, c synth.Capture, procs int, tmp string, toFile bool, profile string, extra ...string) (replayResult, error) {
+	args := append([]string{ReplayChildCmd, "--capture", c.Path, "--pairs", strconv.Itoa(c.Spec.Pairs())}, extra...)
 	if toFile {
 		out := filepath.Join(tmp, c.Spec.Name+".jsonl")
 		defer os.Remove(out)
@@ -90,6 +95,7 @@ func ReplayChild(args []string) error {
 	path := fs.String("capture", "", "capture file")
 	out := fs.String("out", "", "records file (default: checked as written, not kept)")
 	protoset := fs.String("protoset", "", "descriptor set for gRPC")
+	noClassify := fs.Bool("no-classify", false, "turn classification (and masking by type) off")
 	pairs := fs.Int("pairs", 0, "exchanges in the capture")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile")
 	memprofile := fs.String("memprofile", "", "write an allocation profile")
@@ -99,6 +105,10 @@ func ReplayChild(args []string) error {
 	// The replay runs the pipeline as the sidecar does, GC target included.
 	sidecar.TuneRuntime()
 	cfg := config.DefaultSidecar()
+	if *noClassify {
+		cfg.Classify.Enabled = false
+		cfg.Redact.Types = nil
+	}
 	if *protoset != "" {
 		cfg.GRPC.Reflection = "off"
 		cfg.GRPC.DescriptorSets = []string{*protoset}

@@ -44,6 +44,9 @@ func Replay(ctx context.Context, o Options, rep *report.Report, tmp string) erro
 				return err
 			}
 			rep.Rows = append(rep.Rows, replayRow(c, 2, true, r))
+			if err := classifyCost(ctx, o, c, rep, tmp); err != nil {
+				return err
+			}
 		}
 		if o.GoReplay != "" && spec.HTTP != nil {
 			row, err := goReplayRow(ctx, o.GoReplay, c, tmp, best2)
