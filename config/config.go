@@ -86,6 +86,14 @@ type Flow struct {
 	// MaxBufferBytes caps out-of-order data buffered for all connections.
 	// Default 64 MiB.
 	MaxBufferBytes ByteSize `mapstructure:"max_buffer_bytes"`
+	// QueueBytes bounds the packets read from the capture that wait for a
+	// reassembly worker. A worker held up (a garbage collection, a slow
+	// stage, the CPU limit's throttling) makes packets wait here, in
+	// process memory taken only while they wait, instead of filling the
+	// kernel's ring (capture.ring_bytes), which drops what does not fit.
+	// Past it packets are dropped and counted (podtap_packets_ignored_total
+	// reason queue_full). Default 16 MiB.
+	QueueBytes ByteSize `mapstructure:"queue_bytes"`
 	// MaxConnections caps tracked connections. At the cap the connection
 	// silent longest is evicted, or the new one refused when none has been
 	// silent for a flush interval; both are counted. Under a Go memory

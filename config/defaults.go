@@ -22,6 +22,7 @@ func DefaultSidecar() Sidecar {
 		Flow: Flow{
 			MaxConnBufferBytes: 4 * MiB,
 			MaxBufferBytes:     64 * MiB,
+			QueueBytes:         16 * MiB,
 			MaxConnections:     100000,
 			IdleTimeout:        2 * time.Minute,
 			FlushInterval:      time.Second,

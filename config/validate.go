@@ -53,6 +53,9 @@ func (c *Sidecar) Validate() error {
 	if c.Flow.MaxConnBufferBytes < 64*KiB {
 		bad("flow.max_conn_buffer_bytes", c.Flow.MaxConnBufferBytes, "at least 64Ki")
 	}
+	if c.Flow.QueueBytes < MiB {
+		bad("flow.queue_bytes", c.Flow.QueueBytes, "at least 1Mi")
+	}
 	if c.Flow.MaxBufferBytes < c.Flow.MaxConnBufferBytes {
 		bad("flow.max_buffer_bytes", c.Flow.MaxBufferBytes, "at least flow.max_conn_buffer_bytes")
 	}

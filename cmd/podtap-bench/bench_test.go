@@ -44,6 +44,15 @@ func TestQuickBench(t *testing.T) {
 		t.Log("NOT RUNNING the overhead scenario: it needs wrk (bash hack/deps.sh installs it)")
 		scenarios = "replay,live,idle"
 	}
+	if scenarios != "replay" {
+		if _, err := exec.LookPath("nginx"); err == nil || fileExists("/usr/sbin/nginx") {
+			scenarios += ",live-large"
+		} else if os.Getenv("CI") == "true" {
+			t.Fatal("the live-large scenario needs nginx, which .ci/run installs")
+		} else {
+			t.Log("NOT RUNNING the live-large scenario: it needs nginx (bash hack/deps.sh installs it)")
+		}
+	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "bench.json")
 	if err := bench([]string{"--quick", "--scenarios", scenarios, "--cache", filepath.Join(dir, "cache"), "--json", out}); err != nil {
@@ -60,6 +69,9 @@ func TestQuickBench(t *testing.T) {
 	replays := 0
 	live := map[string]bool{}
 	for _, r := range rep.Rows {
+		if strings.HasPrefix(r.Scenario, "live nginx") && r.Figures["pairs_expected"] == 0 {
+			t.Errorf("%s: nginx logged no request", r.Scenario)
+		}
 		kind, _, _ := strings.Cut(r.Scenario, " ")
 		live[kind] = true
 		if kind != "replay" {
@@ -89,4 +101,9 @@ func TestQuickBench(t *testing.T) {
 			}
 		}
 	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -38,7 +38,7 @@ type options struct {
 }
 
 // allScenarios are the kinds of rows, in the order they run.
-var allScenarios = []string{"replay", "live", "idle", "overhead"}
+var allScenarios = []string{"replay", "live", "live-large", "idle", "overhead"}
 
 func main() {
 	args := os.Args[1:]
@@ -59,7 +59,7 @@ func main() {
 
 func parseOptions(args []string) (options, error) {
 	var o options
-	var scenarios, captures string
+	var scenarios, captures, sidecarEnv string
 	fs := flag.NewFlagSet("podtap-bench", flag.ContinueOnError)
 	fs.BoolVar(&o.Quick, "quick", false, "small captures and short runs (CI: a few seconds)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the table as JSON to `FILE`")
@@ -70,6 +70,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.Cache, "cache", defaultCache(), "where generated captures are kept")
 	fs.StringVar(&o.Profile, "profile", "", "write CPU and allocation profiles of each capture's first replay to `PREFIX`-NAME-PROCS.{cpu,allocs}.pprof")
 	fs.StringVar(&o.Sidecar, "sidecar", "", "podtap-sidecar binary for the live scenarios (default: built with go build)")
+	fs.StringVar(&sidecarEnv, "sidecar-env", "", "comma-separated `KEY=VALUE` variables added to the live scenarios' sidecar, e.g. PODTAP_CAPTURE_RING_BYTES=32Mi,GOGC=100")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -84,6 +85,15 @@ func parseOptions(args []string) (options, error) {
 			return o, fmt.Errorf("--scenarios: %q is not one of %s", s, strings.Join(allScenarios, ", "))
 		}
 		o.scenarios = append(o.scenarios, s)
+	}
+	for _, kv := range strings.Split(sidecarEnv, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return o, fmt.Errorf("--sidecar-env: %q is not KEY=VALUE", kv)
+		}
+		o.SidecarEnv = append(o.SidecarEnv, kv)
 	}
 	for _, c := range strings.Split(captures, ",") {
 		if c = strings.TrimSpace(c); c != "" {
@@ -153,6 +163,8 @@ func bench(args []string) error {
 			err = scenario.Replay(ctx, o.Options, rep, tmp)
 		case "live":
 			err = scenario.Live(ctx, o.Options, rep, tmp)
+		case "live-large":
+			err = scenario.LiveLarge(ctx, o.Options, rep, tmp)
 		case "idle":
 			err = scenario.Idle(ctx, o.Options, rep, tmp)
 		case "overhead":

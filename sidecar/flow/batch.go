@@ -13,10 +13,9 @@ const (
 	// maxBatchPackets bounds the records of a batch, so small packets are
 	// handed over often enough to keep workers busy.
 	maxBatchPackets = 512
-	// batchesPerWorker is each worker's pool of batches: one being filled,
-	// the rest queued or in work. When all are out the reader waits, which
-	// is the backpressure (for live capture, the kernel ring then absorbs
-	// the burst and counts drops).
+	// batchesPerWorker is each worker's batches while it keeps up: one
+	// being filled, the rest queued or in work. A worker behind gets more,
+	// up to flow.queue_bytes (see queue.go).
 	batchesPerWorker = 4
 )
 

@@ -50,6 +50,9 @@ func New(cfg config.Flow, sampleRate float64, f Factory) *Flow {
 	if cfg.MaxBufferBytes <= 0 {
 		cfg.MaxBufferBytes = def.MaxBufferBytes
 	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = def.QueueBytes
+	}
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = def.MaxConnections
 	}

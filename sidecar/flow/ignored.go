@@ -10,6 +10,7 @@ const (
 	IgnoredMalformed  = "malformed"   // truncated headers, bogus lengths
 	IgnoredSampledOut = "sampled_out" // its connection is not in the sample
 	IgnoredOverLimit  = "over_limit"  // its connection came past flow.max_connections
+	IgnoredQueueFull  = "queue_full"  // the workers were behind by flow.queue_bytes
 )
 
 // ignored is an index into ignoredReasons; counting by index lets the hot
@@ -23,6 +24,7 @@ const (
 	malformed
 	sampledOut
 	overLimit
+	queueFull
 	numIgnored
 )
 
@@ -32,6 +34,7 @@ var ignoredReasons = [numIgnored]string{
 	malformed:  IgnoredMalformed,
 	sampledOut: IgnoredSampledOut,
 	overLimit:  IgnoredOverLimit,
+	queueFull:  IgnoredQueueFull,
 }
 
 // ignoredCounts counts ignored packets locally until flushed to the metric.

@@ -31,8 +31,12 @@ type reader struct {
 	dec     *decoder
 	workers []*worker
 	cur     []*batch // the batch being filled for each worker, or nil
-	sample  sampler
-	live    bool
+	// made counts each worker's batches; maxBatches is the most it may
+	// have (see queue.go).
+	made       []int
+	maxBatches int
+	sample     sampler
+	live       bool
 
 	// clock is packet time for files and the wall clock for live sources;
 	// it never goes back.
@@ -49,6 +53,7 @@ type reader struct {
 	ignored        ignoredCounts
 	sampledConns   prometheus.Counter
 	shed           shedLog
+	queue          queueLog
 }
 
 func newReader(f *Flow, src capture.Source, dec *decoder, workers []*worker) *reader {
@@ -58,11 +63,22 @@ func newReader(f *Flow, src capture.Source, dec *decoder, workers []*worker) *re
 		dec:          dec,
 		workers:      workers,
 		cur:          make([]*batch, len(workers)),
+		made:         make([]int, len(workers)),
 		sample:       newSampler(f.sampleRate),
 		live:         src.Live(),
 		sampledConns: metrics.ConnectionsTotal.WithLabelValues(IgnoredSampledOut),
 	}
-	r.shed = newShedLog(f.maxConns, f.capReason, func() time.Time { return r.clock })
+	for i := range r.made {
+		r.made[i] = batchesPerWorker
+	}
+	// A file waits for its workers instead: nothing is lost by waiting.
+	r.maxBatches = batchesPerWorker
+	if r.live {
+		r.maxBatches = maxBatchesFor(int64(f.cfg.QueueBytes), len(workers))
+	}
+	clock := func() time.Time { return r.clock }
+	r.shed = newShedLog(f.maxConns, f.capReason, clock)
+	r.queue = newQueueLog(int64(f.cfg.QueueBytes), clock)
 	if r.live {
 		r.drops = capture.NewDropWatch(slog.Default())
 	}
@@ -134,6 +150,8 @@ func (r *reader) tick() {
 		r.send(i)
 	}
 	r.pendingSince = time.Time{}
+	r.trim()
+	r.queue.tick(r.ignored[queueFull])
 	r.publish()
 	r.shed.tick(r.clock, r.f.shed.Load(), pressed)
 	if r.live {
@@ -168,10 +186,14 @@ func (r *reader) dispatch(data []byte, ts time.Time) {
 		endpoint = layers.EndpointIPv6
 	}
 	i := shard(h, len(r.workers))
-	b := r.batchFor(i)
-	if !b.fits(len(seg.tcp)) {
+	b := r.nextBatch(i)
+	if b != nil && !b.fits(len(seg.tcp)) {
 		r.send(i)
-		b = r.batchFor(i)
+		b = r.nextBatch(i)
+	}
+	if b == nil {
+		r.ignored[queueFull]++
+		return
 	}
 	b.add(ts, gopacket.NewFlow(endpoint, seg.src, seg.dst), h, seg.tcp)
 	if len(b.pkts) == maxBatchPackets {
@@ -188,22 +210,20 @@ func (r *reader) dispatch(data []byte, ts time.Time) {
 }
 
 // handOverPending sends every partly filled batch, so that a quiet live
-// capture does not hold packets back.
+// capture does not hold packets back. A worker with batches still queued
+// is not waiting for this one: it keeps filling, since sending it would
+// spend a whole batch of the queue (flow.queue_bytes) on a few packets.
 func (r *reader) handOverPending() {
+	r.pendingSince = time.Time{}
 	for i, b := range r.cur {
-		if b != nil && !b.empty() {
+		switch {
+		case b == nil || b.empty():
+		case len(r.workers[i].in) > 0:
+			r.pendingSince = r.clock
+		default:
 			r.send(i)
 		}
 	}
-	r.pendingSince = time.Time{}
-}
-
-// batchFor returns worker i's batch being filled, waiting for a free one.
-func (r *reader) batchFor(i int) *batch {
-	if r.cur[i] == nil {
-		r.cur[i] = <-r.workers[i].free
-	}
-	return r.cur[i]
 }
 
 func (r *reader) send(i int) {

@@ -74,10 +74,13 @@ type assemblerContext struct{ ci gopacket.CaptureInfo }
 func (c *assemblerContext) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
 
 func newWorker(f *Flow, workers int) *worker {
+	// Room for every batch the reader may make, so that handing one over
+	// or back never waits.
+	n := maxBatchesFor(int64(f.cfg.QueueBytes), workers)
 	w := &worker{
 		f:              f,
-		in:             make(chan *batch, batchesPerWorker),
-		free:           make(chan *batch, batchesPerWorker),
+		in:             make(chan *batch, n),
+		free:           make(chan *batch, n),
 		overLimitConns: metrics.ConnectionsTotal.WithLabelValues(IgnoredOverLimit),
 		shedEvicted:    metrics.ConnectionsShed.WithLabelValues(ShedEvicted),
 		shedRefused:    metrics.ConnectionsShed.WithLabelValues(ShedRefused),

@@ -40,6 +40,7 @@ var Columns = []Column{
 	{"kernel_drops", "kernel drops", 0},
 	{"cpu_pct", "sidecar CPU %", 1},
 	{"rss_mib", "RSS MiB", 1},
+	{"bytes_per_conn", "bytes/idle conn", 0},
 	{"req_per_s", "app req/s", 0},
 	{"app_ratio_pct", "app req/s vs without %", 1},
 	{"req_per_app_cpu_s", "app req/CPU-s", 0},

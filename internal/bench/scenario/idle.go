@@ -14,61 +14,83 @@ import (
 	"github.com/podtap/podtap/internal/bench/report"
 )
 
-// Idle measures the sidecar's memory with many idle keep-alive
+// Idle measures the sidecar's memory and CPU with many idle keep-alive
 // connections open (each has carried one exchange, so the sidecar tracks
-// it) while other connections carry 1,000 pairs a second.
+// it) while other connections carry 1,000 pairs a second, at growing
+// connection counts, each with a fresh sidecar, so that the cost curve
+// shows; then the memory per idle connection, the slope between the
+// smallest and the largest count.
 func Idle(ctx context.Context, o Options, rep *report.Report, tmp string) error {
-	conns, d := 10000, 10*time.Second
+	counts, d := []int{1000, 10000}, 10*time.Second
 	if o.Quick {
-		conns, d = 500, 2*time.Second
+		counts, d = []int{250, 500}, 2*time.Second
 	}
 	if err := host.RaiseFileLimit(); err != nil {
 		return err
 	}
 	return withLive(ctx, o, tmp, func(env *liveEnv, limit *host.CPULimit) error {
-		sc, err := startSidecar(ctx, env, limit)
-		if err != nil {
-			return err
+		rss := make([]int64, len(counts))
+		for i, n := range counts {
+			var err error
+			if rss[i], err = idleStep(ctx, env, limit, n, d, rep); err != nil {
+				return err
+			}
 		}
-		defer sc.stop()
-		idle, err := openIdle(ctx, env.addr(), conns)
-		defer closeAll(idle)
-		if err != nil {
-			return err
-		}
-		m0, err := sc.drained(ctx, float64(len(idle)))
-		if err != nil {
-			return err
-		}
-		gen := load.NewGenerator(env.addr(), 16)
-		defer gen.Close()
-		cpu0, _ := host.ProcessCPU(sc.pid())
-		t0 := time.Now()
-		load := gen.Run(ctx, 1000, d, liveBodySize)
-		m1, err := sc.drained(ctx, m0.Pairs+float64(load.OK))
-		if err != nil {
-			return err
-		}
-		cpu1, _ := host.ProcessCPU(sc.pid())
-		rss, peak, err := host.ProcessRSS(sc.pid())
-		if err != nil {
-			return err
-		}
-		pairs := m1.Pairs - m0.Pairs
-		r := report.NewRow(fmt.Sprintf("idle: %d idle keep-alive conns + 1,000 pairs/s", conns)).
-			Set("pairs_per_s", pairs/load.Elapsed.Seconds()).
-			Set("pairs_emitted", pairs).
-			Set("pairs_expected", float64(load.OK)).
-			Set("coverage_pct", 100*pairs/float64(max(load.OK, 1))).
-			// The sidecar started with the scenario: its drops are those
-			// of the whole of it, the opening of the idle connections too.
-			Set("kernel_drops", m1.KernelDrops).
-			Set("cpu_pct", 100*(cpu1-cpu0)/time.Since(t0).Seconds()).
-			Set("rss_mib", float64(rss)/(1<<20))
-		r.Note = fmt.Sprintf("RSS now; peak %.1f MiB; %s", float64(peak)/(1<<20), limit.Kind())
+		lo, hi := 0, len(counts)-1
+		perConn := float64(rss[hi]-rss[lo]) / float64(counts[hi]-counts[lo])
+		r := report.NewRow(fmt.Sprintf("idle: memory per idle connection, %d to %d", counts[lo], counts[hi])).
+			Set("bytes_per_conn", perConn)
+		r.Note = "the growth of RSS over the growth of idle connections, between the two rows above"
 		rep.Rows = append(rep.Rows, r)
 		return nil
 	})
+}
+
+// idleStep holds conns idle connections with a fresh sidecar while 1,000
+// pairs a second go by, adds its row and returns the sidecar's RSS.
+func idleStep(ctx context.Context, env *liveEnv, limit *host.CPULimit, conns int, d time.Duration, rep *report.Report) (int64, error) {
+	sc, err := startSidecar(ctx, env, limit)
+	if err != nil {
+		return 0, err
+	}
+	defer sc.stop()
+	idle, err := openIdle(ctx, env.addr(), conns)
+	defer closeAll(idle)
+	if err != nil {
+		return 0, err
+	}
+	m0, err := sc.drained(ctx, float64(len(idle)))
+	if err != nil {
+		return 0, err
+	}
+	gen := load.NewGenerator(env.addr(), 16)
+	defer gen.Close()
+	cpu0, _ := host.ProcessCPU(sc.pid())
+	t0 := time.Now()
+	load := gen.Run(ctx, 1000, d, liveBodySize)
+	m1, err := sc.drained(ctx, m0.Pairs+float64(load.OK))
+	if err != nil {
+		return 0, err
+	}
+	cpu1, _ := host.ProcessCPU(sc.pid())
+	rss, peak, err := host.ProcessRSS(sc.pid())
+	if err != nil {
+		return 0, err
+	}
+	pairs := m1.Pairs - m0.Pairs
+	r := report.NewRow(fmt.Sprintf("idle: %d idle keep-alive conns + 1,000 pairs/s", conns)).
+		Set("pairs_per_s", pairs/load.Elapsed.Seconds()).
+		Set("pairs_emitted", pairs).
+		Set("pairs_expected", float64(load.OK)).
+		Set("coverage_pct", 100*pairs/float64(max(load.OK, 1))).
+		// The sidecar started with the step: its drops are those of the
+		// whole of it, the opening of the idle connections too.
+		Set("kernel_drops", m1.KernelDrops).
+		Set("cpu_pct", 100*(cpu1-cpu0)/time.Since(t0).Seconds()).
+		Set("rss_mib", float64(rss)/(1<<20))
+	r.Note = fmt.Sprintf("RSS now; peak %.1f MiB; %s", float64(peak)/(1<<20), limit.Kind())
+	rep.Rows = append(rep.Rows, r)
+	return rss, nil
 }
 
 // idleOpenRate is how many idle connections are opened a second: the

@@ -41,13 +41,14 @@ type liveEnv struct {
 	podIP      string
 	server     *exec.Cmd
 	sidecarBin string
+	sidecarEnv []string
 	tmp        string
 }
 
 func (e *liveEnv) addr() string { return fmt.Sprintf("%s:%d", e.podIP, appPort) }
 
-// setupLive makes the namespace and starts the server in it.
-func setupLive(ctx context.Context, o Options, tmp string) (*liveEnv, error) {
+// setupPod makes the namespace, with no server in it yet.
+func setupPod(o Options, tmp string) (*liveEnv, error) {
 	if err := netns.Check(); err != nil {
 		return nil, err
 	}
@@ -55,8 +56,16 @@ func setupLive(ctx context.Context, o Options, tmp string) (*liveEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &liveEnv{pod: pod, podIP: livePodIP, sidecarBin: o.Sidecar, tmp: tmp}
-	if e.server, _, err = load.StartServer(ctx, &pod.NS, e.addr()); err != nil {
+	return &liveEnv{pod: pod, podIP: livePodIP, sidecarBin: o.Sidecar, sidecarEnv: o.SidecarEnv, tmp: tmp}, nil
+}
+
+// setupLive makes the namespace and starts the server in it.
+func setupLive(ctx context.Context, o Options, tmp string) (*liveEnv, error) {
+	e, err := setupPod(o, tmp)
+	if err != nil {
+		return nil, err
+	}
+	if e.server, _, err = load.StartServer(ctx, &e.pod.NS, e.addr()); err != nil {
 		return nil, errors.Join(err, e.close())
 	}
 	return e, nil

@@ -21,4 +21,8 @@ type Options struct {
 	Profile string
 	// Sidecar is the podtap-sidecar binary of the live scenarios.
 	Sidecar string
+	// SidecarEnv are extra KEY=VALUE variables of the live scenarios'
+	// sidecar (PODTAP_CAPTURE_RING_BYTES, GOGC...), for studies of its
+	// settings.
+	SidecarEnv []string
 }

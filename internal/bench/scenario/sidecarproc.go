@@ -55,7 +55,7 @@ func startSidecar(ctx context.Context, env *liveEnv, limit *host.CPULimit) (*sid
 	// and the bench's own (PODTAP_CACHE) would be one: it starts with
 	// nothing of the bench's environment but PATH, and GOMEMLIMIT as the
 	// webhook sets it for the default 256Mi memory limit.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GOMEMLIMIT=" + strconv.Itoa(256<<20/10*9)}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "GOMEMLIMIT=" + strconv.Itoa(256<<20/10*9)}, env.sidecarEnv...)
 	// Not an *os.File: exec makes a pipe and drains it in the bench.
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
 	if err := cmd.Start(); err != nil {
@@ -93,6 +93,9 @@ func (s *sidecarProc) waitReady(ctx context.Context) error {
 // sidecarMetrics are the figures read from the sidecar's /metrics.
 type sidecarMetrics struct {
 	Pairs, KernelDrops float64
+	// Bytes is what the sidecar read off the ring; QueueDrops the packets
+	// it dropped at its full queue (flow.queue_bytes).
+	Bytes, QueueDrops float64
 }
 
 func (s *sidecarProc) scrape() (sidecarMetrics, error) {
@@ -114,6 +117,12 @@ func (s *sidecarProc) scrape() (sidecarMetrics, error) {
 			m.Pairs += value
 		case "podtap_kernel_drops_total":
 			m.KernelDrops += value
+		case "podtap_bytes_total":
+			m.Bytes += value
+		case "podtap_packets_ignored_total":
+			if strings.Contains(line, `reason="queue_full"`) {
+				m.QueueDrops += value
+			}
 		}
 	}
 	return m, sc.Err()
