@@ -14,6 +14,11 @@ import "time"
 
 // Sidecar is the whole configuration of podtap-sidecar.
 type Sidecar struct {
+	// Mode is "parse" (the pipeline runs in the sidecar) or "tunnel" (each
+	// captured packet is sent to tunnel.target; see Tunnel). The
+	// podtap.io/mode annotation sets it. Default "parse".
+	Mode    string  `mapstructure:"mode"`
+	Tunnel  Tunnel  `mapstructure:"tunnel"`
 	Capture Capture `mapstructure:"capture"`
 	Pod     Pod     `mapstructure:"pod"`
 	Flow    Flow    `mapstructure:"flow"`

@@ -13,6 +13,8 @@ const (
 // the field comments in config.go document each one.
 func DefaultSidecar() Sidecar {
 	return Sidecar{
+		Mode:   ModeParse,
+		Tunnel: Tunnel{VNI: 1, SegmentBytes: 1450, ResolveInterval: 30 * time.Second},
 		Capture: Capture{
 			Interface:  "eth0",
 			Snaplen:    65535,

@@ -136,6 +136,7 @@ func (c *Sidecar) Validate() error {
 	if c.Kafka.MaxRecordBytes < c.Limits.MaxPairBytes {
 		bad("kafka.max_record_bytes", c.Kafka.MaxRecordBytes, "at least limits.max_pair_bytes")
 	}
+	errs = append(errs, c.Tunnel.validate(c.Mode)...)
 	errs = append(errs, c.Log.validate()...)
 	if len(errs) == 0 {
 		return nil
