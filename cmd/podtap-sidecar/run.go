@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/sidecarcmd"
 
 	"github.com/podtap/podtap/sidecar"
@@ -40,6 +41,9 @@ func newRunCmd() *cobra.Command {
 			defer src.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			if cfg.Mode == config.ModeTunnel {
+				return runTunnel(ctx, cfg, iface, src)
+			}
 			s, err := sidecarcmd.Start(ctx, cfg, sidecar.Where{PodIPs: ips, Loopback: iface == "lo"})
 			if err != nil {
 				return err
