@@ -182,7 +182,7 @@ func pairs(t *testing.T, path string) []string {
 }
 
 // counter reads a metric's total, over its labels, from the registry.
-func counter(t *testing.T, name string) float64 {
+func counter(t testing.TB, name string) float64 {
 	t.Helper()
 	mfs, err := metrics.Registry.Gather()
 	if err != nil {
