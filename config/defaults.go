@@ -9,11 +9,19 @@ const (
 	GiB ByteSize = 1 << 30
 )
 
+// Capture sources (capture.source).
+const (
+	SourceInterface = "interface"
+	SourceVXLAN     = "vxlan"
+)
+
 // DefaultSidecar returns the sidecar configuration with every default set;
 // the field comments in config.go document each one.
 func DefaultSidecar() Sidecar {
 	return Sidecar{
 		Capture: Capture{
+			Source:     SourceInterface,
+			VXLAN:      VXLAN{Port: 4789, ReceiveBufferBytes: 8 * MiB},
 			Interface:  "eth0",
 			Snaplen:    65535,
 			RingBytes:  8 * MiB,
