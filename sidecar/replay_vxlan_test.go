@@ -2,7 +2,6 @@ package sidecar_test
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -13,7 +12,8 @@ import (
 	"github.com/podtap/podtap/sidecar/metrics"
 )
 
-const vxlanCapture = "vxlan/vxlan-encapsulated-http.pcap"
+// vxlanCapture is a public capture of HTTP inside VXLAN, with its truth.
+const vxlanCapture = "../testdata/vxlan/vxlan-encapsulated-http.pcap"
 
 // vxlanRecord is what the VXLAN replay compares with tshark's truth.
 type vxlanRecord struct {
@@ -51,7 +51,7 @@ func TestReplayVXLANCorpus(t *testing.T) {
 		Complete bool   `json:"complete"`
 	}
 	var want []truth
-	readLines(t, filepath.Join(corpusDir, vxlanCapture+".tshark.jsonl"), func(line []byte) {
+	readLines(t, vxlanCapture+".tshark.jsonl", func(line []byte) {
 		var tr truth
 		if err := json.Unmarshal(line, &tr); err != nil {
 			t.Fatal(err)
@@ -63,7 +63,7 @@ func TestReplayVXLANCorpus(t *testing.T) {
 	if len(want) == 0 {
 		t.Fatal("the truth lists no complete pair")
 	}
-	records := replay(t, noFilter(), filepath.Join(corpusDir, vxlanCapture))
+	records := replay(t, noFilter(), vxlanCapture)
 	if len(records) != len(want) {
 		t.Fatalf("%d pairs, tshark has %d", len(records), len(want))
 	}
@@ -94,7 +94,7 @@ func TestReplayVXLANCorpus(t *testing.T) {
 // TestReplayVXLANFilters: a VNI not listed in capture.vxlan.vnis drops
 // every packet, counted, and another port leaves the UDP undecoded.
 func TestReplayVXLANFilters(t *testing.T) {
-	file := filepath.Join(corpusDir, vxlanCapture)
+	file := vxlanCapture
 	filtered := metrics.PacketsIgnored.WithLabelValues(flow.IgnoredVNIFiltered)
 	notTCP := metrics.PacketsIgnored.WithLabelValues(flow.IgnoredNotTCP)
 

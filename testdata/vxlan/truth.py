@@ -33,7 +33,7 @@ for r in rows:
                 "complete": True})
 for q in reqs.values():
     out.append({"kind": "http1", "vni": int(q["vxlan.vni"]), "method": q["http.request.method"], "uri": q["http.request.uri"], "complete": False})
-out.append({"kind": "summary", "file": "vxlan/" + f, "tshark_version": version, "http1_complete_pairs": sum(1 for o in out if o.get("complete"))})
+out.append({"kind": "summary", "file": f, "tshark_version": version, "http1_complete_pairs": sum(1 for o in out if o.get("complete"))})
 with open(f + ".tshark.jsonl", "w") as w:
     for o in out:
         w.write(json.dumps(o) + "\n")
