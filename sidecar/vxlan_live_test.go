@@ -214,7 +214,7 @@ func TestVXLANReceiverTwoVNIs(t *testing.T) {
 	seen := map[string]int{}
 	for _, p := range pairs {
 		if p.VNI == nil {
-			t.Fatalf("pair without vni: %+v", p)
+			t.Fatalf("pair of %s without vni", p.Request.Path)
 		}
 		if want := `"uri":"` + p.Request.Path + `"`; !strings.Contains(string(p.Response.Body), want) {
 			t.Errorf("VNI %d: request %s got the response %.60s", *p.VNI, p.Request.Path, p.Response.Body)
