@@ -14,7 +14,7 @@ import (
 
 // runTunnel sends the captured packets to the receiver instead of parsing
 // them; the sidecar then has no sink, and /readyz reports the capture.
-func runTunnel(ctx context.Context, cfg config.Sidecar, iface string, src capture.Source) error {
+func runTunnel(ctx context.Context, cfg config.Sidecar, what []any, src capture.Source) error {
 	var capturing atomic.Bool
 	if cfg.Metrics.Addr != "" {
 		err := metrics.Serve(ctx, cfg.Metrics.Addr, metrics.Check{Name: "capture", Fn: func() error {
@@ -27,7 +27,7 @@ func runTunnel(ctx context.Context, cfg config.Sidecar, iface string, src captur
 			return err
 		}
 	}
-	slog.Info("capturing for the tunnel", "interface", iface, "target", cfg.Tunnel.Target, "vni", cfg.Tunnel.VNI, "version", version)
+	slog.Info("capturing for the tunnel", append(what, "target", cfg.Tunnel.Target, "vni", cfg.Tunnel.VNI, "version", version)...)
 	capturing.Store(true)
 	defer capturing.Store(false)
 	return tunnel.New(cfg.Tunnel).Run(ctx, src)

@@ -10,6 +10,15 @@ const (
 	IgnoredMalformed  = "malformed"   // truncated headers, bogus lengths
 	IgnoredSampledOut = "sampled_out" // its connection is not in the sample
 	IgnoredOverLimit  = "over_limit"  // its connection came past flow.max_connections
+	// VXLAN: the header is shorter than 8 bytes, lacks the I flag (no
+	// VNI), or sets reserved bits (VXLAN-GPE, GBP: not plain Ethernet);
+	// the inner frame is truncated or bogus; or its VNI is not in
+	// capture.vxlan.vnis.
+	IgnoredVXLANShort     = "vxlan_short"
+	IgnoredVXLANNoVNI     = "vxlan_no_vni"
+	IgnoredVXLANReserved  = "vxlan_reserved_bits"
+	IgnoredInnerMalformed = "vxlan_inner_malformed"
+	IgnoredVNIFiltered    = "vni_filtered"
 )
 
 // ignored is an index into ignoredReasons; counting by index lets the hot
@@ -23,6 +32,11 @@ const (
 	malformed
 	sampledOut
 	overLimit
+	vxlanShort
+	vxlanNoVNI
+	vxlanReserved
+	innerMalformed
+	vniFiltered
 	numIgnored
 )
 
@@ -32,6 +46,12 @@ var ignoredReasons = [numIgnored]string{
 	malformed:  IgnoredMalformed,
 	sampledOut: IgnoredSampledOut,
 	overLimit:  IgnoredOverLimit,
+
+	vxlanShort:     IgnoredVXLANShort,
+	vxlanNoVNI:     IgnoredVXLANNoVNI,
+	vxlanReserved:  IgnoredVXLANReserved,
+	innerMalformed: IgnoredInnerMalformed,
+	vniFiltered:    IgnoredVNIFiltered,
 }
 
 // ignoredCounts counts ignored packets locally until flushed to the metric.

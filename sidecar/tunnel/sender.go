@@ -70,7 +70,7 @@ func (s *Sender) Run(ctx context.Context, src capture.Source) error {
 	s.resolve(ctx)
 	var dropWatch *capture.DropWatch
 	if src.Live() {
-		dropWatch = capture.NewDropWatch(slog.Default())
+		dropWatch = capture.NewDropWatch(slog.Default(), src)
 	}
 	nextTick := time.Now().Add(tickInterval)
 	nextResolve := time.Now().Add(s.cfg.ResolveInterval)
