@@ -31,6 +31,9 @@ import (
 // what the vxlan link delivers (what a receiver gets), and both must give
 // the same pairs. The responses are larger than one segment, so the
 // sender's cutting of offloaded TCP packets is on the path.
+//
+// A second sender feeds podtap's own VXLAN receiver (capture.source vxlan)
+// on another port of the namespace, which must give the same pairs too.
 func TestTunnelThroughKernelVXLAN(t *testing.T) {
 	pod := testenv.NewPod(t, "pttn-", 219, 1)
 	const vni = 7331
@@ -56,10 +59,21 @@ func TestTunnelThroughKernelVXLAN(t *testing.T) {
 
 	capCfg := config.DefaultSidecar().Capture
 	capCfg.Ports = []int{8080}
-	var sendSrc, parseSrc, tunnelSrc *capture.Live
+	rxCfg := capCfg
+	rxCfg.Source = config.SourceVXLAN
+	rxCfg.VXLAN.Port = receiverPort
+	rxCfg.VXLAN.VNIs = []int{vni}
+	var sendSrc, sendRxSrc, parseSrc, tunnelSrc *capture.Live
+	var rxSrc *capture.VXLAN
 	err = pod.Do(func() error {
 		var err error
 		if sendSrc, err = capture.OpenLive("eth0", capCfg); err != nil {
+			return err
+		}
+		if sendRxSrc, err = capture.OpenLive("eth0", capCfg); err != nil {
+			return err
+		}
+		if rxSrc, err = capture.OpenVXLAN(rxCfg); err != nil {
 			return err
 		}
 		if parseSrc, err = capture.OpenLive("eth0", capCfg); err != nil {
@@ -87,6 +101,15 @@ func TestTunnelThroughKernelVXLAN(t *testing.T) {
 			t.Errorf("sender: %v", err)
 		}
 	}()
+	toReceiver := cfg.Tunnel
+	toReceiver.Target = fmt.Sprintf("127.0.0.1:%d", receiverPort)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := pod.Do(func() error { return tunnel.New(toReceiver).Run(ctx, sendRxSrc) }); err != nil {
+			t.Errorf("sender to the receiver: %v", err)
+		}
+	}()
 	dir := t.TempDir()
 	ip := netip.MustParseAddr(pod.IP())
 	run := func(name string, src capture.Source) {
@@ -110,6 +133,7 @@ func TestTunnelThroughKernelVXLAN(t *testing.T) {
 	}
 	run("parse", parseSrc)
 	run("tunnel", tunnelSrc)
+	run("receiver", rxSrc)
 
 	const requests = 60
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -126,7 +150,7 @@ func TestTunnelThroughKernelVXLAN(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	cancel()
 	wg.Wait()
-	for _, s := range []*capture.Live{sendSrc, parseSrc, tunnelSrc} {
+	for _, s := range []capture.Source{sendSrc, sendRxSrc, parseSrc, tunnelSrc, rxSrc} {
 		s.Close()
 	}
 
@@ -135,7 +159,10 @@ func TestTunnelThroughKernelVXLAN(t *testing.T) {
 		t.Fatalf("parse in the pod gave %d pairs, want %d", len(parsed), requests)
 	}
 	if !slices.Equal(parsed, tunnelled) {
-		t.Fatalf("tunnelled traffic gave %d pairs, different from the %d parsed in the pod:\n%v\n%v", len(tunnelled), len(parsed), tunnelled, parsed)
+		t.Fatalf("traffic decapsulated by the kernel gave %d pairs, different from the %d parsed in the pod:\n%v\n%v", len(tunnelled), len(parsed), tunnelled, parsed)
+	}
+	if received := pairs(t, filepath.Join(dir, "receiver")); !slices.Equal(parsed, received) {
+		t.Fatalf("podtap's VXLAN receiver gave %d pairs, different from the %d parsed in the pod:\n%v\n%v", len(received), len(parsed), received, parsed)
 	}
 	if sent := counter(t, "podtap_tunnel_datagrams_total") - sentBefore; sent < requests {
 		t.Errorf("%v datagrams sent for %d requests", sent, requests)
@@ -146,6 +173,10 @@ func TestTunnelThroughKernelVXLAN(t *testing.T) {
 		t.Logf("%v captured packets cut into segments", counter(t, "podtap_tunnel_segmented_packets_total"))
 	}
 }
+
+// receiverPort is where podtap's receiver listens in the test's namespace,
+// apart from the kernel vxlan link's 4789.
+const receiverPort = 47890
 
 // pairs reads a record file as sorted "direction method path status
 // response-bytes client-port" lines: what must agree between the two paths.
