@@ -112,7 +112,7 @@ func TestTunnelThroughKernelVXLAN(t *testing.T) {
 	}()
 	dir := t.TempDir()
 	ip := netip.MustParseAddr(pod.IP())
-	run := func(name string, src capture.Source) {
+	run := func(name string, cfg config.Sidecar, src capture.Source) {
 		out, err := sink.File(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -131,9 +131,11 @@ func TestTunnelThroughKernelVXLAN(t *testing.T) {
 			_ = out.Close(context.Background())
 		}()
 	}
-	run("parse", parseSrc)
-	run("tunnel", tunnelSrc)
-	run("receiver", rxSrc)
+	run("parse", cfg, parseSrc)
+	run("tunnel", cfg, tunnelSrc)
+	rx := cfg
+	rx.Mode, rx.Capture = config.ModeParse, rxCfg
+	run("receiver", rx, rxSrc)
 
 	const requests = 60
 	client := &http.Client{Timeout: 5 * time.Second}
