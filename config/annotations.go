@@ -34,6 +34,10 @@ const (
 // whether a pod set it, because a mesh otherwise switches it to lo.
 const AnnotationInterface = AnnotationPrefix + "interface"
 
+// AnnotationMode chooses parsing in the pod or tunnelling to the receiver;
+// in tunnel mode the webhook also points the sidecar at the receiver.
+const AnnotationMode = AnnotationPrefix + "mode"
+
 // Annotation is one podtap.io/* key a namespace or pod may set.
 type Annotation struct {
 	// Key is the full annotation key.
@@ -73,6 +77,8 @@ var Annotations = []Annotation{
 		Meaning: "Kafka topic receiving the pod's pairs"},
 	{Key: AnnotationPrefix + "grpc-reflection", Setting: "grpc.reflection",
 		Meaning: `which gRPC servers are asked for schemas: "inbound", "all" or "off"`},
+	{Key: AnnotationMode, Setting: "mode",
+		Meaning: `"parse": the sidecar parses in the pod; "tunnel": it sends each captured packet, VXLAN-encapsulated, to the receiver, which parses it`},
 	{Key: AnnotationPrefix + "log-level", Setting: "log.level",
 		Meaning: `sidecar log level: "debug", "info", "warn" or "error"`},
 	{Key: AnnotationCPURequest, check: checkQuantity,

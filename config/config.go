@@ -14,6 +14,11 @@ import "time"
 
 // Sidecar is the whole configuration of podtap-sidecar.
 type Sidecar struct {
+	// Mode is "parse" (the pipeline runs in the sidecar) or "tunnel" (each
+	// captured packet is sent to tunnel.target; see Tunnel). The
+	// podtap.io/mode annotation sets it. Default "parse".
+	Mode    string  `mapstructure:"mode"`
+	Tunnel  Tunnel  `mapstructure:"tunnel"`
 	Capture Capture `mapstructure:"capture"`
 	Pod     Pod     `mapstructure:"pod"`
 	Flow    Flow    `mapstructure:"flow"`
@@ -32,6 +37,12 @@ type Sidecar struct {
 
 // Capture says where packets come from.
 type Capture struct {
+	// Source is where `run` reads packets: "interface" (capture.interface,
+	// through AF_PACKET; needs NET_RAW) or "vxlan" (a UDP socket on
+	// capture.vxlan.port receiving VXLAN from cloud traffic mirroring or
+	// tunnelling sidecars; needs no capability). Default "interface".
+	Source string `mapstructure:"source"`
+	VXLAN  VXLAN  `mapstructure:"vxlan"`
 	// Interface is the network interface `run` captures on.
 	// "auto" picks lo when a service-mesh proxy shares the pod (traffic is
 	// plaintext only there) and eth0 otherwise. Default "eth0".
@@ -54,6 +65,23 @@ type Capture struct {
 	// Sampling is per connection (by flow hash), so a sampled connection is
 	// kept whole. Default 1.
 	SampleRate float64 `mapstructure:"sample_rate"`
+}
+
+// VXLAN configures the vxlan capture source and the decoding of VXLAN in
+// replayed captures.
+type VXLAN struct {
+	// Port is the UDP port VXLAN arrives on; `replay` also decodes UDP to
+	// this port inside capture files as VXLAN. Default 4789 (IANA).
+	Port int `mapstructure:"port"`
+	// VNIs are the VXLAN network identifiers kept (0 to 16777215); packets
+	// of other VNIs are dropped and counted (vni_filtered). Empty means
+	// all. Default empty.
+	VNIs []int `mapstructure:"vnis"`
+	// ReceiveBufferBytes is the UDP socket's receive buffer (SO_RCVBUF),
+	// which absorbs bursts while the reader is busy; what overflows it is
+	// counted as kernel drops. The kernel caps it at the host's
+	// net.core.rmem_max unless the process has CAP_NET_ADMIN. Default 8 MiB.
+	ReceiveBufferBytes ByteSize `mapstructure:"receive_buffer_bytes"`
 }
 
 // Pod describes the captured workload. In Kubernetes the fields come from

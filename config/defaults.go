@@ -9,11 +9,21 @@ const (
 	GiB ByteSize = 1 << 30
 )
 
+// Capture sources (capture.source).
+const (
+	SourceInterface = "interface"
+	SourceVXLAN     = "vxlan"
+)
+
 // DefaultSidecar returns the sidecar configuration with every default set;
 // the field comments in config.go document each one.
 func DefaultSidecar() Sidecar {
 	return Sidecar{
+		Mode:   ModeParse,
+		Tunnel: Tunnel{VNI: 1, SegmentBytes: 1450, ResolveInterval: 30 * time.Second},
 		Capture: Capture{
+			Source:     SourceInterface,
+			VXLAN:      VXLAN{Port: 4789, ReceiveBufferBytes: 8 * MiB},
 			Interface:  "eth0",
 			Snaplen:    65535,
 			RingBytes:  8 * MiB,

@@ -25,6 +25,22 @@ func (c *Sidecar) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: %v is not accepted; want %s", key, got, accepted))
 	}
 
+	switch c.Capture.Source {
+	case SourceInterface, SourceVXLAN:
+	default:
+		bad("capture.source", c.Capture.Source, `"interface" or "vxlan"`)
+	}
+	if p := c.Capture.VXLAN.Port; p < 1 || p > 65535 {
+		bad("capture.vxlan.port", p, "a UDP port from 1 to 65535")
+	}
+	for _, vni := range c.Capture.VXLAN.VNIs {
+		if vni < 0 || vni > 1<<24-1 {
+			bad("capture.vxlan.vnis", vni, "VNIs from 0 to 16777215, comma separated")
+		}
+	}
+	if c.Capture.VXLAN.ReceiveBufferBytes < 64*KiB || c.Capture.VXLAN.ReceiveBufferBytes > GiB {
+		bad("capture.vxlan.receive_buffer_bytes", c.Capture.VXLAN.ReceiveBufferBytes, "64Ki to 1Gi")
+	}
 	if c.Capture.Interface == "" {
 		bad("capture.interface", `""`, `"auto", "eth0", "lo" or another interface name`)
 	}
@@ -147,6 +163,7 @@ func (c *Sidecar) Validate() error {
 	if c.Kafka.MaxRecordBytes < c.Limits.MaxPairBytes {
 		bad("kafka.max_record_bytes", c.Kafka.MaxRecordBytes, "at least limits.max_pair_bytes")
 	}
+	errs = append(errs, c.Tunnel.validate(c.Mode)...)
 	errs = append(errs, c.Log.validate()...)
 	if len(errs) == 0 {
 		return nil

@@ -30,6 +30,7 @@ type Webhook struct {
 	LeaderElection LeaderElection  `mapstructure:"leader_election"`
 	Injection      Injection       `mapstructure:"injection"`
 	Sidecar        SidecarTemplate `mapstructure:"sidecar"`
+	Receiver       WebhookReceiver `mapstructure:"receiver"`
 	Log            Log             `mapstructure:"log"`
 }
 
@@ -249,7 +250,8 @@ func DefaultWebhook() Webhook {
 			MemoryLimit:     "256Mi",
 			Settings:        DefaultSidecar(),
 		},
-		Log: Log{Level: "info", Format: "json"},
+		Receiver: WebhookReceiver{Service: "podtap-receiver"},
+		Log:      Log{Level: "info", Format: "json"},
 	}
 }
 
@@ -260,6 +262,9 @@ func LoadWebhook(src Source) (Webhook, error) {
 		return cfg, err
 	}
 	cfg.Sidecar.Settings.Normalize()
+	if cfg.Sidecar.Settings.Tunnel.Target == "" {
+		cfg.Sidecar.Settings.Tunnel.Target = cfg.ReceiverTarget()
+	}
 	return cfg, cfg.Validate()
 }
 
@@ -377,6 +382,9 @@ func (c *Webhook) Validate() error {
 		bad("injection.version_refresh", c.Injection.VersionRefresh, "a positive duration such as 10m")
 	}
 	errs = append(errs, c.Injection.AdmissionCheck.validate(c.Registration.Timeout)...)
+	if !dnsLabel.MatchString(c.Receiver.Service) {
+		bad("receiver.service", strconv.Quote(c.Receiver.Service), "a Service name")
+	}
 	errs = append(errs, c.Sidecar.validate()...)
 	errs = append(errs, c.Log.validate()...)
 	if len(errs) == 0 {

@@ -2,8 +2,8 @@
 # Installs the Debian packages podtap's tests, demo and bench use, when
 # missing: iproute2 (network namespaces and veth pairs), kcat (an
 # independent Kafka client for the Kafka tests), wrk (the load generator
-# of the bench's overhead scenario), nginx-light (the web server of the
-# bench's large-body live row), nodejs and npm (the grpc-js server of
+# of the bench's overhead scenario), nginx and curl (the mirrored "pod" of
+# the VXLAN receiver test and its client, and the bench's large-body live row), nodejs and npm (the grpc-js server of
 # sidecar/grpc's Node reflection test), and the node of
 # hack/local-cluster.sh: containerd, runc, the CNI plugins, iptables
 # (kube-proxy) and openssl (its certificates). Idempotent; needs root to
@@ -14,7 +14,8 @@ need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v containerd >/dev/null 2>&1 || need+=(containerd)

@@ -87,6 +87,7 @@ func New(cfg config.Sidecar, out sink.Sink, where Where) (*Pipeline, error) {
 // several files can be replayed through one pipeline in turn.
 func (p *Pipeline) Run(ctx context.Context, src capture.Source) error {
 	f := flow.New(p.cfg.Flow, p.cfg.Capture.SampleRate, streams{p.factory})
+	f.Decapsulate(flow.NewTunnel(p.cfg.Capture.VXLAN))
 	if err := f.Run(ctx, src); err != nil {
 		return fmt.Errorf("pipeline: %w", err)
 	}

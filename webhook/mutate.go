@@ -64,7 +64,7 @@ func Mutate(in Input) (Result, error) {
 
 	out := pod.DeepCopy()
 	mesh, meshed := detectMesh(in.Namespace, pod)
-	sc := settings.Sidecar
+	sc := forMode(settings.Sidecar)
 	sc.Capture.Interface = chooseInterface(settings, meshed)
 	sc.Pod.Workload = workload(pod)
 	port, err := healthPort(&cfg.Sidecar, pod)

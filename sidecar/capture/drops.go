@@ -16,17 +16,32 @@ const ReasonRingFull = "ring_full"
 // while they go on, and an INFO once a whole interval passes without one.
 // The counter alone is in metrics, where nobody looks first.
 type DropWatch struct {
-	state *statelog.State
-	now   func() time.Time
-	last  Stats
-	at    time.Time // of last
+	state           *statelog.State
+	reason, setting string
+	now             func() time.Time
+	last            Stats
+	at              time.Time // of last
 }
 
-// NewDropWatch logs to log, slog.Default() when nil.
-func NewDropWatch(log *slog.Logger) *DropWatch { return newDropWatch(log, time.Now) }
+// dropCauser is a source whose kernel drops have another cause than a
+// full AF_PACKET ring.
+type dropCauser interface {
+	dropCause() (reason, setting string)
+}
+
+// NewDropWatch watches src's drops and logs to log, slog.Default() when nil.
+func NewDropWatch(log *slog.Logger, src Source) *DropWatch {
+	w := newDropWatch(log, time.Now)
+	if c, ok := src.(dropCauser); ok {
+		w.reason, w.setting = c.dropCause()
+	}
+	return w
+}
 
 func newDropWatch(log *slog.Logger, now func() time.Time) *DropWatch {
 	return &DropWatch{
+		reason:  ReasonRingFull,
+		setting: "capture.ring_bytes",
 		state: statelog.New(statelog.Config{
 			Log:       log,
 			Degraded:  "kernel dropping packets",
@@ -52,7 +67,7 @@ func (w *DropWatch) Observe(s Stats) {
 	if elapsed > 0 {
 		args = append(args, "per_second", int64(float64(drops)/elapsed.Seconds()))
 	}
-	w.state.DegradeLost(ReasonRingFull, ReasonRingFull, int(drops), append(args, "setting", "capture.ring_bytes")...)
+	w.state.DegradeLost(w.reason, w.reason, int(drops), append(args, "setting", w.setting)...)
 }
 
 // since is the growth of a counter; one that went back (a new socket)

@@ -448,7 +448,7 @@ func TestLiveKernelDrops(t *testing.T) {
 		t.Errorf("kernel drops metric grew by %v, stats say %d", got, st.Drops)
 	}
 	var logs bytes.Buffer
-	watch := capture.NewDropWatch(slog.New(slog.NewTextHandler(&logs, nil)))
+	watch := capture.NewDropWatch(slog.New(slog.NewTextHandler(&logs, nil)), src)
 	watch.Observe(st)
 	if warn := fmt.Sprintf(`level=WARN msg="kernel dropping packets" reason=ring_full dropped=%d of_packets=%d`, st.Drops, st.Packets); !strings.Contains(logs.String(), warn) {
 		t.Errorf("log after the drops:\n%s\nwant a line with %s", logs.String(), warn)

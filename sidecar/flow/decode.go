@@ -5,6 +5,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/podtap/podtap/sidecar/capture"
 )
 
 // segment is a decoded packet: where its TCP segment is and who sent it.
@@ -12,6 +14,9 @@ type segment struct {
 	tcp      []byte
 	src, dst []byte // IP addresses, 4 or 16 bytes
 	ipv6     bool
+	// vxlan marks a segment decapsulated from VXLAN, vni its network.
+	vxlan bool
+	vni   uint32
 }
 
 // decoder decodes link and IP layers with gopacket's DecodingLayerParser
@@ -29,20 +34,31 @@ type decoder struct {
 
 	// rawIP is set for links without a link header, where the IP version
 	// nibble picks the parser.
-	rawIP        bool
+	rawIP bool
+	// vxlanLink is set for capture.LinkTypeVXLAN: every packet starts with
+	// a VXLAN header.
+	vxlanLink bool
+	// tunnel decodes VXLAN: the port of UDP datagrams that carry it, the
+	// VNIs kept, and inner, set while the frame inside is decoded.
+	tunnel       Tunnel
+	inner        bool
+	ethParser    *gopacket.DecodingLayerParser
 	parser       *gopacket.DecodingLayerParser
 	ip4Parser    *gopacket.DecodingLayerParser
 	ip6Parser    *gopacket.DecodingLayerParser
 	decodedTypes []gopacket.LayerType
 }
 
-func newDecoder(link layers.LinkType) (*decoder, error) {
-	d := &decoder{decodedTypes: make([]gopacket.LayerType, 0, 8)}
+func newDecoder(link layers.LinkType, tunnel Tunnel) (*decoder, error) {
+	d := &decoder{decodedTypes: make([]gopacket.LayerType, 0, 8), tunnel: tunnel}
 	d.ip4Parser = d.newParser(layers.LayerTypeIPv4)
 	d.ip6Parser = d.newParser(layers.LayerTypeIPv6)
+	d.ethParser = d.newParser(layers.LayerTypeEthernet)
 	switch link {
+	case capture.LinkTypeVXLAN:
+		d.vxlanLink = true
 	case layers.LinkTypeEthernet:
-		d.parser = d.newParser(layers.LayerTypeEthernet)
+		d.parser = d.ethParser
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
 		d.parser = d.newParser(layers.LayerTypeLoopback)
 	case layers.LinkTypeLinuxSLL:
@@ -75,7 +91,13 @@ func (d *decoder) newParser(first gopacket.LayerType) *gopacket.DecodingLayerPar
 
 // decode finds the TCP segment of a packet, or says why there is none.
 func (d *decoder) decode(data []byte) (seg segment, why ignored) {
-	p := d.parser
+	if d.vxlanLink {
+		return d.decapsulate(data)
+	}
+	return d.decodeWith(d.parser, data)
+}
+
+func (d *decoder) decodeWith(p *gopacket.DecodingLayerParser, data []byte) (seg segment, why ignored) {
 	if d.rawIP {
 		if len(data) == 0 {
 			return seg, malformed
@@ -111,6 +133,9 @@ func (d *decoder) fromIPv4() (seg segment, why ignored) {
 		return seg, fragment
 	}
 	if ip.Protocol != layers.IPProtocolTCP {
+		if ip.Protocol == layers.IPProtocolUDP {
+			return d.fromUDP(ip.Payload)
+		}
 		return seg, notTCP
 	}
 	if len(ip.Payload) < minTCPHeader {
@@ -137,6 +162,8 @@ func (d *decoder) fromIPv6() (seg segment, why ignored) {
 			return segment{tcp: payload, src: ip.SrcIP, dst: ip.DstIP, ipv6: true}, kept
 		case layers.IPProtocolIPv6Fragment:
 			return seg, fragment
+		case layers.IPProtocolUDP:
+			return d.fromUDP(payload)
 		case layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Routing, layers.IPProtocolIPv6Destination:
 			if len(payload) < 8 {
 				return seg, malformed

@@ -27,6 +27,7 @@ type Flow struct {
 	cfg        config.Flow
 	sampleRate float64
 	factory    Factory
+	tunnel     Tunnel
 	// maxConns is the connection cap, capReason what sets it (see
 	// connectionCap).
 	maxConns  int
@@ -69,11 +70,15 @@ func New(cfg config.Flow, sampleRate float64, f Factory) *Flow {
 	return &Flow{cfg: cfg, sampleRate: sampleRate, factory: f, maxConns: maxConns, capReason: reason}
 }
 
+// Decapsulate decodes VXLAN as t says: in every packet of a vxlan source,
+// and in UDP datagrams to t.Port of other sources. Call it before Run.
+func (f *Flow) Decapsulate(t Tunnel) { f.tunnel = t }
+
 // Run reads src until EOF (files) or ctx is done (live), then flushes: every
 // Stream gets End. It returns when all workers are done. Stopping because
 // ctx is done is not an error; a failing source is.
 func (f *Flow) Run(ctx context.Context, src capture.Source) error {
-	dec, err := newDecoder(src.LinkType())
+	dec, err := newDecoder(src.LinkType(), f.tunnel)
 	if err != nil {
 		return err
 	}

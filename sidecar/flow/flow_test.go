@@ -400,7 +400,7 @@ func ignoredTotal() float64 {
 }
 
 func TestDecodeIgnores(t *testing.T) {
-	d, err := newDecoder(layers.LinkTypeEthernet)
+	d, err := newDecoder(layers.LinkTypeEthernet, Tunnel{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func FuzzPackets(f *testing.F) {
 		b.close()
 	}
 	f.Fuzz(func(t *testing.T, linkIndex uint8, data []byte) {
-		d, err := newDecoder(fuzzLinks[int(linkIndex)%len(fuzzLinks)])
+		d, err := newDecoder(fuzzLinks[int(linkIndex)%len(fuzzLinks)], Tunnel{Port: 4789})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,15 @@ const (
 	IgnoredSampledOut = "sampled_out" // its connection is not in the sample
 	IgnoredOverLimit  = "over_limit"  // its connection came past flow.max_connections
 	IgnoredQueueFull  = "queue_full"  // the workers were behind by flow.queue_bytes
+	// VXLAN: the header is shorter than 8 bytes, lacks the I flag (no
+	// VNI), or sets reserved bits (VXLAN-GPE, GBP: not plain Ethernet);
+	// the inner frame is truncated or bogus; or its VNI is not in
+	// capture.vxlan.vnis.
+	IgnoredVXLANShort     = "vxlan_short"
+	IgnoredVXLANNoVNI     = "vxlan_no_vni"
+	IgnoredVXLANReserved  = "vxlan_reserved_bits"
+	IgnoredInnerMalformed = "vxlan_inner_malformed"
+	IgnoredVNIFiltered    = "vni_filtered"
 )
 
 // ignored is an index into ignoredReasons; counting by index lets the hot
@@ -25,6 +34,11 @@ const (
 	sampledOut
 	overLimit
 	queueFull
+	vxlanShort
+	vxlanNoVNI
+	vxlanReserved
+	innerMalformed
+	vniFiltered
 	numIgnored
 )
 
@@ -35,6 +49,12 @@ var ignoredReasons = [numIgnored]string{
 	sampledOut: IgnoredSampledOut,
 	overLimit:  IgnoredOverLimit,
 	queueFull:  IgnoredQueueFull,
+
+	vxlanShort:     IgnoredVXLANShort,
+	vxlanNoVNI:     IgnoredVXLANNoVNI,
+	vxlanReserved:  IgnoredVXLANReserved,
+	innerMalformed: IgnoredInnerMalformed,
+	vniFiltered:    IgnoredVNIFiltered,
 }
 
 // ignoredCounts counts ignored packets locally until flushed to the metric.

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -80,7 +79,7 @@ func newReader(f *Flow, src capture.Source, dec *decoder, workers []*worker) *re
 	r.shed = newShedLog(f.maxConns, f.capReason, clock)
 	r.queue = newQueueLog(int64(f.cfg.QueueBytes), clock)
 	if r.live {
-		r.drops = capture.NewDropWatch(slog.Default())
+		r.drops = capture.NewDropWatch(slog.Default(), src)
 	}
 	return r
 }
@@ -174,6 +173,9 @@ func (r *reader) dispatch(data []byte, ts time.Time) {
 	sport := uint16(seg.tcp[0])<<8 | uint16(seg.tcp[1])
 	dport := uint16(seg.tcp[2])<<8 | uint16(seg.tcp[3])
 	h := flowHash(seg.src, seg.dst, sport, dport)
+	if seg.vxlan {
+		h = mix64(h + uint64(seg.vni))
+	}
 	if !r.sample.keep(h) {
 		r.ignored[sampledOut]++
 		if r.sampledOut.first(h) {
@@ -195,7 +197,7 @@ func (r *reader) dispatch(data []byte, ts time.Time) {
 		r.ignored[queueFull]++
 		return
 	}
-	b.add(ts, gopacket.NewFlow(endpoint, seg.src, seg.dst), h, seg.tcp)
+	b.add(ts, netFlow(&seg, endpoint), h, seg.tcp)
 	if len(b.pkts) == maxBatchPackets {
 		r.send(i)
 	}

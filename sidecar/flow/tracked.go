@@ -32,6 +32,9 @@ type tracked struct {
 	// sides are flow's account of each side, by reassembly direction.
 	sides [2]side
 	ports [2]uint16
+	// vni is the VXLAN network of a decapsulated connection (vxlan set).
+	vni   uint32
+	vxlan bool
 	// aDir is the reassembly direction in which Conn.A sends.
 	aDir   reassembly.TCPFlowDirection
 	sawSYN bool
@@ -56,7 +59,10 @@ var _ reassembly.Stream = (*tracked)(nil)
 
 func newTracked(w *worker, netFlow gopacket.Flow, tcp *layers.TCP) *tracked {
 	src, dst := netFlow.Endpoints()
+	vni, tunnelled := tunnelOf(netFlow.EndpointType())
 	return &tracked{
+		vni:   vni,
+		vxlan: tunnelled,
 		w:     w,
 		addrs: [2]netip.Addr{addr(src.Raw()), addr(dst.Raw())},
 		ports: [2]uint16{uint16(tcp.SrcPort), uint16(tcp.DstPort)},
@@ -214,7 +220,7 @@ func (c *tracked) stream() Stream {
 		if c.aDir == reassembly.TCPDirServerToClient {
 			a, b = b, a
 		}
-		c.user = c.w.f.factory.NewStream(Conn{A: a, B: b, SawSYN: c.sawSYN})
+		c.user = c.w.f.factory.NewStream(Conn{A: a, B: b, SawSYN: c.sawSYN, Tunnel: message.Tunnel{VXLAN: c.vxlan, VNI: c.vni}})
 		if c.user == nil {
 			c.ended = true
 			return nil

@@ -92,7 +92,7 @@ func (s *stages) replay(t testing.TB, chunks []chunk, server netip.AddrPort) {
 			}
 			client := message.Endpoint{IP: netip.MustParseAddr("127.0.0.1"), Port: uint16(40000 + c.conn)}
 			srv := message.Endpoint{IP: server.Addr(), Port: server.Port()}
-			pc = &parsed{pairs: pair.NewMatcher(&s.pairing, client, srv)}
+			pc = &parsed{pairs: pair.NewMatcher(&s.pairing, client, srv, message.Tunnel{})}
 			pc.h2 = s.newConn(pc.pairs)
 			conns[c.conn] = pc
 			order = append(order, c.conn)
@@ -112,7 +112,7 @@ func (s *stages) replayLate(t *testing.T, chunks []chunk, server netip.AddrPort)
 	t.Helper()
 	client := message.Endpoint{IP: netip.MustParseAddr("127.0.0.1"), Port: 40000}
 	srv := message.Endpoint{IP: server.Addr(), Port: server.Port()}
-	pc := pair.NewMatcher(&s.pairing, client, srv)
+	pc := pair.NewMatcher(&s.pairing, client, srv, message.Tunnel{})
 	h2 := s.newConn(pc)
 	for _, c := range chunks {
 		h2.Feed(c.fromClient, c.b, c.ts)

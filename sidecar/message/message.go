@@ -37,6 +37,15 @@ type Conn struct {
 	// SawSYN reports whether the handshake's SYN was captured, so A is
 	// known to be the client.
 	SawSYN bool
+	Tunnel Tunnel
+}
+
+// Tunnel is how a mirrored connection reached the capture. The zero value
+// is none: packets seen on the pod's own interface.
+type Tunnel struct {
+	// VXLAN reports a connection decapsulated from VXLAN, VNI its network.
+	VXLAN bool
+	VNI   uint32
 }
 
 // Header is one header field in wire order. Name is lower-cased.
@@ -179,9 +188,11 @@ type Pair struct {
 	Client    Endpoint
 	Server    Endpoint
 	Direction string
-	Request   *Request
-	Response  *Response
-	GRPC      *GRPC
+	// Tunnel is the connection's (see Conn).
+	Tunnel   Tunnel
+	Request  *Request
+	Response *Response
+	GRPC     *GRPC
 	// Redacted lists where values were masked, e.g.
 	// request.headers.authorization.
 	Redacted []string

@@ -65,7 +65,7 @@ var (
 	// KernelDrops counts packets the kernel dropped before podtap read them.
 	KernelDrops = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "podtap_kernel_drops_total",
-		Help: "Packets dropped by the kernel (AF_PACKET ring full).",
+		Help: "Packets dropped by the kernel (AF_PACKET ring or vxlan socket buffer full).",
 	})
 	// Connections is the number of tracked TCP connections.
 	Connections = prometheus.NewGauge(prometheus.GaugeOpts{

@@ -30,6 +30,7 @@ type Matcher struct {
 	opts      *Options
 	client    message.Endpoint
 	server    message.Endpoint
+	tunnel    message.Tunnel
 	direction string
 	// fifo holds HTTP/1 requests in wire order.
 	fifo []*message.Request
@@ -37,12 +38,14 @@ type Matcher struct {
 	streams map[uint32]*message.Request
 }
 
-// NewMatcher starts pairing a connection between client and server.
-func NewMatcher(opts *Options, client, server message.Endpoint) *Matcher {
+// NewMatcher starts pairing a connection between client and server,
+// mirrored through tunnel (the zero Tunnel for none).
+func NewMatcher(opts *Options, client, server message.Endpoint, tunnel message.Tunnel) *Matcher {
 	return &Matcher{
 		opts:      opts,
 		client:    client,
 		server:    server,
+		tunnel:    tunnel,
 		direction: opts.Direction.Of(client, server),
 	}
 }
@@ -195,7 +198,7 @@ func (c *Matcher) emit(req *message.Request, resp *message.Response) {
 	}
 	p := newPair()
 	p.Protocol = req.Proto
-	p.Client, p.Server = c.client, c.server
+	p.Client, p.Server, p.Tunnel = c.client, c.server, c.tunnel
 	p.Direction = c.direction
 	p.Request, p.Response = req, resp
 	if p.Size() > c.opts.MaxPairBytes {

@@ -27,7 +27,7 @@ func newConn(c *collected) *Matcher {
 	}
 	return NewMatcher(opts,
 		message.Endpoint{IP: netip.MustParseAddr("10.0.0.9"), Port: 40000},
-		message.Endpoint{IP: netip.MustParseAddr("10.0.0.2"), Port: 80})
+		message.Endpoint{IP: netip.MustParseAddr("10.0.0.2"), Port: 80}, message.Tunnel{})
 }
 
 func req(path string, ms int) *message.Request {

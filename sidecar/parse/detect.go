@@ -123,7 +123,7 @@ func (s *Stream) start(clientSide message.Side, isHTTP1 bool, ts time.Time) {
 		// waits for will not come.
 		s.pairs.Close()
 	}
-	s.pairs = pair.NewMatcher(s.f.pairing, client, server)
+	s.pairs = pair.NewMatcher(s.f.pairing, client, server, s.conn.Tunnel)
 	if isHTTP1 {
 		s.h1 = http1.NewParser(&s.f.http1, s.pairs)
 		countConn("http1")

@@ -89,6 +89,10 @@ func (e *Encoder) Append(dst []byte, p *message.Pair) ([]byte, error) {
 	x.endpoint(p.Server)
 	x.raw(`,"direction":`)
 	x.str(p.Direction)
+	if p.Tunnel.VXLAN {
+		x.raw(`,"vni":`)
+		x.int(int64(p.Tunnel.VNI))
+	}
 	if e.hasPod {
 		x.pod()
 	}
