@@ -2,7 +2,8 @@
 # Installs the Debian packages podtap's tests, demo and bench use, when
 # missing: iproute2 (network namespaces and veth pairs), kcat (an
 # independent Kafka client for the Kafka tests), wrk (the load generator
-# of the bench's overhead scenario), nodejs and npm (the grpc-js server of
+# of the bench's overhead scenario), tcpdump (the bench's read floor: its
+# replay CPU is given as a multiple of `tcpdump -r`'s), nodejs and npm (the grpc-js server of
 # sidecar/grpc's Node reflection test), and the node of
 # hack/local-cluster.sh: containerd, runc, the CNI plugins, iptables
 # (kube-proxy) and openssl (its certificates). Idempotent; needs root to
@@ -13,6 +14,7 @@ need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v containerd >/dev/null 2>&1 || need+=(containerd)

@@ -45,6 +45,10 @@ var Columns = []Column{
 	{"req_per_app_cpu_s", "app req/CPU-s", 0},
 	{"app_cpu_ratio_pct", "app req/CPU-s vs without %", 1},
 	{"vs_goreplay", "× GoReplay pairs/s", 2},
+	{"vs_goreplay_cpu", "× GoReplay pairs/CPU-s", 2},
+	{"vs_floor_cpu", "CPU-s × read floor", 2},
+	{"vs_procs1_pairs_per_s", "pairs/s × GOMAXPROCS=1", 2},
+	{"vs_procs1_pairs_per_cpu_s", "pairs/CPU-s × GOMAXPROCS=1", 2},
 }
 
 // Row is one scenario's figures.
