@@ -193,7 +193,7 @@ func (c *Matcher) emit(req *message.Request, resp *message.Response) {
 		metrics.Drop(resp.Drop)
 		return
 	}
-	p := newPair()
+	p := newPair(req.Proto)
 	p.Protocol = req.Proto
 	p.Client, p.Server = c.client, c.server
 	p.Direction = c.direction
@@ -202,8 +202,8 @@ func (c *Matcher) emit(req *message.Request, resp *message.Response) {
 		metrics.Drop(metrics.ReasonTooLarge)
 		return
 	}
-	if p.Protocol == message.ProtoGRPC {
-		p.GRPC = Describe(req, resp)
+	if p.GRPC != nil {
+		Describe(p.GRPC, req, resp)
 	}
 	c.opts.Out(p)
 }
