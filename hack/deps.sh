@@ -3,7 +3,9 @@
 # missing: iproute2 (network namespaces and veth pairs), kcat (an
 # independent Kafka client for the Kafka tests), wrk (the load generator
 # of the bench's overhead scenario), nginx and curl (the mirrored "pod" of
-# the VXLAN receiver test and its client, and the bench's large-body live row), nodejs and npm (the grpc-js server of
+# the VXLAN receiver test and its client, and the bench's large-body live
+# row), tcpdump (the bench's read floor: its replay CPU is given as a
+# multiple of `tcpdump -r`'s), nodejs and npm (the grpc-js server of
 # sidecar/grpc's Node reflection test), and the node of
 # hack/local-cluster.sh: containerd, runc, the CNI plugins, iptables
 # (kube-proxy) and openssl (its certificates). Idempotent; needs root to
@@ -16,6 +18,7 @@ command -v kcat >/dev/null 2>&1 || need+=(kcat)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v containerd >/dev/null 2>&1 || need+=(containerd)

@@ -11,6 +11,7 @@ import (
 	"github.com/podtap/podtap/internal/bench/load"
 	"github.com/podtap/podtap/internal/bench/report"
 	"github.com/podtap/podtap/internal/bench/scenario"
+	"github.com/podtap/podtap/internal/testenv"
 )
 
 // TestMain lets the test binary serve as the bench's own child processes
@@ -66,7 +67,7 @@ func TestQuickBench(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	replays := 0
+	replays, clis := 0, 0
 	live := map[string]bool{}
 	for _, r := range rep.Rows {
 		if strings.HasPrefix(r.Scenario, "live nginx") && r.Figures["pairs_expected"] == 0 {
@@ -74,10 +75,18 @@ func TestQuickBench(t *testing.T) {
 		}
 		kind, _, _ := strings.Cut(r.Scenario, " ")
 		live[kind] = true
-		if kind != "replay" {
+		if kind == "podtap-sidecar" {
+			clis++
+		}
+		if kind == "tcpdump" && r.Figures["cpu_s"] <= 0 {
+			t.Errorf("%s: no CPU time measured", r.Scenario)
+		}
+		if kind != "replay" && kind != "podtap-sidecar" {
 			continue
 		}
-		replays++
+		if kind == "replay" {
+			replays++
+		}
 		got, want := r.Figures["pairs_emitted"], r.Figures["pairs_expected"]
 		if want == 0 || got != want {
 			t.Errorf("%s: %v pairs emitted, the capture holds %v", r.Scenario, got, want)
@@ -90,6 +99,11 @@ func TestQuickBench(t *testing.T) {
 	// file.
 	if replays != 9 {
 		t.Errorf("%d replay rows, want 9", replays)
+	}
+	// The CLI replays the mixed capture beside the read floor, unless
+	// tcpdump is missing off CI.
+	if _, err := exec.LookPath("tcpdump"); (err == nil || testenv.OnCI()) && (clis != 1 || !live["tcpdump"]) {
+		t.Errorf("%d CLI rows and tcpdump's row %v, want one of each", clis, live["tcpdump"])
 	}
 	if scenarios != "replay" {
 		for _, kind := range []string{"live", "idle:", "app"} {

@@ -373,11 +373,7 @@ func (e *Enricher) gauges() {
 // decode fills in the JSON of p's messages from schema s.
 func (e *Enricher) decode(p *message.Pair, s *schema, source string) {
 	g := p.GRPC
-	req, err := s.decode(g.Method, g.RequestMessages, true)
-	var resp [][]byte
-	if err == nil {
-		resp, err = s.decode(g.Method, g.ResponseMessages, false)
-	}
+	req, resp, err := s.decode(g.Method, g.RequestMessages, g.ResponseMessages)
 	if err != nil {
 		if errors.Is(err, errNoMethod) && source == "reflection" {
 			// The server's schema may have changed since it was cached.

@@ -80,7 +80,8 @@ func (d *demoServer) pair(t *testing.T, server netip.AddrPort, name string) (*me
 		Request:   &message.Request{Proto: message.ProtoGRPC, Path: "/" + grpcdemo.Service + "/" + grpcdemo.SayHello, Messages: [][]byte{rb}},
 		Response:  &message.Response{Proto: message.ProtoGRPC, Status: 200, Trailers: message.Headers{{Name: "grpc-status", Value: "0"}}, Messages: [][]byte{pb}},
 	}
-	p.GRPC = pair.Describe(p.Request, p.Response)
+	p.GRPC = &message.GRPC{}
+	pair.Describe(p.GRPC, p.Request, p.Response)
 	return p, mustJSON(t, req), mustJSON(t, reply)
 }
 

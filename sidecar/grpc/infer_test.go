@@ -39,7 +39,8 @@ func unresolved(server netip.AddrPort, reqs, resps [][]byte, status int) *messag
 	if status >= 0 {
 		p.Response.Trailers = message.Headers{{Name: "grpc-status", Value: strconv.Itoa(status)}}
 	}
-	p.GRPC = pair.Describe(p.Request, p.Response)
+	p.GRPC = &message.GRPC{}
+	pair.Describe(p.GRPC, p.Request, p.Response)
 	return p
 }
 
@@ -237,7 +238,8 @@ func TestInferKeepsBehaviour(t *testing.T) {
 		e, out := enricher(t, emit, nil, 1)
 		p := getItem()
 		p.Request.Path = "/not-grpc"
-		p.GRPC = pair.Describe(p.Request, p.Response)
+		p.GRPC = &message.GRPC{}
+		pair.Describe(p.GRPC, p.Request, p.Response)
 		e.Enrich(p)
 		got := out.next(t)
 		if got.GRPC.Service != "" || got.Request.Path != "/not-grpc" || slices.Contains(got.Flags, FlagMethodInferred) {
@@ -401,7 +403,7 @@ func FuzzInfer(f *testing.F) {
 		if outcome != inferred {
 			return
 		}
-		if _, err := found.schema.decode(string(found.method.Name()), [][]byte{req}, true); err != nil {
+		if _, _, err := found.schema.decode(string(found.method.Name()), [][]byte{req}, nil); err != nil {
 			t.Errorf("inferred %s, but the request does not decode: %v", found.method.FullName(), err)
 		}
 	})

@@ -52,29 +52,25 @@ func registerFile(files *protoregistry.Files, fd protoreflect.FileDescriptor) {
 	_ = files.RegisterFile(fd)
 }
 
-// decode turns a method's raw messages into protojson, the request's
-// (input) or the response's. The documents share one buffer.
-func (s *schema) decode(method string, msgs [][]byte, input bool) ([][]byte, error) {
+// decode turns a call's raw messages into protojson, the request's
+// (input) and the response's (output). All the documents share one buffer
+// and the two lists one array, so that a call's JSON costs two
+// allocations whatever its messages.
+func (s *schema) decode(method string, reqs, resps [][]byte) (req, resp [][]byte, err error) {
 	md := s.service.Methods().ByName(protoreflect.Name(method))
 	if md == nil {
-		return nil, fmt.Errorf("%w: %s/%s", errNoMethod, s.service.FullName(), method)
+		return nil, nil, fmt.Errorf("%w: %s/%s", errNoMethod, s.service.FullName(), method)
 	}
-	desc := md.Output()
-	if input {
-		desc = md.Input()
-	}
-	out := make([][]byte, len(msgs))
+	out := make([][]byte, len(reqs)+len(resps))
 	var buf []byte
-	if len(msgs) > 0 {
-		buf = make([]byte, 0, jsonSizeHint(msgs))
+	if len(out) > 0 {
+		buf = make([]byte, 0, jsonSizeHint(reqs)+jsonSizeHint(resps))
 	}
-	for i, b := range msgs {
-		start := len(buf)
-		var err error
-		if buf, err = s.json.Append(buf, desc, b); err != nil {
-			return nil, fmt.Errorf("grpc: message %d of %s as %s: %w", i, md.FullName(), desc.FullName(), err)
-		}
-		out[i] = buf[start:]
+	if buf, err = s.appendJSON(buf, out, md, md.Input(), reqs); err != nil {
+		return nil, nil, err
+	}
+	if buf, err = s.appendJSON(buf, out[len(reqs):], md, md.Output(), resps); err != nil {
+		return nil, nil, err
 	}
 	// buf may have moved as it grew: point every document into its final
 	// array, capped so that appending to one cannot overwrite the next.
@@ -84,7 +80,21 @@ func (s *schema) decode(method string, msgs [][]byte, input bool) ([][]byte, err
 		out[i] = buf[start:end:end]
 		start = end
 	}
-	return out, nil
+	return out[:len(reqs):len(reqs)], out[len(reqs):], nil
+}
+
+// appendJSON appends the documents of msgs, messages of desc, to buf and
+// sets docs[i] to message i's.
+func (s *schema) appendJSON(buf []byte, docs [][]byte, md protoreflect.MethodDescriptor, desc protoreflect.MessageDescriptor, msgs [][]byte) ([]byte, error) {
+	for i, b := range msgs {
+		start := len(buf)
+		var err error
+		if buf, err = s.json.Append(buf, desc, b); err != nil {
+			return buf, fmt.Errorf("grpc: message %d of %s as %s: %w", i, md.FullName(), desc.FullName(), err)
+		}
+		docs[i] = buf[start:]
+	}
+	return buf, nil
 }
 
 // jsonSizeHint guesses the JSON size of msgs, so that their documents

@@ -18,11 +18,14 @@ func TestSchemaDecode(t *testing.T) {
 	}
 	s := newSchema(demo.Service)
 	reqs := append(wire(t, demo.NewRequest("ann", 2, []byte("blob"), "a"), demo.NewRequest("bob", 3, nil)), nil)
-	docs, err := s.decode("CollectNames", reqs, true)
+	docs, none, err := s.decode("CollectNames", reqs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := jsonOf(t, demo.NewRequest("ann", 2, []byte("blob"), "a"), demo.NewRequest("bob", 3, nil), demo.NewRequest("", 0, nil))
+	if none == nil || len(none) != 0 {
+		t.Fatalf("no response messages: got %v", none)
+	}
 	if len(docs) != len(want) {
 		t.Fatalf("%d documents for %d messages", len(docs), len(want))
 	}
@@ -33,19 +36,19 @@ func TestSchemaDecode(t *testing.T) {
 		}
 	}
 	reply := demo.NewReply("hi", 1, 2, nil)
-	docs, err = s.decode("SayHello", wire(t, reply), false)
+	_, docs, err = s.decode("SayHello", nil, wire(t, reply))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sameJSON(t, docs[0], mustJSON(t, reply))
 
-	if _, err := s.decode("SayHello", [][]byte{reqs[0], {0x08}}, true); err == nil || !strings.Contains(err.Error(), "message 1 of") {
+	if _, _, err := s.decode("SayHello", [][]byte{reqs[0], {0x08}}, nil); err == nil || !strings.Contains(err.Error(), "message 1 of") {
 		t.Fatalf("malformed second message: got %v", err)
 	}
-	if _, err := s.decode("Nope", nil, true); !errors.Is(err, errNoMethod) {
+	if _, _, err := s.decode("Nope", nil, nil); !errors.Is(err, errNoMethod) {
 		t.Fatalf("unknown method: got %v", err)
 	}
-	docs, err = s.decode("SayHello", nil, true)
+	docs, _, err = s.decode("SayHello", nil, nil)
 	if err != nil || docs == nil || len(docs) != 0 {
 		t.Fatalf("no messages: got %v, %v", docs, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/podtap/podtap/sidecar/content"
@@ -69,12 +70,14 @@ func Framed(b []byte) bool {
 // the per-message compression of those flagged compressed with encoding
 // (the grpc-encoding header of the same half). Uncompressed messages
 // share body's memory. The messages together may hold at most limit bytes.
-func Unframe(body []byte, encoding string, limit int) ([][]byte, error) {
+// They are appended to dst[:0], whose room a caller may have allocated
+// with something else.
+func Unframe(dst [][]byte, body []byte, encoding string, limit int) ([][]byte, error) {
 	count := 0
 	for p, ok := body, true; ok && len(p) > 0; count++ {
 		_, _, p, ok = cut(p)
 	}
-	msgs := make([][]byte, 0, count)
+	msgs := slices.Grow(dst[:0], count)
 	total := 0
 	for len(body) > 0 {
 		flag, m, rest, ok := cut(body)

@@ -57,7 +57,7 @@ func TestUnframe(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			msgs, err := Unframe(tc.body, tc.encoding, tc.limit)
+			msgs, err := Unframe(nil, tc.body, tc.encoding, tc.limit)
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("error %v, want %v", err, tc.err)
 			}
@@ -74,7 +74,7 @@ func TestUnframe(t *testing.T) {
 
 func TestUnframeAliases(t *testing.T) {
 	body := frame(0, []byte("abc"))
-	msgs, err := Unframe(body, "", 10)
+	msgs, err := Unframe(nil, body, "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func FuzzUnframe(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 0, 1, 0}, "deflate", 3)
 	f.Fuzz(func(t *testing.T, body []byte, encoding string, limit int) {
 		limit %= 1 << 20
-		msgs, err := Unframe(body, encoding, limit)
+		msgs, err := Unframe(nil, body, encoding, limit)
 		total := 0
 		for _, m := range msgs {
 			total += len(m)

@@ -19,14 +19,15 @@ type decoded struct {
 	flags []string
 }
 
-// decodeBody undoes the content or gRPC encoding of a finished half.
-func (c *Parser) decodeBody(h *half, isGRPC bool, hdrs message.Headers) decoded {
+// decodeBody undoes the content or gRPC encoding of a finished half; a
+// gRPC body's messages go into msgs' room.
+func (c *Parser) decodeBody(h *half, isGRPC bool, hdrs message.Headers, msgs [][]byte) decoded {
 	d := decoded{size: h.size, drop: h.drop}
 	if d.drop != "" || !h.keep || len(h.body) == 0 {
 		return d
 	}
 	if isGRPC {
-		msgs, err := grpcwire.Unframe(h.body, hdrs.Get("grpc-encoding"), c.opts.MaxBodyBytes)
+		msgs, err := grpcwire.Unframe(msgs, h.body, hdrs.Get("grpc-encoding"), c.opts.MaxBodyBytes)
 		d.msgs = msgs
 		d.size = 0
 		for _, m := range msgs {
@@ -44,7 +45,7 @@ func (c *Parser) decodeBody(h *half, isGRPC bool, hdrs message.Headers) decoded 
 			metrics.ParseErrors.WithLabelValues("grpc", "framing").Inc()
 			d.drop = metrics.ReasonParseError
 		}
-		if d.drop != "" {
+		if d.drop != "" || len(d.msgs) == 0 {
 			d.msgs = nil
 		}
 		return d
@@ -77,7 +78,7 @@ func (c *Parser) finishRequest(st *stream, req *message.Request, ts time.Time) {
 	if !st.in.end.IsZero() {
 		req.End = st.in.end
 	}
-	d := c.decodeBody(&st.in, st.grpc, req.Headers)
+	d := c.decodeBody(&st.in, st.grpc, req.Headers, req.Messages)
 	st.in.body = nil
 	// An upgraded request's body is HTTP/2's now, not the HTTP/1 pool's.
 	req.Body, req.Messages, req.BodySize, req.ReleaseBody = d.body, d.msgs, d.size, nil
@@ -98,7 +99,7 @@ func (c *Parser) finishResponse(st *stream, resp *message.Response, ts time.Time
 	if !st.out.end.IsZero() {
 		resp.End = st.out.end
 	}
-	d := c.decodeBody(&st.out, st.grpc, resp.Headers)
+	d := c.decodeBody(&st.out, st.grpc, resp.Headers, resp.Messages)
 	st.out.body = nil
 	resp.Body, resp.Messages, resp.BodySize = d.body, d.msgs, d.size
 	resp.Flags = append(resp.Flags, d.flags...)

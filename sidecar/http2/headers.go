@@ -166,10 +166,44 @@ func (c *Parser) setResponse(st *stream, resp *message.Response) {
 	st.out.keep = resp.Drop == "" && st.out.drop == "" && st.req.Drop == ""
 }
 
+// inlineFields is how many header fields a half carries in its own
+// allocation: a gRPC request's regular fields (content-type, te,
+// user-agent, grpc-timeout and a few of the application's) and a
+// response's headers and trailers (grpc-status, grpc-message) mostly fit,
+// so a half costs one allocation, not one for itself, one for its headers
+// and more for its trailers as they grow.
+const inlineFields = 10
+
+// requestWithFields and responseWithFields are a half allocated together
+// with room for its fields and for one gRPC message (most calls carry one
+// each way): until the body is decoded, the half's Messages is that room,
+// empty.
+type requestWithFields struct {
+	req    message.Request
+	fields [inlineFields]message.Header
+	msgs   [1][]byte
+}
+
+type responseWithFields struct {
+	resp   message.Response
+	fields [inlineFields]message.Header
+	msgs   [1][]byte
+}
+
+// fieldSpace is room for n fields: the inline array when they fit.
+func fieldSpace(inline *[inlineFields]message.Header, n int) message.Headers {
+	if n <= inlineFields {
+		return inline[:0]
+	}
+	return make(message.Headers, 0, n)
+}
+
 // request builds a request half from its header fields.
 func (c *Parser) request(fields []hfield, id uint32, unknown bool, ts time.Time) *message.Request {
-	req := &message.Request{Proto: message.ProtoH2, StreamID: id, Start: ts, End: ts}
-	req.Headers = c.fieldList(fields, make(message.Headers, 0, len(fields)))
+	m := &requestWithFields{req: message.Request{Proto: message.ProtoH2, StreamID: id, Start: ts, End: ts}}
+	req := &m.req
+	req.Headers = c.fieldList(fields, fieldSpace(&m.fields, len(fields)))
+	req.Messages = m.msgs[:0]
 	req.ContentType = req.Headers.Get("content-type")
 	// An unresolved name is "", never a pseudo-header's.
 	for i := range fields {
@@ -193,8 +227,18 @@ func (c *Parser) request(fields []hfield, id uint32, unknown bool, ts time.Time)
 
 // response builds a response half from its header fields.
 func (c *Parser) response(fields []hfield, id uint32, unknown bool, ts time.Time) *message.Response {
-	resp := &message.Response{Proto: message.ProtoH2, StreamID: id, Start: ts, End: ts}
-	resp.Headers = c.fieldList(fields, make(message.Headers, 0, len(fields)))
+	m := &responseWithFields{resp: message.Response{Proto: message.ProtoH2, StreamID: id, Start: ts, End: ts}}
+	resp := &m.resp
+	resp.Headers = c.fieldList(fields, fieldSpace(&m.fields, len(fields)))
+	resp.Messages = m.msgs[:0]
+	// The trailers, when they come, take the room the headers left. The
+	// headers are capped so that appending to them cannot overwrite the
+	// trailers.
+	n := len(resp.Headers)
+	resp.Headers = resp.Headers[:n:n]
+	if len(fields) <= inlineFields {
+		resp.Trailers = m.fields[n:n]
+	}
 	resp.ContentType = resp.Headers.Get("content-type")
 	for i := range fields {
 		if fields[i].Name == ":status" {

@@ -8,19 +8,18 @@ import (
 	"github.com/podtap/podtap/sidecar/message"
 )
 
-// Describe builds the gRPC view of a pair from its halves: service and
-// method from the path, status from the trailers (or, for a trailers-only
-// response, from the headers), and the messages. Pairing gives it to every
-// gRPC pair it makes.
-func Describe(req *message.Request, resp *message.Response) *message.GRPC {
-	g := &message.GRPC{}
+// Describe fills g, a zero view, with the gRPC view of a pair from its
+// halves: service and method from the path, status from the trailers (or,
+// for a trailers-only response, from the headers), and the messages.
+// Pairing gives it to every gRPC pair it makes.
+func Describe(g *message.GRPC, req *message.Request, resp *message.Response) {
 	if req != nil {
 		g.Service, g.Method = splitPath(req.Path)
 		g.Encoding = req.Headers.Get("grpc-encoding")
 		g.RequestMessages = req.Messages
 	}
 	if resp == nil {
-		return g
+		return
 	}
 	g.ResponseMessages = resp.Messages
 	if g.Encoding == "" {
@@ -36,7 +35,6 @@ func Describe(req *message.Request, resp *message.Response) *message.GRPC {
 		}
 	}
 	g.StatusMessage = decodeMessage(status.Get("grpc-message"))
-	return g
 }
 
 // splitPath splits a gRPC path, /package.Service/Method, into the fully

@@ -24,6 +24,13 @@ func TestSplitPath(t *testing.T) {
 	}
 }
 
+// described is describe's view of the halves.
+func described(req *message.Request, resp *message.Response) *message.GRPC {
+	g := &message.GRPC{}
+	Describe(g, req, resp)
+	return g
+}
+
 func TestDescribe(t *testing.T) {
 	req := &message.Request{
 		Path:     "/pkg.Svc/Call",
@@ -35,19 +42,19 @@ func TestDescribe(t *testing.T) {
 		Trailers: message.Headers{{Name: "grpc-status", Value: "13"}, {Name: "grpc-message", Value: "boom:%20%C3%BCn%C3%AFcode%20100%25"}},
 		Messages: [][]byte{[]byte("b"), []byte("c")},
 	}
-	g := Describe(req, trailers)
+	g := described(req, trailers)
 	if g.Service != "pkg.Svc" || g.Method != "Call" || g.Encoding != "gzip" || !g.HasStatus || g.StatusCode != 13 ||
 		g.StatusMessage != "boom: ünïcode 100%" || len(g.RequestMessages) != 1 || len(g.ResponseMessages) != 2 {
 		t.Errorf("with trailers: %+v", g)
 	}
 	only := &message.Response{Headers: message.Headers{{Name: "grpc-status", Value: "5"}, {Name: "grpc-message", Value: "100%"}}}
-	if g := Describe(req, only); !g.HasStatus || g.StatusCode != 5 || g.StatusMessage != "100%" {
+	if g := described(req, only); !g.HasStatus || g.StatusCode != 5 || g.StatusMessage != "100%" {
 		t.Errorf("trailers-only: %+v", g)
 	}
-	if g := Describe(req, &message.Response{}); g.HasStatus {
+	if g := described(req, &message.Response{}); g.HasStatus {
 		t.Errorf("no trailers: %+v", g)
 	}
-	if g := Describe(req, &message.Response{Trailers: message.Headers{{Name: "grpc-status", Value: "x"}}}); g.HasStatus {
+	if g := described(req, &message.Response{Trailers: message.Headers{{Name: "grpc-status", Value: "x"}}}); g.HasStatus {
 		t.Errorf("bad status: %+v", g)
 	}
 }

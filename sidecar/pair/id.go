@@ -34,9 +34,24 @@ type pairWithID struct {
 	id   [idLen]byte
 }
 
-// newPair returns a pair with a new unique id.
-func newPair() *message.Pair {
-	m := new(pairWithID)
+// grpcPairWithID adds the gRPC view, which every gRPC pair has, to the
+// same allocation.
+type grpcPairWithID struct {
+	pairWithID
+	grpc message.GRPC
+}
+
+// newPair returns a pair with a new unique id; a gRPC pair's GRPC points
+// at a zero view of its own.
+func newPair(proto string) *message.Pair {
+	var m *pairWithID
+	if proto == message.ProtoGRPC {
+		g := new(grpcPairWithID)
+		g.pair.GRPC = &g.grpc
+		m = &g.pairWithID
+	} else {
+		m = new(pairWithID)
+	}
 	var b [16]byte
 	copy(b[:8], idPrefix[:])
 	binary.BigEndian.PutUint64(b[8:], idCounter.Add(1))

@@ -196,7 +196,7 @@ func (c *Matcher) emit(req *message.Request, resp *message.Response) {
 		metrics.Drop(resp.Drop)
 		return
 	}
-	p := newPair()
+	p := newPair(req.Proto)
 	p.Protocol = req.Proto
 	p.Client, p.Server, p.Tunnel = c.client, c.server, c.tunnel
 	p.Direction = c.direction
@@ -205,8 +205,8 @@ func (c *Matcher) emit(req *message.Request, resp *message.Response) {
 		metrics.Drop(metrics.ReasonTooLarge)
 		return
 	}
-	if p.Protocol == message.ProtoGRPC {
-		p.GRPC = Describe(req, resp)
+	if p.GRPC != nil {
+		Describe(p.GRPC, req, resp)
 	}
 	c.opts.Out(p)
 }

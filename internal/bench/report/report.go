@@ -48,6 +48,10 @@ var Columns = []Column{
 	{"vs_goreplay", "× GoReplay pairs/s", 2},
 	{"cpu_s_without", "CPU s without classification", 2},
 	{"cost_pct", "classification cost %", 1},
+	{"vs_goreplay_cpu", "× GoReplay pairs/CPU-s", 2},
+	{"vs_floor_cpu", "CPU-s × read floor", 2},
+	{"vs_procs1_pairs_per_s", "pairs/s × GOMAXPROCS=1", 2},
+	{"vs_procs1_pairs_per_cpu_s", "pairs/CPU-s × GOMAXPROCS=1", 2},
 }
 
 // Row is one scenario's figures.

@@ -24,17 +24,29 @@ func Replay(ctx context.Context, o Options, rep *report.Report, tmp string) erro
 			return err
 		}
 		rep.Captures = append(rep.Captures, c)
-		var best2 float64
+		// The mixed capture, the one the targets are set on, is also read
+		// by tcpdump (the floor) and replayed by the CLI, in the same run.
+		var fr *floorRuns
+		if spec.Name == "mixed" {
+			if fr, err = measureFloor(ctx, o, c, tmp); err != nil {
+				return err
+			}
+		}
+		var rows [3]*report.Row
 		for _, procs := range []int{1, 2} {
 			r, err := fastestReplay(ctx, o, c, procs, tmp, false)
 			if err != nil {
 				return err
 			}
-			row := replayRow(c, procs, false, r)
-			rep.Rows = append(rep.Rows, row)
-			if procs == 2 {
-				best2 = row.Figures["pairs_per_s"]
+			rows[procs] = replayRow(c, procs, false, r)
+			if fr != nil {
+				rows[procs].Set("vs_floor_cpu", r.CPUSeconds()/fr.floor.cpu)
 			}
+			rep.Rows = append(rep.Rows, rows[procs])
+		}
+		setScaling(rows[1], rows[2])
+		if fr != nil {
+			rep.Rows = append(rep.Rows, floorRows(c, fr)...)
 		}
 		if spec.Name == "mixed" {
 			// What the records cost when they go to a file, as GoReplay's
@@ -49,7 +61,7 @@ func Replay(ctx context.Context, o Options, rep *report.Report, tmp string) erro
 			}
 		}
 		if o.GoReplay != "" && spec.HTTP != nil {
-			row, err := goReplayRow(ctx, o.GoReplay, c, tmp, best2)
+			row, err := goReplayRow(ctx, o.GoReplay, c, tmp, rows[1], rows[2])
 			if err != nil {
 				return err
 			}
@@ -78,6 +90,13 @@ func fastestReplay(ctx context.Context, o Options, c synth.Capture, procs int, t
 		}
 	}
 	return best, nil
+}
+
+// setScaling gives the GOMAXPROCS=2 row what the second core brought:
+// its throughput and its pairs per CPU-second as multiples of one core's.
+func setScaling(one, two *report.Row) {
+	two.Set("vs_procs1_pairs_per_s", two.Figures["pairs_per_s"]/one.Figures["pairs_per_s"]).
+		Set("vs_procs1_pairs_per_cpu_s", two.Figures["pairs_per_cpu_s"]/one.Figures["pairs_per_cpu_s"])
 }
 
 func replayRow(c synth.Capture, procs int, toFile bool, r replayResult) *report.Row {
