@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,9 +27,11 @@ type childRun struct {
 
 // runChild runs cmd to its end and measures it.
 func runChild(cmd *exec.Cmd) (childRun, error) {
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return childRun{}, err
+		return childRun{}, fmt.Errorf("%w: %s", err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	wall := time.Since(start).Seconds()
 	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
@@ -46,11 +49,16 @@ func floorCmd(ctx context.Context, tcpdump, capture string) *exec.Cmd {
 }
 
 // cliCmd is the replay as users run it: the real podtap-sidecar binary,
-// its own GOMAXPROCS, its records on stdout redirected to a file.
+// its own GOMAXPROCS, its records on stdout redirected to a file. It gets
+// no PODTAP_ variable of the bench's or the test suite's (PODTAP_CACHE,
+// PODTAP_GRPC_NODE_MODULES): the sidecar refuses those that are not its
+// settings, and a user's shell has none.
 func cliCmd(ctx context.Context, sidecarBin, capture string, out *os.File) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, sidecarBin, "replay", "--no-filter", capture)
 	cmd.Stdout = out
-	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOMAXPROCS=") })
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "GOMAXPROCS=") || strings.HasPrefix(kv, "PODTAP_")
+	})
 	return cmd
 }
 
