@@ -71,6 +71,7 @@ func TestEnvtestAdmission(t *testing.T) {
 	t.Run("quota on limits.cpu skips", s.testQuotaCPULimit)
 	t.Run("rejected either way is left to fail", s.testRejectedAnyway)
 	t.Run("admitted pod injected and its verdict cached", s.testCheckPassed)
+	t.Run("a skipped pod's copied status is judged afresh", s.testCopiedSkipStatus)
 	t.Run("old kubelets on the nodes mean a regular container", s.testOldKubelets)
 }
 
@@ -210,6 +211,23 @@ func (s *suite) testCheckPassed(t *testing.T) {
 	if got := testutil.ToFloat64(webhook.AdmissionChecks.WithLabelValues(webhook.CheckPassed, "true")); got != cached+1 {
 		t.Fatalf("cached passes %v -> %v, want +1", cached, got)
 	}
+}
+
+// testCopiedSkipStatus creates a pod from the YAML of a skipped one, its
+// podtap.io/status included, in a namespace where nothing rejects the
+// sidecar: the API server's managedFields show the status came with the
+// request, so the webhook does not repeat the old skip, injects the pod
+// and reports it.
+func (s *suite) testCopiedSkipStatus(t *testing.T) {
+	ns := s.createNamespace("copied", privileged, nil)
+	copied := `{"version":"` + envtestVersion + `","native":false,"skipped":"the API server would reject the pod with the podtap sidecar, so it is created without it: violates PodSecurity"}`
+	pod := newPod(ns, "copy-of-skipped", withAnnotations(map[string]string{config.AnnotationStatus: copied}))
+	s.create(pod)
+	podtapContainer(t, pod)
+	if st := status(t, pod); st.Skipped != "" || st.Container != webhook.ContainerName {
+		t.Fatalf("status %+v: the copied skip was trusted", st)
+	}
+	s.waitEvent(t, ns, pod.Name, webhook.EventInjected, "Injected podtap")
 }
 
 // createCPUQuota sets a quota on limits.cpu. No controller-manager runs

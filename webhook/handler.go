@@ -71,8 +71,10 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 
 	// A pod injected by an earlier pass (a reinvocation) was checked,
 	// counted and reported then: that pass's dry-run ran the whole chain,
-	// later webhooks included.
+	// later webhooks included. A status the pod was created with (a copy
+	// of an injected pod) is no such pass.
 	_, again := readStatus(pod)
+	again = again && writtenThisAdmission(pod)
 	var warnings []string
 	for _, inv := range res.Invalid {
 		warnings = append(warnings, "podtap: "+inv.String())

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/podtap/podtap/config"
@@ -296,4 +297,83 @@ func applyResponse(t *testing.T, pod *corev1.Pod, resp admission.Response) *core
 		t.Fatal(err)
 	}
 	return patched
+}
+
+// countingCreator admits every dry-run, counting them.
+type countingCreator struct{ calls int }
+
+func (c *countingCreator) Create(context.Context, client.Object, ...client.CreateOption) error {
+	c.calls++
+	return nil
+}
+
+// sentStatus marks the pod's podtap.io/status as sent by its creator, the
+// way the API server's managedFields record a copied annotation.
+func sentStatus(pod *corev1.Pod) {
+	pod.ManagedFields = []metav1.ManagedFieldsEntry{{
+		Manager: "kubectl-create", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1",
+		FieldsType: "FieldsV1",
+		FieldsV1:   &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:annotations":{".":{},"f:podtap.io/status":{}}}}`)},
+	}}
+}
+
+// TestHandlerCopiedStatusNotTrusted: a pod created with podtap's status
+// already on it (a copied YAML) is judged afresh, while the same status
+// written by an earlier pass of this admission still means a reinvocation.
+func TestHandlerCopiedStatusNotTrusted(t *testing.T) {
+	h, rec := testHandler(t, shopNamespace(), nil)
+	creator := &countingCreator{}
+	h.Admission = &AdmissionCheck{Client: creator, Config: config.DefaultWebhook().Injection.AdmissionCheck,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h.Admission.Config.CacheTTL = 0
+	first := ownedPod(nil)
+	injected := applyResponse(t, first, h.Handle(context.Background(), podRequest(t, first, false)))
+	if creator.calls != 1 {
+		t.Fatalf("%d dry-runs for a new pod, want 1", creator.calls)
+	}
+
+	skipped := ownedPod(map[string]string{config.AnnotationStatus: `{"version":"v-test","native":false,"skipped":"the API server would reject the pod with the podtap sidecar"}`})
+	// A copy made by an older podtap: the copy's container is replaced,
+	// so the pod is checked as any pod podtap changes.
+	copiedInjected := injected.DeepCopy()
+	copiedInjected.Annotations[config.AnnotationStatus] = strings.Replace(copiedInjected.Annotations[config.AnnotationStatus], `"v-test"`, `"v-older"`, 1)
+	for _, tc := range []struct {
+		name      string
+		pod       *corev1.Pod
+		sent      bool
+		wantCheck bool
+	}{
+		{"skip written by this admission", skipped, false, false},
+		{"skip copied from another pod", skipped, true, true},
+		{"injection written by this admission", injected, false, false},
+		{"injection copied from another pod", copiedInjected, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := tc.pod.DeepCopy()
+			if tc.sent {
+				sentStatus(pod)
+			}
+			calls, events := creator.calls, len(rec.events)
+			before := testutil.ToFloat64(Pods.WithLabelValues(ResultInjected, ""))
+			resp := h.Handle(context.Background(), podRequest(t, pod, false))
+			if !resp.Allowed {
+				t.Fatalf("response %+v", resp)
+			}
+			checked := creator.calls > calls
+			if checked != tc.wantCheck {
+				t.Fatalf("admission dry-run made: %t, want %t", checked, tc.wantCheck)
+			}
+			injectedNow := testutil.ToFloat64(Pods.WithLabelValues(ResultInjected, "")) - before
+			if tc.wantCheck && (injectedNow != 1 || len(rec.events) != events+1 || rec.events[len(rec.events)-1].reason != EventInjected) {
+				t.Fatalf("a pod judged afresh: injections +%v, events %+v; want +1 and an Injected Event", injectedNow, rec.events[events:])
+			}
+			if !tc.wantCheck && (injectedNow != 0 || len(rec.events) != events) {
+				t.Fatalf("a reinvocation counted +%v injections and emitted %+v", injectedNow, rec.events[events:])
+			}
+			out := applyResponse(t, pod, resp)
+			if st, _ := readStatus(out); tc.wantCheck && st.Container != ContainerName {
+				t.Fatalf("status after a fresh judgement: %q", out.Annotations[config.AnnotationStatus])
+			}
+		})
+	}
 }

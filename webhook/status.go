@@ -53,6 +53,8 @@ func (s Status) encode() (string, error) {
 }
 
 // readStatus returns the status of an earlier pass, if the pod has one.
+// It says what podtap's container in the pod is, whoever wrote it; whether
+// it was written in this admission is writtenThisAdmission's business.
 func readStatus(pod *corev1.Pod) (Status, bool) {
 	raw, ok := pod.Annotations[config.AnnotationStatus]
 	if !ok {
@@ -65,10 +67,13 @@ func readStatus(pod *corev1.Pod) (Status, bool) {
 	return s, true
 }
 
-// readSkipped returns the status of an earlier pass that skipped the pod.
+// readSkipped returns the status of an earlier pass of this admission that
+// skipped the pod. A skip copied from another pod (a pod's YAML applied
+// again, kubectl debug --copy-to, a template made from a pod) is not
+// trusted: the reason it records was true of another pod, at another time.
 func readSkipped(pod *corev1.Pod) (Status, bool) {
 	raw, ok := pod.Annotations[config.AnnotationStatus]
-	if !ok {
+	if !ok || !writtenThisAdmission(pod) {
 		return Status{}, false
 	}
 	var s Status
@@ -76,4 +81,39 @@ func readSkipped(pod *corev1.Pod) (Status, bool) {
 		return Status{}, false
 	}
 	return s, true
+}
+
+// writtenThisAdmission reports whether the pod's podtap.io/status was
+// written by podtap earlier in this same admission (a reinvocation), not
+// sent by whoever creates the pod.
+//
+// The API server records the fields of the object it was sent in
+// managedFields before it calls any mutating webhook, and webhook patches
+// are not added to them: so a status the creator sent is listed there,
+// and one podtap's first pass added is not. The request's UID cannot tell
+// the two apart: the API server gives each webhook call a fresh UID, the
+// reinvocation too. A pod without managedFields (a client that bypasses
+// the API server's field manager, or a test) trusts the status, as before.
+func writtenThisAdmission(pod *corev1.Pod) bool {
+	if _, ok := pod.Annotations[config.AnnotationStatus]; !ok {
+		return false
+	}
+	for _, mf := range pod.ManagedFields {
+		if mf.FieldsV1 == nil {
+			continue
+		}
+		var fields struct {
+			Metadata struct {
+				Annotations map[string]json.RawMessage `json:"f:annotations"`
+			} `json:"f:metadata"`
+		}
+		if err := json.Unmarshal(mf.FieldsV1.Raw, &fields); err != nil {
+			// Unreadable ownership cannot vouch for the status.
+			return false
+		}
+		if _, sent := fields.Metadata.Annotations["f:"+config.AnnotationStatus]; sent {
+			return false
+		}
+	}
+	return true
 }
