@@ -77,6 +77,7 @@ func newMirrored(t *testing.T) *mirrored {
 
 	dir := t.TempDir()
 	conf := fmt.Sprintf(`daemon off;
+master_process off;
 worker_processes 1;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log;
