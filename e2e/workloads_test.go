@@ -90,6 +90,12 @@ func checkoutDeployment(name string, meshed bool) *appsv1.Deployment {
 				"--listen=:15006=127.0.0.1:8080", "--listen=:15007=127.0.0.1:9000"},
 			Ports:        []corev1.ContainerPort{{Name: "https", ContainerPort: 15006}, {Name: "grpcs", ContainerPort: 15007}},
 			VolumeMounts: []corev1.VolumeMount{{Name: "istio-certs", MountPath: "/etc/istio/certs", ReadOnly: true}},
+			// As istio-proxy's own readiness probe does, the pod is Ready only
+			// once the proxy listens; without it the test raced the proxy's start.
+			ReadinessProbe: &corev1.Probe{
+				ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("https")}},
+				PeriodSeconds: 1,
+			},
 		})
 		spec.Volumes = []corev1.Volume{{Name: "istio-certs", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "istio-certs"}}}}
 	}
