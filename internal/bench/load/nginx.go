@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/podtap/podtap/internal/bench/host"
 	"github.com/podtap/podtap/internal/netns"
 	"github.com/podtap/podtap/internal/payload"
 )
@@ -110,19 +111,5 @@ func (n *Nginx) Served() (int64, error) {
 
 // Stop ends nginx (SIGQUIT: finish the requests in flight) and waits.
 func (n *Nginx) Stop() error {
-	_ = n.cmd.Process.Signal(syscall.SIGQUIT)
-	done := make(chan error, 1)
-	go func() { done <- n.cmd.Wait() }()
-	select {
-	case err := <-done:
-		var exit *exec.ExitError
-		if err != nil && !errors.As(err, &exit) {
-			return err
-		}
-		return nil
-	case <-time.After(10 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-done
-		return errors.New("nginx ignored SIGQUIT")
-	}
+	return host.Stop(n.cmd, syscall.SIGQUIT, 10*time.Second)
 }

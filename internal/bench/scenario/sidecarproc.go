@@ -179,21 +179,10 @@ func (s *sidecarProc) drained(ctx context.Context, want float64) (sidecarMetrics
 // stop ends the sidecar as Kubernetes does: SIGTERM, then SIGKILL.
 func (s *sidecarProc) stop() error {
 	defer s.stderr.Close()
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- s.cmd.Wait() }()
-	select {
-	case err := <-done:
-		var exit *exec.ExitError
-		if err != nil && !errors.As(err, &exit) {
-			return err
-		}
-		return nil
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("the sidecar ignored SIGTERM: %s", s.logTail())
+	if err := host.Stop(s.cmd, syscall.SIGTERM, 10*time.Second); err != nil {
+		return fmt.Errorf("stopping the sidecar: %w: %s", err, s.logTail())
 	}
+	return nil
 }
 
 func (s *sidecarProc) logTail() string {
