@@ -1,0 +1,49 @@
+package tlscapture
+
+import (
+	"time"
+
+	"github.com/podtap/podtap/sidecar/message"
+	"github.com/podtap/podtap/sidecar/metrics"
+)
+
+// maxHeld bounds the plaintext kept for a connection whose fd is not known
+// yet (a call served from the library's buffer before any syscall).
+const maxHeld = 64 << 10
+
+type conn struct {
+	library  string
+	fd       int32
+	inode    uint64
+	stream   Stream
+	unmapped bool
+	last     time.Time
+	held     []heldData
+	// heldBytes counts held plaintext, bounded by maxHeld.
+	heldBytes int
+}
+
+type heldData struct {
+	dir  message.Side
+	data []byte
+	ts   time.Time
+}
+
+func (c *conn) hold(dir message.Side, b []byte, ts time.Time) {
+	if c.heldBytes+len(b) > maxHeld {
+		metrics.TLSEventsLost.WithLabelValues(metrics.TLSLostUnmapped).Inc()
+		return
+	}
+	c.heldBytes += len(b)
+	c.held = append(c.held, heldData{dir: dir, data: append([]byte(nil), b...), ts: ts})
+}
+
+// alive reports whether the connection's fd still names its socket: a
+// closed or reused fd ends the connection.
+func (c *conn) alive(proc string, pid uint32) bool {
+	if c.stream == nil {
+		return true
+	}
+	ino, err := socketInode(proc, pid, c.fd)
+	return err == nil && ino == c.inode
+}

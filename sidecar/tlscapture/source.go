@@ -1,0 +1,324 @@
+// Package tlscapture is the capture source of TLS plaintext: it finds the
+// application's processes and their TLS libraries under /proc (a PID
+// namespace shared with the application), puts eBPF uprobes on them
+// (sidecar/tlsbpf), maps each SSL object to its TCP connection through its
+// socket fd, and hands each connection's two plaintext directions, already
+// in order, to a parse stream, the way flow hands reassembled bytes.
+package tlscapture
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/sidecar/message"
+	"github.com/podtap/podtap/sidecar/metrics"
+	"github.com/podtap/podtap/sidecar/statelog"
+)
+
+// Stream receives one connection's plaintext; parse.Stream satisfies it.
+type Stream interface {
+	Data(dir message.Side, b []byte, ts time.Time)
+	Gap(dir message.Side, n int, ts time.Time)
+	Tick(now time.Time)
+	End(ts time.Time)
+}
+
+// Factory makes the stream of a new TLS connection; Conn.A is the local
+// end and Conn.TLSLibrary names the library.
+type Factory interface {
+	NewStream(c message.Conn) Stream
+}
+
+// Options configures a Source.
+type Options struct {
+	// Libraries are the ones probed (config.ParseTLS of capture.tls).
+	Libraries []string
+	// Proc is the procfs root; "/proc" when empty.
+	Proc string
+	// Rescan is how often new processes are looked for; 2s when 0.
+	Rescan time.Duration
+	// IdleTimeout ends a connection silent this long (flow.idle_timeout).
+	IdleTimeout time.Duration
+	// MaxConnections bounds the connections tracked (flow.max_connections).
+	MaxConnections int
+	// Log receives discovery lines; slog.Default() when nil.
+	Log *slog.Logger
+}
+
+// Source is TLS plaintext capture, from Open to Close.
+type Source struct {
+	opts     Options
+	want     map[string]bool
+	probes   *probes
+	attached map[fileID]string
+	failed   map[fileID]bool
+	conns    map[connKey]*conn
+	lost     [3]uint64
+	state    *statelog.State
+	// clock maps the kernel's monotonic event times to wall time.
+	bootOffset time.Duration
+	closeOnce  sync.Once
+}
+
+// connKey is one SSL object of one process.
+type connKey struct {
+	pid uint32
+	ssl uint64
+}
+
+// Open loads and attaches the probes. It fails when the kernel refuses
+// them, which mostly means missing capabilities (config.TLSCaptureCapabilities).
+func Open(opts Options) (*Source, error) {
+	if opts.Proc == "" {
+		opts.Proc = "/proc"
+	}
+	if opts.Rescan <= 0 {
+		opts.Rescan = 2 * time.Second
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 2 * time.Minute
+	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = 100000
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	p, err := loadProbes()
+	if err != nil {
+		return nil, fmt.Errorf("capture.tls: %w", err)
+	}
+	s := &Source{
+		opts: opts, want: map[string]bool{}, probes: p,
+		attached: map[fileID]string{}, failed: map[fileID]bool{}, conns: map[connKey]*conn{},
+		state:      statelog.New(statelog.Config{Log: opts.Log, Degraded: "tls capture losing plaintext", Recovered: "tls capture complete"}),
+		bootOffset: bootOffset(),
+	}
+	for _, l := range opts.Libraries {
+		s.want[l] = true
+	}
+	s.scan()
+	return s, nil
+}
+
+// Run reads events until ctx is done, feeding streams made by f. It owns
+// the streams: every call into them comes from its goroutine.
+func (s *Source) Run(ctx context.Context, f Factory) error {
+	events := make(chan []byte, 256)
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			rec, err := s.probes.ring.Read()
+			if err != nil {
+				readErr <- err
+				close(events)
+				return
+			}
+			events <- rec.RawSample
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		s.probes.ring.Close()
+	}()
+	rescan := time.NewTicker(s.opts.Rescan)
+	defer rescan.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case raw, ok := <-events:
+			if !ok {
+				s.endAll()
+				if err := <-readErr; !errors.Is(err, os.ErrClosed) && ctx.Err() == nil {
+					return fmt.Errorf("tls capture: %w", err)
+				}
+				return nil
+			}
+			s.event(raw, f)
+		case <-rescan.C:
+			s.scan()
+		case now := <-tick.C:
+			s.tick(now)
+		}
+	}
+}
+
+// Close detaches the probes.
+func (s *Source) Close() { s.closeOnce.Do(s.probes.close) }
+
+// scan looks for processes and objects not probed yet. A file is probed
+// once, whatever process maps it; a file that failed is not retried.
+func (s *Source) scan() {
+	counts := map[string]int{}
+	for _, pid := range processes(s.opts.Proc) {
+		objs, err := objectsOf(s.opts.Proc, pid, s.want)
+		if err != nil {
+			continue // the process exited, or is a kernel thread
+		}
+		for _, o := range objs {
+			id, err := idOf(o.path)
+			if err != nil || s.failed[id] {
+				continue
+			}
+			if _, ok := s.attached[id]; ok {
+				continue
+			}
+			if err := s.probes.attach(o); err != nil {
+				s.failed[id] = true
+				s.opts.Log.Warn("tls capture cannot probe a library", "reason", "attach_failed", "pid", pid, "path", o.path, "err", err)
+				continue
+			}
+			s.attached[id] = o.library
+			s.opts.Log.Info("tls capture probing", "library", o.library, "pid", pid, "path", o.path)
+		}
+	}
+	for _, lib := range s.attached {
+		counts[lib]++
+	}
+	for _, lib := range config.TLSLibraries {
+		metrics.TLSAttached.WithLabelValues(lib).Set(float64(counts[lib]))
+	}
+}
+
+// Attached reports how many objects are probed.
+func (s *Source) Attached() int { return len(s.attached) }
+
+// event layout, as struct event of tls.c.
+const (
+	evHeader = 48
+)
+
+func (s *Source) event(raw []byte, f Factory) {
+	if len(raw) < evHeader {
+		return
+	}
+	le := binary.LittleEndian
+	ts := time.Unix(0, int64(le.Uint64(raw[0:]))).Add(s.bootOffset)
+	key := connKey{pid: le.Uint32(raw[16:]), ssl: le.Uint64(raw[8:])}
+	fd := int32(le.Uint32(raw[24:]))
+	dir := message.AtoB // a write: the local end sends
+	if raw[28] == 1 {
+		dir = message.BtoA
+	}
+	lib := libraryOfID[raw[29]]
+	n := int(le.Uint32(raw[40:]))
+	if n > len(raw)-evHeader {
+		n = len(raw) - evHeader
+	}
+	data := raw[evHeader : evHeader+n]
+	c := s.conns[key]
+	if c == nil {
+		if len(s.conns) >= s.opts.MaxConnections {
+			s.lose(metrics.TLSLostUnmapped, "connection cap reached")
+			return
+		}
+		c = &conn{library: lib}
+		s.conns[key] = c
+	}
+	c.last = time.Now()
+	if c.stream != nil && fd >= 0 && fd != c.fd {
+		// The library freed the SSL object and made a new one at the same
+		// address: a new connection.
+		c.stream.End(ts)
+		c = &conn{library: lib, last: c.last}
+		s.conns[key] = c
+	}
+	if c.stream == nil && fd >= 0 {
+		s.open(key, c, fd, f)
+	}
+	if c.unmapped {
+		s.lose(metrics.TLSLostUnmapped, "socket of the connection not found")
+		return
+	}
+	metrics.TLSBytes.WithLabelValues(lib).Add(float64(len(data)))
+	if c.stream == nil {
+		c.hold(dir, data, ts)
+		return
+	}
+	c.stream.Data(dir, data, ts)
+}
+
+// open maps a connection's fd to its TCP 4-tuple and starts its stream
+// with whatever was held before the fd was known.
+func (s *Source) open(key connKey, c *conn, fd int32, f Factory) {
+	ino, err := socketInode(s.opts.Proc, key.pid, fd)
+	var tc message.Conn
+	if err == nil {
+		tc, err = tcpConn(s.opts.Proc, key.pid, ino)
+	}
+	if err != nil {
+		c.unmapped = true
+		reason := metrics.TLSLostUnmapped
+		if _, serr := os.Stat(fmt.Sprintf("%s/%d", s.opts.Proc, key.pid)); serr != nil {
+			reason = metrics.TLSLostProcessGone
+		}
+		s.lose(reason, err.Error())
+		c.held = nil
+		return
+	}
+	c.fd, c.inode = fd, ino
+	tc.TLSLibrary = c.library
+	c.stream = f.NewStream(tc)
+	for _, h := range c.held {
+		c.stream.Data(h.dir, h.data, h.ts)
+	}
+	c.held, c.heldBytes = nil, 0
+}
+
+// tick forwards the clock, ends connections that went idle or whose
+// socket closed, and counts the kernel's losses.
+func (s *Source) tick(now time.Time) {
+	for key, c := range s.conns {
+		if c.stream != nil {
+			c.stream.Tick(now)
+		}
+		if now.Sub(c.last) > s.opts.IdleTimeout || !c.alive(s.opts.Proc, key.pid) {
+			if c.stream != nil {
+				c.stream.End(now)
+			} else if len(c.held) > 0 {
+				s.lose(metrics.TLSLostUnmapped, "connection ended before its socket was seen")
+			}
+			delete(s.conns, key)
+		}
+	}
+	got, err := s.probes.losses()
+	if err != nil {
+		return
+	}
+	reasons := [3]string{metrics.TLSLostRingFull, metrics.TLSLostTruncated, metrics.TLSLostReadFault}
+	lostNow := false
+	for i, n := range got {
+		if d := n - s.lost[i]; d > 0 {
+			metrics.TLSEventsLost.WithLabelValues(reasons[i]).Add(float64(d))
+			s.state.DegradeLost("tls_"+reasons[i], reasons[i], int(d))
+			lostNow = true
+		}
+	}
+	s.lost = got
+	if !lostNow && s.state.Degraded() {
+		s.state.Recover()
+	}
+}
+
+func (s *Source) lose(reason, detail string) {
+	metrics.TLSEventsLost.WithLabelValues(reason).Inc()
+	s.state.DegradeLost("tls_"+reason, reason, 1, "detail", detail)
+}
+
+func (s *Source) endAll() {
+	now := time.Now()
+	for key, c := range s.conns {
+		if c.stream != nil {
+			c.stream.End(now)
+		}
+		delete(s.conns, key)
+	}
+}
