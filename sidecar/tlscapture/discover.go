@@ -41,7 +41,7 @@ func processes(proc string) []uint32 {
 // objectsOf finds the files of pid that hold TLS functions: a mapped
 // libssl.so.*, or the executable itself when it links the library
 // statically. Only libraries in want are returned.
-func objectsOf(proc string, pid uint32, want map[string]bool) ([]object, error) {
+func objectsOf(proc string, pid uint32, want map[string]bool, exes map[fileID]string) ([]object, error) {
 	root := fmt.Sprintf("%s/%d/root", proc, pid)
 	f, err := os.Open(fmt.Sprintf("%s/%d/maps", proc, pid))
 	if err != nil {
@@ -65,8 +65,19 @@ func objectsOf(proc string, pid uint32, want map[string]bool) ([]object, error) 
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
+	// Reading a symbol table is the costly part of a scan: each
+	// executable file is read once.
 	exe := fmt.Sprintf("%s/%d/exe", proc, pid)
-	if lib := staticLibrary(exe); lib != "" && want[lib] {
+	id, err := idOf(exe)
+	if err != nil {
+		return objs, nil
+	}
+	lib, ok := exes[id]
+	if !ok {
+		lib = staticLibrary(exe)
+		exes[id] = lib
+	}
+	if lib != "" && want[lib] {
 		objs = append(objs, object{path: exe, library: lib})
 	}
 	return objs, nil

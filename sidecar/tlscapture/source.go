@@ -59,6 +59,9 @@ type Source struct {
 	probes   *probes
 	attached map[fileID]string
 	failed   map[fileID]bool
+	exes     map[fileID]string
+	// mu guards attached, failed and exes: scans run beside event reading.
+	mu sync.Mutex
 	conns    map[connKey]*conn
 	lost     [3]uint64
 	state    *statelog.State
@@ -97,7 +100,7 @@ func Open(opts Options) (*Source, error) {
 	}
 	s := &Source{
 		opts: opts, want: map[string]bool{}, probes: p,
-		attached: map[fileID]string{}, failed: map[fileID]bool{}, conns: map[connKey]*conn{},
+		attached: map[fileID]string{}, failed: map[fileID]bool{}, exes: map[fileID]string{}, conns: map[connKey]*conn{},
 		state:      statelog.New(statelog.Config{Log: opts.Log, Degraded: "tls capture losing plaintext", Recovered: "tls capture complete"}),
 		bootOffset: bootOffset(),
 	}
@@ -128,8 +131,20 @@ func (s *Source) Run(ctx context.Context, f Factory) error {
 		<-ctx.Done()
 		s.probes.ring.Close()
 	}()
-	rescan := time.NewTicker(s.opts.Rescan)
-	defer rescan.Stop()
+	// Scans walk every process; they run apart so that events are read
+	// while they do, and short connections are mapped before they close.
+	go func() {
+		rescan := time.NewTicker(s.opts.Rescan)
+		defer rescan.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-rescan.C:
+				s.scan()
+			}
+		}
+	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -143,8 +158,6 @@ func (s *Source) Run(ctx context.Context, f Factory) error {
 				return nil
 			}
 			s.event(raw, f)
-		case <-rescan.C:
-			s.scan()
 		case now := <-tick.C:
 			s.tick(now)
 		}
@@ -157,9 +170,11 @@ func (s *Source) Close() { s.closeOnce.Do(s.probes.close) }
 // scan looks for processes and objects not probed yet. A file is probed
 // once, whatever process maps it; a file that failed is not retried.
 func (s *Source) scan() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	counts := map[string]int{}
 	for _, pid := range processes(s.opts.Proc) {
-		objs, err := objectsOf(s.opts.Proc, pid, s.want)
+		objs, err := objectsOf(s.opts.Proc, pid, s.want, s.exes)
 		if err != nil {
 			continue // the process exited, or is a kernel thread
 		}
@@ -189,7 +204,11 @@ func (s *Source) scan() {
 }
 
 // Attached reports how many objects are probed.
-func (s *Source) Attached() int { return len(s.attached) }
+func (s *Source) Attached() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.attached)
+}
 
 // event layout, as struct event of tls.c.
 const (
