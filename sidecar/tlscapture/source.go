@@ -61,10 +61,10 @@ type Source struct {
 	failed   map[fileID]bool
 	exes     map[fileID]string
 	// mu guards attached, failed and exes: scans run beside event reading.
-	mu sync.Mutex
-	conns    map[connKey]*conn
-	lost     [3]uint64
-	state    *statelog.State
+	mu    sync.Mutex
+	conns map[connKey]*conn
+	lost  [3]uint64
+	state *statelog.State
 	// clock maps the kernel's monotonic event times to wall time.
 	bootOffset time.Duration
 	closeOnce  sync.Once
