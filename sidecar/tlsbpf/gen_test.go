@@ -21,7 +21,7 @@ func TestGeneratedIsCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	for _, f := range []string{"gen.go", "src/tls.c"} {
+	for _, f := range []string{"gen.go", "src/tls.c", "src/kernel.h"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -36,15 +36,26 @@ type TLSEvent struct {
 	Conn   uint64
 	Pid    uint32
 	Tid    uint32
-	Fd     int32
 	Dir    uint8
 	Lib    uint8
 	Pad    uint16
 	Total  uint32
 	Offset uint32
 	Len    uint32
-	Pad2   uint32
+	Sock   TLSSockinfo
 	Data   [16384]uint8
+}
+
+type TLSSockinfo struct {
+	_      structs.HostLayout
+	Ino    uint64
+	Fd     int32
+	Family uint16
+	Sport  uint16
+	Dport  uint16
+	Pad    [3]uint16
+	Saddr  [16]uint8
+	Daddr  [16]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -52,7 +63,7 @@ type TLSEvent struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	TLSMapActive                 = "active"
-	TLSMapConnFd                 = "conn_fd"
+	TLSMapConnSock               = "conn_sock"
 	TLSMapEvents                 = "events"
 	TLSMapLosses                 = "losses"
 	TLSProgBoringsslReadEnter    = "boringssl_read_enter"
@@ -68,6 +79,7 @@ const (
 	TLSVarPidnsDev               = "pidns_dev"
 	TLSVarPidnsIno               = "pidns_ino"
 	TLSVarUnusedEvent            = "unused_event"
+	TLSVarUnusedSockinfo         = "unused_sockinfo"
 )
 
 // LoadTLS returns the embedded CollectionSpec for TLS.
@@ -128,19 +140,20 @@ type TLSProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TLSMapSpecs struct {
-	Active *ebpf.MapSpec `ebpf:"active"`
-	ConnFd *ebpf.MapSpec `ebpf:"conn_fd"`
-	Events *ebpf.MapSpec `ebpf:"events"`
-	Losses *ebpf.MapSpec `ebpf:"losses"`
+	Active   *ebpf.MapSpec `ebpf:"active"`
+	ConnSock *ebpf.MapSpec `ebpf:"conn_sock"`
+	Events   *ebpf.MapSpec `ebpf:"events"`
+	Losses   *ebpf.MapSpec `ebpf:"losses"`
 }
 
 // TLSVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TLSVariableSpecs struct {
-	PidnsDev    *ebpf.VariableSpec `ebpf:"pidns_dev"`
-	PidnsIno    *ebpf.VariableSpec `ebpf:"pidns_ino"`
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
+	PidnsDev       *ebpf.VariableSpec `ebpf:"pidns_dev"`
+	PidnsIno       *ebpf.VariableSpec `ebpf:"pidns_ino"`
+	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedSockinfo *ebpf.VariableSpec `ebpf:"unused_sockinfo"`
 }
 
 // TLSObjects contains all objects after they have been loaded into the kernel.
@@ -163,16 +176,16 @@ func (o *TLSObjects) Close() error {
 //
 // It can be passed to LoadTLSObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TLSMaps struct {
-	Active *ebpf.Map `ebpf:"active"`
-	ConnFd *ebpf.Map `ebpf:"conn_fd"`
-	Events *ebpf.Map `ebpf:"events"`
-	Losses *ebpf.Map `ebpf:"losses"`
+	Active   *ebpf.Map `ebpf:"active"`
+	ConnSock *ebpf.Map `ebpf:"conn_sock"`
+	Events   *ebpf.Map `ebpf:"events"`
+	Losses   *ebpf.Map `ebpf:"losses"`
 }
 
 func (m *TLSMaps) Close() error {
 	return _TLSClose(
 		m.Active,
-		m.ConnFd,
+		m.ConnSock,
 		m.Events,
 		m.Losses,
 	)
@@ -182,9 +195,10 @@ func (m *TLSMaps) Close() error {
 //
 // It can be passed to LoadTLSObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TLSVariables struct {
-	PidnsDev    *ebpf.Variable `ebpf:"pidns_dev"`
-	PidnsIno    *ebpf.Variable `ebpf:"pidns_ino"`
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
+	PidnsDev       *ebpf.Variable `ebpf:"pidns_dev"`
+	PidnsIno       *ebpf.Variable `ebpf:"pidns_ino"`
+	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
+	UnusedSockinfo *ebpf.Variable `ebpf:"unused_sockinfo"`
 }
 
 // TLSPrograms contains all programs after they have been loaded into the kernel.

@@ -12,13 +12,12 @@ import (
 const maxHeld = 64 << 10
 
 type conn struct {
-	library  string
-	fd       int32
-	inode    uint64
-	stream   Stream
-	unmapped bool
-	last     time.Time
-	held     []heldData
+	library string
+	// sock is the connection's socket, once the kernel named it.
+	sock   socket
+	stream Stream
+	last   time.Time
+	held   []heldData
 	// heldBytes counts held plaintext, bounded by maxHeld.
 	heldBytes int
 }
@@ -44,6 +43,6 @@ func (c *conn) alive(proc string, pid uint32) bool {
 	if c.stream == nil {
 		return true
 	}
-	ino, err := socketInode(proc, pid, c.fd)
-	return err == nil && ino == c.inode
+	ino, err := socketInode(proc, pid, c.sock.fd)
+	return err == nil && ino == c.sock.ino
 }

@@ -8,7 +8,6 @@ package tlscapture
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -210,80 +209,46 @@ func (s *Source) Attached() int {
 	return len(s.attached)
 }
 
-// event layout, as struct event of tls.c.
-const (
-	evHeader = 48
-)
-
 func (s *Source) event(raw []byte, f Factory) {
-	if len(raw) < evHeader {
+	ev, ok := decodeEvent(raw)
+	if !ok {
+		s.lose(metrics.TLSLostReadFault, "ring buffer sample shorter than its header")
 		return
 	}
-	le := binary.LittleEndian
-	ts := time.Unix(0, int64(le.Uint64(raw[0:]))).Add(s.bootOffset)
-	key := connKey{pid: le.Uint32(raw[16:]), ssl: le.Uint64(raw[8:])}
-	fd := int32(le.Uint32(raw[24:]))
-	dir := message.AtoB // a write: the local end sends
-	if raw[28] == 1 {
-		dir = message.BtoA
-	}
-	lib := libraryOfID[raw[29]]
-	n := int(le.Uint32(raw[40:]))
-	if n > len(raw)-evHeader {
-		n = len(raw) - evHeader
-	}
-	data := raw[evHeader : evHeader+n]
-	c := s.conns[key]
+	ts := time.Unix(0, int64(ev.monoNs)).Add(s.bootOffset)
+	c := s.conns[ev.key]
 	if c == nil {
 		if len(s.conns) >= s.opts.MaxConnections {
-			s.lose(metrics.TLSLostUnmapped, "connection cap reached")
+			s.lose(metrics.TLSLostConnCap, "flow.max_connections TLS connections are tracked")
 			return
 		}
-		c = &conn{library: lib}
-		s.conns[key] = c
+		c = &conn{library: ev.lib}
+		s.conns[ev.key] = c
 	}
 	c.last = time.Now()
-	if c.stream != nil && fd >= 0 && fd != c.fd {
+	if c.stream != nil && ev.sock.known && ev.sock.ino != c.sock.ino {
 		// The library freed the SSL object and made a new one at the same
-		// address: a new connection.
+		// address, on another socket: a new connection.
 		c.stream.End(ts)
-		c = &conn{library: lib, last: c.last}
-		s.conns[key] = c
+		c = &conn{library: ev.lib, last: c.last}
+		s.conns[ev.key] = c
 	}
-	if c.stream == nil && fd >= 0 {
-		s.open(key, c, fd, f)
+	if c.stream == nil && ev.sock.known {
+		s.open(c, ev.sock, f)
 	}
-	if c.unmapped {
-		s.lose(metrics.TLSLostUnmapped, "socket of the connection not found")
-		return
-	}
-	metrics.TLSBytes.WithLabelValues(lib).Add(float64(len(data)))
+	metrics.TLSBytes.WithLabelValues(ev.lib).Add(float64(len(ev.data)))
 	if c.stream == nil {
-		c.hold(dir, data, ts)
+		c.hold(ev.dir, ev.data, ts)
 		return
 	}
-	c.stream.Data(dir, data, ts)
+	c.stream.Data(ev.dir, ev.data, ts)
 }
 
-// open maps a connection's fd to its TCP 4-tuple and starts its stream
-// with whatever was held before the fd was known.
-func (s *Source) open(key connKey, c *conn, fd int32, f Factory) {
-	ino, err := socketInode(s.opts.Proc, key.pid, fd)
-	var tc message.Conn
-	if err == nil {
-		tc, err = tcpConn(s.opts.Proc, key.pid, ino)
-	}
-	if err != nil {
-		c.unmapped = true
-		reason := metrics.TLSLostUnmapped
-		if _, serr := os.Stat(fmt.Sprintf("%s/%d", s.opts.Proc, key.pid)); serr != nil {
-			reason = metrics.TLSLostProcessGone
-		}
-		s.lose(reason, err.Error())
-		c.held = nil
-		return
-	}
-	c.fd, c.inode = fd, ino
+// open starts a connection's stream on the socket the kernel found, with
+// whatever was held before it was known.
+func (s *Source) open(c *conn, sock socket, f Factory) {
+	c.sock = sock
+	tc := sock.conn
 	tc.TLSLibrary = c.library
 	c.stream = f.NewStream(tc)
 	for _, h := range c.held {

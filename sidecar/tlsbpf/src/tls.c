@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 // Uprobes on the application's TLS library: each SSL_read/SSL_write that
 // moved bytes becomes ring-buffer events carrying its plaintext. The socket
-// fd of an SSL object is learned from the read/write syscalls the library
+// of an SSL object is learned from the read/write syscalls the library
 // makes while inside those calls (a raw tracepoint, since the kernel has no
-// kprobes), so no struct offsets of OpenSSL are assumed.
+// kprobes), so no struct offsets of OpenSSL are assumed. Its TCP 4-tuple is
+// read from the kernel's socket right there, while the fd is certainly
+// open: looking it up later from user space lost connections that closed
+// first.
 #include <linux/bpf.h>
 #include <linux/ptrace.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "kernel.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -19,24 +25,41 @@ enum dir { DIR_WRITE = 0, DIR_READ = 1 };
 // Drop counters, indexed by these reasons.
 enum loss { LOSS_RING_FULL = 0, LOSS_TRUNCATED = 1, LOSS_READ_FAULT = 2, LOSS_MAX };
 
+// The TCP connection of an SSL object, as the kernel's socket had it when
+// the library last used it. family is 0 while unknown; addresses are in
+// network order (IPv4 in the first 4 bytes), ports in host order; ino is
+// the socket's inode, which names the connection while it is open.
+struct sockinfo {
+	__u64 ino;
+	__s32 fd;
+	__u16 family;
+	__u16 sport; // the process's end
+	__u16 dport;
+	__u16 _pad[3];
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
 struct event {
 	__u64 ts;
 	__u64 conn;   // the SSL object's address
 	__u32 pid;    // in the configured PID namespace
 	__u32 tid;
-	__s32 fd;     // -1 until a syscall of the connection was seen
 	__u8 dir;
 	__u8 lib;
 	__u16 _pad;
 	__u32 total;  // bytes the call moved
 	__u32 offset; // of this chunk in the call's bytes
 	__u32 len;    // bytes of this chunk in data
-	__u32 _pad2;
+	struct sockinfo sock; // family 0 until a syscall of the connection was seen
 	__u8 data[CHUNK];
 };
 
 // Makes the event type part of the object's BTF, for bpf2go's Go type.
 const struct event *unused_event __attribute__((unused));
+
+// Makes the socket type part of the object's BTF, for bpf2go's Go type.
+const struct sockinfo *unused_sockinfo __attribute__((unused));
 
 // Set by user space before attaching.
 volatile const __u64 pidns_dev = 0;
@@ -74,8 +97,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct conn_key);
-	__type(value, __s32);
-} conn_fd SEC(".maps");
+	__type(value, struct sockinfo);
+} conn_sock SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -146,11 +169,11 @@ static __always_inline int leave(struct pt_regs *ctx)
 	__u32 pid, tid;
 	if (ns_pid(&pid, &tid))
 		return 0;
-	__s32 fd = -1;
+	struct sockinfo sock = {.fd = -1};
 	struct conn_key ck = {.conn = call.conn, .tgid = id >> 32};
-	__s32 *known = bpf_map_lookup_elem(&conn_fd, &ck);
+	struct sockinfo *known = bpf_map_lookup_elem(&conn_sock, &ck);
 	if (known)
-		fd = *known;
+		sock = *known;
 	__u64 ts = bpf_ktime_get_ns();
 
 	for (int i = 0; i < MAX_CHUNKS; i++) {
@@ -169,7 +192,7 @@ static __always_inline int leave(struct pt_regs *ctx)
 		e->conn = call.conn;
 		e->pid = pid;
 		e->tid = tid;
-		e->fd = fd;
+		e->sock = sock;
 		e->dir = call.dir;
 		e->lib = call.lib;
 		e->total = total;
@@ -200,6 +223,48 @@ PROBES(boringssl, 2)
 
 SEC("uretprobe") int ssl_leave(struct pt_regs *ctx) { return leave(ctx); }
 
+// tcp_socket fills info with the TCP connection behind fd of the current
+// task: task->files->fdt->fd[fd] is a socket file whose private_data is
+// its struct socket. It fails for anything that is not a TCP socket over
+// IPv4 or IPv6.
+static __always_inline int tcp_socket(__s32 fd, struct sockinfo *info)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return -1;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+	if (bpf_core_read(&file, sizeof(file), &fds[fd]) || !file)
+		return -1;
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return -1;
+	struct socket *sock = BPF_CORE_READ(file, private_data);
+	// A socket file's socket points back at it: private_data is a socket.
+	if (BPF_CORE_READ(sock, file) != file || BPF_CORE_READ(sock, type) != SOCK_STREAM)
+		return -1;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_INET) {
+		__u32 saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(info->saddr, &saddr, 4);
+		__builtin_memcpy(info->daddr, &daddr, 4);
+	} else if (family == AF_INET6 && bpf_core_field_exists(sk->__sk_common.skc_v6_daddr)) {
+		BPF_CORE_READ_INTO(&info->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&info->daddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		return -1;
+	}
+	info->fd = fd;
+	info->family = family;
+	info->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	info->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	info->ino = BPF_CORE_READ(inode, i_ino);
+	return 0;
+}
+
 // Syscalls whose first argument is the socket fd the library reads or
 // writes: read, write, readv, writev, sendto, recvfrom, sendmsg, recvmsg.
 SEC("raw_tracepoint/sys_enter")
@@ -219,8 +284,12 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 	unsigned long di = 0;
 	bpf_probe_read_kernel(&di, sizeof(di), &regs->rdi);
-	__s32 fd = (__s32)di;
+	struct sockinfo info = {};
+	// Another file (a log, a pipe) written inside an SSL call says
+	// nothing about the connection.
+	if (tcp_socket((__s32)di, &info))
+		return 0;
 	struct conn_key ck = {.conn = a->conn, .tgid = id >> 32};
-	bpf_map_update_elem(&conn_fd, &ck, &fd, BPF_ANY);
+	bpf_map_update_elem(&conn_sock, &ck, &info, BPF_ANY);
 	return 0;
 }
