@@ -6,8 +6,10 @@ import (
 	"syscall"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/sidecar/tlsbpf"
@@ -21,12 +23,20 @@ type probes struct {
 	objs  tlsbpf.TLSObjects
 	links []link.Link
 	ring  *ringbuf.Reader
+	// multi is set when the kernel has uprobe_multi links (6.6 on): they
+	// attach with CAP_BPF and CAP_PERFMON, where a perf uprobe event was
+	// refused without CAP_SYS_ADMIN on the kernel measured (6.18).
+	multi bool
 }
 
 // loadProbes loads the programs for the PID namespace of proc's sidecar
 // (events from other namespaces are dropped in the kernel) and attaches the
 // syscall tracepoint that maps SSL objects to fds.
 func loadProbes() (*probes, error) {
+	// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK, and the ring
+	// buffer alone is 8 MiB; raising it needs CAP_SYS_RESOURCE. Later
+	// kernels charge the memory cgroup, and this does nothing.
+	memlockErr := rlimit.RemoveMemlock()
 	spec, err := tlsbpf.LoadTLS()
 	if err != nil {
 		return nil, err
@@ -41,8 +51,18 @@ func loadProbes() (*probes, error) {
 	if err := spec.Variables["pidns_ino"].Set(st.Ino); err != nil {
 		return nil, err
 	}
-	p := &probes{}
+	p := &probes{multi: features.HaveBPFLinkUprobeMulti() == nil}
+	if p.multi {
+		for _, prog := range spec.Programs {
+			if prog.Type == ebpf.Kprobe {
+				prog.AttachType = ebpf.AttachTraceUprobeMulti
+			}
+		}
+	}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+		if memlockErr != nil {
+			return nil, fmt.Errorf("loading BPF programs (needs CAP_BPF and CAP_PERFMON; RLIMIT_MEMLOCK not raised: %v): %w", memlockErr, err)
+		}
 		return nil, fmt.Errorf("loading BPF programs (needs CAP_BPF and CAP_PERFMON): %w", err)
 	}
 	tp, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_enter", Program: p.objs.SysEnter})
@@ -77,14 +97,7 @@ func (p *probes) attach(o object) error {
 	}
 	var added []link.Link
 	for _, sym := range []string{"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex"} {
-		in, err := ex.Uprobe(sym, enter[sym], nil)
-		if err == nil {
-			added = append(added, in)
-			var out link.Link
-			if out, err = ex.Uretprobe(sym, p.objs.SslLeave, nil); err == nil {
-				added = append(added, out)
-			}
-		}
+		in, out, err := p.attachSymbol(ex, sym, enter[sym])
 		if err != nil {
 			if errors.Is(err, link.ErrNoSymbol) && (sym == "SSL_write_ex" || sym == "SSL_read_ex") {
 				continue
@@ -94,9 +107,32 @@ func (p *probes) attach(o object) error {
 			}
 			return fmt.Errorf("uprobe %s in %s: %w", sym, o.path, err)
 		}
+		added = append(added, in, out)
 	}
 	p.links = append(p.links, added...)
 	return nil
+}
+
+// attachSymbol puts the entry and the return probe on one function.
+func (p *probes) attachSymbol(ex *link.Executable, sym string, enter *ebpf.Program) (in, out link.Link, err error) {
+	if p.multi {
+		in, err = ex.UprobeMulti([]string{sym}, enter, nil)
+	} else {
+		in, err = ex.Uprobe(sym, enter, nil)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.multi {
+		out, err = ex.UretprobeMulti([]string{sym}, p.objs.SslLeave, nil)
+	} else {
+		out, err = ex.Uretprobe(sym, p.objs.SslLeave, nil)
+	}
+	if err != nil {
+		in.Close()
+		return nil, nil, err
+	}
+	return in, out, nil
 }
 
 // losses sums the kernel's per-CPU loss counters, indexed as tls.c's

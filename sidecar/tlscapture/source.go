@@ -64,6 +64,8 @@ type Source struct {
 	conns map[connKey]*conn
 	lost  [3]uint64
 	state *statelog.State
+	// found is degraded while no process maps a library to probe.
+	found *statelog.State
 	// clock maps the kernel's monotonic event times to wall time.
 	bootOffset time.Duration
 	closeOnce  sync.Once
@@ -100,7 +102,9 @@ func Open(opts Options) (*Source, error) {
 	s := &Source{
 		opts: opts, want: map[string]bool{}, probes: p,
 		attached: map[fileID]string{}, failed: map[fileID]bool{}, exes: map[fileID]string{}, conns: map[connKey]*conn{},
-		state:      statelog.New(statelog.Config{Log: opts.Log, Degraded: "tls capture losing plaintext", Recovered: "tls capture complete"}),
+		state: statelog.New(statelog.Config{Log: opts.Log, Degraded: "tls capture losing plaintext", Recovered: "tls capture complete"}),
+		found: statelog.New(statelog.Config{Log: opts.Log, Degraded: "tls capture found no TLS library to probe; it looks again for new processes",
+			Recovered: "tls capture found a TLS library"}),
 		bootOffset: bootOffset(),
 	}
 	for _, l := range opts.Libraries {
@@ -172,7 +176,8 @@ func (s *Source) scan() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	counts := map[string]int{}
-	for _, pid := range processes(s.opts.Proc) {
+	pids := processes(s.opts.Proc)
+	for _, pid := range pids {
 		objs, err := objectsOf(s.opts.Proc, pid, s.want, s.exes)
 		if err != nil {
 			continue // the process exited, or is a kernel thread
@@ -196,6 +201,11 @@ func (s *Source) scan() {
 	}
 	for _, lib := range s.attached {
 		counts[lib]++
+	}
+	if len(s.attached) == 0 {
+		s.found.Degrade("no_library", "libraries", s.opts.Libraries, "processes", len(pids), "failed", len(s.failed))
+	} else {
+		s.found.Recover("probed", len(s.attached))
 	}
 	for _, lib := range config.TLSLibraries {
 		metrics.TLSAttached.WithLabelValues(lib).Set(float64(counts[lib]))
