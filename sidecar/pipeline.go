@@ -98,6 +98,7 @@ func (p *Pipeline) Run(ctx context.Context, src capture.Source) error {
 // RunTLS feeds the plaintext of TLS capture into the same stages as
 // packets, from parse on, until ctx is done.
 func (p *Pipeline) RunTLS(ctx context.Context, src *tlscapture.Source) error {
+	p.factory.DeferTLS(src.Decrypted)
 	if err := src.Run(ctx, tlsStreams{p.factory}); err != nil {
 		return fmt.Errorf("pipeline: %w", err)
 	}

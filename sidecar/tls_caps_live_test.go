@@ -69,6 +69,10 @@ func TestTLSSidecarCapabilities(t *testing.T) {
 			curlApart(t, append([]string{"--http1.1"}, tlsURLs...)...)
 			curlApart(t, append([]string{"--http1.1"}, plainURLs...)...)
 			time.Sleep(2 * time.Second)
+			unread, err := scrapeSum(sc.metrics, "podtap_tls_connections_total")
+			if err != nil {
+				t.Fatal(err)
+			}
 			recs, log := sc.stop(t)
 
 			var overTLS, plain []string
@@ -92,7 +96,14 @@ func TestTLSSidecarCapabilities(t *testing.T) {
 				if !slices.Equal(overTLS, plain) {
 					t.Errorf("pairs over TLS %v, want those of the plaintext run %v\n%s", overTLS, plain, log)
 				}
+				// curl's one connection was read: not also reported unread.
+				if unread != 0 {
+					t.Errorf("podtap_tls_connections_total %v, want 0 for a connection TLS capture read", unread)
+				}
 				return
+			}
+			if unread != 1 {
+				t.Errorf("podtap_tls_connections_total %v, want 1: curl's connection, not read", unread)
 			}
 			if len(overTLS) != 0 {
 				t.Errorf("TLS capture without %v gave %d pairs; that capability is not needed", tc.name, len(overTLS))
@@ -133,6 +144,7 @@ type capsRecord struct {
 
 type capsSidecar struct {
 	cmd     *exec.Cmd
+	metrics string
 	out     *bufio.Scanner
 	logFile string
 }
@@ -147,7 +159,7 @@ func startCapsSidecar(t *testing.T, bin, ns, ip string, caps []string) *capsSide
 		set += ",+" + strings.ToLower(c)
 	}
 	metricsAddr := net.JoinHostPort(ip, "19090")
-	s := &capsSidecar{logFile: filepath.Join(t.TempDir(), "sidecar.log")}
+	s := &capsSidecar{metrics: "http://" + metricsAddr, logFile: filepath.Join(t.TempDir(), "sidecar.log")}
 	s.cmd = exec.Command("ip", "netns", "exec", ns, "setpriv", "--reuid=12345", "--regid=12345", "--clear-groups",
 		"--inh-caps="+set, "--ambient-caps="+set, "--bounding-set="+set,
 		bin, "run", "--interface", "eth0", "--ports", "8080,8443", "--sink", "stdout", "--metrics-addr", metricsAddr, "--log-level", "info")

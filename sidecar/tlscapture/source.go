@@ -66,6 +66,7 @@ type Source struct {
 	state *statelog.State
 	// found is degraded while no process maps a library to probe.
 	found *statelog.State
+	read  *decrypted
 	// clock maps the kernel's monotonic event times to wall time.
 	bootOffset time.Duration
 	closeOnce  sync.Once
@@ -106,6 +107,7 @@ func Open(opts Options) (*Source, error) {
 		found: statelog.New(statelog.Config{Log: opts.Log, Degraded: "tls capture found no TLS library to probe; it looks again for new processes",
 			Recovered: "tls capture found a TLS library"}),
 		bootOffset: bootOffset(),
+		read:       newDecrypted(opts.IdleTimeout, 2*opts.MaxConnections),
 	}
 	for _, l := range opts.Libraries {
 		s.want[l] = true
@@ -239,7 +241,7 @@ func (s *Source) event(raw []byte, f Factory) {
 	if c.stream != nil && ev.sock.known && ev.sock.ino != c.sock.ino {
 		// The library freed the SSL object and made a new one at the same
 		// address, on another socket: a new connection.
-		c.stream.End(ts)
+		s.end(c, ts)
 		c = &conn{library: ev.lib, last: c.last}
 		s.conns[ev.key] = c
 	}
@@ -259,6 +261,7 @@ func (s *Source) event(raw []byte, f Factory) {
 func (s *Source) open(c *conn, sock socket, f Factory) {
 	c.sock = sock
 	tc := sock.conn
+	s.read.open(tc)
 	tc.TLSLibrary = c.library
 	c.stream = f.NewStream(tc)
 	for _, h := range c.held {
@@ -276,13 +279,14 @@ func (s *Source) tick(now time.Time) {
 		}
 		if now.Sub(c.last) > s.opts.IdleTimeout || !c.alive(s.opts.Proc, key.pid) {
 			if c.stream != nil {
-				c.stream.End(now)
+				s.end(c, now)
 			} else if len(c.held) > 0 {
 				s.lose(metrics.TLSLostUnmapped, "connection ended before its socket was seen")
 			}
 			delete(s.conns, key)
 		}
 	}
+	s.read.prune(now)
 	got, err := s.probes.losses()
 	if err != nil {
 		return
@@ -311,8 +315,17 @@ func (s *Source) endAll() {
 	now := time.Now()
 	for key, c := range s.conns {
 		if c.stream != nil {
-			c.stream.End(now)
+			s.end(c, now)
 		}
 		delete(s.conns, key)
 	}
 }
+
+func (s *Source) end(c *conn, ts time.Time) {
+	c.stream.End(ts)
+	s.read.end(c.sock.conn, ts)
+}
+
+// Decrypted reports whether TLS capture read the plaintext of c, a TCP
+// connection as packet capture saw it. It is safe for concurrent use.
+func (s *Source) Decrypted(c message.Conn) bool { return s.read.has(c) }
