@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/bench/scenario"
+	"github.com/podtap/podtap/internal/netns"
 	"github.com/podtap/podtap/internal/testenv"
 )
 
@@ -58,6 +60,7 @@ func TestTLSSidecarCapabilities(t *testing.T) {
 			pod := testenv.NewPod(t, "pttlc-", 219, uint8(i+1))
 			startTLSNginx(t, pod)
 			waitListening(t, net.JoinHostPort(pod.IP(), "8443"))
+			goSrv := startGoTLSServer(t, pod)
 			sc := startCapsSidecar(t, bin, pod.Name, pod.IP(), tc.caps)
 
 			ip := pod.IP()
@@ -66,10 +69,23 @@ func TestTLSSidecarCapabilities(t *testing.T) {
 				tlsURLs = append(tlsURLs, fmt.Sprintf("https://%s:8443/api/item?n=%d", ip, n))
 				plainURLs = append(plainURLs, fmt.Sprintf("http://%s:8080/api/item?n=%d", ip, n))
 			}
+			// A Go server answers the client's FIN with a close_notify and
+			// gets a RST back; packet capture ends that connection at
+			// flow.idle_timeout (1s here), not at once.
+			curlApart(t, "--http1.1", "--resolve", "orders.internal:9443:"+ip, "https://"+goSrv+"/orders")
 			curlApart(t, append([]string{"--http1.1"}, tlsURLs...)...)
 			curlApart(t, append([]string{"--http1.1"}, plainURLs...)...)
-			time.Sleep(2 * time.Second)
+			time.Sleep(3 * time.Second)
 			unread, err := scrapeSum(sc.metrics, "podtap_tls_connections_total")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Go's crypto/tls is not probed: reported with its SNI.
+			goUnread, err := scrapeMatching(sc.metrics, "podtap_tls_connections_total", `sni="orders.internal"`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			notProbed, err := scrapeMatching(sc.metrics, "podtap_tls_connections_total", `reason="not_probed"`)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,14 +112,18 @@ func TestTLSSidecarCapabilities(t *testing.T) {
 				if !slices.Equal(overTLS, plain) {
 					t.Errorf("pairs over TLS %v, want those of the plaintext run %v\n%s", overTLS, plain, log)
 				}
-				// curl's one connection was read: not also reported unread.
-				if unread != 0 {
-					t.Errorf("podtap_tls_connections_total %v, want 0 for a connection TLS capture read", unread)
+				// curl's one connection was read: not also reported unread;
+				// Go's was not read, and is reported as not probed.
+				if unread != 1 || goUnread != 1 {
+					t.Errorf("podtap_tls_connections_total %v, Go's %v; want 1, Go's connection only", unread, goUnread)
+				}
+				if notProbed != 1 {
+					t.Errorf("not_probed %v, want 1", notProbed)
 				}
 				return
 			}
-			if unread != 1 {
-				t.Errorf("podtap_tls_connections_total %v, want 1: curl's connection, not read", unread)
+			if unread != 2 || goUnread != 1 {
+				t.Errorf("podtap_tls_connections_total %v, Go's %v; want 2: curl's and Go's connections, not read", unread, goUnread)
 			}
 			if len(overTLS) != 0 {
 				t.Errorf("TLS capture without %v gave %d pairs; that capability is not needed", tc.name, len(overTLS))
@@ -123,6 +143,50 @@ type capsCase struct {
 	wantTLS bool
 	// wantLog is in the sidecar's log when TLS capture is off.
 	wantLog string
+}
+
+// startGoTLSServer serves HTTPS with Go's crypto/tls on 9443 of pod, from
+// this test's process, and returns its name and port.
+func startGoTLSServer(t *testing.T, pod *netns.Pod) string {
+	t.Helper()
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+		"-nodes", "-keyout", key, "-out", cert, "-subj", "/CN=orders.internal", "-days", "1").CombinedOutput(); err != nil {
+		t.Fatalf("openssl req: %v\n%s", err, out)
+	}
+	ln, err := pod.Listen("tcp", ":9443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("{}")) })}
+	go func() { _ = srv.ServeTLS(ln, cert, key) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "orders.internal:9443"
+}
+
+// scrapeMatching adds up the samples of metric name whose labels contain
+// label.
+func scrapeMatching(base, name, label string) (float64, error) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") || !strings.Contains(line, label) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q: %w", line, err)
+		}
+		sum += v
+	}
+	return sum, sc.Err()
 }
 
 // tlsOffLog is what the sidecar logs when TLS capture lacks a capability.
@@ -162,8 +226,8 @@ func startCapsSidecar(t *testing.T, bin, ns, ip string, caps []string) *capsSide
 	s := &capsSidecar{metrics: "http://" + metricsAddr, logFile: filepath.Join(t.TempDir(), "sidecar.log")}
 	s.cmd = exec.Command("ip", "netns", "exec", ns, "setpriv", "--reuid=12345", "--regid=12345", "--clear-groups",
 		"--inh-caps="+set, "--ambient-caps="+set, "--bounding-set="+set,
-		bin, "run", "--interface", "eth0", "--ports", "8080,8443", "--sink", "stdout", "--metrics-addr", metricsAddr, "--log-level", "info")
-	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PODTAP_CAPTURE_TLS=openssl"}
+		bin, "run", "--interface", "eth0", "--ports", "8080,8443,9443", "--sink", "stdout", "--metrics-addr", metricsAddr, "--log-level", "info")
+	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PODTAP_CAPTURE_TLS=openssl", "PODTAP_FLOW_IDLE_TIMEOUT=1s"}
 	logf, err := os.Create(s.logFile)
 	if err != nil {
 		t.Fatal(err)
