@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,10 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/netns"
 	"github.com/podtap/podtap/internal/testenv"
 	"github.com/podtap/podtap/sidecar"
+	"github.com/podtap/podtap/sidecar/metrics"
 	"github.com/podtap/podtap/sidecar/tlscapture"
 )
 
@@ -171,4 +175,62 @@ func curlApart(t *testing.T, args ...string) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("curl %v: %v\n%s", args, err, b)
 	}
+}
+
+// TestTLSRingOverflow fills a ring buffer of 64 KiB (three events) before
+// anything reads it: the events that did not fit are counted as ring_full,
+// the sidecar goes on, and what did fit is still parsed without a crash.
+func TestTLSRingOverflow(t *testing.T) {
+	for _, tool := range []string{"nginx", "curl", "openssl", "unshare"} {
+		testenv.RequireTool(t, tool)
+	}
+	pod := testenv.NewPod(t, "pttls-", 218, 2)
+	startTLSNginx(t, pod)
+	waitListening(t, net.JoinHostPort(pod.IP(), "8443"))
+
+	cfg := config.DefaultSidecar()
+	p, err := sidecar.New(cfg, &collector{}, sidecar.Where{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := tlscapture.Open(tlscapture.Options{Libraries: []string{config.TLSLibraryOpenSSL}, RingBytes: 64 << 10})
+	if err != nil {
+		if testenv.OnCI() {
+			t.Fatal(err)
+		}
+		t.Skipf("SKIPPED, NOT RUN: TLS capture unavailable: %v", err)
+	}
+	defer src.Close()
+	if src.Attached() == 0 {
+		t.Fatal("nginx's libssl was not probed")
+	}
+	ringFull := func() float64 {
+		return testutil.ToFloat64(metrics.TLSEventsLost.WithLabelValues(metrics.TLSLostRingFull))
+	}
+	before := ringFull()
+	var urls []string
+	for n := range 10 {
+		urls = append(urls, fmt.Sprintf("https://%s:8443/api/item?n=%d", pod.IP(), n))
+	}
+	curlApart(t, append([]string{"--http1.1"}, urls...)...)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.RunTLS(ctx, src) }()
+	// The kernel's loss counters are read every second.
+	deadline := time.Now().Add(5 * time.Second)
+	for ringFull() == before && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	// 10 requests and 10 responses are at least 20 events; 3 fit.
+	lost := ringFull() - before
+	if lost < 17 {
+		t.Errorf("ring_full +%v, want at least 17", lost)
+	}
+	t.Logf("ring_full +%v", lost)
 }

@@ -32,7 +32,7 @@ type probes struct {
 // loadProbes loads the programs for the PID namespace of proc's sidecar
 // (events from other namespaces are dropped in the kernel) and attaches the
 // syscall tracepoint that maps SSL objects to fds.
-func loadProbes() (*probes, error) {
+func loadProbes(ringBytes uint32) (*probes, error) {
 	// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK, and the ring
 	// buffer alone is 8 MiB; raising it needs CAP_SYS_RESOURCE. Later
 	// kernels charge the memory cgroup, and this does nothing.
@@ -40,6 +40,9 @@ func loadProbes() (*probes, error) {
 	spec, err := tlsbpf.LoadTLS()
 	if err != nil {
 		return nil, err
+	}
+	if ringBytes > 0 {
+		spec.Maps["events"].MaxEntries = ringBytes
 	}
 	var st syscall.Stat_t
 	if err := syscall.Stat("/proc/self/ns/pid", &st); err != nil {

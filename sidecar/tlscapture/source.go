@@ -47,6 +47,9 @@ type Options struct {
 	IdleTimeout time.Duration
 	// MaxConnections bounds the connections tracked (flow.max_connections).
 	MaxConnections int
+	// RingBytes sizes the BPF ring buffer, a power of two of pages; the
+	// object's 8 MiB when 0.
+	RingBytes uint32
 	// Log receives discovery lines; slog.Default() when nil.
 	Log *slog.Logger
 }
@@ -96,7 +99,7 @@ func Open(opts Options) (*Source, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	p, err := loadProbes()
+	p, err := loadProbes(opts.RingBytes)
 	if err != nil {
 		return nil, fmt.Errorf("capture.tls: %w", err)
 	}
