@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/podtap/podtap/sidecar/message"
-	"github.com/podtap/podtap/sidecar/metrics"
 )
 
 // maxHeld bounds the plaintext kept for a connection whose fd is not known
@@ -28,13 +27,15 @@ type heldData struct {
 	ts   time.Time
 }
 
-func (c *conn) hold(dir message.Side, b []byte, ts time.Time) {
+// hold keeps b until the connection's socket is known; it reports false,
+// keeping nothing, past maxHeld.
+func (c *conn) hold(dir message.Side, b []byte, ts time.Time) bool {
 	if c.heldBytes+len(b) > maxHeld {
-		metrics.TLSEventsLost.WithLabelValues(metrics.TLSLostUnmapped).Inc()
-		return
+		return false
 	}
 	c.heldBytes += len(b)
 	c.held = append(c.held, heldData{dir: dir, data: append([]byte(nil), b...), ts: ts})
+	return true
 }
 
 // alive reports whether the connection's fd still names its socket: a

@@ -253,7 +253,9 @@ func (s *Source) event(raw []byte, f Factory) {
 	}
 	metrics.TLSBytes.WithLabelValues(ev.lib).Add(float64(len(ev.data)))
 	if c.stream == nil {
-		c.hold(ev.dir, ev.data, ts)
+		if !c.hold(ev.dir, ev.data, ts) {
+			s.lose(metrics.TLSLostUnmapped, "64 KiB of plaintext came before any syscall named the connection's socket")
+		}
 		return
 	}
 	c.stream.Data(ev.dir, ev.data, ts)
