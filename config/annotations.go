@@ -61,6 +61,8 @@ var Annotations = []Annotation{
 		Meaning: "TCP ports captured, comma separated; unset or empty captures every port"},
 	{Key: AnnotationPrefix + "exclude-ports", Setting: "capture.exclude_ports",
 		Meaning: "TCP ports never captured, comma separated; they win over ports"},
+	{Key: AnnotationPrefix + "tls", Setting: "capture.tls",
+		Meaning: `TLS plaintext captured through eBPF uprobes: "off", "on" (every supported library) or a comma list of openssl, boringssl, go; adds capabilities to the sidecar and shares the pod's PID namespace`},
 	{Key: AnnotationPrefix + "max-message-bytes", Setting: "limits.max_message_bytes",
 		Meaning: "largest request or response body kept, e.g. 512Ki, 2Mi"},
 	{Key: AnnotationPrefix + "response-timeout", Setting: "pairing.response_timeout",

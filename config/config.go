@@ -65,6 +65,12 @@ type Capture struct {
 	// Sampling is per connection (by flow hash), so a sampled connection is
 	// kept whole. Default 1.
 	SampleRate float64 `mapstructure:"sample_rate"`
+	// TLS captures the plaintext of TLS the application encrypts itself,
+	// through eBPF uprobes on its TLS library: "off", "on" (every supported
+	// library) or a comma list of openssl, boringssl, go. It needs the
+	// capabilities in TLSCaptureCapabilities and a PID namespace shared with
+	// the application. Default "off".
+	TLS string `mapstructure:"tls"`
 }
 
 // VXLAN configures the vxlan capture source and the decoding of VXLAN in

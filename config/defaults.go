@@ -28,6 +28,7 @@ func DefaultSidecar() Sidecar {
 			Snaplen:    65535,
 			RingBytes:  8 * MiB,
 			SampleRate: 1,
+			TLS:        "off",
 		},
 		Flow: Flow{
 			MaxConnBufferBytes: 4 * MiB,

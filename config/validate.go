@@ -58,6 +58,9 @@ func (c *Sidecar) Validate() error {
 	if !(c.Capture.SampleRate > 0 && c.Capture.SampleRate <= 1) {
 		bad("capture.sample_rate", c.Capture.SampleRate, "a fraction 0 < rate <= 1")
 	}
+	if _, err := ParseTLS(c.Capture.TLS); err != nil {
+		errs = append(errs, fmt.Errorf("capture.tls: %w", err))
+	}
 	for _, ip := range c.Pod.IPs {
 		if _, err := netip.ParseAddr(ip); err != nil {
 			bad("pod.ip", ip, "IPv4 or IPv6 addresses, comma separated")

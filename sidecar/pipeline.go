@@ -30,6 +30,7 @@ import (
 	"github.com/podtap/podtap/sidecar/parse"
 	"github.com/podtap/podtap/sidecar/record"
 	"github.com/podtap/podtap/sidecar/sink"
+	"github.com/podtap/podtap/sidecar/tlscapture"
 )
 
 // Pipeline runs captures through the stages into a sink.
@@ -94,6 +95,16 @@ func (p *Pipeline) Run(ctx context.Context, src capture.Source) error {
 	return nil
 }
 
+// RunTLS feeds the plaintext of TLS capture into the same stages as
+// packets, from parse on, until ctx is done.
+func (p *Pipeline) RunTLS(ctx context.Context, src *tlscapture.Source) error {
+	p.factory.DeferTLS(src.Decrypted)
+	if err := src.Run(ctx, tlsStreams{p.factory}); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	return nil
+}
+
 // Close waits for pairs still being enriched; the caller closes the sink.
 func (p *Pipeline) Close() { p.enricher.Close() }
 
@@ -145,3 +156,8 @@ func (p *Pipeline) write(buf []byte, pr *message.Pair) []byte {
 type streams struct{ f *parse.Factory }
 
 func (s streams) NewStream(c flow.Conn) flow.Stream { return s.f.NewStream(c) }
+
+// tlsStreams adapts parse's factory to tlscapture's.
+type tlsStreams struct{ f *parse.Factory }
+
+func (s tlsStreams) NewStream(c message.Conn) tlscapture.Stream { return s.f.NewStream(c) }

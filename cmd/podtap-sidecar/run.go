@@ -67,6 +67,7 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			slog.Info("capturing", append(what, "pod_ips", where.PodIPs, "sink", cfg.Sink.Type, "version", version)...)
+			s.StartTLS(ctx)
 			runErr := s.Run(ctx, src)
 			if err := s.Close(); runErr == nil {
 				runErr = err

@@ -49,6 +49,8 @@ type Session struct {
 	sink      sink.Sink
 	pipeline  *sidecar.Pipeline
 	capturing atomic.Bool
+	// stopTLS ends TLS capture (StartTLS); nil when it is off.
+	stopTLS func()
 }
 
 // Run captures from src; /readyz reports the capture as running meanwhile.
@@ -91,6 +93,9 @@ func Start(ctx context.Context, cfg config.Sidecar, where sidecar.Where) (*Sessi
 
 // Close drains the pipeline, then gives the sink its grace period.
 func (s *Session) Close() error {
+	if s.stopTLS != nil {
+		s.stopTLS()
+	}
 	s.pipeline.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Kafka.ShutdownGrace)
 	defer cancel()

@@ -38,6 +38,9 @@ type Conn struct {
 	// known to be the client.
 	SawSYN bool
 	Tunnel Tunnel
+	// TLSLibrary names the TLS library whose plaintext this is, when the
+	// bytes come from TLS capture rather than packets; "" otherwise.
+	TLSLibrary string
 }
 
 // Tunnel is how a mirrored connection reached the capture. The zero value
@@ -201,6 +204,8 @@ type Pair struct {
 	// Sensitive lists the values classified by type, one entry per path
 	// and type (array elements collapsed); the encoder fills it.
 	Sensitive []Finding
+	// TLSLibrary is the connection's message.Conn.TLSLibrary.
+	TLSLibrary string
 }
 
 // Finding is a classified value: where it is in the record, e.g.

@@ -118,6 +118,10 @@ func Drop(reason string) { PairsDropped.WithLabelValues(reason).Inc() }
 const (
 	// TLSCaptureOff: TLS capture is off, so only the ClientHello is read.
 	TLSCaptureOff = "capture_off"
+	// TLSNotProbed: TLS capture is on, but no plaintext of the connection
+	// came by its end: its process's library is not supported or not
+	// probed (yet).
+	TLSNotProbed = "not_probed"
 )
 
 // TLSConnections counts TLS connections podtap saw but could not read, by
@@ -125,7 +129,7 @@ const (
 // bounds the label sets; past the bound they count under "other".
 var TLSConnections = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "podtap_tls_connections_total",
-	Help: "TLS connections whose plaintext podtap could not read, by server, SNI and ALPN of the ClientHello, and reason (capture_off).",
+	Help: "TLS connections whose plaintext podtap could not read, by server, SNI and ALPN of the ClientHello, and reason (capture_off, not_probed).",
 }, []string{"server", "sni", "alpn", "reason"})
 
 func init() { Registry.MustRegister(TLSConnections) }

@@ -32,6 +32,8 @@ type Matcher struct {
 	server    message.Endpoint
 	tunnel    message.Tunnel
 	direction string
+	// TLSLibrary is copied to every pair (message.Conn.TLSLibrary).
+	TLSLibrary string
 	// fifo holds HTTP/1 requests in wire order.
 	fifo []*message.Request
 	// streams holds HTTP/2 requests by stream id.
@@ -200,6 +202,7 @@ func (c *Matcher) emit(req *message.Request, resp *message.Response) {
 	p.Protocol = req.Proto
 	p.Client, p.Server, p.Tunnel = c.client, c.server, c.tunnel
 	p.Direction = c.direction
+	p.TLSLibrary = c.TLSLibrary
 	p.Request, p.Response = req, resp
 	if p.Size() > c.opts.MaxPairBytes {
 		metrics.Drop(metrics.ReasonTooLarge)

@@ -124,6 +124,7 @@ func (s *Stream) start(clientSide message.Side, isHTTP1 bool, ts time.Time) {
 		s.pairs.Close()
 	}
 	s.pairs = pair.NewMatcher(s.f.pairing, client, server, s.conn.Tunnel)
+	s.pairs.TLSLibrary = s.conn.TLSLibrary
 	if isHTTP1 {
 		s.h1 = http1.NewParser(&s.f.http1, s.pairs)
 		countConn("http1")

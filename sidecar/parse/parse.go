@@ -7,12 +7,14 @@ package parse
 
 import (
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/sidecar/http1"
 	"github.com/podtap/podtap/sidecar/http2"
 	"github.com/podtap/podtap/sidecar/message"
+	"github.com/podtap/podtap/sidecar/metrics"
 	"github.com/podtap/podtap/sidecar/pair"
 )
 
@@ -23,6 +25,8 @@ type Factory struct {
 	http2       http2.Options
 	pairing     *pair.Options
 	tls         *tlsSeen
+	// decrypted is set while TLS capture runs (DeferTLS).
+	decrypted atomic.Pointer[func(message.Conn) bool]
 }
 
 // NewFactory prepares detection and parsing for every connection. judge
@@ -64,6 +68,9 @@ type Stream struct {
 	pairs *pair.Matcher
 	// tls reads the ClientHello of a connection that starts as TLS.
 	tls *tlsConn
+	// undecrypted is a TLS connection's ClientHello, counted at the end
+	// unless TLS capture read the connection's plaintext.
+	undecrypted *tlsHello
 	// pending holds each side's first bytes until detection decides;
 	// nil while none are held.
 	pending *[2][]byte
@@ -157,6 +164,12 @@ func (s *Stream) Tick(now time.Time) {
 func (s *Stream) End(ts time.Time) {
 	if s.tls != nil {
 		s.endTLS()
+	}
+	if h := s.undecrypted; h != nil {
+		s.undecrypted = nil
+		if d := s.f.decrypted.Load(); d == nil || !(*d)(s.conn) {
+			s.f.tls.count(h.server, h.hello, metrics.TLSNotProbed)
+		}
 	}
 	s.close(ts)
 	if s.pairs != nil {

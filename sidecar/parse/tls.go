@@ -154,7 +154,27 @@ func (s *Stream) endTLS() {
 	if s.tls.hello.Status() == tlshello.Done {
 		h = s.tls.hello.Hello()
 	}
-	s.f.tls.count(server, h, metrics.TLSCaptureOff)
+	if s.f.decrypted.Load() != nil {
+		// The plaintext, if TLS capture reads it, comes after the
+		// handshake: whether it did is known at the end.
+		s.undecrypted = &tlsHello{server: server, hello: h}
+	} else {
+		s.f.tls.count(server, h, metrics.TLSCaptureOff)
+	}
 	s.tls = nil
 	s.ignore("tls")
+}
+
+// tlsHello is what a TLS connection's ClientHello said.
+type tlsHello struct {
+	server message.Endpoint
+	hello  tlshello.Hello
+}
+
+// DeferTLS tells the factory that TLS capture runs: a TLS connection seen
+// in packets is counted at its end, as not_probed, only when decrypted
+// says TLS capture did not read it, so no connection is reported both as
+// pairs and as unreadable.
+func (f *Factory) DeferTLS(decrypted func(message.Conn) bool) {
+	f.decrypted.Store(&decrypted)
 }

@@ -143,3 +143,38 @@ func TestTLSThroughConnect(t *testing.T) {
 		t.Fatalf("+%v, ignored %v", d, s.Ignored())
 	}
 }
+
+// TestTLSDeferredWhileCaptureRuns: with TLS capture running, a TLS
+// connection is counted at its end, as not_probed, only when TLS capture
+// did not read it; before its end it is not counted at all.
+func TestTLSDeferredWhileCaptureRuns(t *testing.T) {
+	in := hello(t, "curl-h2.bin")
+	for _, read := range []bool{false, true} {
+		s, _ := newStream(t, true)
+		var asked message.Conn
+		s.f.DeferTLS(func(c message.Conn) bool { asked = c; return read })
+		server := "10.0.0.2:80"
+		count := func(reason string) float64 {
+			return testutil.ToFloat64(metrics.TLSConnections.WithLabelValues(server, "shop.example.com", "h2,http/1.1", reason))
+		}
+		offBefore, notBefore := count(metrics.TLSCaptureOff), count(metrics.TLSNotProbed)
+		s.Data(message.AtoB, in, ts)
+		if d := count(metrics.TLSNotProbed) - notBefore; d != 0 {
+			t.Fatalf("read %v: counted +%v before the end", read, d)
+		}
+		s.End(ts)
+		want := 1.0
+		if read {
+			want = 0
+		}
+		if d := count(metrics.TLSNotProbed) - notBefore; d != want {
+			t.Errorf("read %v: not_probed +%v, want +%v", read, d, want)
+		}
+		if d := count(metrics.TLSCaptureOff) - offBefore; d != 0 {
+			t.Errorf("read %v: capture_off +%v while TLS capture runs", read, d)
+		}
+		if asked != s.conn {
+			t.Errorf("read %v: asked about %+v, want %+v", read, asked, s.conn)
+		}
+	}
+}

@@ -96,6 +96,11 @@ func (e *Encoder) Append(dst []byte, p *message.Pair) ([]byte, error) {
 	if e.hasPod {
 		x.pod()
 	}
+	if p.TLSLibrary != "" {
+		x.raw(`,"tls":{"library":`)
+		x.str(p.TLSLibrary)
+		x.raw("}")
+	}
 	x.request(p.Request)
 	x.response(p.Response)
 	if p.GRPC != nil {
