@@ -94,9 +94,8 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		var withoutTLS func() (*corev1.Pod, error)
 		if res.Status.TLS != "" {
 			withoutTLS = func() (*corev1.Pod, error) {
-				c := cluster
-				c.TLSRejected = tlsCheckDetail
-				r, err := Mutate(Input{Config: h.Config, Version: h.Version, Cluster: c, Namespace: ns, Pod: pod})
+				plain := withTLSOff(pod)
+				r, err := Mutate(Input{Config: h.Config, Version: h.Version, Cluster: cluster, Namespace: ns, Pod: plain})
 				return r.Pod, err
 			}
 		}

@@ -39,10 +39,18 @@ var TLSOffReasons = []string{TLSOffForbidden, TLSOffAdmissionRejected}
 // capture is forbidden.
 const tlsForbiddenReason = "TLS capture is forbidden in this cluster (injection.allow_tls_capture is off)"
 
-// tlsCheckDetail stands in for the API server's reason in the pod without
-// TLS capture that the admission check dry-runs; the pod the handler
-// returns carries the real reason.
-const tlsCheckDetail = "checking whether the API server admits the pod without TLS capture"
+// withTLSOff is the pod with podtap.io/tls: off, which wins over every
+// other TLS setting. The admission check dry-runs it injected: the dry-run
+// comes back into this webhook, which must inject the same plain sidecar
+// again, not the TLS capture the pod asked for.
+func withTLSOff(pod *corev1.Pod) *corev1.Pod {
+	out := pod.DeepCopy()
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	out.Annotations[config.AnnotationTLS] = config.DefaultSidecar().Capture.TLS
+	return out
+}
 
 // tlsRejectedDetail is the status's detail for a pod whose TLS capture the
 // admission chain rejects.
