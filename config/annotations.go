@@ -38,6 +38,10 @@ const AnnotationInterface = AnnotationPrefix + "interface"
 // in tunnel mode the webhook also points the sidecar at the receiver.
 const AnnotationMode = AnnotationPrefix + "mode"
 
+// AnnotationTLS opts a pod into TLS plaintext capture; the webhook also
+// changes the pod for it (capabilities, a shared PID namespace).
+const AnnotationTLS = AnnotationPrefix + "tls"
+
 // Annotation is one podtap.io/* key a namespace or pod may set.
 type Annotation struct {
 	// Key is the full annotation key.
@@ -61,7 +65,7 @@ var Annotations = []Annotation{
 		Meaning: "TCP ports captured, comma separated; unset or empty captures every port"},
 	{Key: AnnotationPrefix + "exclude-ports", Setting: "capture.exclude_ports",
 		Meaning: "TCP ports never captured, comma separated; they win over ports"},
-	{Key: AnnotationPrefix + "tls", Setting: "capture.tls",
+	{Key: AnnotationTLS, Setting: "capture.tls",
 		Meaning: `TLS plaintext captured through eBPF uprobes: "off", "on" (every supported library) or a comma list of openssl, boringssl, go; adds capabilities to the sidecar and shares the pod's PID namespace`},
 	{Key: AnnotationPrefix + "max-message-bytes", Setting: "limits.max_message_bytes",
 		Meaning: "largest request or response body kept, e.g. 512Ki, 2Mi"},

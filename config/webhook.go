@@ -147,6 +147,11 @@ type Injection struct {
 	// AllowImageOverride honours the podtap.io/image annotation. Off, a pod
 	// cannot choose what runs with NET_RAW next to it. Default false.
 	AllowImageOverride bool `mapstructure:"allow_image_override"`
+	// AllowTLSCapture honours podtap.io/tls. Off, no pod's sidecar gets the
+	// capabilities of TLS capture (config.TLSCaptureCapabilities) nor a
+	// shared PID namespace, and the annotation is ignored with the reason
+	// in the pod's status and an Event. Default true.
+	AllowTLSCapture bool `mapstructure:"allow_tls_capture"`
 	// AdmissionCheck dry-runs injected pods (see AdmissionCheck).
 	AdmissionCheck AdmissionCheck `mapstructure:"admission_check"`
 }
@@ -240,6 +245,7 @@ func DefaultWebhook() Webhook {
 			ExcludedNamespaces: slices.Clone(SystemNamespaces),
 			NativeSidecar:      NativeAuto,
 			VersionRefresh:     10 * time.Minute,
+			AllowTLSCapture:    true,
 			AdmissionCheck:     DefaultAdmissionCheck(),
 		},
 		Sidecar: SidecarTemplate{
@@ -381,7 +387,8 @@ func (c *Webhook) Validate() error {
 	if c.Injection.VersionRefresh <= 0 {
 		bad("injection.version_refresh", c.Injection.VersionRefresh, "a positive duration such as 10m")
 	}
-	errs = append(errs, c.Injection.AdmissionCheck.validate(c.Registration.Timeout)...)
+	errs = append(errs, c.Injection.AdmissionCheck.validate(c.Registration.Timeout, c.Injection.AllowTLSCapture)...)
+	errs = append(errs, c.validateTLSCapture()...)
 	if !dnsLabel.MatchString(c.Receiver.Service) {
 		bad("receiver.service", strconv.Quote(c.Receiver.Service), "a Service name")
 	}

@@ -17,7 +17,9 @@ type AdmissionCheck struct {
 	// admission step rejects is not created. Default true.
 	Enabled bool `mapstructure:"enabled"`
 	// Timeout bounds one dry-run request. A check makes at most two (the
-	// injected pod, then the pod as it came); both must fit in
+	// injected pod, then the pod as it came), three when
+	// injection.allow_tls_capture is on (the pod with TLS capture, then
+	// with the plain sidecar, then as it came); all must fit in
 	// registration.timeout. On a timeout the pod is injected as before.
 	// Default 1500ms.
 	Timeout time.Duration `mapstructure:"timeout"`
@@ -34,15 +36,19 @@ func DefaultAdmissionCheck() AdmissionCheck {
 	return AdmissionCheck{Enabled: true, Timeout: 1500 * time.Millisecond, CacheTTL: 2 * time.Minute, CacheSize: 4096}
 }
 
-func (a AdmissionCheck) validate(registrationTimeout time.Duration) []error {
+func (a AdmissionCheck) validate(registrationTimeout time.Duration, tlsCapture bool) []error {
 	if !a.Enabled {
 		return nil
 	}
 	var errs []error
-	// Two dry-runs and the webhook's own work must end before the API
+	// Every dry-run and the webhook's own work must end before the API
 	// server gives up on the admission call.
-	if a.Timeout <= 0 || 2*a.Timeout >= registrationTimeout {
-		errs = append(errs, fmt.Errorf("injection.admission_check.timeout: %v is not accepted; want a positive duration below half of registration.timeout (%v)", a.Timeout, registrationTimeout))
+	if n := a.DryRuns(tlsCapture); a.Timeout <= 0 || time.Duration(n)*a.Timeout >= registrationTimeout {
+		why := ""
+		if tlsCapture {
+			why = " (injection.allow_tls_capture adds a dry-run of the plain sidecar)"
+		}
+		errs = append(errs, fmt.Errorf("injection.admission_check.timeout: %v is not accepted; want a positive duration below 1/%d of registration.timeout (%v)%s", a.Timeout, n, registrationTimeout, why))
 	}
 	if a.CacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("injection.admission_check.cache_ttl: %v is not accepted; want 0 (no cache) or a positive duration", a.CacheTTL))
@@ -51,6 +57,14 @@ func (a AdmissionCheck) validate(registrationTimeout time.Duration) []error {
 		errs = append(errs, fmt.Errorf("injection.admission_check.cache_size: %d is not accepted; want at least 1", a.CacheSize))
 	}
 	return errs
+}
+
+// DryRuns is the most dry-runs one check makes.
+func (a AdmissionCheck) DryRuns(tlsCapture bool) int {
+	if tlsCapture {
+		return 3
+	}
+	return 2
 }
 
 // runAsRootReason is why sidecar.run_as_user must be 0. A capability the

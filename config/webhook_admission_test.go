@@ -15,6 +15,7 @@ func TestAdmissionCheckValidate(t *testing.T) {
 		{"defaults", func(*AdmissionCheck) {}, ""},
 		{"off ignores the rest", func(a *AdmissionCheck) { a.Enabled, a.Timeout = false, 0 }, ""},
 		{"two dry-runs exceed the webhook timeout", func(a *AdmissionCheck) { a.Timeout = 2500 * time.Millisecond }, "injection.admission_check.timeout"},
+		{"three dry-runs with TLS capture exceed it", func(a *AdmissionCheck) { a.Timeout = 1700 * time.Millisecond }, "allow_tls_capture adds a dry-run"},
 		{"no timeout", func(a *AdmissionCheck) { a.Timeout = 0 }, "injection.admission_check.timeout"},
 		{"negative ttl", func(a *AdmissionCheck) { a.CacheTTL = -time.Second }, "injection.admission_check.cache_ttl"},
 		{"no cache room", func(a *AdmissionCheck) { a.CacheSize = 0 }, "injection.admission_check.cache_size"},

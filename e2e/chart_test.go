@@ -360,3 +360,14 @@ func TestChartAdmissionCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestChartAllowTLSCapture: webhook.allowTLSCapture reaches the webhook's
+// injection.allow_tls_capture, allowed by default.
+func TestChartAllowTLSCapture(t *testing.T) {
+	if !renderChart(t).webhookConfig(t).Injection.AllowTLSCapture {
+		t.Error("TLS capture is forbidden by default")
+	}
+	if renderChart(t, "--set", "webhook.allowTLSCapture=false").webhookConfig(t).Injection.AllowTLSCapture {
+		t.Error("webhook.allowTLSCapture=false: injection.allow_tls_capture still true")
+	}
+}

@@ -41,6 +41,11 @@ type PodCreator interface {
 // is rejected as well the pod is injected as before, so the user sees the
 // real reason of a pod that fails either way.
 //
+// A pod with TLS capture asks for more than NET_RAW (a policy that allows
+// NET_RAW may refuse BPF or PERFMON): when it is rejected, the pod with
+// the plain sidecar is dry-run next, and if that is admitted the pod is
+// injected without TLS capture rather than not at all.
+//
 // The dry-run of the injected pod comes back into this webhook; it
 // carries dryRun=true, and the handler never checks a dry-run request, so
 // the check does not recurse (a user's server-side dry-run is not checked
@@ -68,6 +73,9 @@ type Verdict struct {
 	// Rejected is true when the injected pod would be rejected and the pod
 	// without podtap would not.
 	Rejected bool
+	// TLSRejected is true when the pod with TLS capture would be rejected
+	// and the pod with the plain sidecar would not.
+	TLSRejected bool
 	// Reason is the API server's message for the injected pod.
 	Reason string
 	// Cached is true when the verdict of an earlier pod was reused.
@@ -83,6 +91,9 @@ type Verdict struct {
 const (
 	CheckPassed   = "passed"
 	CheckRejected = "rejected"
+	// CheckTLSRejected: the pod with TLS capture is rejected, the pod with
+	// the plain sidecar admitted; it is injected without TLS capture.
+	CheckTLSRejected = "tls_rejected"
 	// CheckNotOurs: the pod is rejected with and without podtap.
 	CheckNotOurs = "rejected_without_podtap"
 	// CheckError: the dry-run failed for another reason (timeout, API
@@ -91,8 +102,15 @@ const (
 )
 
 // Check dry-runs the injected pod, and the original when that is rejected.
-func (a *AdmissionCheck) Check(ctx context.Context, orig, injected *corev1.Pod) (Verdict, error) {
+// withoutTLS, nil when the injected pod has no TLS capture, makes the pod
+// with the plain sidecar, dry-run in between.
+func (a *AdmissionCheck) Check(ctx context.Context, orig, injected *corev1.Pod, withoutTLS func() (*corev1.Pod, error)) (Verdict, error) {
 	key := cacheKey(orig)
+	if key != "" && withoutTLS != nil {
+		// A namespace default can switch TLS capture for the same
+		// template; its verdict is not the plain sidecar's.
+		key += "/tls"
+	}
 	if v, ok := a.cache.get(key, time.Now()); ok {
 		v.Cached = true
 		AdmissionChecks.WithLabelValues(v.result(), "true").Inc()
@@ -102,10 +120,10 @@ func (a *AdmissionCheck) Check(ctx context.Context, orig, injected *corev1.Pod) 
 	var err error
 	shared := false
 	if key == "" {
-		v, err = a.check(ctx, orig, injected)
+		v, err = a.check(ctx, orig, injected, withoutTLS)
 	} else {
 		var got any
-		got, err, shared = a.inFlight.Do(key, func() (any, error) { return a.check(ctx, orig, injected) })
+		got, err, shared = a.inFlight.Do(key, func() (any, error) { return a.check(ctx, orig, injected, withoutTLS) })
 		v, _ = got.(Verdict)
 	}
 	cached := strconv.FormatBool(shared)
@@ -123,7 +141,7 @@ func (a *AdmissionCheck) Check(ctx context.Context, orig, injected *corev1.Pod) 
 	return v, nil
 }
 
-func (a *AdmissionCheck) check(ctx context.Context, orig, injected *corev1.Pod) (Verdict, error) {
+func (a *AdmissionCheck) check(ctx context.Context, orig, injected *corev1.Pod, withoutTLS func() (*corev1.Pod, error)) (Verdict, error) {
 	stored := dryRunCopy(injected)
 	reason, err := a.dryRun(ctx, stored)
 	if err != nil {
@@ -131,6 +149,23 @@ func (a *AdmissionCheck) check(ctx context.Context, orig, injected *corev1.Pod) 
 	}
 	if reason == "" {
 		return Verdict{RestartPolicyDropped: lostRestartPolicy(injected, stored)}, nil
+	}
+	if withoutTLS != nil {
+		plainSidecar, err := withoutTLS()
+		if err != nil {
+			return Verdict{}, err
+		}
+		stored := dryRunCopy(plainSidecar)
+		plainReason, err := a.dryRun(ctx, stored)
+		if err != nil {
+			return Verdict{}, err
+		}
+		if plainReason == "" {
+			return Verdict{TLSRejected: true, Reason: reason, RestartPolicyDropped: lostRestartPolicy(plainSidecar, stored)}, nil
+		}
+		// The skip is about the sidecar itself, so it names what rejects
+		// the plain one.
+		reason = plainReason
 	}
 	plain, err := a.dryRun(ctx, dryRunCopy(withoutPodtap(orig)))
 	if err != nil {
@@ -143,6 +178,8 @@ func (v Verdict) result() string {
 	switch {
 	case v.Rejected:
 		return CheckRejected
+	case v.TLSRejected:
+		return CheckTLSRejected
 	case v.Reason != "":
 		return CheckNotOurs
 	}

@@ -41,7 +41,7 @@ func TestAdmissionCheckSharedAcrossAScaleUp(t *testing.T) {
 	var shared atomic.Int32
 	for range pods {
 		wg.Go(func() {
-			v, err := a.Check(t.Context(), pod(), pod())
+			v, err := a.Check(t.Context(), pod(), pod(), nil)
 			if err != nil || v.Rejected {
 				t.Errorf("check: %+v, %v", v, err)
 			}

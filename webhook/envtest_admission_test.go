@@ -10,13 +10,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/podtap/podtap/config"
@@ -118,36 +116,7 @@ func (s *suite) testClusterBaseline(t *testing.T) {
 func (s *suite) testPolicyDeniesNetRaw(t *testing.T) {
 	ctx := context.Background()
 	ns := s.createNamespace("policed", withLabel(privileged, "policy", "no-net-raw"), nil)
-	noNetRaw := `!c.?securityContext.?capabilities.?add.orValue([]).exists(a, a == 'NET_RAW')`
-	s.create(&admissionregistrationv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "disallow-net-raw"},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
-			MatchConstraints: &admissionregistrationv1.MatchResources{
-				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
-					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-						Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
-					},
-				}},
-			},
-			Validations: []admissionregistrationv1.Validation{{
-				Expression: "object.spec.containers.all(c, " + noNetRaw + ") && " +
-					"object.spec.?initContainers.orValue([]).all(c, " + noNetRaw + ")",
-				Message: "the NET_RAW capability is not allowed",
-			}},
-		},
-	})
-	s.create(&admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "disallow-net-raw"},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        "disallow-net-raw",
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
-			MatchResources: &admissionregistrationv1.MatchResources{
-				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"policy": "no-net-raw"}},
-			},
-		},
-	})
+	s.createCapabilityPolicy(t, "no-net-raw", []string{"NET_RAW"}, "the NET_RAW capability is not allowed")
 	// A policy takes effect once the API server has compiled it.
 	eventually(t, time.Minute, func() error {
 		raw := newPod(ns, "", withLabels(map[string]string{config.LabelInject: "disabled"}), withNetRaw)
@@ -166,6 +135,12 @@ func (s *suite) testPolicyDeniesNetRaw(t *testing.T) {
 	s.create(pod)
 	assertSkippedByAdmission(t, pod, "the NET_RAW capability is not allowed")
 	s.waitEvent(t, ns, rs.Name, webhook.EventSkipped, "the NET_RAW capability is not allowed")
+	// With TLS capture asked for, the plain sidecar is tried next and
+	// rejected too: the pod is skipped, naming what rejects the plain one.
+	tlsRS := s.createReplicaSet(ns, "tls-6a5b4c3d2")
+	tlsPod := replicaPod(ns, tlsRS.Name, tlsRS, tlsOn)
+	s.create(tlsPod)
+	assertSkippedByAdmission(t, tlsPod, "the NET_RAW capability is not allowed")
 }
 
 func (s *suite) testQuotaCPULimit(t *testing.T) {

@@ -33,6 +33,9 @@ type testCase struct {
 	Config map[string]any `json:"config"`
 	// Kubelets are the cluster's nodes; default none known.
 	Kubelets []NodeKubelet `json:"kubelets"`
+	// TLSRejected is the admission check's reason for rejecting the
+	// sidecar with TLS capture; default none.
+	TLSRejected string `json:"tlsRejected"`
 
 	namespace *corev1.Namespace
 	pod       *corev1.Pod
@@ -92,7 +95,7 @@ func TestGolden(t *testing.T) {
 func runGolden(t *testing.T, path string) {
 	tc := readCase(t, path)
 	cfg := caseConfig(t, tc)
-	cluster := Cluster{NativeSidecars: tc.Native == nil || *tc.Native, Kubelets: tc.Kubelets}
+	cluster := Cluster{NativeSidecars: tc.Native == nil || *tc.Native, Kubelets: tc.Kubelets, TLSRejected: tc.TLSRejected}
 
 	res, err := Mutate(Input{Config: &cfg, Version: goldenVersion, Cluster: cluster, Namespace: tc.namespace, Pod: tc.pod})
 	if err != nil {

@@ -91,13 +91,30 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 
 	ops := Patch(pod, res.Pod)
 	if h.Admission != nil && !dryRun && !again && len(ops) > 0 {
-		v, err := h.Admission.Check(ctx, pod, res.Pod)
+		var withoutTLS func() (*corev1.Pod, error)
+		if res.Status.TLS != "" {
+			withoutTLS = func() (*corev1.Pod, error) {
+				plain := withTLSOff(pod)
+				r, err := Mutate(Input{Config: h.Config, Version: h.Version, Cluster: cluster, Namespace: ns, Pod: plain})
+				return r.Pod, err
+			}
+		}
+		v, err := h.Admission.Check(ctx, pod, res.Pod, withoutTLS)
 		if err == nil && v.Rejected {
 			return h.rejected(pod, v, warnings, log)
+		}
+		remutate := false
+		if err == nil && v.TLSRejected && withoutTLS != nil {
+			log.Warn("the API server would reject the sidecar's TLS capture; injecting without it", "reason", v.Reason, "cached", v.Cached)
+			cluster.TLSRejected = tlsRejectedDetail(v.Reason)
+			remutate = true
 		}
 		if err == nil && v.RestartPolicyDropped {
 			log.Warn("the API server drops restartPolicy from init containers; injecting a regular container")
 			cluster.RestartPolicyDropped = true
+			remutate = true
+		}
+		if remutate {
 			if res, err = Mutate(Input{Config: h.Config, Version: h.Version, Cluster: cluster, Namespace: ns, Pod: pod}); err != nil {
 				return h.failed(req, pod, dryRun, ErrorMutate, err)
 			}
@@ -107,12 +124,20 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 			ops = Patch(pod, res.Pod)
 		}
 	}
+	if off := res.Status.TLSOff; off != nil && off.Reason == TLSOffAdmissionRejected {
+		warnings = append(warnings, "podtap: injected without TLS capture: "+off.String())
+	}
 	if !dryRun && !again && len(ops) > 0 {
-		Pods.WithLabelValues(ResultInjected, "").Inc()
-		emit(h.Events, pod, corev1.EventTypeNormal, EventInjected, injectedNote(res))
+		eventtype, reason := corev1.EventTypeNormal, ""
+		if off := res.Status.TLSOff; off != nil {
+			eventtype, reason = corev1.EventTypeWarning, off.Reason
+		}
+		Pods.WithLabelValues(ResultInjected, reason).Inc()
+		emit(h.Events, pod, eventtype, EventInjected, injectedNote(res))
 	}
 	log.Info("pod injected", "interface", res.Status.Interface, "native", res.Status.Native,
-		"mesh", res.Mesh.Name, "operations", len(ops), "invalid", len(res.Invalid), "reinvoked", again)
+		"mesh", res.Mesh.Name, "tls", res.Status.TLS, "tlsOff", res.Status.TLSOff, "operations", len(ops),
+		"invalid", len(res.Invalid), "reinvoked", again)
 	if len(ops) == 0 {
 		return admission.Allowed("podtap: already injected").WithWarnings(warnings...)
 	}
@@ -125,6 +150,12 @@ func injectedNote(res Result) string {
 	note := fmt.Sprintf("Injected podtap %s (interface %s, native sidecar %t)", res.Status.Version, res.Status.Interface, res.Status.Native)
 	if res.Mesh.Name != "" {
 		note += fmt.Sprintf("; mesh %s (%s): eth0 carries only its mTLS, so plaintext is captured on lo", res.Mesh.Name, res.Mesh.Evidence)
+	}
+	if res.Status.TLS != "" {
+		note += "; TLS capture of " + res.Status.TLS
+	}
+	if off := res.Status.TLSOff; off != nil {
+		note += "; without TLS capture: " + off.String()
 	}
 	return note
 }

@@ -24,11 +24,12 @@ const (
 )
 
 var (
-	// Pods counts pod admissions by result and reason (the skip reason or
-	// the failed step; empty for injections).
+	// Pods counts pod admissions by result and reason: the skip reason,
+	// the failed step, or for an injection that left out the TLS capture
+	// the pod asked for, why (TLSOffReasons); empty for a full injection.
 	Pods = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "podtap_webhook_pods_total",
-		Help: "Pods admitted by the webhook, by result (injected, skipped, error) and reason.",
+		Help: "Pods admitted by the webhook, by result (injected, skipped, error) and reason (skip reason, failed step, or tls_forbidden/tls_admission_rejected for an injection without the TLS capture asked for).",
 	}, []string{"result", "reason"})
 	// InvalidAnnotations counts ignored annotation values by key; keys
 	// outside podtap's table count as "unknown" to bound the label values.
@@ -40,7 +41,7 @@ var (
 	// whether an earlier pod's verdict was reused.
 	AdmissionChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "podtap_webhook_admission_checks_total",
-		Help: "Admission dry-runs of injected pods, by result (passed, rejected, rejected_without_podtap, error) and cached (true, false).",
+		Help: "Admission dry-runs of injected pods, by result (passed, rejected, tls_rejected, rejected_without_podtap, error) and cached (true, false).",
 	}, []string{"result", "cached"})
 	// NativeSidecars is 1 when the API server supports native sidecars.
 	NativeSidecars = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -54,13 +55,16 @@ func init() {
 	// Every series exists from the start, so a rate over a reason that has
 	// not happened yet reads 0 rather than nothing.
 	Pods.WithLabelValues(ResultInjected, "")
+	for _, r := range TLSOffReasons {
+		Pods.WithLabelValues(ResultInjected, r)
+	}
 	for _, r := range SkipReasons {
 		Pods.WithLabelValues(ResultSkipped, r)
 	}
 	for _, r := range []string{ErrorDecode, ErrorNamespace, ErrorMutate, ErrorPanic} {
 		Pods.WithLabelValues(ResultError, r)
 	}
-	for _, r := range []string{CheckPassed, CheckRejected, CheckNotOurs, CheckError} {
+	for _, r := range []string{CheckPassed, CheckRejected, CheckTLSRejected, CheckNotOurs, CheckError} {
 		for _, cached := range []string{"true", "false"} {
 			AdmissionChecks.WithLabelValues(r, cached)
 		}

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -19,6 +20,10 @@ type Cluster struct {
 	// storing podtap's init container without its restartPolicy (the
 	// SidecarContainers gate is off): native is then impossible.
 	RestartPolicyDropped bool
+	// TLSRejected, when set, says why a dry-run showed the API server
+	// rejecting the sidecar with TLS capture and admitting the plain one:
+	// the pod is then injected without TLS capture.
+	TLSRejected string
 }
 
 // Input is everything one mutation depends on; Mutate reads nothing else,
@@ -67,6 +72,8 @@ func Mutate(in Input) (Result, error) {
 	sc := forMode(settings.Sidecar)
 	sc.Capture.Interface = chooseInterface(settings, meshed)
 	sc.Pod.Workload = workload(pod)
+	tlsLibs, tlsOff := decideTLS(settings, in.Cluster, pod)
+	sc.Capture.TLS = tlsSetting(tlsLibs)
 	port, err := healthPort(&cfg.Sidecar, pod)
 	if err != nil {
 		return Result{}, err
@@ -87,17 +94,18 @@ func Mutate(in Input) (Result, error) {
 		return Result{}, fmt.Errorf("sidecar settings for the pod: %w", err)
 	}
 
-	container, err := sidecarContainer(&cfg.Sidecar, settings, sc, port, native)
+	container, err := sidecarContainer(&cfg.Sidecar, settings, sc, port, native, tlsCapabilities(tlsLibs))
 	if err != nil {
 		return Result{}, err
 	}
 	own := ownContainerName(pod)
 	placeContainer(out, container, native, own)
+	shareProcesses(out, tlsLibs)
 	out.Spec.Volumes = withVolume(out.Spec.Volumes, SpoolVolumeName, spool)
 	out.Spec.Volumes = withVolume(out.Spec.Volumes, KafkaVolumeName, secrets)
 	addPullSecrets(out, cfg.Sidecar.ImagePullSecrets)
 
-	status := Status{Version: in.Version, Container: ContainerName, Interface: sc.Capture.Interface, Native: native}
+	status := Status{Version: in.Version, Container: ContainerName, Interface: sc.Capture.Interface, Native: native, TLS: strings.Join(tlsLibs, ","), TLSOff: tlsOff}
 	if err := annotate(out, status); err != nil {
 		return Result{}, err
 	}

@@ -17,7 +17,7 @@ import (
 
 // sidecarContainer builds the injected container. Its settings travel as
 // PODTAP_* env, rendered from the same struct the sidecar loads them into.
-func sidecarContainer(tmpl *config.SidecarTemplate, s PodSettings, sc config.Sidecar, port int, native bool) (corev1.Container, error) {
+func sidecarContainer(tmpl *config.SidecarTemplate, s PodSettings, sc config.Sidecar, port int, native bool, extraCaps []corev1.Capability) (corev1.Container, error) {
 	env, err := sidecarEnv(sc, s.Resources)
 	if err != nil {
 		return corev1.Container{}, err
@@ -39,7 +39,7 @@ func sidecarContainer(tmpl *config.SidecarTemplate, s PodSettings, sc config.Sid
 		// the sink out, so a Kafka outage (the spool holds the pairs)
 		// never takes the application out of its Service.
 		ReadinessProbe:           execProbe(config.ProbeReady),
-		SecurityContext:          securityContext(tmpl.RunAsUser),
+		SecurityContext:          securityContext(tmpl.RunAsUser, extraCaps),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 	if sc.Sink.Type == "kafka" {
@@ -99,15 +99,16 @@ func resourceRequirements(r config.Resources) corev1.ResourceRequirements {
 	return out
 }
 
-// securityContext grants NET_RAW and nothing else. The container runs as
-// root because an added capability reaches a non-root process only through
+// securityContext grants NET_RAW, plus the capabilities of TLS capture
+// when the pod has it, and nothing else. The container runs as root
+// because an added capability reaches a non-root process only through
 // file capabilities; runAsNonRoot is set false explicitly so a pod-level
 // runAsNonRoot does not stop the container from starting.
-func securityContext(uid int64) *corev1.SecurityContext {
+func securityContext(uid int64, extra []corev1.Capability) *corev1.SecurityContext {
 	return &corev1.SecurityContext{
 		Capabilities: &corev1.Capabilities{
 			Drop: []corev1.Capability{"ALL"},
-			Add:  []corev1.Capability{"NET_RAW"},
+			Add:  append([]corev1.Capability{"NET_RAW"}, extra...),
 		},
 		RunAsUser:                ptr.To(uid),
 		RunAsNonRoot:             ptr.To(uid != 0),

@@ -22,10 +22,24 @@ func Patch(orig, injected *corev1.Pod) []jsonpatch.JsonPatchOperation {
 	ops = append(ops, containerOps("/spec/containers", orig.Spec.Containers, injected.Spec.Containers, own)...)
 	ops = append(ops, volumeOps(orig.Spec.Volumes, injected.Spec.Volumes)...)
 	ops = append(ops, pullSecretOps(orig.Spec.ImagePullSecrets, injected.Spec.ImagePullSecrets)...)
+	ops = append(ops, shareProcessOps(orig.Spec.ShareProcessNamespace, injected.Spec.ShareProcessNamespace)...)
 	ops = append(ops, mapOps("/metadata/labels", orig.Labels, injected.Labels, config.LabelInjected)...)
 	ops = append(ops, mapOps("/metadata/annotations", orig.Annotations, injected.Annotations,
 		config.AnnotationStatus, DefaultContainerAnnotation)...)
 	return ops
+}
+
+// shareProcessOps sets shareProcessNamespace when TLS capture turned it on;
+// podtap never turns it off, since the pod may have asked for it itself.
+func shareProcessOps(orig, injected *bool) []jsonpatch.JsonPatchOperation {
+	if injected == nil || !*injected || (orig != nil && *orig) {
+		return nil
+	}
+	op := "add"
+	if orig != nil {
+		op = "replace"
+	}
+	return []jsonpatch.JsonPatchOperation{{Operation: op, Path: "/spec/shareProcessNamespace", Value: true}}
 }
 
 func containerOps(path string, orig, injected []corev1.Container, own string) []jsonpatch.JsonPatchOperation {

@@ -46,6 +46,9 @@ type PodSettings struct {
 	Native *bool
 	// Image is the template's image or an allowed override.
 	Image string
+	// TLSForbidden is true when podtap.io/tls asked for TLS capture and
+	// injection.allow_tls_capture forbids it.
+	TLSForbidden bool
 }
 
 // Resolve computes one pod's sidecar settings from the webhook
@@ -140,10 +143,24 @@ func (r *resolver) setting(a config.Annotation) {
 			r.reject(a.Key, c, err.Error())
 			continue
 		}
+		if a.Key == config.AnnotationTLS && !r.tlsAllowed(next) {
+			r.reject(a.Key, c, tlsForbiddenReason)
+			continue
+		}
 		r.out.Sidecar = next
 		r.out.Origins[a.Key] = c.origin
 		return
 	}
+}
+
+// tlsAllowed says whether the settings' TLS capture may be honoured; a
+// refused request is remembered for the pod's status.
+func (r *resolver) tlsAllowed(sc config.Sidecar) bool {
+	if libs, _ := config.ParseTLS(sc.Capture.TLS); len(libs) == 0 || r.cfg.Injection.AllowTLSCapture {
+		return true
+	}
+	r.out.TLSForbidden = true
+	return false
 }
 
 // unionHeaders keeps the configured names (headers, or types) and adds

@@ -38,6 +38,11 @@ type Status struct {
 	Container string `json:"container,omitempty"`
 	Interface string `json:"interface,omitempty"`
 	Native    bool   `json:"native"`
+	// TLS is the comma list of libraries whose TLS plaintext the sidecar
+	// captures (its capture.tls); empty when TLS capture is off.
+	TLS string `json:"tls,omitempty"`
+	// TLSOff says why a pod that asked for TLS capture has none.
+	TLSOff *TLSOff `json:"tlsOff,omitempty"`
 	// Skipped says why a pod that would have been injected was not, when
 	// the reason is only known from the admission check; the pod then has
 	// no container.

@@ -26,6 +26,7 @@ var mirrors = []struct {
 	{"webhook.nativeSidecar", "injection.native_sidecar", same},
 	{"webhook.versionRefresh", "injection.version_refresh", shortDuration},
 	{"webhook.allowImageOverride", "injection.allow_image_override", same},
+	{"webhook.allowTLSCapture", "injection.allow_tls_capture", same},
 	{"webhook.admissionCheck", "injection.admission_check.enabled", same},
 	{"metrics.port", "server.metrics_addr", port},
 	{"health.port", "server.health_addr", port},

@@ -159,6 +159,7 @@ injection:
   native_sidecar: {{ .Values.webhook.nativeSidecar | quote }}
   version_refresh: {{ .Values.webhook.versionRefresh | quote }}
   allow_image_override: {{ .Values.webhook.allowImageOverride }}
+  allow_tls_capture: {{ .Values.webhook.allowTLSCapture }}
   admission_check:
     enabled: {{ .Values.webhook.admissionCheck }}
 sidecar:
