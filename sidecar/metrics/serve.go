@@ -86,7 +86,7 @@ func Serve(ctx context.Context, addr string, checks ...Check) error {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		slog.Warn("metrics: cannot listen, so /metrics, /healthz and /readyz are not served; capture goes on and the listen is retried",
+		slog.Warn("metrics: cannot listen, so /metrics is not served on this port; capture goes on, the probes' socket answers, and the listen is retried",
 			"addr", addr, "setting", "metrics.addr", "retry", ListenRetry, "err", err)
 		go func() {
 			if ln := retryListen(ctx, addr); ln != nil {
