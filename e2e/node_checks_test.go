@@ -199,8 +199,9 @@ func checkKafkaDown(t *testing.T, cl *cluster, pod *corev1.Pod) {
 	ip, port := pod.Status.PodIP, sidecarPort(t, pod)
 	// The injected readiness probe is an exec probe (so a mesh's redirect
 	// cannot fail it); the kubelet runs it through runc during the hold
-	// below, and it asks the sidecar's /readyz?exclude=sink over loopback,
-	// which the loop asks too, from outside, to say why if the pod drops.
+	// below, and it asks the sidecar's /readyz?exclude=sink on its unix
+	// socket; the loop asks the same over TCP, from outside, to say why if
+	// the pod drops.
 	p := pod.Spec.InitContainers[0].ReadinessProbe
 	if p.Exec == nil || len(p.Exec.Command) < 2 || !slices.Equal(p.Exec.Command[1:], []string{"probe", config.ProbeReady}) {
 		t.Fatalf("the injected readiness probe is not `podtap-sidecar probe %s`: %+v", config.ProbeReady, p.ProbeHandler)

@@ -62,6 +62,7 @@ func TestWholePath(t *testing.T) {
 		testAppImage(bins.TestApp).tarball(t, bins.OCIImage, clientImage),
 		testAppImage(bins.TestApp).tarball(t, bins.OCIImage, istioImage),
 		testAppImage(bins.TestApp).tarball(t, bins.OCIImage, kafkaImage),
+		iptablesImage(t, bins.OCIImage),
 	)
 	t.Logf("images written and imported in %s", time.Since(imagesStart).Round(time.Millisecond))
 
@@ -172,6 +173,24 @@ func TestWholePath(t *testing.T) {
 		// that is where the pairs come from, in plaintext.
 		got := readPairs(t, kafka, mesh, total(wantHTTP())+total(wantGRPC), func(pair) bool { return true })
 		checkPairs(t, mesh, got, "127.0.0.1")
+	})
+	t.Run("mesh probe: STRICT-mTLS-style inbound redirect, podtap ready without restarts", func(t *testing.T) {
+		started := time.Now()
+		port, err := cfg.Sidecar.HealthPort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkMeshProbe(t, cl, port, checkout)
+		t.Logf("mesh probe case in %s", time.Since(started).Round(time.Second))
+	})
+	t.Run("port collision: an application on podtap's port, undeclared", func(t *testing.T) {
+		started := time.Now()
+		port, err := cfg.Sidecar.HealthPort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPortCollision(t, cl, kafka, port)
+		t.Logf("port collision case in %s", time.Since(started).Round(time.Second))
 	})
 	t.Run("Kafka down: the application stays in its Service", func(t *testing.T) {
 		checkKafkaDown(t, cl, checkout)

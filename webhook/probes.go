@@ -9,7 +9,7 @@ import (
 )
 
 // execProbe runs `podtap-sidecar probe KIND` in the sidecar, which asks its
-// endpoint over loopback. Kubelet HTTP probes arrive on eth0, where Istio
+// endpoint on the sidecar's abstract unix socket (metrics.HealthSocket). Kubelet HTTP probes arrive on eth0, where Istio
 // STRICT mTLS redirects them into a proxy that refuses plaintext; Istio
 // rewrites probes only of containers present when its injector runs, and
 // it runs before podtap without reinvocation. An exec probe needs no

@@ -1,6 +1,6 @@
 // Command ociimage writes a container image as a tarball that
 // `ctr images import` reads, with go-containerregistry: one layer holding
-// the given files over what a distroless static base provides (a CA
+// the given files (at any path, parents made) over what a distroless static base provides (a CA
 // bundle, passwd and group entries for root, nobody and nonroot, /tmp),
 // and the image's entrypoint, cmd and user.
 //
@@ -138,7 +138,8 @@ func rootLayer(add files) (v1.Layer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the CA bundle to put in (Debian: apt-get install ca-certificates): %w", err)
 	}
-	for _, d := range []string{"etc", "etc/ssl", "etc/ssl/certs", "home", "root", "var", "proc", "sys", "dev"} {
+	base := []string{"etc", "etc/ssl", "etc/ssl/certs", "home", "root", "var", "proc", "sys", "dev"}
+	for _, d := range base {
 		if err := dir(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -157,10 +158,25 @@ func rootLayer(add files) (v1.Layer, error) {
 			return nil, err
 		}
 	}
+	made := map[string]bool{"home/nonroot": true, "tmp": true}
+	for _, d := range base {
+		made[d] = true
+	}
 	for _, a := range add {
 		host, in, ok := strings.Cut(a, "=")
-		if !ok || !strings.HasPrefix(in, "/") || strings.Count(in, "/") != 1 {
-			return nil, fmt.Errorf("-file %q: want HOST=/NAME, a file at the image's root", a)
+		if !ok || !strings.HasPrefix(in, "/") || strings.HasSuffix(in, "/") || strings.Contains(in, "//") {
+			return nil, fmt.Errorf("-file %q: want HOST=/PATH, a file's absolute path in the image", a)
+		}
+		// Parents first, each once, as a tar that an image unpacks must have
+		// them (a dynamically linked tool's libraries sit in /lib/...).
+		parts := strings.Split(in[1:], "/")
+		for i := 1; i < len(parts); i++ {
+			if p := strings.Join(parts[:i], "/"); !made[p] {
+				if err := dir(p, 0o755); err != nil {
+					return nil, err
+				}
+				made[p] = true
+			}
 		}
 		st, err := os.Stat(host)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/sidecar/metrics"
 )
 
 // Probe paths of the sidecar's endpoint, by the name `podtap-sidecar probe`
@@ -23,11 +24,12 @@ var ProbePaths = map[string]string{
 // probeTimeout stays under the injected probes' timeoutSeconds.
 const probeTimeout = 1500 * time.Millisecond
 
-// Probe asks the sidecar's own endpoint, from inside its container, over
-// loopback. A kubelet HTTP probe comes in through eth0, where a mesh's
-// iptables redirect it to a proxy that demands mTLS (Istio STRICT); a
-// connection to 127.0.0.1 from inside the pod is left alone by the
-// redirect rules, so the exec probe works whatever the mesh does.
+// Probe asks the sidecar's own endpoint, from inside its container, on its
+// abstract unix socket (metrics.HealthSocket). A kubelet HTTP probe comes in
+// through eth0, where a mesh's iptables redirect it to a proxy that demands
+// mTLS (Istio STRICT); and the TCP port may be an application's that
+// listens on it without declaring it, which would answer in podtap's place.
+// The socket is the sidecar's alone and no redirect touches it.
 func Probe(ctx context.Context, metricsAddr, kind string) error {
 	if kind == config.ProbeStartup {
 		return probeStartup(ctx, metricsAddr, config.StartupWait)
@@ -36,21 +38,24 @@ func Probe(ctx context.Context, metricsAddr, kind string) error {
 	if !ok {
 		return fmt.Errorf("probe %q: want live, ready or startup", kind)
 	}
-	host, port, err := net.SplitHostPort(metricsAddr)
-	if err != nil {
-		return fmt.Errorf("probe: metrics.addr %q: %w", metricsAddr, err)
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
-	url := "http://" + net.JoinHostPort(host, port) + path
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	sock, err := metrics.HealthSocket(metricsAddr)
 	if err != nil {
 		return fmt.Errorf("probe: %w", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	hc := &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://podtap-sidecar"+path, nil)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("probe %s: %w", kind, err)
 	}

@@ -3,6 +3,8 @@ package sidecarcmd
 import (
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -84,5 +86,40 @@ func TestProbeStartupGivesWay(t *testing.T) {
 	}
 	if waited := time.Since(start); waited < 200*time.Millisecond || waited > 30*time.Second {
 		t.Fatalf("startup passed after %s, want once capture runs (200ms)", waited)
+	}
+}
+
+// TestProbeAnswersWhenAnAppHoldsThePort: an application listens on the
+// sidecar's port without declaring it, first, and answers 404 to what it
+// does not serve. The probes must still reach the sidecar, or the pod would
+// stay NotReady over a port podtap only needs for its metrics.
+func TestProbeAnswersWhenAnAppHoldsThePort(t *testing.T) {
+	app, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appSrv := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: time.Second}
+	go func() { _ = appSrv.Serve(app) }()
+	t.Cleanup(func() { _ = appSrv.Close() })
+	port := strconv.Itoa(app.Addr().(*net.TCPAddr).Port)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := metrics.Serve(ctx, ":"+port, metrics.Check{Name: "capture", Fn: func() error { return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.Get("http://127.0.0.1:" + port + ProbePaths[config.ProbeReady]); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the application does not hold the port: %v %v", resp, err)
+	}
+	for _, kind := range []string{config.ProbeLive, config.ProbeReady} {
+		var perr error
+		for range 50 {
+			if perr = Probe(ctx, ":"+port, kind); perr == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if perr != nil {
+			t.Errorf("probe %s with the application on :%s: %v", kind, port, perr)
+		}
 	}
 }

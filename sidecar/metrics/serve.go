@@ -31,9 +31,13 @@ type Check struct {
 // metrics.addr, and the listen is retried every ListenRetry until it
 // succeeds, which is logged at INFO. Only an address that can never be
 // listened on is an error.
+//
+// The same endpoint is served on HealthSocket(addr) too, which no
+// application can hold: the injected exec probes ask there.
 func Serve(ctx context.Context, addr string, checks ...Check) error {
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return fmt.Errorf("metrics: listening on %s (metrics.addr): %w", addr, err)
+	sock, err := HealthSocket(addr)
+	if err != nil {
+		return err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(Registry, promhttp.HandlerOpts{Registry: Registry}))
@@ -74,9 +78,15 @@ func Serve(ctx context.Context, addr string, checks ...Check) error {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
+	if sl, err := net.Listen("unix", sock); err != nil {
+		slog.Warn("metrics: cannot listen on the probes' socket, so the injected probes fail",
+			"socket", sock, "setting", "metrics.addr", "err", err)
+	} else {
+		go serve(srv, sl, sock)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		slog.Warn("metrics: cannot listen, so /metrics, /healthz and /readyz are not served; capture goes on and the listen is retried",
+		slog.Warn("metrics: cannot listen, so /metrics is not served on this port; capture goes on, the probes' socket answers, and the listen is retried",
 			"addr", addr, "setting", "metrics.addr", "retry", ListenRetry, "err", err)
 		go func() {
 			if ln := retryListen(ctx, addr); ln != nil {
@@ -88,6 +98,20 @@ func Serve(ctx context.Context, addr string, checks ...Check) error {
 	}
 	go serve(srv, ln, addr)
 	return nil
+}
+
+// HealthSocket is the abstract unix socket Serve answers on besides addr,
+// named after addr's port. Abstract names belong to the network namespace,
+// so `podtap-sidecar probe`, run by the kubelet inside the sidecar's
+// container, reaches it, and nothing outside the pod does. A TCP port an
+// application took without declaring it would otherwise answer the probes
+// in podtap's place: its 404 on /readyz kept the pod NotReady.
+func HealthSocket(addr string) (string, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("metrics: listening on %s (metrics.addr): %w", addr, err)
+	}
+	return "@podtap-sidecar.health." + port, nil
 }
 
 // ListenRetry is how often a failed metrics listen is retried.
