@@ -171,6 +171,15 @@ func digitFirst(key, v []byte) Type {
 // type starting with a letter is longer.
 const shortLetters = 15
 
+// NeedsAtOrColon reports whether v, a value MayMatch passed, can be of a
+// type only if it holds an '@' or a ':': a short value that starts with a
+// letter. It lets a scanner that noted those bytes while it read the value
+// skip the call to Value for the many short names, identifiers and
+// enumerations of an API body.
+func NeedsAtOrColon(v []byte) bool {
+	return len(v) < shortLetters && isLetter(v[0])
+}
+
 func letterFirst(key, v []byte) Type {
 	if len(v) < shortLetters && !hasAtOrColon(v) {
 		return None

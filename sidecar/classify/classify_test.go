@@ -2,6 +2,7 @@ package classify
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -174,6 +175,28 @@ func TestFalsePositiveCorpus(t *testing.T) {
 	t.Logf("%d strings, %d tagged", len(values), tagged)
 }
 
+// TestNeedsAtOrColon checks the scanners' early reject: the accepted
+// positives that need an '@' or a ':' hold one, and short values that
+// start with a letter need one whatever their other bytes.
+func TestNeedsAtOrColon(t *testing.T) {
+	for _, row := range readTSV(t, "positives.tsv", 4) {
+		if v := []byte(row[2]); NeedsAtOrColon(v) && !bytes.ContainsAny(v, "@:") {
+			t.Errorf("%q (%s): needs an '@' or a ':' but has none", v, row[0])
+		}
+	}
+	for n := minLen; n <= 20; n++ {
+		v := bytes.Repeat([]byte("k"), n)
+		if got, want := NeedsAtOrColon(v), n < shortLetters; got != want {
+			t.Errorf("%q: %v, want %v", v, got, want)
+		}
+	}
+	for _, v := range []string{"1234567", "-abcdef", "+abcdef", "(abcdef", ":abcdef"} {
+		if NeedsAtOrColon([]byte(v)) {
+			t.Errorf("%q: needs an '@' or a ':'", v)
+		}
+	}
+}
+
 func TestTypeNames(t *testing.T) {
 	for tp := Email; tp < numTypes; tp++ {
 		back, ok := ParseType(tp.String())
@@ -195,6 +218,9 @@ func FuzzValue(f *testing.F) {
 		got := Value(k, v)
 		if got >= numTypes || (got != None && !MayMatch(v)) {
 			t.Fatalf("%q: %v", v, got)
+		}
+		if got != None && NeedsAtOrColon(v) && !bytes.ContainsAny(v, "@:") {
+			t.Fatalf("%q: %v without the '@' or ':' it needs", v, got)
 		}
 	})
 }

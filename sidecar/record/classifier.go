@@ -23,6 +23,15 @@ type classifier struct {
 	masked []string
 }
 
+// reset empties c for a new record, keeping its buffers and mask, and
+// drops its reference to the last document scanned.
+func (c *classifier) reset() {
+	c.prefix = ""
+	c.path, c.scratch = c.path[:0], c.scratch[:0]
+	c.paths.reset(nil)
+	c.found, c.masked = c.found[:0], c.masked[:0]
+}
+
 // value classifies v, named key, at the path in c.path; it reports
 // whether v is to be masked.
 func (c *classifier) value(key, v []byte) bool {

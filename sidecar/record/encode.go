@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -29,6 +30,9 @@ type Encoder struct {
 	redactFields  *fieldSet
 	classify      bool
 	redactTypes   classify.Set
+	// classifiers are reused across records, with their buffers, since
+	// a record would otherwise allocate one and grow its buffers afresh.
+	classifiers sync.Pool
 }
 
 // NewEncoder prepares an encoder for one pod's records.
@@ -64,7 +68,8 @@ func (e *Encoder) Append(dst []byte, p *message.Pair) ([]byte, error) {
 	}
 	x := encoding{e: e, dst: dst, flags: append([]string(nil), p.Flags...)}
 	if e.classify {
-		x.cls = &classifier{mask: e.redactTypes}
+		x.cls = e.classifier()
+		defer e.release(x.cls)
 	}
 	x.flags = append(x.flags, p.Request.Flags...)
 	x.flags = append(x.flags, p.Response.Flags...)
@@ -108,13 +113,34 @@ func (e *Encoder) Append(dst []byte, p *message.Pair) ([]byte, error) {
 	}
 	x.redacted = append(x.redacted, p.Redacted...)
 	if x.cls != nil {
-		p.Sensitive = x.cls.found
-		x.sensitive(x.cls.found)
+		p.Sensitive = nil
+		if len(x.cls.found) > 0 {
+			// The findings go with the pair, so the classifier, going
+			// back to the pool, starts a new list.
+			p.Sensitive = x.cls.found
+			x.cls.found = nil
+			x.sensitive(p.Sensitive)
+		}
 	}
 	x.list(`,"redacted":`, x.redacted)
 	x.list(`,"flags":`, x.flags)
 	x.raw("}")
 	return x.dst, nil
+}
+
+// classifier returns an empty classifier, from the pool when it has one.
+func (e *Encoder) classifier() *classifier {
+	if c, _ := e.classifiers.Get().(*classifier); c != nil {
+		return c
+	}
+	return &classifier{mask: e.redactTypes}
+}
+
+// release empties c, so that the pool holds no record's bytes, and
+// returns it to the pool.
+func (e *Encoder) release(c *classifier) {
+	c.reset()
+	e.classifiers.Put(c)
 }
 
 // appendString appends s as a JSON string, invalid UTF-8 as U+FFFD, so

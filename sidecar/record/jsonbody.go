@@ -138,15 +138,25 @@ value:
 		// from one object to the next, so the scan runs ahead of the loads,
 		// whereas after an eight-byte step the next token waits for the
 		// step's arithmetic. The key state below does the same.
+		// The loop also notes whether an '@' or a ':' was read, so that
+		// a short string of letters the classifier would reject for want
+		// of one costs it no call.
 		start := i
 		j := i + 1
-		for end := min(j+shortLen, len(src)); j < end && plainString[src[j]]; {
-			j++
+		var seen uint8
+		for end := min(j+shortLen, len(src)); j < end; j++ {
+			k := stringByte[src[j]]
+			if k == 0 {
+				break
+			}
+			seen |= k
 		}
 		if j < len(src) && src[j] == '"' {
 			i = j + 1
-			if c.cls != nil && classify.MayMatch(src[start+1:j]) {
-				c.classifyString(start, i)
+			if c.cls != nil {
+				if v := src[start+1 : j]; classify.MayMatch(v) && (seen&atOrColon != 0 || !classify.NeedsAtOrColon(v)) {
+					c.classifyString(start, i)
+				}
 			}
 			goto after
 		}
@@ -410,6 +420,25 @@ var plainString = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// stringByte classes the bytes of a string value for scan's byte loop:
+// 0 for a byte that is not plain, plainByte for one that is, atOrColon
+// added for '@' and ':'.
+var stringByte = func() (t [256]uint8) {
+	for b := range t {
+		if plainString[b] {
+			t[b] = plainByte
+		}
+	}
+	t['@'] |= atOrColon
+	t[':'] |= atOrColon
+	return t
+}()
+
+const (
+	plainByte = 1 << iota
+	atOrColon
+)
 
 // SWAR constants: a byte of each in all eight lanes.
 const (
