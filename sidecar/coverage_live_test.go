@@ -212,6 +212,11 @@ func TestLiveCoverageReport(t *testing.T) {
 	if err := want(final); err != nil {
 		t.Errorf("the last report: %v", err)
 	}
+	// The sidecar-wide drops come from the real metrics (process-wide, so
+	// other tests' drops may be in them too).
+	if final.Drops["status"] < 1 {
+		t.Errorf("the sidecar-wide drops %v lack the status drop", final.Drops)
+	}
 
 	// consume --coverage prints the same reports as tables.
 	var table bytes.Buffer
