@@ -33,6 +33,8 @@ type Sidecar struct {
 	Kafka    Kafka    `mapstructure:"kafka"`
 	Metrics  Metrics  `mapstructure:"metrics"`
 	Log      Log      `mapstructure:"log"`
+	// Report configures the coverage report (podtap.coverage/v1).
+	Report Report `mapstructure:"report"`
 }
 
 // Capture says where packets come from.
@@ -262,6 +264,11 @@ type Kafka struct {
 	// Topic receives the pairs; the podtap.io/kafka-topic annotation
 	// overrides it. Default "podtap.pairs".
 	Topic string `mapstructure:"topic"`
+	// CoverageTopic receives the coverage reports (podtap.coverage/v1,
+	// every report.interval), apart from the pairs so that pair consumers
+	// never see them; each record also carries the header
+	// schema=podtap.coverage/v1. Default "podtap.coverage".
+	CoverageTopic string `mapstructure:"coverage_topic"`
 	// ClientID names the producer to the brokers, in their logs and
 	// quotas. Default "podtap-sidecar".
 	ClientID string `mapstructure:"client_id"`
@@ -336,6 +343,15 @@ type Spool struct {
 	// FsyncInterval is the period of "interval" fsync, and how often the
 	// delivery position is saved. Default 1s.
 	FsyncInterval time.Duration `mapstructure:"fsync_interval"`
+}
+
+// Report configures the coverage report: what the sidecar saw and could
+// not read, per server, sent to kafka.coverage_topic with the kafka sink.
+type Report struct {
+	// Interval is how often the report is sent; 0 turns it off, otherwise
+	// at least 1s. Its counts run from the sidecar's start, so a report
+	// lost in a Kafka outage loses no count. Default 60s.
+	Interval time.Duration `mapstructure:"interval"`
 }
 
 // Metrics configures the metrics and health endpoint.

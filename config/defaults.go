@@ -73,6 +73,7 @@ func DefaultSidecar() Sidecar {
 		Sink: Sink{Type: "stdout"},
 		Kafka: Kafka{
 			Topic:          "podtap.pairs",
+			CoverageTopic:  "podtap.coverage",
 			ClientID:       "podtap-sidecar",
 			Compression:    "zstd",
 			MaxRecordBytes: 2 * MiB,
@@ -87,5 +88,6 @@ func DefaultSidecar() Sidecar {
 		},
 		Metrics: Metrics{Addr: ":17339"},
 		Log:     Log{Level: "info", Format: "json"},
+		Report:  Report{Interval: time.Minute},
 	}
 }

@@ -171,6 +171,10 @@ func TestErrorsNameTheKey(t *testing.T) {
 			[]string{"pod.ip"}},
 		{"bad status rule", Source{Env: []string{"PODTAP_FILTER_DROP_STATUSES=4x"}},
 			[]string{"filter.drop_statuses"}},
+		{"short report interval", Source{Env: []string{"PODTAP_REPORT_INTERVAL=10ms"}},
+			[]string{"report.interval", "at least 1s"}},
+		{"bad coverage topic", Source{Env: []string{"PODTAP_KAFKA_COVERAGE_TOPIC=a topic"}},
+			[]string{"kafka.coverage_topic", "Kafka topic name"}},
 		{"missing file", Source{File: "/nonexistent/podtap.yaml", Env: []string{}},
 			[]string{"/nonexistent/podtap.yaml"}},
 	}

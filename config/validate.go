@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Normalize rewrites the values that have a short form into their long
@@ -141,6 +142,12 @@ func (c *Sidecar) Validate() error {
 		if err := checkBroker(b); err != nil {
 			errs = append(errs, fmt.Errorf("kafka.brokers: %w", err))
 		}
+	}
+	if err := checkTopic(c.Kafka.CoverageTopic); err != nil {
+		errs = append(errs, fmt.Errorf("kafka.coverage_topic: %w", err))
+	}
+	if c.Report.Interval != 0 && c.Report.Interval < time.Second {
+		bad("report.interval", c.Report.Interval, "0 (off) or at least 1s")
 	}
 	if c.Kafka.ClientID == "" {
 		bad("kafka.client_id", `""`, "a name for the producer, such as podtap-sidecar")

@@ -10,7 +10,9 @@
 // (config, metrics, content, internal/jsontext), the stages it builds
 // (parse: the parsers and pairing) and the helpers of its own job (http2:
 // grpcwire, gRPC's message framing; grpc: pbjson, protobuf to JSON; sink:
-// spool, the on-disk queue).
+// spool, the on-disk queue). The stages tell the coverage report what
+// they see through message.Tally; only this package knows its counter
+// (sidecar/coverage).
 package sidecar
 
 import (
@@ -21,6 +23,7 @@ import (
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/sidecar/capture"
+	"github.com/podtap/podtap/sidecar/coverage"
 	"github.com/podtap/podtap/sidecar/filter"
 	"github.com/podtap/podtap/sidecar/flow"
 	"github.com/podtap/podtap/sidecar/grpc"
@@ -42,6 +45,7 @@ type Pipeline struct {
 	sink     sink.Sink
 	pairing  pair.Options
 	factory  *parse.Factory
+	tally    tally
 	// bufs recycles record buffers when the sink copies what it is given
 	// (nil otherwise): allocating and zeroing a fresh buffer per pair cost
 	// more than encoding into it.
@@ -59,15 +63,16 @@ type Where struct {
 // New builds a pipeline delivering to out. From the pair on, each stage
 // hands a pair to the next: pair → filter → enrich → encode → sink.
 func New(cfg config.Sidecar, out sink.Sink, where Where) (*Pipeline, error) {
-	p := &Pipeline{cfg: cfg}
+	p := &Pipeline{cfg: cfg, tally: tally{coverage.NewCounter()}}
 	p.pairing = pair.Options{
 		Pairing:      cfg.Pairing,
 		MaxPairBytes: int64(cfg.Limits.MaxPairBytes),
 		Direction:    pair.NewDirection(where.PodIPs, where.Loopback),
 		Out:          p.paired,
+		Tally:        p.tally,
 	}
 	p.filter = filter.New(cfg.Filter)
-	enricher, err := grpc.NewEnricher(cfg.GRPC, where.PodIPs, p.filter, p.encode)
+	enricher, err := grpc.NewEnricher(cfg.GRPC, where.PodIPs, p.filter, p.tally, p.encode)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
@@ -105,6 +110,9 @@ func (p *Pipeline) RunTLS(ctx context.Context, src *tlscapture.Source) error {
 	return nil
 }
 
+// Coverage is what the pipeline saw, per server, for the coverage report.
+func (p *Pipeline) Coverage() *coverage.Counter { return p.tally.c }
+
 // Close waits for pairs still being enriched; the caller closes the sink.
 func (p *Pipeline) Close() { p.enricher.Close() }
 
@@ -113,6 +121,7 @@ func (p *Pipeline) Close() { p.enricher.Close() }
 func (p *Pipeline) paired(pr *message.Pair) {
 	if reason := p.filter.Pair(pr); reason != "" {
 		metrics.Drop(reason)
+		p.tally.DropPair(pr, reason)
 		return
 	}
 	p.enricher.Enrich(pr)
@@ -145,9 +154,11 @@ func (p *Pipeline) write(buf []byte, pr *message.Pair) []byte {
 	buf, err := p.encoder.Append(buf, pr)
 	if err != nil {
 		metrics.Drop(metrics.ReasonEncode)
+		p.tally.DropPair(pr, metrics.ReasonEncode)
 		return buf
 	}
 	p.sink.Write(sink.Record{Value: buf, Protocol: pr.Protocol})
+	p.tally.sent(pr)
 	return buf
 }
 

@@ -78,6 +78,12 @@ func (c *conversation) run(t *testing.T, turns ...[]byte) {
 // client's and the server's bytes.
 func grpcExchange(t *testing.T, req, reply []byte) (client, server []byte) {
 	t.Helper()
+	return grpcCall(t, "/"+grpcdemo.Service+"/SayHello", req, reply)
+}
+
+// grpcCall is grpcExchange for the method at path.
+func grpcCall(t *testing.T, path string, req, reply []byte) (client, server []byte) {
+	t.Helper()
 	frame := func(m []byte) []byte {
 		out := make([]byte, 5, 5+len(m))
 		binary.BigEndian.PutUint32(out[1:], uint32(len(m)))
@@ -96,7 +102,7 @@ func grpcExchange(t *testing.T, req, reply []byte) (client, server []byte) {
 	cf := http2.NewFramer(&cb, nil)
 	_ = cf.WriteSettings()
 	_ = cf.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndHeaders: true, BlockFragment: block(
-		":method", "POST", ":scheme", "http", ":path", "/"+grpcdemo.Service+"/SayHello", ":authority", "10.0.0.2:50051",
+		":method", "POST", ":scheme", "http", ":path", path, ":authority", "10.0.0.2:50051",
 		"content-type", "application/grpc", "te", "trailers", "x-api-token", replayAWS)})
 	_ = cf.WriteData(1, true, frame(req))
 	sf := http2.NewFramer(&sb, nil)

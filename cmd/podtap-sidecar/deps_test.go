@@ -43,3 +43,18 @@ func TestSidecarDoesNotLinkTheDemo(t *testing.T) {
 		}
 	}
 }
+
+// TestCoverageReportLinksNoStage: `consume --coverage` reads reports with
+// coverage's types alone, so a consumer of the topic needs none of the
+// pipeline's.
+func TestCoverageReportLinksNoStage(t *testing.T) {
+	cov := deps(t, "github.com/podtap/podtap/sidecar/coverage")
+	if !deps(t, "github.com/podtap/podtap/sidecar")["github.com/podtap/podtap/sidecar/message"] {
+		t.Fatal("the pipeline does not depend on sidecar/message; the check below proves nothing")
+	}
+	for pkg := range cov {
+		if strings.HasPrefix(pkg, "github.com/podtap/podtap/") && pkg != "github.com/podtap/podtap/sidecar/coverage" {
+			t.Errorf("sidecar/coverage links %s", pkg)
+		}
+	}
+}

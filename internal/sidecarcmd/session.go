@@ -51,6 +51,8 @@ type Session struct {
 	capturing atomic.Bool
 	// stopTLS ends TLS capture (StartTLS); nil when it is off.
 	stopTLS func()
+	// coverage sends the coverage reports; nil when they are off.
+	coverage *coverageReports
 }
 
 // Run captures from src; /readyz reports the capture as running meanwhile.
@@ -79,6 +81,10 @@ func Start(ctx context.Context, cfg config.Sidecar, where sidecar.Where) (*Sessi
 		return nil, err
 	}
 	s := &Session{cfg: cfg, sink: out, pipeline: p}
+	if s.coverage, err = startCoverage(ctx, cfg, p.Coverage()); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if cfg.Metrics.Addr != "" {
 		err := metrics.Serve(ctx, cfg.Metrics.Addr,
 			metrics.Check{Name: "capture", Fn: s.captureReady},
@@ -91,7 +97,8 @@ func Start(ctx context.Context, cfg config.Sidecar, where sidecar.Where) (*Sessi
 	return s, nil
 }
 
-// Close drains the pipeline, then gives the sink its grace period.
+// Close drains the pipeline, then gives the sink its grace period, and
+// sends a last coverage report with the counts up to the end.
 func (s *Session) Close() error {
 	if s.stopTLS != nil {
 		s.stopTLS()
@@ -99,6 +106,9 @@ func (s *Session) Close() error {
 	s.pipeline.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Kafka.ShutdownGrace)
 	defer cancel()
+	if s.coverage != nil {
+		defer s.coverage.close(ctx)
+	}
 	if err := s.sink.Close(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		slog.Error("closing sink", "err", err)
 		return err

@@ -46,6 +46,8 @@ type Enricher struct {
 	// judge re-applies the request rules to a pair whose path was
 	// inferred: the filter saw it without one.
 	judge message.Judge
+	// tally hears the pairs dropped, per server.
+	tally message.Tally
 
 	queue     chan key
 	stop      chan struct{}
@@ -78,13 +80,14 @@ type waiter struct {
 // request rules are applied again to a pair whose path is inferred, since
 // the filter judged it without one. out receives every pair kept,
 // possibly from the Enricher's goroutines.
-func NewEnricher(cfg config.GRPC, podIPs []netip.Addr, judge message.Judge, out func(*message.Pair)) (*Enricher, error) {
-	return newEnricher(cfg, podIPs, judge, out, reflectSchema, reflectCatalog)
+func NewEnricher(cfg config.GRPC, podIPs []netip.Addr, judge message.Judge, tally message.Tally, out func(*message.Pair)) (*Enricher, error) {
+	return newEnricher(cfg, podIPs, judge, tally, out, reflectSchema, reflectCatalog)
 }
 
-func newEnricher(cfg config.GRPC, podIPs []netip.Addr, judge message.Judge, out func(*message.Pair), lookup lookupFunc, list listFunc) (*Enricher, error) {
+func newEnricher(cfg config.GRPC, podIPs []netip.Addr, judge message.Judge, tally message.Tally, out func(*message.Pair), lookup lookupFunc, list listFunc) (*Enricher, error) {
 	e := &Enricher{
 		cfg:     cfg,
+		tally:   tally,
 		out:     out,
 		lookup:  lookup,
 		list:    list,
@@ -173,7 +176,7 @@ func (e *Enricher) await(p *message.Pair, k key) {
 	size := p.Size()
 	if e.bytes+size > int64(e.cfg.PendingBytes) {
 		e.mu.Unlock()
-		metrics.Drop(metrics.ReasonGRPCPendingFull)
+		e.drop(p, metrics.ReasonGRPCPendingFull)
 		return
 	}
 	ws, inFlight := e.waiting[k]
@@ -182,7 +185,7 @@ func (e *Enricher) await(p *message.Pair, k key) {
 		case e.queue <- k:
 		default:
 			e.mu.Unlock()
-			metrics.Drop(metrics.ReasonGRPCPendingFull)
+			e.drop(p, metrics.ReasonGRPCPendingFull)
 			return
 		}
 	}
@@ -233,7 +236,7 @@ func (e *Enricher) infer(p *message.Pair, c *catalog, source string) {
 	p.Request.Path = "/" + g.Service + "/" + g.Method
 	p.Flags = append(p.Flags, FlagMethodInferred)
 	if reason := e.judge.JudgeRequest(p.Request); reason != "" {
-		metrics.Drop(reason)
+		e.drop(p, reason)
 		return
 	}
 	e.decode(p, found.schema, source)
@@ -314,7 +317,7 @@ func (e *Enricher) lookups() {
 		e.mu.Unlock()
 		for _, w := range ws {
 			if shutdown && !e.cfg.EmitUndecoded {
-				metrics.Drop(metrics.ReasonShutdown)
+				e.drop(w.pair, metrics.ReasonShutdown)
 				continue
 			}
 			e.settle(w.pair, k, &ent)
@@ -395,11 +398,17 @@ func (e *Enricher) forget(p *message.Pair) {
 	e.mu.Unlock()
 }
 
+// drop counts p dropped for reason.
+func (e *Enricher) drop(p *message.Pair, reason string) {
+	metrics.Drop(reason)
+	e.tally.DropPair(p, reason)
+}
+
 // undecoded hands on a pair without a usable schema, raw, when
 // grpc.emit_undecoded allows it, and drops it otherwise.
 func (e *Enricher) undecoded(p *message.Pair, source string) {
 	if !e.cfg.EmitUndecoded {
-		metrics.Drop(metrics.ReasonGRPCNoSchema)
+		e.drop(p, metrics.ReasonGRPCNoSchema)
 		e.health.lost(keyOf(p), metrics.ReasonGRPCNoSchema)
 		return
 	}

@@ -115,7 +115,7 @@ func sameJSON(t *testing.T, got, want []byte) {
 func enricher(t *testing.T, cfg config.GRPC, podIPs []netip.Addr, n int) (*Enricher, collector) {
 	t.Helper()
 	out := make(collector, n)
-	e, err := NewEnricher(cfg, podIPs, message.KeepAll{}, out.out)
+	e, err := NewEnricher(cfg, podIPs, message.KeepAll{}, message.NoTally{}, out.out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestEnrichByReflection(t *testing.T) {
 			d := startDemo(t, tc.opts)
 			out := make(collector, 10)
 			var n atomic.Int32
-			e, err := newEnricher(testConfig(), nil, message.KeepAll{}, out.out, countLookups(&n), reflectCatalog)
+			e, err := newEnricher(testConfig(), nil, message.KeepAll{}, message.NoTally{}, out.out, countLookups(&n), reflectCatalog)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,7 +223,7 @@ func TestEnrichWithoutSchema(t *testing.T) {
 	d := startDemo(t, grpcdemo.ServerOptions{})
 	var n atomic.Int32
 	out := make(collector, 10)
-	e, err := newEnricher(testConfig(), nil, message.KeepAll{}, out.out, countLookups(&n), reflectCatalog)
+	e, err := newEnricher(testConfig(), nil, message.KeepAll{}, message.NoTally{}, out.out, countLookups(&n), reflectCatalog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestEnrichWithoutSchema(t *testing.T) {
 
 	cfg := testConfig()
 	cfg.EmitUndecoded = true
-	undecoded, err := newEnricher(cfg, nil, message.KeepAll{}, out.out, reflectSchema, reflectCatalog)
+	undecoded, err := newEnricher(cfg, nil, message.KeepAll{}, message.NoTally{}, out.out, reflectSchema, reflectCatalog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,11 +297,11 @@ func TestEnrichFromDescriptorSet(t *testing.T) {
 	}
 	cfg := testConfig()
 	cfg.DescriptorSets = []string{bad}
-	if _, err := NewEnricher(cfg, nil, message.KeepAll{}, func(*message.Pair) {}); err == nil {
+	if _, err := NewEnricher(cfg, nil, message.KeepAll{}, message.NoTally{}, func(*message.Pair) {}); err == nil {
 		t.Error("a corrupt descriptor set loaded without error")
 	}
 	cfg.DescriptorSets = []string{filepath.Join(t.TempDir(), "missing")}
-	if _, err := NewEnricher(cfg, nil, message.KeepAll{}, func(*message.Pair) {}); err == nil {
+	if _, err := NewEnricher(cfg, nil, message.KeepAll{}, message.NoTally{}, func(*message.Pair) {}); err == nil {
 		t.Error("a missing descriptor set loaded without error")
 	}
 }
@@ -407,7 +407,7 @@ func TestEnrichBounds(t *testing.T) {
 		cfg.LookupTimeout = 30 * time.Second
 		p, _, _ := d.pair(t, silent, "ada")
 		cfg.PendingBytes = config.ByteSize(p.Size()*2 + 1)
-		e, err := NewEnricher(cfg, nil, message.KeepAll{}, func(*message.Pair) {})
+		e, err := NewEnricher(cfg, nil, message.KeepAll{}, message.NoTally{}, func(*message.Pair) {})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -430,7 +430,7 @@ func TestEnrichBounds(t *testing.T) {
 		cfg := testConfig()
 		cfg.LookupTimeout = 30 * time.Second
 		cfg.QueueSize = 1
-		e, err := NewEnricher(cfg, nil, message.KeepAll{}, func(*message.Pair) {})
+		e, err := NewEnricher(cfg, nil, message.KeepAll{}, message.NoTally{}, func(*message.Pair) {})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -251,7 +251,7 @@ func TestInferKeepsBehaviour(t *testing.T) {
 		fc := config.DefaultSidecar().Filter
 		fc.DropPaths = []string{"/" + grpcdemo.CatalogService + "/" + grpcdemo.GetItem}
 		out := make(collector, 2)
-		e, err := NewEnricher(cfg, nil, filter.New(fc), out.out)
+		e, err := NewEnricher(cfg, nil, filter.New(fc), message.NoTally{}, out.out)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,7 +320,7 @@ func TestInferByReflection(t *testing.T) {
 	cfg := testConfig()
 	cfg.EmitUndecoded = true
 	out := make(collector, 10)
-	e, err := newEnricher(cfg, nil, message.KeepAll{}, out.out, reflectSchema, countLists(&lists))
+	e, err := newEnricher(cfg, nil, message.KeepAll{}, message.NoTally{}, out.out, reflectSchema, countLists(&lists))
 	if err != nil {
 		t.Fatal(err)
 	}

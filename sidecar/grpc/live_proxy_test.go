@@ -42,7 +42,7 @@ func newStages(t testing.TB, cfg config.Sidecar) *stages {
 	t.Helper()
 	s := &stages{cfg: cfg, filter: filter.New(cfg.Filter), out: make(chan *message.Pair, 1024)}
 	var err error
-	s.enricher, err = grpc.NewEnricher(cfg.GRPC, nil, s.filter, func(p *message.Pair) { s.out <- p })
+	s.enricher, err = grpc.NewEnricher(cfg.GRPC, nil, s.filter, message.NoTally{}, func(p *message.Pair) { s.out <- p })
 	if err != nil {
 		t.Fatal(err)
 	}

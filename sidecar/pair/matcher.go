@@ -22,12 +22,15 @@ type Options struct {
 	Direction *Direction
 	// Out receives every pair made; it runs on the connection's worker.
 	Out func(*message.Pair)
+	// Tally hears the drops per server; nil counts them in metrics only.
+	Tally message.Tally
 }
 
 // Matcher pairs the halves of one connection. It implements message.Halves.
 // Only the worker that owns the connection calls it.
 type Matcher struct {
 	opts      *Options
+	tally     message.Tally
 	client    message.Endpoint
 	server    message.Endpoint
 	tunnel    message.Tunnel
@@ -43,8 +46,13 @@ type Matcher struct {
 // NewMatcher starts pairing a connection between client and server,
 // mirrored through tunnel (the zero Tunnel for none).
 func NewMatcher(opts *Options, client, server message.Endpoint, tunnel message.Tunnel) *Matcher {
+	tally := opts.Tally
+	if tally == nil {
+		tally = message.NoTally{}
+	}
 	return &Matcher{
 		opts:      opts,
+		tally:     tally,
 		client:    client,
 		server:    server,
 		tunnel:    tunnel,
@@ -60,7 +68,7 @@ func (c *Matcher) Request(r *message.Request) {
 		}
 		if old, ok := c.streams[r.StreamID]; ok {
 			// A reused stream id means its response was lost with a gap.
-			drop(old, metrics.ReasonNoResponse)
+			c.drop(old, metrics.ReasonNoResponse)
 		}
 		if len(c.streams) >= c.opts.Pairing.MaxPendingPerConn {
 			c.dropOldestStream()
@@ -69,7 +77,7 @@ func (c *Matcher) Request(r *message.Request) {
 		return
 	}
 	if len(c.fifo) >= c.opts.Pairing.MaxPendingPerConn {
-		drop(c.fifo[0], metrics.ReasonPendingLimit)
+		c.drop(c.fifo[0], metrics.ReasonPendingLimit)
 		c.shiftFIFO(1)
 	}
 	c.fifo = append(c.fifo, r)
@@ -86,9 +94,9 @@ func (c *Matcher) Response(r *message.Response) {
 	}
 	if req == nil {
 		if r.Drop != "" {
-			metrics.Drop(r.Drop)
+			c.count(r.Drop)
 		} else {
-			metrics.Drop(metrics.ReasonNoRequest)
+			c.count(metrics.ReasonNoRequest)
 		}
 		return
 	}
@@ -114,7 +122,7 @@ func (c *Matcher) popFIFO(r *message.Response) *message.Request {
 			}
 		}
 		for k := range i {
-			drop(c.fifo[k], metrics.ReasonGap)
+			c.drop(c.fifo[k], metrics.ReasonGap)
 		}
 	}
 	req := c.fifo[i]
@@ -140,7 +148,7 @@ func (c *Matcher) dropOldestStream() {
 		}
 	}
 	delete(c.streams, oldest.StreamID)
-	drop(oldest, metrics.ReasonPendingLimit)
+	c.drop(oldest, metrics.ReasonPendingLimit)
 }
 
 // Tick abandons requests whose response is overdue at now. A response
@@ -150,7 +158,7 @@ func (c *Matcher) Tick(now time.Time) {
 	kept := c.fifo[:0]
 	for _, r := range c.fifo {
 		if !r.Answered && r.End.Before(deadline) {
-			drop(r, metrics.ReasonResponseTimeout)
+			c.drop(r, metrics.ReasonResponseTimeout)
 			continue
 		}
 		kept = append(kept, r)
@@ -160,7 +168,7 @@ func (c *Matcher) Tick(now time.Time) {
 	for id, r := range c.streams {
 		if !r.Answered && r.End.Before(deadline) {
 			delete(c.streams, id)
-			drop(r, metrics.ReasonResponseTimeout)
+			c.drop(r, metrics.ReasonResponseTimeout)
 		}
 	}
 }
@@ -168,34 +176,43 @@ func (c *Matcher) Tick(now time.Time) {
 // Close counts the requests still waiting: the connection ended first.
 func (c *Matcher) Close() {
 	for _, r := range c.fifo {
-		drop(r, metrics.ReasonNoResponse)
+		c.drop(r, metrics.ReasonNoResponse)
 	}
 	c.fifo = nil
 	for _, r := range c.streams {
-		drop(r, metrics.ReasonNoResponse)
+		c.drop(r, metrics.ReasonNoResponse)
 	}
 	c.streams = nil
 }
+
+// Server is the connection's server end.
+func (c *Matcher) Server() message.Endpoint { return c.server }
 
 // Pending is the number of requests waiting for a response.
 func (c *Matcher) Pending() int { return len(c.fifo) + len(c.streams) }
 
 // drop counts a request that will never become a pair; a request already
 // condemned by its parser keeps the parser's reason.
-func drop(r *message.Request, reason string) {
+func (c *Matcher) drop(r *message.Request, reason string) {
 	if r.Drop != "" {
 		reason = r.Drop
 	}
+	c.count(reason)
+}
+
+// count counts a drop on this connection's server.
+func (c *Matcher) count(reason string) {
 	metrics.Drop(reason)
+	c.tally.Drop(c.server, reason)
 }
 
 func (c *Matcher) emit(req *message.Request, resp *message.Response) {
 	switch {
 	case req.Drop != "":
-		metrics.Drop(req.Drop)
+		c.count(req.Drop)
 		return
 	case resp.Drop != "":
-		metrics.Drop(resp.Drop)
+		c.count(resp.Drop)
 		return
 	}
 	p := newPair(req.Proto)
@@ -205,7 +222,7 @@ func (c *Matcher) emit(req *message.Request, resp *message.Response) {
 	p.TLSLibrary = c.TLSLibrary
 	p.Request, p.Response = req, resp
 	if p.Size() > c.opts.MaxPairBytes {
-		metrics.Drop(metrics.ReasonTooLarge)
+		c.count(metrics.ReasonTooLarge)
 		return
 	}
 	if p.GRPC != nil {

@@ -127,10 +127,10 @@ func (s *Stream) start(clientSide message.Side, isHTTP1 bool, ts time.Time) {
 	s.pairs.TLSLibrary = s.conn.TLSLibrary
 	if isHTTP1 {
 		s.h1 = http1.NewParser(&s.f.http1, s.pairs)
-		countConn("http1")
+		s.f.countConn(server, "http1")
 	} else {
 		s.h2 = http2.NewParser(s.f.http2, s.pairs)
-		countConn("http2")
+		s.f.countConn(server, "http2")
 	}
 	var pending [2][]byte
 	if s.pending != nil {

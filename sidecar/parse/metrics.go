@@ -1,7 +1,13 @@
 package parse
 
-import "github.com/podtap/podtap/sidecar/metrics"
+import (
+	"github.com/podtap/podtap/sidecar/message"
+	"github.com/podtap/podtap/sidecar/metrics"
+)
 
-// countConn counts a connection under what detection made of it: a
-// protocol, or why it is not parsed.
-func countConn(protocol string) { metrics.ConnectionsTotal.WithLabelValues(protocol).Inc() }
+// countConn counts a connection to server under what detection made of
+// it: a protocol, or why it is not parsed.
+func (f *Factory) countConn(server message.Endpoint, protocol string) {
+	metrics.ConnectionsTotal.WithLabelValues(protocol).Inc()
+	f.tally.Conn(server, protocol)
+}

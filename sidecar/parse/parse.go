@@ -27,11 +27,17 @@ type Factory struct {
 	tls         *tlsSeen
 	// decrypted is set while TLS capture runs (DeferTLS).
 	decrypted atomic.Pointer[func(message.Conn) bool]
+	tally     message.Tally
 }
 
 // NewFactory prepares detection and parsing for every connection. judge
-// decides early which pairs will be dropped (message.KeepAll for none).
+// decides early which pairs will be dropped (message.KeepAll for none);
+// pairing.Tally, when set, also hears what each connection turned out to be.
 func NewFactory(cfg *config.Sidecar, judge message.Judge, pairing *pair.Options) *Factory {
+	var tally message.Tally = message.NoTally{}
+	if pairing.Tally != nil {
+		tally = pairing.Tally
+	}
 	return &Factory{
 		detectBytes: cfg.Flow.DetectBytes,
 		http1: http1.Options{
@@ -47,7 +53,8 @@ func NewFactory(cfg *config.Sidecar, judge message.Judge, pairing *pair.Options)
 			Judge:          judge,
 		},
 		pairing: pairing,
-		tls:     newTLSSeen(slog.Default(), time.Now),
+		tls:     newTLSSeen(slog.Default(), time.Now, tally),
+		tally:   tally,
 	}
 }
 
@@ -192,10 +199,26 @@ func (s *Stream) close(ts time.Time) {
 // Ignored reports that no more bytes are wanted.
 func (s *Stream) Ignored() bool { return s.ignored }
 
-func (s *Stream) ignore(protocol string) {
+func (s *Stream) ignore(protocol string) { s.ignoreOn(s.server(), protocol) }
+
+// ignoreOn is ignore for a caller that knows the server.
+func (s *Stream) ignoreOn(server message.Endpoint, protocol string) {
 	s.ignored = true
 	s.pending = nil
-	countConn(protocol)
+	s.f.countConn(server, protocol)
+}
+
+// server is the connection's server: the parser's once it started, else
+// the end that received the SYN, else the end on the lower port, which
+// is the listening one far more often than not.
+func (s *Stream) server() message.Endpoint {
+	switch {
+	case s.pairs != nil:
+		return s.pairs.Server()
+	case s.conn.SawSYN || s.conn.A.Port >= s.conn.B.Port:
+		return s.conn.B
+	}
+	return s.conn.A
 }
 
 // feed hands bytes to the parser of their side and follows a switch
@@ -216,7 +239,7 @@ func (s *Stream) feed(dir message.Side, b []byte, ts time.Time) {
 				} else {
 					s.h2 = http2.NewParser(s.f.http2, s.pairs)
 				}
-				countConn("http2")
+				s.f.countConn(s.server(), "http2")
 			}
 			s.switched[dir] = true
 			b = b[n:]

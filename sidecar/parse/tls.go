@@ -53,10 +53,12 @@ type tlsSeen struct {
 	lastLine time.Time
 	state    *statelog.State
 	now      func() time.Time
+	tally    message.Tally
 }
 
-func newTLSSeen(log *slog.Logger, now func() time.Time) *tlsSeen {
+func newTLSSeen(log *slog.Logger, now func() time.Time, tally message.Tally) *tlsSeen {
 	return &tlsSeen{
+		tally:    tally,
 		counts:   map[tlsServer]int{},
 		counters: map[tlsServer]prometheus.Counter{},
 		now:      now,
@@ -71,6 +73,7 @@ func newTLSSeen(log *slog.Logger, now func() time.Time) *tlsSeen {
 // count records one connection podtap could not read.
 func (t *tlsSeen) count(server message.Endpoint, h tlshello.Hello, reason string) {
 	k := tlsServer{server: netip.AddrPortFrom(server.IP, server.Port).String(), sni: h.SNI, alpn: strings.Join(h.ALPN, ","), reason: reason}
+	t.tally.TLS(server, k.sni, k.alpn, reason)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := t.counts[k]; !ok && len(t.counts) >= maxTLSServers {
@@ -162,7 +165,7 @@ func (s *Stream) endTLS() {
 		s.f.tls.count(server, h, metrics.TLSCaptureOff)
 	}
 	s.tls = nil
-	s.ignore("tls")
+	s.ignoreOn(server, "tls")
 }
 
 // tlsHello is what a TLS connection's ClientHello said.

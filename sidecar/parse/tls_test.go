@@ -96,7 +96,7 @@ func TestTLSCutShort(t *testing.T) {
 func TestTLSSeenBoundAndLog(t *testing.T) {
 	var logs bytes.Buffer
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	seen := newTLSSeen(slog.New(slog.NewTextHandler(&logs, nil)), func() time.Time { return now })
+	seen := newTLSSeen(slog.New(slog.NewTextHandler(&logs, nil)), func() time.Time { return now }, message.NoTally{})
 	other := func() float64 {
 		return testutil.ToFloat64(metrics.TLSConnections.WithLabelValues(overflowLabel, overflowLabel, overflowLabel, metrics.TLSCaptureOff))
 	}

@@ -30,6 +30,9 @@ type ConsumeOptions struct {
 	// ValueOnly prints each value as it is: the pair's JSON, one per line,
 	// exactly as the stdout sink writes it.
 	ValueOnly bool
+	// Print, when set, prints each value in its own way instead (e.g.
+	// coverage.WriteTable).
+	Print func(w io.Writer, value []byte) error
 	// Logger receives the client's warnings. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -112,7 +115,11 @@ func Consume(ctx context.Context, cfg config.Kafka, w io.Writer, opts ConsumeOpt
 			if werr != nil || (opts.Max > 0 && n >= opts.Max) {
 				return
 			}
-			werr = writeConsumed(out, r, opts.ValueOnly)
+			if opts.Print != nil {
+				werr = opts.Print(out, r.Value)
+			} else {
+				werr = writeConsumed(out, r, opts.ValueOnly)
+			}
 			n++
 			if e, ok := pending[r.Partition]; ok && r.Offset+1 >= e {
 				delete(pending, r.Partition)
