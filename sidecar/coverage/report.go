@@ -74,7 +74,8 @@ type TLS struct {
 	SNI    string `json:"sni"`
 	// ALPN is the protocols offered, comma separated, e.g. "h2,http/1.1".
 	ALPN string `json:"alpn"`
-	// Reason is why it was not read: capture_off.
+	// Reason is why it was not read: capture_off or not_probed, as in
+	// podtap_tls_connections_total.
 	Reason      string `json:"reason"`
 	Connections uint64 `json:"connections"`
 }
