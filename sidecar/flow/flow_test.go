@@ -238,6 +238,43 @@ func TestRSTEndsStream(t *testing.T) {
 	}
 }
 
+// TestRSTAfterFINEndsStream: a client that closed with FIN and is then
+// sent more data answers with a RST from its closed side (at the FIN's
+// sequence number plus one). The kernel drops the connection at once, so
+// the stream must end at that RST, not at the idle timeout while the
+// server's side is still open.
+func TestRSTAfterFINEndsStream(t *testing.T) {
+	client, server := addrPort("10.1.0.1:40008"), addrPort("10.1.0.2:80")
+	req := []byte("GET / HTTP/1.1\r\n\r\n")
+	b := newPcap(t, layers.LinkTypeEthernet)
+	b.segment(t0, client, server, 0, 0, "S", nil)
+	b.segment(t0, server, client, 0, 1, "SA", nil)
+	b.segment(t0.Add(time.Millisecond), client, server, 1, 1, "PA", req)
+	fin := uint32(1 + len(req))
+	b.segment(t0.Add(2*time.Millisecond), client, server, fin, 1, "FA", nil)
+	b.segment(t0.Add(3*time.Millisecond), server, client, 1, fin+1, "PA", []byte("HTTP/1.1 200 OK\r\n"))
+	rst := t0.Add(4 * time.Millisecond)
+	b.segment(rst, client, server, fin+1, 0, "R", nil)
+	b.segment(t0.Add(time.Minute), addrPort("10.1.0.9:1"), addrPort("10.1.0.9:2"), 0, 0, "S", nil)
+	cfg := testConfig()
+	cfg.IdleTimeout = 10 * time.Second
+	rec := &recorders{}
+	replay(t, b.close(), cfg, rec)
+	found := false
+	for _, r := range rec.streams() {
+		if r.conn.B.Port != 80 {
+			continue
+		}
+		found = true
+		if !r.endTS.Equal(rst) {
+			t.Errorf("ended at %v, want at the RST after the FIN (%v)", r.endTS, rst)
+		}
+	}
+	if !found {
+		t.Fatal("no stream for the connection")
+	}
+}
+
 // TestTicksAndIdle checks that open streams tick every flush interval of
 // packet time, and that an idle connection is closed after the idle
 // timeout while a busy one stays open.

@@ -110,6 +110,15 @@ func (c *tracked) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembl
 	if tcp.RST && (nextSeq == noSeq || reassembly.Sequence(tcp.Seq) == nextSeq) {
 		c.rst[i] = true
 	}
+	if tcp.RST && c.sides[i].closed && !c.ended {
+		// A RST from a side that already sent its FIN (at the FIN's
+		// sequence number or one past it, as Linux sends it) aborts the
+		// connection, but reassembly drops packets on a closed half: end
+		// the stream here, or it would wait for the idle timeout.
+		if d := seqDiff(c.sides[i].next, tcp.Seq); d == 0 || d == 1 {
+			c.end(ci.Timestamp)
+		}
+	}
 	if c.ended || (c.user != nil && c.user.Ignored()) {
 		tcp.Payload = nil
 		if nextSeq != noSeq {
