@@ -30,14 +30,22 @@ const (
 	// Security defaults, a ValidatingAdmissionPolicy, Kyverno, Gatekeeper)
 	// would reject the sidecar's TLS capabilities and admit the plain one.
 	TLSOffAdmissionRejected = "tls_admission_rejected"
+	// TLSOffTunnelMode: the pod's sidecar runs in tunnel mode, which sends
+	// packets to the receiver; TLS plaintext is not packets, so it could
+	// not go with them.
+	TLSOffTunnelMode = "tls_tunnel_mode"
 )
 
 // TLSOffReasons lists every reason, for metrics.
-var TLSOffReasons = []string{TLSOffForbidden, TLSOffAdmissionRejected}
+var TLSOffReasons = []string{TLSOffForbidden, TLSOffAdmissionRejected, TLSOffTunnelMode}
 
 // tlsForbiddenReason is why a podtap.io/tls value is ignored when TLS
 // capture is forbidden.
 const tlsForbiddenReason = "TLS capture is forbidden in this cluster (injection.allow_tls_capture is off)"
+
+// tlsTunnelReason is why a tunnel-mode pod gets no TLS capture, and no
+// capabilities for it.
+const tlsTunnelReason = "TLS capture needs mode parse: in tunnel mode (podtap.io/mode: tunnel) the sidecar only forwards packets, and TLS plaintext is not in them"
 
 // withTLSOff is the pod with podtap.io/tls: off, which wins over every
 // other TLS setting. The admission check dry-runs it injected: the dry-run
@@ -73,6 +81,9 @@ func decideTLS(s PodSettings, c Cluster, pod *corev1.Pod) ([]string, *TLSOff) {
 	libs, _ := config.ParseTLS(s.Sidecar.Capture.TLS)
 	if len(libs) == 0 {
 		return nil, nil
+	}
+	if s.Sidecar.Mode == config.ModeTunnel {
+		return nil, &TLSOff{Reason: TLSOffTunnelMode, Detail: tlsTunnelReason}
 	}
 	if c.TLSRejected != "" {
 		return nil, &TLSOff{Reason: TLSOffAdmissionRejected, Detail: c.TLSRejected}

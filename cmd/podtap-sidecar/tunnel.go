@@ -27,6 +27,12 @@ func runTunnel(ctx context.Context, cfg config.Sidecar, what []any, src capture.
 			return err
 		}
 	}
+	if libs, _ := config.ParseTLS(cfg.Capture.TLS); len(libs) > 0 {
+		// The webhook never sets both; a hand-written config may. TLS
+		// plaintext is not packets, so the tunnel cannot carry it.
+		slog.Warn("TLS capture is off in tunnel mode: the tunnel forwards packets only; run mode parse to capture TLS plaintext",
+			"setting", "capture.tls", "value", cfg.Capture.TLS, "reason", "tunnel_mode")
+	}
 	slog.Info("capturing for the tunnel", append(what, "target", cfg.Tunnel.Target, "vni", cfg.Tunnel.VNI, "version", version)...)
 	capturing.Store(true)
 	defer capturing.Store(false)
