@@ -61,7 +61,7 @@ func TestLiveCoverageReport(t *testing.T) {
 	nginx := testenv.RequireTool(t, "nginx")
 	curl := testenv.RequireTool(t, "curl")
 	openssl := testenv.RequireTool(t, "openssl")
-	kcat := testenv.RequireTool(t, "kcat")
+	testenv.RequireTool(t, "kcat") // before the capture starts, not after it ran
 	pod := testenv.NewPod(t, "ptcv-", 221, 1)
 	host := pod.IP()
 
@@ -180,21 +180,9 @@ func TestLiveCoverageReport(t *testing.T) {
 	// kcat, an independent client: every record is keyed by the pod,
 	// carries the schema header and matches the schema; the last one, the
 	// report sent at the end, still has the counts.
-	out, err := exec.Command(kcat, "-C", "-b", cfg.Kafka.Brokers[0], "-t", cfg.Kafka.CoverageTopic, "-J", "-e", "-q", "-o", "beginning").Output()
-	if err != nil {
-		t.Fatalf("kcat: %v", err)
-	}
 	var final coverage.Report
 	n := 0
-	for l := range bytes.Lines(out) {
-		var m struct {
-			Key     string   `json:"key"`
-			Headers []string `json:"headers"`
-			Payload string   `json:"payload"`
-		}
-		if err := json.Unmarshal(l, &m); err != nil {
-			t.Fatalf("kcat line %d: %v", n, err)
-		}
+	for _, m := range testenv.KcatRead(t, cfg.Kafka.Brokers[0], cfg.Kafka.CoverageTopic) {
 		if m.Key != "shop/api-0" || strings.Join(m.Headers, ",") != "schema,"+coverage.Schema {
 			t.Fatalf("kcat record %d: key %q headers %v", n, m.Key, m.Headers)
 		}

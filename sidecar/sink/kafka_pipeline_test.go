@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -308,21 +306,8 @@ func TestKafkaWholePipeline(t *testing.T) {
 	}
 
 	// kcat, an independent client: key, headers, schema-valid values.
-	kcat := testenv.RequireTool(t, "kcat")
-	out, err := exec.Command(kcat, "-C", "-b", cfg.Kafka.Brokers[0], "-t", pipelineTopic, "-J", "-e", "-q", "-o", "beginning").Output()
-	if err != nil {
-		t.Fatalf("kcat: %v", err)
-	}
 	n := 0
-	for l := range bytes.Lines(out) {
-		var m struct {
-			Key     string   `json:"key"`
-			Headers []string `json:"headers"`
-			Payload string   `json:"payload"`
-		}
-		if err := json.Unmarshal(l, &m); err != nil {
-			t.Fatalf("kcat line %d: %v", n, err)
-		}
+	for _, m := range testenv.KcatRead(t, cfg.Kafka.Brokers[0], pipelineTopic) {
 		if m.Key != "shop/orders-5c7b9-qk2lp" || strings.Join(m.Headers, ",") != "schema,podtap.pair/v1,protocol,http/1.1" {
 			t.Fatalf("kcat record %d: key %q headers %v", n, m.Key, m.Headers)
 		}

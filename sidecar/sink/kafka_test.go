@@ -1,11 +1,8 @@
 package sink
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -60,24 +57,8 @@ func TestKafkaDeliversInOrder(t *testing.T) {
 	}
 
 	// kcat (librdkafka) as an independent client: key, headers, values.
-	kcat := testenv.RequireTool(t, "kcat")
-	out, err := exec.Command(kcat, "-C", "-b", cfg.Brokers[0], "-t", testTopic, "-J", "-e", "-q",
-		"-o", "beginning", "-c", "10000").Output()
-	if err != nil {
-		t.Fatalf("kcat: %v", err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 16<<20)
 	i := 0
-	for sc.Scan() {
-		var m struct {
-			Key     string   `json:"key"`
-			Headers []string `json:"headers"`
-			Payload string   `json:"payload"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("kcat line %d: %v: %.200s", i, err, sc.Bytes())
-		}
+	for _, m := range testenv.KcatRead(t, cfg.Brokers[0], testTopic) {
 		if m.Key != "shop/checkout-7d9f8-x2x4q" {
 			t.Fatalf("kcat record %d key %q", i, m.Key)
 		}
