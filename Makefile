@@ -1,7 +1,7 @@
 # podtap's build, test and bench entry points. The container images call
 # hack/build.sh too, so `make build` proves their build commands.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-BINARIES := podtap-sidecar podtap-webhook
+BINARIES := podtap-sidecar podtap-webhook podtap-receiver
 
 .PHONY: build test demo bench clean generate
 build: $(addprefix bin/,$(BINARIES))

@@ -44,6 +44,7 @@ type Pipeline struct {
 	encoder  *record.Encoder
 	sink     sink.Sink
 	pairing  pair.Options
+	pods     PodNamer
 	factory  *parse.Factory
 	tally    tally
 	// bufs recycles record buffers when the sink copies what it is given
@@ -58,12 +59,19 @@ type Where struct {
 	PodIPs []netip.Addr
 	// Loopback is set when capturing lo, where both ends are the pod.
 	Loopback bool
+	// Pods, when set, names the pod of each pair from its addresses and
+	// sets its direction: the central receiver, which sees many pods.
+	Pods PodNamer
 }
+
+// PodNamer names the pod a pair is about (Pair.Pod) and its direction
+// from the pair's addresses. It is called on flow workers, concurrently.
+type PodNamer interface{ NamePod(*message.Pair) }
 
 // New builds a pipeline delivering to out. From the pair on, each stage
 // hands a pair to the next: pair → filter → enrich → encode → sink.
 func New(cfg config.Sidecar, out sink.Sink, where Where) (*Pipeline, error) {
-	p := &Pipeline{cfg: cfg, tally: tally{coverage.NewCounter()}}
+	p := &Pipeline{cfg: cfg, pods: where.Pods, tally: tally{coverage.NewCounter()}}
 	p.pairing = pair.Options{
 		Pairing:      cfg.Pairing,
 		MaxPairBytes: int64(cfg.Limits.MaxPairBytes),
@@ -123,6 +131,9 @@ func (p *Pipeline) paired(pr *message.Pair) {
 		metrics.Drop(reason)
 		p.tally.DropPair(pr, reason)
 		return
+	}
+	if p.pods != nil {
+		p.pods.NamePod(pr)
 	}
 	p.enricher.Enrich(pr)
 }

@@ -58,3 +58,19 @@ func TestCoverageReportLinksNoStage(t *testing.T) {
 		}
 	}
 }
+
+// TestSidecarDoesNotLinkTheReceiversPodMap keeps client-go and the
+// receiver's pod informer out of the sidecar, which runs in every
+// injected pod; podtap-receiver links them.
+func TestSidecarDoesNotLinkTheReceiversPodMap(t *testing.T) {
+	sidecarDeps := deps(t, "github.com/podtap/podtap/cmd/podtap-sidecar")
+	receiverDeps := deps(t, "github.com/podtap/podtap/cmd/podtap-receiver")
+	for _, pkg := range []string{"k8s.io/client-go/kubernetes", "github.com/podtap/podtap/receiver/pods"} {
+		if !receiverDeps[pkg] {
+			t.Errorf("podtap-receiver does not depend on %s; update this test", pkg)
+		}
+		if sidecarDeps[pkg] {
+			t.Errorf("podtap-sidecar links %s, which belongs to podtap-receiver only", pkg)
+		}
+	}
+}

@@ -44,6 +44,9 @@ var mirrors = []struct {
 	{"sidecar.resources.memoryRequest", "sidecar.memory_request", same},
 	{"sidecar.resources.memoryLimit", "sidecar.memory_limit", same},
 	{"kafka.topic", "sidecar.settings.kafka.topic", same},
+	{"receiver.service", "receiver.service", same},
+	{"receiver.port", "sidecar.settings.capture.vxlan.port", same},
+	{"receiver.metricsPort", "sidecar.settings.metrics.addr", port},
 }
 
 func same(s string) (string, error) { return s, nil }

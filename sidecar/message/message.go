@@ -192,7 +192,11 @@ type Pair struct {
 	Server    Endpoint
 	Direction string
 	// Tunnel is the connection's (see Conn).
-	Tunnel   Tunnel
+	Tunnel Tunnel
+	// Pod, when set, is the pod this record is about, found from the
+	// pair's addresses by the central receiver; it replaces the capturing
+	// pod's own fields (config.Pod) in the record.
+	Pod      *PodRef
 	Request  *Request
 	Response *Response
 	GRPC     *GRPC
@@ -206,6 +210,16 @@ type Pair struct {
 	Sensitive []Finding
 	// TLSLibrary is the connection's message.Conn.TLSLibrary.
 	TLSLibrary string
+}
+
+// PodRef names a Kubernetes pod at one end of a pair.
+type PodRef struct {
+	Name, Namespace string
+	// IP is the pod's address the pair used.
+	IP string
+	// Workload is the owning workload, e.g. Deployment/checkout; empty
+	// for a pod no controller owns.
+	Workload string
 }
 
 // Finding is a classified value: where it is in the record, e.g.

@@ -98,8 +98,10 @@ func (e *Encoder) Append(dst []byte, p *message.Pair) ([]byte, error) {
 		x.raw(`,"vni":`)
 		x.int(int64(p.Tunnel.VNI))
 	}
-	if e.hasPod {
-		x.pod()
+	if p.Pod != nil {
+		x.pod(p.Pod.Name, p.Pod.Namespace, "", "", p.Pod.IP, p.Pod.Workload)
+	} else if e.hasPod {
+		x.ownPod()
 	}
 	if p.TLSLibrary != "" {
 		x.raw(`,"tls":{"library":`)
@@ -228,8 +230,17 @@ func (x *encoding) list(key string, items []string) {
 	x.raw("]")
 }
 
-func (x *encoding) pod() {
+// ownPod writes the capturing pod's own fields.
+func (x *encoding) ownPod() {
 	pod := x.e.pod
+	var ip string
+	if len(pod.IPs) > 0 {
+		ip = pod.IPs[0]
+	}
+	x.pod(pod.Name, pod.Namespace, pod.UID, pod.Node, ip, pod.Workload)
+}
+
+func (x *encoding) pod(name, namespace, uid, node, ip, workload string) {
 	x.raw(`,"pod":{`)
 	first := true
 	field := func(key, v string) {
@@ -244,14 +255,12 @@ func (x *encoding) pod() {
 		x.raw(":")
 		x.str(v)
 	}
-	field("name", pod.Name)
-	field("namespace", pod.Namespace)
-	field("uid", pod.UID)
-	field("node", pod.Node)
-	if len(pod.IPs) > 0 {
-		field("ip", pod.IPs[0])
-	}
-	field("workload", pod.Workload)
+	field("name", name)
+	field("namespace", namespace)
+	field("uid", uid)
+	field("node", node)
+	field("ip", ip)
+	field("workload", workload)
 	x.raw("}")
 }
 

@@ -151,6 +151,8 @@ registration:
   service_port: {{ .Values.webhook.servicePort }}
   url: {{ .Values.webhook.url | quote }}
   timeout: {{ .Values.webhook.timeoutSeconds }}s
+receiver:
+  service: {{ .Values.receiver.service }}
 leader_election:
   enabled: {{ and .Values.leaderElection.enabled (eq .Values.tls.mode "auto") }}
   id: {{ include "podtap.webhookName" . }}
