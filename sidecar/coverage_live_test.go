@@ -16,7 +16,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/podtap/podtap/config"
+	"github.com/podtap/podtap/internal/grpcdemo"
 	"github.com/podtap/podtap/internal/schematest"
 	"github.com/podtap/podtap/internal/sidecarcmd"
 	"github.com/podtap/podtap/internal/testenv"
@@ -52,11 +56,13 @@ http {
 `
 
 // TestLiveCoverageReport runs the sidecar's session (pipeline, Kafka sink
-// and coverage reports) on a pod's eth0 where Debian's nginx serves HTTP
-// and openssl s_server TLS, called by Debian's curl from the host. The
-// report in kafka.coverage_topic (kfake) counts the HTTP pairs, the pair
-// dropped for its status, the TLS connection by SNI and ALPN and the email
-// seen per endpoint; kcat reads the same records.
+// and coverage reports) on a pod's eth0 where Debian's nginx serves HTTP,
+// openssl s_server TLS and a gRPC server with reflection its greeter,
+// called by Debian's curl and a gRPC client from the host. The report in
+// kafka.coverage_topic (kfake) counts the HTTP pairs, the pair dropped for
+// its status, the TLS connection by SNI and ALPN, the gRPC calls by
+// service with their schema, and the email seen per endpoint; kcat reads
+// the same records.
 func TestLiveCoverageReport(t *testing.T) {
 	nginx := testenv.RequireTool(t, "nginx")
 	curl := testenv.RequireTool(t, "curl")
@@ -84,6 +90,17 @@ func TestLiveCoverageReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tlsSrv.Process.Kill(); _ = tlsSrv.Wait() })
+	schema, err := grpcdemo.NewSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gln, err := pod.Listen("tcp", net.JoinHostPort(host, "50051"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gsrv := grpcdemo.NewServer(schema, grpcdemo.ServerOptions{ReflectionV1: true})
+	go gsrv.Serve(gln)
+	t.Cleanup(gsrv.Stop)
 	waitListening(t, net.JoinHostPort(host, "8080"))
 	waitListening(t, net.JoinHostPort(host, "9443"))
 
@@ -94,7 +111,7 @@ func TestLiveCoverageReport(t *testing.T) {
 	t.Cleanup(kc.Close)
 	cfg := config.DefaultSidecar()
 	cfg.Pod = config.Pod{Namespace: "shop", Name: "api-0", IPs: []string{host}}
-	cfg.Capture.Ports = []int{8080, 9443}
+	cfg.Capture.Ports = []int{8080, 9443, 50051}
 	cfg.Sink.Type = "kafka"
 	cfg.Kafka.Brokers = kc.ListenAddrs()
 	cfg.Report.Interval = time.Second
@@ -127,6 +144,22 @@ func TestLiveCoverageReport(t *testing.T) {
 		t.Fatalf("curl https: %v\n%s", err, out)
 	}
 
+	grpc50051 := net.JoinHostPort(host, "50051")
+	cc, err := grpc.NewClient(grpc50051, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	greeter := grpcdemo.NewClient(cc, schema)
+	for _, name := range []string{"ada", "grace"} {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := greeter.SayHello(cctx, schema.NewRequest(name, 1, nil))
+		cancel()
+		if err != nil {
+			t.Fatalf("SayHello: %v", err)
+		}
+	}
+
 	web8080, tls9443 := net.JoinHostPort(host, "8080"), net.JoinHostPort(host, "9443")
 	want := func(r coverage.Report) error {
 		s := serverOf(r, web8080)
@@ -138,6 +171,14 @@ func TestLiveCoverageReport(t *testing.T) {
 		}
 		if s := serverOf(r, tls9443); s == nil || s.Connections["tls"] != 1 || len(s.Pairs) != 0 {
 			return fmt.Errorf("%s: %+v, want 1 tls connection and no pair", tls9443, s)
+		}
+		// podtap's own reflection call crosses eth0 too: a second
+		// connection, its pair dropped as internal.
+		if s := serverOf(r, grpc50051); s == nil || s.Connections["http2"] != 2 || s.Pairs["grpc"] != 2 || s.Drops["internal"] != 1 || len(s.Drops) != 1 {
+			return fmt.Errorf("%s: %+v, want 2 http2 connections (the client's, podtap's reflection), 2 grpc pairs, 1 internal drop", grpc50051, s)
+		}
+		if want := (coverage.Service{Server: grpc50051, Service: grpcdemo.Service, WithSchema: 2}); len(r.GRPC) != 1 || r.GRPC[0] != want {
+			return fmt.Errorf("grpc services %+v, want only %+v", r.GRPC, want)
 		}
 		tlsOK := false
 		for _, e := range r.TLS {
