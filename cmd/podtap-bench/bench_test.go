@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 // capture. Speed is not asserted. The live scenarios need root; without it
 // only the replays run.
 func TestQuickBench(t *testing.T) {
-	scenarios := "replay,live,idle,overhead"
+	scenarios := "replay,live,idle,overhead,receiver,tunnel"
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("the live bench scenarios need root (network namespaces, packet capture, cgroups), and CI runs as root")
@@ -43,7 +43,7 @@ func TestQuickBench(t *testing.T) {
 			t.Fatal("the overhead scenario needs wrk, which .ci/run installs")
 		}
 		t.Log("NOT RUNNING the overhead scenario: it needs wrk (bash hack/deps.sh installs it)")
-		scenarios = "replay,live,idle"
+		scenarios = "replay,live,idle,receiver,tunnel"
 	}
 	if scenarios != "replay" {
 		if _, err := exec.LookPath("nginx"); err == nil || fileExists("/usr/sbin/nginx") {
@@ -75,6 +75,7 @@ func TestQuickBench(t *testing.T) {
 		}
 		kind, _, _ := strings.Cut(r.Scenario, " ")
 		live[kind] = true
+		checkTunnelled(t, kind, r)
 		if kind == "podtap-sidecar" {
 			clis++
 		}
@@ -106,13 +107,33 @@ func TestQuickBench(t *testing.T) {
 		t.Errorf("%d CLI rows and tcpdump's row %v, want one of each", clis, live["tcpdump"])
 	}
 	if scenarios != "replay" {
-		for _, kind := range []string{"live", "idle:", "app"} {
+		for _, kind := range []string{"live", "idle:", "app", "receiver", "tunnel:"} {
 			if kind == "app" && !strings.Contains(scenarios, "overhead") {
 				continue
 			}
 			if !live[kind] {
 				t.Errorf("no %q row in the report", kind)
 			}
+		}
+	}
+}
+
+// checkTunnelled checks that the receiver and tunnel rows measured
+// something: pairs made from the tunnelled packets, CPU spent on them, and
+// for the tunnel-mode row its ratio to parsing in the pod.
+func checkTunnelled(t *testing.T, kind string, r *report.Row) {
+	t.Helper()
+	switch kind {
+	case "receiver":
+		if r.Figures["pairs_emitted"] == 0 || r.Figures["pairs_per_cpu_s"] <= 0 {
+			t.Errorf("%s: %v pairs, %v pairs/CPU-s", r.Scenario, r.Figures["pairs_emitted"], r.Figures["pairs_per_cpu_s"])
+		}
+	case "tunnel:":
+		if r.Figures["pairs_emitted"] == 0 || r.Figures["cpu_pct_per_kpairs"] <= 0 {
+			t.Errorf("%s: %v pairs, %v CPU %% per 1,000 pairs/s", r.Scenario, r.Figures["pairs_emitted"], r.Figures["cpu_pct_per_kpairs"])
+		}
+		if strings.Contains(r.Scenario, "tunnel-mode") && r.Figures["vs_parse_cpu"] <= 0 {
+			t.Errorf("%s: no ratio to parse-in-pod", r.Scenario)
 		}
 	}
 }

@@ -30,11 +30,25 @@ type sidecarProc struct {
 	stderr  *os.File
 }
 
+// sidecarMetricsPort is the live sidecar's metrics port on the pod's
+// address; receiverMetricsPort the receiver's, which runs beside it.
+const (
+	sidecarMetricsPort  = 19090
+	receiverMetricsPort = 19091
+)
+
 // startSidecar starts the sidecar and waits until it captures. With limit
 // set, the process joins the cgroup before it execs the sidecar, so that
 // not one instruction of it runs unconfined.
 func startSidecar(ctx context.Context, env *liveEnv, limit *host.CPULimit) (*sidecarProc, error) {
-	metricsAddr := env.podIP + ":19090"
+	return startSidecarWith(ctx, env, limit, sidecarMetricsPort)
+}
+
+// startSidecarWith is startSidecar with its metrics on metricsPort and
+// settings of extraEnv (KEY=VALUE) after the bench's --sidecar-env: the
+// tunnel mode and the VXLAN source are settings.
+func startSidecarWith(ctx context.Context, env *liveEnv, limit *host.CPULimit, metricsPort int, extraEnv ...string) (*sidecarProc, error) {
+	metricsAddr := env.podIP + ":" + strconv.Itoa(metricsPort)
 	args := []string{"netns", "exec", env.pod.Name, env.sidecarBin, "run",
 		"--interface", "eth0", "--ports", strconv.Itoa(appPort),
 		"--sink", "stdout", "--metrics-addr", metricsAddr, "--log-level", "warn"}
@@ -56,6 +70,7 @@ func startSidecar(ctx context.Context, env *liveEnv, limit *host.CPULimit) (*sid
 	// nothing of the bench's environment but PATH, and GOMEMLIMIT as the
 	// webhook sets it for the default 256Mi memory limit.
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "GOMEMLIMIT=" + strconv.Itoa(256<<20/10*9)}, env.sidecarEnv...)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	// Not an *os.File: exec makes a pipe and drains it in the bench.
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
 	if err := cmd.Start(); err != nil {
@@ -96,6 +111,9 @@ type sidecarMetrics struct {
 	// Bytes is what the sidecar read off the ring; QueueDrops the packets
 	// it dropped at its full queue (flow.queue_bytes).
 	Bytes, QueueDrops float64
+	// TunnelDrops are the packets a tunnel-mode sidecar did not send;
+	// TunnelDatagrams those it sent.
+	TunnelDrops, TunnelDatagrams float64
 }
 
 func (s *sidecarProc) scrape() (sidecarMetrics, error) {
@@ -117,6 +135,10 @@ func (s *sidecarProc) scrape() (sidecarMetrics, error) {
 			m.Pairs += value
 		case "podtap_kernel_drops_total":
 			m.KernelDrops += value
+		case "podtap_tunnel_datagrams_total":
+			m.TunnelDatagrams += value
+		case "podtap_tunnel_drops_total":
+			m.TunnelDrops += value
 		case "podtap_bytes_total":
 			m.Bytes += value
 		case "podtap_packets_ignored_total":
