@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"os"
+
 	"github.com/gopacket/gopacket/layers"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -18,7 +20,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"os"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/podtap/podtap/config"
