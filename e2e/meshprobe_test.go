@@ -37,6 +37,7 @@ var iptablesFiles = []string{
 	"/usr/lib/x86_64-linux-gnu/xtables/libxt_standard.so",
 	"/usr/lib/x86_64-linux-gnu/xtables/libxt_tcp.so",
 	"/usr/lib/x86_64-linux-gnu/xtables/libxt_REDIRECT.so",
+	"/usr/lib/x86_64-linux-gnu/xtables/libxt_owner.so",
 }
 
 // iptablesImage writes istioInitImage from the host's iptables package

@@ -41,7 +41,9 @@ import (
 //
 // Then what only a real kubelet shows: startup order, capabilities, the
 // read-only root and the memory cgroup from /proc; a meshed pod captured on
-// lo; Kafka down; the webhook scaled to 0; helm upgrade and uninstall.
+// lo; probes under a mesh redirect; a port collision; the containers'
+// stopping order under a native mesh proxy; Kafka down; the webhook scaled
+// to 0; helm upgrade and uninstall.
 func TestWholePath(t *testing.T) {
 	started := time.Now()
 	bins := requireBinaries(t)
@@ -191,6 +193,15 @@ func TestWholePath(t *testing.T) {
 		}
 		checkPortCollision(t, cl, kafka, port)
 		t.Logf("port collision case in %s", time.Since(started).Round(time.Second))
+	})
+	t.Run("shutdown under a native mesh proxy: pairs unsent at deletion reach Kafka", func(t *testing.T) {
+		started := time.Now()
+		port, err := cfg.Sidecar.HealthPort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkShutdownOrder(t, cl, kafka, port)
+		t.Logf("shutdown order case in %s", time.Since(started).Round(time.Second))
 	})
 	t.Run("Kafka down: the application stays in its Service", func(t *testing.T) {
 		checkKafkaDown(t, cl, checkout)

@@ -5,13 +5,15 @@
 //	testapp proxy --cert=DIR --listen=:15006=127.0.0.1:8080 [--listen=...]
 //	testapp client --http=http://checkout --grpc=checkout:9000
 //	testapp kafka --listen=$(POD_IP):9092 --topics=T
+//	testapp outbound --listen=127.0.0.1:15001 --control=:15020 --release-when-closed=127.0.0.1:17339
 //
 // serve is the workload: internal/demoapp's JSON service and
 // internal/grpcdemo's greeter with server reflection. proxy stands in for a
 // mesh proxy such as istio-proxy: it terminates TLS on each listen address
 // and relays the plaintext to its upstream over the pod's loopback, which
 // is why podtap captures lo in a meshed pod. client calls serve by its
-// Service name; kafka is the cluster's broker.
+// Service name; kafka is the cluster's broker. outbound is a mesh proxy's
+// outbound side, for the redirect of the pod's outgoing connections.
 package main
 
 import (
@@ -36,7 +38,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: testapp serve|proxy|client|kafka [flags]")
+		fmt.Fprintln(os.Stderr, "usage: testapp serve|proxy|client|kafka|outbound [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -51,8 +53,10 @@ func main() {
 		err = client(ctx, os.Args[2:])
 	case "kafka":
 		err = kafka(ctx, os.Args[2:])
+	case "outbound":
+		err = outbound(ctx, os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q; want serve, proxy, client or kafka", os.Args[1])
+		err = fmt.Errorf("unknown command %q; want serve, proxy, client, kafka or outbound", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testapp:", err)
