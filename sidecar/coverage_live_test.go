@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -32,28 +31,13 @@ import (
 
 // coverageNginx is the pod's web server: JSON on every path, an email in
 // the users' bodies, 404 for /missing.
-const coverageNginx = `daemon off;
-master_process off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s;
-	proxy_temp_path %[1]s;
-	fastcgi_temp_path %[1]s;
-	uwsgi_temp_path %[1]s;
-	scgi_temp_path %[1]s;
-	default_type application/json;
+const coverageNginx = `	default_type application/json;
 	server {
-		listen %[2]s:8080;
+		listen %[1]s:8080;
 		location /api/users/ { return 200 '{"id":"$uri","owner":{"email":"jane.doe@example.com"}}'; }
 		location = /missing { return 404 '{"error":"missing"}'; }
 		location / { return 200 '{"uri":"$uri"}'; }
-	}
-}
-`
+	}`
 
 // TestLiveCoverageReport runs the sidecar's session (pipeline, Kafka sink
 // and coverage reports) on a pod's eth0 where Debian's nginx serves HTTP,
@@ -64,22 +48,15 @@ http {
 // service with their schema, and the email seen per endpoint; kcat reads
 // the same records.
 func TestLiveCoverageReport(t *testing.T) {
-	nginx := testenv.RequireTool(t, "nginx")
+	testenv.RequireTool(t, "nginx")
 	curl := testenv.RequireTool(t, "curl")
 	openssl := testenv.RequireTool(t, "openssl")
 	testenv.RequireTool(t, "kcat") // before the capture starts, not after it ran
 	pod := testenv.NewPod(t, "ptcv-", 221, 1)
 	host := pod.IP()
 
+	testenv.StartNginx(t, pod, fmt.Sprintf(coverageNginx, host), net.JoinHostPort(host, "8080"))
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(fmt.Sprintf(coverageNginx, dir, host)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	web := exec.Command("ip", "netns", "exec", pod.Name, nginx, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir)
-	if err := web.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = web.Process.Kill(); _ = web.Wait() })
 	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	if out, err := exec.Command(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
 		"-nodes", "-keyout", key, "-out", cert, "-subj", "/CN=shop.example.com", "-days", "1").CombinedOutput(); err != nil {
@@ -101,7 +78,6 @@ func TestLiveCoverageReport(t *testing.T) {
 	gsrv := grpcdemo.NewServer(schema, grpcdemo.ServerOptions{ReflectionV1: true})
 	go gsrv.Serve(gln)
 	t.Cleanup(gsrv.Stop)
-	waitListening(t, net.JoinHostPort(host, "8080"))
 	waitListening(t, net.JoinHostPort(host, "9443"))
 
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "podtap.pairs", "podtap.coverage"))

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -44,7 +42,7 @@ const (
 
 func newMirrored(t *testing.T) *mirrored {
 	t.Helper()
-	nginx := testenv.RequireTool(t, "nginx")
+	testenv.RequireTool(t, "nginx")
 	testenv.RequireTool(t, "tc")
 	pod := testenv.NewPod(t, "ptvx-", 218, 1)
 	receiver := testenv.NewPod(t, "ptvx-", 218, 2)
@@ -75,50 +73,13 @@ func newMirrored(t *testing.T) *mirrored {
 		}
 	}
 
-	dir := t.TempDir()
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s;
-	proxy_temp_path %[1]s;
-	fastcgi_temp_path %[1]s;
-	uwsgi_temp_path %[1]s;
-	scgi_temp_path %[1]s;
-	server {
-		listen %[2]s:8080;
+	testenv.StartNginx(t, pod, fmt.Sprintf(`	server {
+		listen %[1]s:8080;
 		location / {
 			default_type application/json;
-			return 200 '{"uri":"$uri","pad":"%[3]s"}';
+			return 200 '{"uri":"$uri","pad":"%[2]s"}';
 		}
-	}
-}
-`, dir, pod.IP(), strings.Repeat("x", 2000))
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("ip", "netns", "exec", pod.Name, nginx, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort(pod.IP(), "8080"), time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx does not answer on %s:8080: %v\n%s", pod.IP(), err, log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	}`, pod.IP(), strings.Repeat("x", 2000)), net.JoinHostPort(pod.IP(), "8080"))
 	return m
 }
 

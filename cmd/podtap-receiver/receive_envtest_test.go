@@ -37,17 +37,10 @@ const topic = "podtap.pairs"
 // set through the status subresource, HTTP between them sent as VXLAN by
 // a tunnel-mode sender, and the records read back from Kafka (kfake).
 func TestReceiverNamesPodsFromAPIServer(t *testing.T) {
-	testenv.RequireEnvtest(t)
-	env := &envtest.Environment{}
-	rc, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting kube-apiserver and etcd: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	client := kubernetes.NewForConfigOrDie(rc)
-	ctx, cancel := context.WithCancel(t.Context())
+	k := startAPIServer(t)
+	client := k.c
+	ctx, cancel := context.WithCancel(k.ctx)
 	defer cancel()
-	k := kube{t: t, ctx: ctx, c: client}
 
 	k.namespace("shop")
 	rs := k.replicaSet("shop", "checkout")
@@ -242,6 +235,20 @@ func freeUDPPort(t *testing.T) int {
 	}
 	t.Fatal("no free UDP port")
 	return 0
+}
+
+// startAPIServer starts kube-apiserver and etcd (envtest) until the test
+// ends; without them the test skips (fails on CI).
+func startAPIServer(t *testing.T) kube {
+	t.Helper()
+	testenv.RequireEnvtest(t)
+	env := &envtest.Environment{}
+	rc, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting kube-apiserver and etcd: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	return kube{t: t, ctx: t.Context(), c: kubernetes.NewForConfigOrDie(rc)}
 }
 
 type kube struct {

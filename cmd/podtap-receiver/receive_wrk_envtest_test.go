@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,8 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/netns"
@@ -41,16 +37,10 @@ func TestReceiverWrkMirroredPodsFromAPIServer(t *testing.T) {
 	port := freeUDPPort(t)
 	pod := mirroredNginx(t, port)
 
-	env := &envtest.Environment{}
-	rc, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting kube-apiserver and etcd: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	client := kubernetes.NewForConfigOrDie(rc)
-	ctx, cancel := context.WithCancel(t.Context())
+	k := startAPIServer(t)
+	client := k.c
+	ctx, cancel := context.WithCancel(k.ctx)
 	defer cancel()
-	k := kube{t: t, ctx: ctx, c: client}
 	k.namespace("shop")
 	k.pod("shop", "checkout-abc12", pod.IP(), k.replicaSet("shop", "checkout"))
 
@@ -189,7 +179,7 @@ func decode(t *testing.T, raw []byte) (string, podFields) {
 // of 1600 leaves room for VXLAN's 50 bytes.
 func mirroredNginx(t *testing.T, port int) *netns.Pod {
 	t.Helper()
-	nginx := testenv.RequireTool(t, "nginx")
+	testenv.RequireTool(t, "nginx")
 	testenv.RequireTool(t, "tc")
 	pod := testenv.NewPod(t, "ptrw-", 222, 1)
 	const podUnderlay, hostUnderlay, hostLink = "10.222.9.1", "10.222.9.2", "ptrw-u1"
@@ -219,48 +209,12 @@ func mirroredNginx(t *testing.T, port int) *netns.Pod {
 			"action", "mirred", "egress", "mirror", "dev", "vxm0")
 	}
 
-	dir := t.TempDir()
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s;
-	proxy_temp_path %[1]s;
-	fastcgi_temp_path %[1]s;
-	uwsgi_temp_path %[1]s;
-	scgi_temp_path %[1]s;
-	server {
-		listen %[2]s:8080;
+	testenv.StartNginx(t, pod, fmt.Sprintf(`	server {
+		listen %[1]s:8080;
 		location / {
 			default_type application/json;
-			return 200 '{"uri":"$uri","pad":"%[3]s"}';
+			return 200 '{"uri":"$uri","pad":"%[2]s"}';
 		}
-	}
-}
-`, dir, pod.IP(), strings.Repeat("x", 2000))
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("ip", "netns", "exec", pod.Name, nginx, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort(pod.IP(), "8080"), time.Second)
-		if err == nil {
-			c.Close()
-			return pod
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx does not answer on %s:8080: %v\n%s", pod.IP(), err, log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	}`, pod.IP(), strings.Repeat("x", 2000)), net.JoinHostPort(pod.IP(), "8080"))
+	return pod
 }

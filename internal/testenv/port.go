@@ -6,8 +6,17 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
+
+// handedOut are the ports FreePort returned in this process: free when
+// picked but maybe not listened on yet, so a second pick must not return
+// one of them (two servers of one test were once given the same port).
+var handedOut struct {
+	sync.Mutex
+	ports map[int]bool
+}
 
 // FreePort returns a TCP port on host that nothing listens on, for a server
 // a test starts later. It is picked below the kernel's ephemeral range:
@@ -21,11 +30,23 @@ func FreePort(t testing.TB, host string) int {
 	const floor = 10000
 	for range 200 {
 		p := floor + rand.IntN(low-floor)
+		handedOut.Lock()
+		taken := handedOut.ports[p]
+		handedOut.Unlock()
+		if taken {
+			continue
+		}
 		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
 		if err != nil {
 			continue
 		}
 		ln.Close()
+		handedOut.Lock()
+		if handedOut.ports == nil {
+			handedOut.ports = map[int]bool{}
+		}
+		handedOut.ports[p] = true
+		handedOut.Unlock()
 		return p
 	}
 	t.Fatalf("no free port on %s between %d and %d", host, floor, low)
