@@ -13,9 +13,9 @@ func TestParseTLS(t *testing.T) {
 		err  string
 	}{
 		{"off", nil, ""},
-		{"on", []string{"openssl", "boringssl", "go"}, ""},
-		{"go", []string{"go"}, ""},
-		{"go, OpenSSL,go", []string{"openssl", "go"}, ""},
+		{"on", []string{"openssl", "boringssl"}, ""},
+		{"boringssl, OpenSSL,boringssl", []string{"openssl", "boringssl"}, ""},
+		{"go", nil, `"go" is not accepted`},
 		{"", nil, `"" is not accepted`},
 		{"openssl,", nil, "not accepted"},
 		{"gnutls", nil, `"gnutls" is not accepted`},
@@ -39,8 +39,8 @@ func TestTLSAnnotationSetsCaptureTLS(t *testing.T) {
 	if !ok || a.Setting != "capture.tls" {
 		t.Fatalf("podtap.io/tls = %+v, %v; want setting capture.tls", a, ok)
 	}
-	cfg, err := ApplySetting(DefaultSidecar(), a.Setting, "openssl,go")
-	if err != nil || cfg.Capture.TLS != "openssl,go" {
+	cfg, err := ApplySetting(DefaultSidecar(), a.Setting, "openssl,boringssl")
+	if err != nil || cfg.Capture.TLS != "openssl,boringssl" {
 		t.Fatalf("ApplySetting = %q, %v", cfg.Capture.TLS, err)
 	}
 	if _, err := ApplySetting(DefaultSidecar(), a.Setting, "rustls"); err == nil || !strings.Contains(err.Error(), "capture.tls") {

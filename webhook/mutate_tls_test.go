@@ -54,10 +54,10 @@ func TestTLSOffWinsInTheCheckedPod(t *testing.T) {
 // and the API server refuses shareProcessNamespace beside hostPID.
 func TestTLSWithHostPID(t *testing.T) {
 	cfg := config.DefaultWebhook()
-	pod := ownedPod(map[string]string{config.AnnotationTLS: "go"})
+	pod := ownedPod(map[string]string{config.AnnotationTLS: "openssl"})
 	pod.Spec.HostPID = true
 	res, err := Mutate(Input{Config: &cfg, Cluster: Cluster{NativeSidecars: true}, Namespace: shop(), Pod: pod})
-	if err != nil || res.Status.TLS != "go" || res.Pod.Spec.ShareProcessNamespace != nil {
+	if err != nil || res.Status.TLS != "openssl" || res.Pod.Spec.ShareProcessNamespace != nil {
 		t.Fatalf("status %+v, shareProcessNamespace %v, %v", res.Status, res.Pod.Spec.ShareProcessNamespace, err)
 	}
 	pod.Spec.HostPID, pod.Spec.ShareProcessNamespace = false, ptr.To(false)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf/btf"
@@ -33,9 +32,6 @@ func (s *Session) StartTLS(ctx context.Context) {
 		slog.Warn("tls capture is off: packets only", "reason", tlsOpenReason(err), "capture_tls", s.cfg.Capture.TLS,
 			"needs", "CAP_"+strings.Join(config.TLSCaptureCapabilities, ", CAP_")+", /sys/kernel/btf/vmlinux and a PID namespace shared with the application", "err", err)
 		return
-	}
-	if slices.Contains(libs, config.TLSLibraryGo) {
-		slog.Warn("tls capture cannot read Go crypto/tls in this version: Go programs' TLS is reported as not read", "reason", "unsupported_library", "library", config.TLSLibraryGo)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
