@@ -25,23 +25,11 @@ import (
 // pipeline's coverage: connections, pairs and drops per server, the gRPC
 // services by schema, and the sensitive types per endpoint.
 func TestReplayCoverage(t *testing.T) {
-	dir := t.TempDir()
-	schema, err := grpcdemo.NewSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := schema.DescriptorSet(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	protoset := filepath.Join(dir, "greeter.protoset")
-	if err := os.WriteFile(protoset, set, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	schema, protoset := greeterProtoset(t)
 	reqMsg, _ := proto.Marshal(schema.NewRequest("hi", 1, nil, "user@example.com"))
 	replyMsg, _ := proto.Marshal(schema.NewRequest("ok", 0, nil))
 
-	capPath := filepath.Join(dir, "coverage.pcap")
+	capPath := filepath.Join(t.TempDir(), "coverage.pcap")
 	f, err := os.Create(capPath)
 	if err != nil {
 		t.Fatal(err)

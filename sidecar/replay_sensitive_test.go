@@ -113,11 +113,11 @@ func grpcCall(t *testing.T, path string, req, reply []byte) (client, server []by
 	return cb.Bytes(), sb.Bytes()
 }
 
-// TestReplaySensitive replays a capture whose secrets sit in a query
-// string, headers, cookies, nested JSON and a gRPC message's fields: every
-// one comes out masked, and typed in "sensitive".
-func TestReplaySensitive(t *testing.T) {
-	dir := t.TempDir()
+// greeterProtoset writes the greeter's descriptor set to a file, for the
+// replays that decode gRPC from grpc.descriptor_sets (a capture file has
+// no server to ask by reflection).
+func greeterProtoset(t *testing.T) (*grpcdemo.Schema, string) {
+	t.Helper()
 	schema, err := grpcdemo.NewSchema()
 	if err != nil {
 		t.Fatal(err)
@@ -126,14 +126,22 @@ func TestReplaySensitive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	protoset := filepath.Join(dir, "greeter.protoset")
+	protoset := filepath.Join(t.TempDir(), "greeter.protoset")
 	if err := os.WriteFile(protoset, set, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return schema, protoset
+}
+
+// TestReplaySensitive replays a capture whose secrets sit in a query
+// string, headers, cookies, nested JSON and a gRPC message's fields: every
+// one comes out masked, and typed in "sensitive".
+func TestReplaySensitive(t *testing.T) {
+	schema, protoset := greeterProtoset(t)
 	reqMsg, _ := proto.Marshal(schema.NewRequest(replayJWT, 1, nil, "user@example.com", replayCard))
 	replyMsg, _ := proto.Marshal(schema.NewRequest("ok", 0, nil))
 
-	capPath := filepath.Join(dir, "sensitive.pcap")
+	capPath := filepath.Join(t.TempDir(), "sensitive.pcap")
 	f, err := os.Create(capPath)
 	if err != nil {
 		t.Fatal(err)

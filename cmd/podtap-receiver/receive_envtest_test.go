@@ -60,17 +60,7 @@ func TestReceiverNamesPodsFromAPIServer(t *testing.T) {
 	cfg.Kafka.Topic = topic
 	cfg.Kafka.Spool.Dir = t.TempDir()
 	cfg.Pairing.ResponseTimeout = 2 * time.Second
-	r, err := start(ctx, cfg, client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.run(ctx) }()
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), kgo.ConsumeTopics(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
+	r, done, consumer := runReceiver(t, ctx, cfg, client)
 
 	unknownBefore := testutil.ToFloat64(pods.Unnamed.WithLabelValues(pods.ReasonUnknownIP))
 	target := "127.0.0.1:" + strconv.Itoa(cfg.Capture.VXLAN.Port)
@@ -235,6 +225,24 @@ func freeUDPPort(t *testing.T) int {
 	}
 	t.Fatal("no free UDP port")
 	return 0
+}
+
+// runReceiver starts and returns the receiver with cfg until ctx ends (its result on
+// done) and a consumer of cfg's topic, closed when the test ends.
+func runReceiver(t *testing.T, ctx context.Context, cfg config.Sidecar, client kubernetes.Interface) (*receiver, chan error, *kgo.Client) {
+	t.Helper()
+	r, err := start(ctx, cfg, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.run(ctx) }()
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ConsumeTopics(cfg.Kafka.Topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(consumer.Close)
+	return r, done, consumer
 }
 
 // startAPIServer starts kube-apiserver and etcd (envtest) until the test

@@ -63,17 +63,7 @@ func TestReceiverWrkMirroredPodsFromAPIServer(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := start(ctx, cfg, client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.run(ctx) }()
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), kgo.ConsumeTopics(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
+	_, done, consumer := runReceiver(t, ctx, cfg, client)
 	drops := testutil.ToFloat64(metrics.KernelDrops)
 
 	base := fmt.Sprintf("http://%s:8080", pod.IP())
