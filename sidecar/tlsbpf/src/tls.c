@@ -141,6 +141,54 @@ static __always_inline int enter(struct pt_regs *ctx, __u8 dir, __u8 lib, int ex
 	return 0;
 }
 
+// emit puts the total bytes of one call at buf into the ring, in chunks.
+static __always_inline void emit(__u64 conn, __u64 buf, __u8 dir, __u8 lib, __u64 total, __u32 tgid)
+{
+	__u32 pid, tid;
+	if (ns_pid(&pid, &tid))
+		return;
+	struct sockinfo sock = {.fd = -1};
+	struct conn_key ck = {.conn = conn, .tgid = tgid};
+	struct sockinfo *known = bpf_map_lookup_elem(&conn_sock, &ck);
+	if (known)
+		sock = *known;
+	__u64 ts = bpf_ktime_get_ns();
+
+	for (int i = 0; i < MAX_CHUNKS; i++) {
+		__u64 off = (__u64)i * CHUNK;
+		if (off >= total)
+			return;
+		__u64 n = total - off;
+		if (n > CHUNK)
+			n = CHUNK;
+		struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (!e) {
+			lose(LOSS_RING_FULL);
+			return;
+		}
+		e->ts = ts;
+		e->conn = conn;
+		e->pid = pid;
+		e->tid = tid;
+		e->sock = sock;
+		e->dir = dir;
+		e->lib = lib;
+		e->total = total;
+		e->offset = off;
+		e->len = n;
+		__u32 len = n;
+		if (len > CHUNK)
+			len = CHUNK;
+		if (bpf_probe_read_user(e->data, len, (void *)(buf + off))) {
+			e->len = 0;
+			lose(LOSS_READ_FAULT);
+		}
+		bpf_ringbuf_submit(e, 0);
+	}
+	if (total > (__u64)MAX_CHUNKS * CHUNK)
+		lose(LOSS_TRUNCATED);
+}
+
 static __always_inline int leave(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -166,49 +214,7 @@ static __always_inline int leave(struct pt_regs *ctx)
 			return 0;
 		total = ret;
 	}
-	__u32 pid, tid;
-	if (ns_pid(&pid, &tid))
-		return 0;
-	struct sockinfo sock = {.fd = -1};
-	struct conn_key ck = {.conn = call.conn, .tgid = id >> 32};
-	struct sockinfo *known = bpf_map_lookup_elem(&conn_sock, &ck);
-	if (known)
-		sock = *known;
-	__u64 ts = bpf_ktime_get_ns();
-
-	for (int i = 0; i < MAX_CHUNKS; i++) {
-		__u64 off = (__u64)i * CHUNK;
-		if (off >= total)
-			return 0;
-		__u64 n = total - off;
-		if (n > CHUNK)
-			n = CHUNK;
-		struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-		if (!e) {
-			lose(LOSS_RING_FULL);
-			return 0;
-		}
-		e->ts = ts;
-		e->conn = call.conn;
-		e->pid = pid;
-		e->tid = tid;
-		e->sock = sock;
-		e->dir = call.dir;
-		e->lib = call.lib;
-		e->total = total;
-		e->offset = off;
-		e->len = n;
-		__u32 len = n;
-		if (len > CHUNK)
-			len = CHUNK;
-		if (bpf_probe_read_user(e->data, len, (void *)(call.buf + off))) {
-			e->len = 0;
-			lose(LOSS_READ_FAULT);
-		}
-		bpf_ringbuf_submit(e, 0);
-	}
-	if (total > (__u64)MAX_CHUNKS * CHUNK)
-		lose(LOSS_TRUNCATED);
+	emit(call.conn, call.buf, call.dir, call.lib, total, id >> 32);
 	return 0;
 }
 
@@ -291,5 +297,107 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	struct conn_key ck = {.conn = a->conn, .tgid = id >> 32};
 	bpf_map_update_elem(&conn_sock, &ck, &info, BPF_ANY);
+	return 0;
+}
+
+// Go's crypto/tls. Go has no stable C ABI: these follow ABIInternal on
+// amd64 (Go 1.17 on), where a method's receiver and arguments are passed
+// in rax, rbx, rcx, rdi, ..., its results come back in rax, rbx, ..., and
+// r14 holds the running goroutine (g). A goroutine blocked in Read may
+// resume on another thread, so a call in flight is keyed by its goroutine,
+// not its thread. Go moves stacks, which breaks uretprobes: user space puts
+// go_leave on every RET instruction of the functions instead.
+
+#define LIB_GO 3
+
+// Offsets in Go's runtime and standard library, the same from Go 1.17
+// through 1.26: a runtime itab is inter, _type, hash (padded to 8), then
+// fun[]; poll.FD is an fdMutex (state uint64, rsema and wsema uint32)
+// followed by Sysfd.
+#define GO_ITAB_FUN0 24
+#define GO_POLLFD_SYSFD 16
+
+struct go_key {
+	__u64 g;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+struct go_call {
+	__u64 conn; // the *tls.Conn
+	__u64 buf;
+	__u8 dir;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_key);
+	__type(value, struct go_call);
+} go_active SEC(".maps");
+
+// go_socket notes the TCP connection under the tls.Conn at conn. Its first
+// field is the net.Conn it encrypts, an interface (itab, data). Only when
+// that is a *net.TCPConn is data a pointer to a *netFD, whose poll.FD holds
+// the fd: any other conn (one wrapped by the application, a pipe) is left
+// unmapped rather than read with the wrong layout. The probe's cookie is
+// the link-time distance from the probed instruction to
+// net.(*TCPConn).Close, 0 when the binary has none; added to the probe's
+// address it gives that method's running address, PIE or not. net.Conn's
+// methods sorted by name start with Close, so fun[0] of the itab is it
+// exactly when the conn is a *net.TCPConn.
+static __always_inline void go_socket(struct pt_regs *ctx, __u64 conn, __u32 tgid)
+{
+	struct conn_key ck = {.conn = conn, .tgid = tgid};
+	struct sockinfo info = {};
+	__u64 delta = bpf_get_attach_cookie(ctx);
+	__u64 iface[2] = {};
+	__u64 fun0 = 0, netfd = 0;
+	__s64 sysfd = -1;
+	if (!delta || bpf_probe_read_user(iface, sizeof(iface), (void *)conn) || !iface[0] ||
+	    bpf_probe_read_user(&fun0, sizeof(fun0), (void *)(iface[0] + GO_ITAB_FUN0)) ||
+	    fun0 != PT_REGS_IP(ctx) + delta ||
+	    bpf_probe_read_user(&netfd, sizeof(netfd), (void *)iface[1]) || !netfd ||
+	    bpf_probe_read_user(&sysfd, sizeof(sysfd), (void *)(netfd + GO_POLLFD_SYSFD)) ||
+	    sysfd < 0 || sysfd > 0x7fffffff || tcp_socket((__s32)sysfd, &info)) {
+		// The garbage collector reuses a freed tls.Conn's address: what
+		// an earlier conn there was mapped to must not carry over.
+		bpf_map_delete_elem(&conn_sock, &ck);
+		return;
+	}
+	bpf_map_update_elem(&conn_sock, &ck, &info, BPF_ANY);
+}
+
+static __always_inline int go_enter(struct pt_regs *ctx, __u8 dir)
+{
+	__u32 pid, tid;
+	if (ns_pid(&pid, &tid))
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct go_key k = {.g = ctx->r14, .tgid = tgid};
+	struct go_call c = {.conn = ctx->rax, .buf = ctx->rbx, .dir = dir};
+	bpf_map_update_elem(&go_active, &k, &c, BPF_ANY);
+	go_socket(ctx, c.conn, tgid);
+	return 0;
+}
+
+// On crypto/tls.(*Conn).Write and Read, func (c *Conn) X(b []byte) (int, error).
+SEC("uprobe") int go_write_enter(struct pt_regs *ctx) { return go_enter(ctx, DIR_WRITE); }
+SEC("uprobe") int go_read_enter(struct pt_regs *ctx) { return go_enter(ctx, DIR_READ); }
+
+// On every RET of those functions: rax is the byte count returned.
+SEC("uprobe") int go_leave(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct go_key k = {.g = ctx->r14, .tgid = tgid};
+	struct go_call *c = bpf_map_lookup_elem(&go_active, &k);
+	if (!c)
+		return 0;
+	struct go_call call = *c;
+	bpf_map_delete_elem(&go_active, &k);
+	__s64 n = ctx->rax;
+	if (n <= 0)
+		return 0;
+	emit(call.conn, call.buf, call.dir, LIB_GO, n, tgid);
 	return 0;
 }
