@@ -31,9 +31,10 @@ import (
 )
 
 // TestTLSGoCryptoTLS serves the same JSON API from a Go program over
-// crypto/tls and over plaintext, twice: built as it is and started before
-// the sidecar, and built with -ldflags='-s -w' (no symbol table, found by
-// the pclntab) and started after it. Go clients send the same requests
+// crypto/tls and over plaintext, three times: built as it is and started
+// before the sidecar; built with -ldflags='-s -w' (no symbol table, found
+// by the pclntab) and as a PIE (loaded at a random address), both started
+// after it. Go clients send the same requests
 // over TLS with HTTP/1.1 and with h2, and over plaintext HTTP/1.1 that
 // packet capture reads; each TLS run must give the pairs of the plaintext
 // run, marked tls.library go, with no TLS connection counted as not read.
@@ -44,9 +45,10 @@ func TestTLSGoCryptoTLS(t *testing.T) {
 		testenv.RequireTool(t, tool)
 	}
 	dir := t.TempDir()
-	bin := map[string]string{"normal": filepath.Join(dir, "gotls"), "stripped": filepath.Join(dir, "gotls-stripped")}
+	bin := map[string]string{"normal": filepath.Join(dir, "gotls"), "stripped": filepath.Join(dir, "gotls-stripped"), "pie": filepath.Join(dir, "gotls-pie")}
 	buildGoTLS(t, bin["normal"])
 	buildGoTLS(t, bin["stripped"], "-ldflags=-s -w")
+	buildGoTLS(t, bin["pie"], "-buildmode=pie")
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +68,7 @@ func TestTLSGoCryptoTLS(t *testing.T) {
 	servers := map[string]*server{
 		"normal":   {bin: bin["normal"], tlsPort: 9443, plainPt: 8080, unix: filepath.Join(dir, "tls.sock")},
 		"stripped": {bin: bin["stripped"], tlsPort: 9444, plainPt: 8081},
+		"pie":      {bin: bin["pie"], tlsPort: 9445, plainPt: 8082},
 	}
 	start := func(s *server) {
 		args := []string{"serve", "-tls", net.JoinHostPort(ip, strconv.Itoa(s.tlsPort)), "-plain", net.JoinHostPort(ip, strconv.Itoa(s.plainPt)), "-cert", cert, "-key", key}
@@ -79,7 +82,7 @@ func TestTLSGoCryptoTLS(t *testing.T) {
 	start(servers["normal"])
 
 	cfg := config.DefaultSidecar()
-	cfg.Capture.Ports = []int{8080, 8081, 9443, 9444}
+	cfg.Capture.Ports = []int{8080, 8081, 8082, 9443, 9444, 9445}
 	cfg.Capture.TLS = config.TLSLibraryGo
 	cfg.Flow.IdleTimeout = time.Second
 	out := &collector{}
@@ -109,6 +112,7 @@ func TestTLSGoCryptoTLS(t *testing.T) {
 
 	// Started after the sidecar: found by a rescan.
 	start(servers["stripped"])
+	start(servers["pie"])
 	for name, s := range servers {
 		probed := fmt.Sprintf(`"msg":"tls capture probing","library":"go","pid":%d,`, s.pid)
 		deadline := time.Now().Add(10 * time.Second)
@@ -173,7 +177,7 @@ func TestTLSGoCryptoTLS(t *testing.T) {
 		if rec.Server.IP != ip {
 			continue
 		}
-		tlsPort := rec.Server.Port == 9443 || rec.Server.Port == 9444
+		tlsPort := rec.Server.Port >= 9443 && rec.Server.Port <= 9445
 		if tlsPort != (rec.TLS != nil && rec.TLS.Library == config.TLSLibraryGo) {
 			t.Errorf("record on port %d with tls %+v", rec.Server.Port, rec.TLS)
 		}
