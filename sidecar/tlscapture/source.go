@@ -1,9 +1,10 @@
 // Package tlscapture is the capture source of TLS plaintext: it finds the
 // application's processes and their TLS libraries under /proc (a PID
 // namespace shared with the application), puts eBPF uprobes on them
-// (sidecar/tlsbpf), maps each SSL object to its TCP connection through its
-// socket fd, and hands each connection's two plaintext directions, already
-// in order, to a parse stream, the way flow hands reassembled bytes.
+// (sidecar/tlsbpf), maps each SSL object (or Go tls.Conn) to its TCP
+// connection through its socket fd, and hands each connection's two
+// plaintext directions, already in order, to a parse stream, the way flow
+// hands reassembled bytes.
 package tlscapture
 
 import (

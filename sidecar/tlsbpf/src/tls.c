@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
-// Uprobes on the application's TLS library: each SSL_read/SSL_write that
-// moved bytes becomes ring-buffer events carrying its plaintext. The socket
-// of an SSL object is learned from the read/write syscalls the library
-// makes while inside those calls (a raw tracepoint, since the kernel has no
-// kprobes), so no struct offsets of OpenSSL are assumed. Its TCP 4-tuple is
-// read from the kernel's socket right there, while the fd is certainly
-// open: looking it up later from user space lost connections that closed
-// first.
+// Uprobes on the application's TLS library: each SSL_read/SSL_write (or Go
+// crypto/tls.(*Conn).Read/Write) that moved bytes becomes ring-buffer
+// events carrying its plaintext. The socket of an SSL object is learned
+// from the read/write syscalls the library makes while inside those calls
+// (a raw tracepoint, since the kernel has no kprobes), so no struct offsets
+// of OpenSSL are assumed; Go's is read from the tls.Conn itself (see
+// go_socket). Its TCP 4-tuple is read from the kernel's socket right there,
+// while the fd is certainly open: looking it up later from user space lost
+// connections that closed first.
 #include <linux/bpf.h>
 #include <linux/ptrace.h>
 #include <bpf/bpf_helpers.h>
