@@ -81,47 +81,12 @@ func TestTLSGoCryptoTLS(t *testing.T) {
 	}
 	start(servers["normal"])
 
-	cfg := config.DefaultSidecar()
-	cfg.Capture.Ports = []int{8080, 8081, 8082, 9443, 9444, 9445}
-	cfg.Capture.TLS = config.TLSLibraryGo
-	cfg.Flow.IdleTimeout = time.Second
-	out := &collector{}
-	p, err := sidecar.New(cfg, out, sidecar.Where{PodIPs: []netip.Addr{netip.MustParseAddr(ip)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pkts capture.Source
-	if err := pod.Do(func() (err error) { pkts, err = capture.OpenLive("eth0", cfg.Capture); return err }); err != nil {
-		t.Fatal(err)
-	}
-	defer pkts.Close()
-	logs := &lockedBuffer{}
-	src, err := tlscapture.Open(tlscapture.Options{Libraries: []string{config.TLSLibraryGo}, Rescan: 200 * time.Millisecond,
-		IdleTimeout: time.Second, Log: slog.New(slog.NewJSONHandler(logs, nil))})
-	if err != nil {
-		if testenv.OnCI() {
-			t.Fatal(err)
-		}
-		t.Skipf("SKIPPED, NOT RUN: TLS capture unavailable: %v", err)
-	}
-	defer src.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 2)
-	go func() { done <- p.Run(ctx, pkts) }()
-	go func() { done <- p.RunTLS(ctx, src) }()
-
+	gc := startGoCapture(t, pod, 8080, 8081, 8082, 9443, 9444, 9445)
 	// Started after the sidecar: found by a rescan.
 	start(servers["stripped"])
 	start(servers["pie"])
 	for name, s := range servers {
-		probed := fmt.Sprintf(`"msg":"tls capture probing","library":"go","pid":%d,`, s.pid)
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(logs.String(), probed) && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
-		if !strings.Contains(logs.String(), probed) {
-			t.Fatalf("the %s Go server (pid %d) was never probed:\n%s", name, s.pid, logs.String())
-		}
+		gc.waitProbed(t, name, s.pid)
 	}
 	unmapped := func() float64 {
 		return testutil.ToFloat64(metrics.TLSEventsLost.WithLabelValues(metrics.TLSLostUnmapped))
@@ -143,18 +108,12 @@ func TestTLSGoCryptoTLS(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(1500 * time.Millisecond)
-	cancel()
-	for range 2 {
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-	}
-	p.Close()
+	records := gc.finish(t)
 
 	// Other Go programs on this machine are probed too; only the pod's
 	// servers count.
 	got := map[int]map[string][]string{}
-	for _, r := range out.records {
+	for _, r := range records {
 		var rec struct {
 			Protocol string
 			Server   struct {
@@ -208,6 +167,80 @@ func TestTLSGoCryptoTLS(t *testing.T) {
 	if d := unmapped() - unmappedBefore; d < 1 {
 		t.Errorf("unmapped +%v, want the Unix socket's TLS counted", d)
 	}
+}
+
+// goCapture is the sidecar of the Go TLS tests: packet capture on the
+// pod's eth0 and TLS capture of Go programs, into one pipeline.
+type goCapture struct {
+	out    *collector
+	logs   *lockedBuffer
+	p      *sidecar.Pipeline
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startGoCapture starts capture of ports on pod, with capture.tls go and
+// flow.idle_timeout 1s.
+func startGoCapture(t *testing.T, pod *netns.Pod, ports ...int) *goCapture {
+	t.Helper()
+	cfg := config.DefaultSidecar()
+	cfg.Capture.Ports = ports
+	cfg.Capture.TLS = config.TLSLibraryGo
+	cfg.Flow.IdleTimeout = time.Second
+	gc := &goCapture{out: &collector{}, logs: &lockedBuffer{}, done: make(chan error, 2)}
+	var err error
+	gc.p, err = sidecar.New(cfg, gc.out, sidecar.Where{PodIPs: []netip.Addr{netip.MustParseAddr(pod.IP())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkts capture.Source
+	if err := pod.Do(func() (err error) { pkts, err = capture.OpenLive("eth0", cfg.Capture); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pkts.Close() })
+	src, err := tlscapture.Open(tlscapture.Options{Libraries: []string{config.TLSLibraryGo}, Rescan: 200 * time.Millisecond,
+		IdleTimeout: time.Second, Log: slog.New(slog.NewJSONHandler(gc.logs, nil))})
+	if err != nil {
+		if testenv.OnCI() {
+			t.Fatal(err)
+		}
+		t.Skipf("SKIPPED, NOT RUN: TLS capture unavailable: %v", err)
+	}
+	t.Cleanup(src.Close)
+	var ctx context.Context
+	ctx, gc.cancel = context.WithCancel(context.Background())
+	go func() { gc.done <- gc.p.Run(ctx, pkts) }()
+	go func() { gc.done <- gc.p.RunTLS(ctx, src) }()
+	return gc
+}
+
+// waitProbed waits for TLS capture to probe the process pid.
+func (gc *goCapture) waitProbed(t *testing.T, name string, pid int) {
+	t.Helper()
+	probed := fmt.Sprintf(`"msg":"tls capture probing","library":"go","pid":%d,`, pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(gc.logs.String(), probed) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(gc.logs.String(), probed) {
+		t.Fatalf("the %s Go server (pid %d) was never probed:\n%s", name, pid, gc.logs.String())
+	}
+}
+
+// finish stops both sources, which ends every connection, and returns the
+// records.
+func (gc *goCapture) finish(t *testing.T) [][]byte {
+	t.Helper()
+	gc.cancel()
+	for range 2 {
+		if err := <-gc.done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	gc.p.Close()
+	gc.out.mu.Lock()
+	defer gc.out.mu.Unlock()
+	return gc.out.records
 }
 
 // matched counts the pairs of got that want has, as a multiset.
