@@ -114,7 +114,7 @@ func inspectGo(path string) (*goTLS, error) {
 			return nil, fmt.Errorf("%s: %w", fn.name, err)
 		}
 		if hasTCP {
-			fn.out.tcpCookie = closeAt - start
+			fn.out.tcpCookie = closeAt - fn.out.addr
 		}
 	}
 	return g, nil

@@ -7,6 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,8 +19,9 @@ import (
 // TestInspectGoStripped builds the tests' Go TLS program as it is, with
 // -ldflags='-s -w' and through strip, and wants the same entries, RETs and
 // TCP cookies from the pclntab of the stripped ones as from the symbol
-// table; every RET offset must hold a RET opcode, and a binary that is not
-// Go, or Go without crypto/tls, is not taken for one.
+// table, the RETs being those Go's own disassembler (go tool objdump)
+// finds; a binary that is not Go, or Go without crypto/tls, is not taken
+// for one.
 func TestInspectGoStripped(t *testing.T) {
 	testenv.RequireTool(t, "go")
 	strip := testenv.RequireTool(t, "strip")
@@ -40,14 +44,16 @@ func TestInspectGoStripped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, fn := range []goFunc{want.write, want.read} {
-		if len(fn.rets) == 0 || fn.tcpCookie == 0 {
-			t.Errorf("%+v: want RETs and a TCP cookie", fn)
+	for name, fn := range map[string]goFunc{goWrite: want.write, goRead: want.read} {
+		if fn.tcpCookie == 0 {
+			t.Errorf("%s: no TCP cookie", name)
 		}
+		var got []uint64
 		for _, off := range fn.rets {
-			if op := byteAt(t, normal, off); op != 0xc3 {
-				t.Errorf("RET offset %#x holds %#x, not a RET", off, op)
-			}
+			got = append(got, fn.addr+off-fn.entry)
+		}
+		if objdump := objdumpRETs(t, normal, name); !reflect.DeepEqual(got, objdump) {
+			t.Errorf("%s: RETs at %#x, go tool objdump finds %#x", name, got, objdump)
 		}
 	}
 	// The same source built twice links to the same addresses; strip
@@ -90,16 +96,27 @@ func goBuild(t *testing.T, out, pkg string, flags ...string) {
 	}
 }
 
-func byteAt(t *testing.T, path string, off uint64) byte {
+// objdumpRETs lists the addresses of the RET instructions of function fn
+// in bin, as go tool objdump disassembles it.
+func objdumpRETs(t *testing.T, bin, fn string) []uint64 {
 	t.Helper()
-	f, err := os.Open(path)
+	out, err := exec.Command("go", "tool", "objdump", "-s", "^"+regexp.QuoteMeta(fn)+"$", bin).Output()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("go tool objdump: %v", err)
 	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, int64(off)); err != nil {
-		t.Fatal(err)
+	var rets []uint64
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 4 && f[3] == "RET" {
+			a, err := strconv.ParseUint(strings.TrimPrefix(f[1], "0x"), 16, 64)
+			if err != nil {
+				t.Fatalf("objdump line %q: %v", line, err)
+			}
+			rets = append(rets, a)
+		}
 	}
-	return b[0]
+	if len(rets) == 0 {
+		t.Fatalf("go tool objdump found no RET in %s:\n%s", fn, out)
+	}
+	return rets
 }
