@@ -34,12 +34,13 @@ import (
 // crypto/tls and over plaintext, three times: built as it is and started
 // before the sidecar; built with -ldflags='-s -w' (no symbol table, found
 // by the pclntab) and as a PIE (loaded at a random address), both started
-// after it. Go clients send the same requests
-// over TLS with HTTP/1.1 and with h2, and over plaintext HTTP/1.1 that
-// packet capture reads; each TLS run must give the pairs of the plaintext
-// run, marked tls.library go, with no TLS connection counted as not read.
-// TLS over a Unix socket (a tls.Conn whose conn is not TCP) must give no
-// pair and count as unmapped.
+// after it. Go clients, which TLS capture does not see, send the same
+// requests over TLS with HTTP/1.1 and with h2, and over plaintext HTTP/1.1
+// that packet capture reads; then the stripped program is the client, of
+// a server TLS capture does not see. Each TLS run must give the pairs of
+// the plaintext run, marked tls.library go, with no TLS connection counted
+// as not read. TLS over a Unix socket (a tls.Conn whose conn is not TCP)
+// must give no pair and count as unmapped.
 func TestTLSGoCryptoTLS(t *testing.T) {
 	for _, tool := range []string{"go", "openssl", "unshare", "ip"} {
 		testenv.RequireTool(t, tool)
@@ -81,7 +82,7 @@ func TestTLSGoCryptoTLS(t *testing.T) {
 	}
 	start(servers["normal"])
 
-	gc := startGoCapture(t, pod, 8080, 8081, 8082, 9443, 9444, 9445)
+	gc := startGoCapture(t, pod, 8080, 8081, 8082, 8083, 9443, 9444, 9445, 9446)
 	// Started after the sidecar: found by a rescan.
 	start(servers["stripped"])
 	start(servers["pie"])
@@ -101,6 +102,19 @@ func TestTLSGoCryptoTLS(t *testing.T) {
 		callApart(t, s.bin, "-base", "http://"+net.JoinHostPort(ip, strconv.Itoa(s.plainPt)), "-proto", "http/1.1")
 	}
 	callApart(t, bin["normal"], "-base", "https://orders.internal", "-unix", servers["normal"].unix, "-n", "1")
+
+	// The application as a client: the stripped program calls a server
+	// that TLS capture does not see (in a PID namespace of its own). Its
+	// file is probed already, and uprobes belong to the file: the new
+	// process is read from its first call, however short it lives.
+	outbound := &server{bin: bin["normal"], tlsPort: 9446, plainPt: 8083}
+	startApart(t, pod, outbound.bin, "serve", "-tls", net.JoinHostPort(ip, "9446"), "-plain", net.JoinHostPort(ip, "8083"), "-cert", cert, "-key", key)
+	waitListening(t, net.JoinHostPort(ip, "9446"))
+	for _, proto := range []string{"http/1.1", "h2"} {
+		callProbed(t, bin["stripped"], "-base", "https://"+net.JoinHostPort(ip, "9446"), "-proto", proto)
+	}
+	callApart(t, bin["normal"], "-base", "http://"+net.JoinHostPort(ip, "8083"), "-proto", "http/1.1")
+	servers["stripped, as the client"] = outbound
 	// Connections end at flow.idle_timeout (1s) in both sources; the
 	// held plaintext of the Unix socket's is counted as unmapped then.
 	deadline := time.Now().Add(5 * time.Second)
@@ -136,7 +150,7 @@ func TestTLSGoCryptoTLS(t *testing.T) {
 		if rec.Server.IP != ip {
 			continue
 		}
-		tlsPort := rec.Server.Port >= 9443 && rec.Server.Port <= 9445
+		tlsPort := rec.Server.Port >= 9443 && rec.Server.Port <= 9446
 		if tlsPort != (rec.TLS != nil && rec.TLS.Library == config.TLSLibraryGo) {
 			t.Errorf("record on port %d with tls %+v", rec.Server.Port, rec.TLS)
 		}
@@ -158,7 +172,7 @@ func TestTLSGoCryptoTLS(t *testing.T) {
 			if !slices.Equal(overTLS, plain) {
 				t.Errorf("%s over TLS, %s: pairs\n%s\nwant those of the plaintext run\n%s", name, proto, strings.Join(overTLS, "\n"), strings.Join(plain, "\n"))
 			}
-			t.Logf("%s Go server, %s over TLS: %d of %d pairs matched", name, proto, matched(overTLS, plain), len(plain))
+			t.Logf("Go %s, %s over TLS: %d of %d pairs matched", name, proto, matched(overTLS, plain), len(plain))
 		}
 	}
 	if d := notRead() - notReadBefore; d != 0 {
@@ -279,6 +293,27 @@ func startInPod(t *testing.T, pod *netns.Pod, bin string, args ...string) int {
 	}
 	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _, _ = cmd.Process.Wait() })
 	return cmd.Process.Pid
+}
+
+// startApart runs bin in pod's network namespace and a PID namespace of
+// its own, which TLS capture does not see, until the test ends.
+func startApart(t *testing.T, pod *netns.Pod, bin string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("unshare", append([]string{"--pid", "--fork", "--kill-child", "ip", "netns", "exec", pod.Name, bin}, args...)...)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _, _ = cmd.Process.Wait() })
+}
+
+// callProbed runs gotls call where TLS capture sees it.
+func callProbed(t *testing.T, bin string, args ...string) {
+	t.Helper()
+	if b, err := exec.Command(bin, append([]string{"call"}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("gotls call %v: %v\n%s", args, err, b)
+	}
 }
 
 // callApart runs gotls call in a PID namespace of its own: the sidecar

@@ -46,19 +46,17 @@ type TLSEvent struct {
 	Data   [16384]uint8
 }
 
-type TLSGoCall struct {
-	_    structs.HostLayout
-	Conn uint64
-	Buf  uint64
-	Dir  uint8
-	_    [7]byte
-}
-
 type TLSGoKey struct {
 	_    structs.HostLayout
 	G    uint64
 	Tgid uint32
 	Pad  uint32
+}
+
+type TLSGoRead struct {
+	_    structs.HostLayout
+	Conn uint64
+	Buf  uint64
 }
 
 type TLSSockinfo struct {

@@ -23,12 +23,16 @@ const (
 // in registers (ABIInternal), as tls.c reads them.
 const goMinVersion = "go1.17"
 
-// goFunc is one probed function: where its entry and its RET instructions
-// are, as file offsets (what uprobes attach to), and the link-time address
-// of its entry.
+// goFunc is one probed function, its places as file offsets (what uprobes
+// attach to) and link-time addresses.
 type goFunc struct {
-	entry     uint64
-	addr      uint64
+	entry uint64 // the function's first instruction
+	addr  uint64 // its address
+	// probe is the entry probe's place: just past the stack check, which a
+	// call that grows its stack runs twice (morestack jumps back to the
+	// entry).
+	probe     uint64
+	probeAddr uint64
 	rets      []uint64
 	tcpCookie uint64 // tls.c's go_socket cookie for the entry probe
 }
@@ -114,7 +118,7 @@ func inspectGo(path string) (*goTLS, error) {
 			return nil, fmt.Errorf("%s: %w", fn.name, err)
 		}
 		if hasTCP {
-			fn.out.tcpCookie = closeAt - fn.out.addr
+			fn.out.tcpCookie = closeAt - fn.out.probeAddr
 		}
 	}
 	return g, nil
@@ -164,7 +168,8 @@ func goFunctions(f *elf.File) (goFuncs, error) {
 }
 
 // locate disassembles the function at [start, end) and returns the file
-// offsets of its entry and of every RET in it.
+// offsets of its entry, of the instruction past its stack check and of
+// every RET in it.
 func locate(f *elf.File, start, end uint64) (goFunc, error) {
 	if end <= start || end-start > 1<<20 {
 		return goFunc{}, fmt.Errorf("implausible bounds %#x-%#x", start, end)
@@ -179,22 +184,50 @@ func locate(f *elf.File, start, end uint64) (goFunc, error) {
 	}
 	toFile := func(addr uint64) uint64 { return addr - prog.Vaddr + prog.Off }
 	fn := goFunc{entry: toFile(start), addr: start}
-	for pc := 0; pc < len(code); {
+	// Go's prologue compares the stack pointer with g.stackguard0 (16 off
+	// r14, g) and branches to morestack, then sets up the frame.
+	var checked, jumped bool
+	for pc, i := 0, 0; pc < len(code); i++ {
 		inst, err := x86asm.Decode(code[pc:], 64)
 		if err != nil {
 			// A RET missed behind undecodable bytes would leave calls in
 			// flight: refuse the function rather than guess.
 			return goFunc{}, fmt.Errorf("cannot disassemble at %#x: %w", start+uint64(pc), err)
 		}
-		if inst.Op == x86asm.RET {
+		switch {
+		case inst.Op == x86asm.RET:
 			fn.rets = append(fn.rets, toFile(start+uint64(pc)))
+		case i < 6 && fn.probeAddr == 0 && !checked && readsStackGuard(inst):
+			checked = true
+		case i < 6 && fn.probeAddr == 0 && checked && (inst.Op == x86asm.JBE || inst.Op == x86asm.JB):
+			jumped = true
+		case i < 6 && fn.probeAddr == 0 && jumped && inst.Op == x86asm.PUSH && inst.Args[0] == x86asm.RBP:
+			fn.probeAddr = start + uint64(pc)
+			fn.probe = toFile(fn.probeAddr)
 		}
 		pc += inst.Len
 	}
-	if len(fn.rets) == 0 {
+	switch {
+	case fn.probeAddr == 0:
+		return goFunc{}, errors.New("no stack check and frame set-up where Go puts them")
+	case len(fn.rets) == 0:
 		return goFunc{}, errors.New("no RET instruction")
 	}
 	return fn, nil
+}
+
+// readsStackGuard reports whether inst compares with 16(R14), g's
+// stackguard0.
+func readsStackGuard(inst x86asm.Inst) bool {
+	if inst.Op != x86asm.CMP {
+		return false
+	}
+	for _, a := range inst.Args {
+		if m, ok := a.(x86asm.Mem); ok && m.Base == x86asm.R14 && m.Disp == 16 {
+			return true
+		}
+	}
+	return false
 }
 
 // segmentOf is the loadable, executable segment holding addr.

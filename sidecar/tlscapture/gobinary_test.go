@@ -20,8 +20,8 @@ import (
 // -ldflags='-s -w' and through strip, and wants the same entries, RETs and
 // TCP cookies from the pclntab of the stripped ones as from the symbol
 // table, the RETs being those Go's own disassembler (go tool objdump)
-// finds; a binary that is not Go, or Go without crypto/tls, is not taken
-// for one.
+// finds and the entry probes past the stack check; a binary that is not
+// Go, or Go without crypto/tls, is not taken for one.
 func TestInspectGoStripped(t *testing.T) {
 	testenv.RequireTool(t, "go")
 	strip := testenv.RequireTool(t, "strip")
@@ -52,8 +52,13 @@ func TestInspectGoStripped(t *testing.T) {
 		for _, off := range fn.rets {
 			got = append(got, fn.addr+off-fn.entry)
 		}
-		if objdump := objdumpRETs(t, normal, name); !reflect.DeepEqual(got, objdump) {
-			t.Errorf("%s: RETs at %#x, go tool objdump finds %#x", name, got, objdump)
+		rets, asm := objdump(t, normal, name)
+		if !reflect.DeepEqual(got, rets) {
+			t.Errorf("%s: RETs at %#x, go tool objdump finds %#x", name, got, rets)
+		}
+		// Past CMPQ ..., 0x10(R14) and JBE to morestack.
+		if fn.probeAddr <= fn.addr || fn.probeAddr-fn.addr > 16 || asm[fn.probeAddr] != "PUSHQ BP" || fn.probe-fn.entry != fn.probeAddr-fn.addr {
+			t.Errorf("%s: entry probe at %#x (%q), want the frame set-up after the stack check", name, fn.probeAddr, asm[fn.probeAddr])
 		}
 	}
 	// The same source built twice links to the same addresses; strip
@@ -96,27 +101,34 @@ func goBuild(t *testing.T, out, pkg string, flags ...string) {
 	}
 }
 
-// objdumpRETs lists the addresses of the RET instructions of function fn
-// in bin, as go tool objdump disassembles it.
-func objdumpRETs(t *testing.T, bin, fn string) []uint64 {
+// objdump disassembles function fn of bin with go tool objdump: the
+// addresses of its RET instructions, and every instruction by address.
+func objdump(t *testing.T, bin, fn string) ([]uint64, map[uint64]string) {
 	t.Helper()
 	out, err := exec.Command("go", "tool", "objdump", "-s", "^"+regexp.QuoteMeta(fn)+"$", bin).Output()
 	if err != nil {
 		t.Fatalf("go tool objdump: %v", err)
 	}
 	var rets []uint64
+	asm := map[uint64]string{}
 	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 4 && f[3] == "RET" {
-			a, err := strconv.ParseUint(strings.TrimPrefix(f[1], "0x"), 16, 64)
-			if err != nil {
-				t.Fatalf("objdump line %q: %v", line, err)
-			}
+		// file:line, address, encoding, instruction.
+		f := strings.Split(strings.TrimSpace(line), "\t\t")
+		if len(f) < 4 {
+			continue
+		}
+		a, err := strconv.ParseUint(strings.TrimPrefix(f[1], "0x"), 16, 64)
+		if err != nil {
+			t.Fatalf("objdump line %q: %v", line, err)
+		}
+		inst := strings.TrimSpace(strings.Join(f[3:], " "))
+		asm[a] = inst
+		if inst == "RET" {
 			rets = append(rets, a)
 		}
 	}
 	if len(rets) == 0 {
 		t.Fatalf("go tool objdump found no RET in %s:\n%s", fn, out)
 	}
-	return rets
+	return rets, asm
 }

@@ -141,35 +141,31 @@ func (p *probes) attachSymbol(ex *link.Executable, sym string, enter *ebpf.Progr
 	return in, out, nil
 }
 
-// attachGo puts go_*_enter on the entries of crypto/tls.(*Conn).Write and
-// Read and go_leave on each of their RET instructions, all by file offset,
-// which the symbol table and the pclntab give alike.
+// attachGo puts go_write_enter and go_read_enter on crypto/tls.(*Conn).Write
+// and Read, past their stack checks, and go_leave on each RET of Read, all
+// by file offset, which the symbol table and the pclntab give alike.
 func (p *probes) attachGo(ex *link.Executable, path string) error {
 	g, err := inspectGo(path)
 	if err != nil {
 		return err
 	}
 	var added []link.Link
-	fail := func(err error) error {
-		for _, l := range added {
-			l.Close()
-		}
-		return fmt.Errorf("uprobe in %s: %w", path, err)
-	}
-	for _, fn := range []struct {
-		f     goFunc
-		enter *ebpf.Program
-	}{{g.write, p.objs.GoWriteEnter}, {g.read, p.objs.GoReadEnter}} {
-		in, err := p.attachAt(ex, []uint64{fn.f.entry}, []uint64{fn.f.tcpCookie}, fn.enter)
+	for _, a := range []struct {
+		offsets, cookies []uint64
+		prog             *ebpf.Program
+	}{
+		{[]uint64{g.write.probe}, []uint64{g.write.tcpCookie}, p.objs.GoWriteEnter},
+		{[]uint64{g.read.probe}, []uint64{g.read.tcpCookie}, p.objs.GoReadEnter},
+		{g.read.rets, nil, p.objs.GoLeave},
+	} {
+		links, err := p.attachAt(ex, a.offsets, a.cookies, a.prog)
 		if err != nil {
-			return fail(err)
+			for _, l := range added {
+				l.Close()
+			}
+			return fmt.Errorf("uprobe in %s: %w", path, err)
 		}
-		added = append(added, in...)
-		out, err := p.attachAt(ex, fn.f.rets, nil, p.objs.GoLeave)
-		if err != nil {
-			return fail(err)
-		}
-		added = append(added, out...)
+		added = append(added, links...)
 	}
 	p.links = append(p.links, added...)
 	return nil

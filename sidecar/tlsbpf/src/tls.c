@@ -304,10 +304,19 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 // Go's crypto/tls. Go has no stable C ABI: these follow ABIInternal on
 // amd64 (Go 1.17 on), where a method's receiver and arguments are passed
 // in rax, rbx, rcx, rdi, ..., its results come back in rax, rbx, ..., and
-// r14 holds the running goroutine (g). A goroutine blocked in Read may
-// resume on another thread, so a call in flight is keyed by its goroutine,
-// not its thread. Go moves stacks, which breaks uretprobes: user space puts
-// go_leave on every RET instruction of the functions instead.
+// r14 holds the running goroutine (g). User space puts the entry probes
+// just past the functions' stack check, which a call that grows its stack
+// runs twice.
+//
+// A Write is emitted at its entry, all of b: at its RET the peer may have
+// answered already and another goroutine read the answer, which would then
+// come first (a client's response before its request). Go's Write writes
+// all of b or breaks the connection for good.
+//
+// A Read is emitted at its RET: Go moves stacks, which breaks uretprobes,
+// so go_leave sits on every RET instruction of the function. A goroutine
+// blocked in Read may resume on another thread, so the call in flight is
+// keyed by its goroutine, not its thread.
 
 #define LIB_GO 3
 
@@ -324,17 +333,16 @@ struct go_key {
 	__u32 _pad;
 };
 
-struct go_call {
+struct go_read {
 	__u64 conn; // the *tls.Conn
 	__u64 buf;
-	__u8 dir;
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct go_key);
-	__type(value, struct go_call);
+	__type(value, struct go_read);
 } go_active SEC(".maps");
 
 // go_socket notes the TCP connection under the tls.Conn at conn. Its first
@@ -369,36 +377,49 @@ static __always_inline void go_socket(struct pt_regs *ctx, __u64 conn, __u32 tgi
 	bpf_map_update_elem(&conn_sock, &ck, &info, BPF_ANY);
 }
 
-static __always_inline int go_enter(struct pt_regs *ctx, __u8 dir)
+// On crypto/tls.(*Conn).Write, func (c *Conn) Write(b []byte) (int, error):
+// c in rax, b's pointer and length in rbx and rcx.
+SEC("uprobe") int go_write_enter(struct pt_regs *ctx)
+{
+	__u32 pid, tid;
+	if (ns_pid(&pid, &tid))
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 conn = ctx->rax;
+	go_socket(ctx, conn, tgid);
+	__s64 n = ctx->rcx;
+	if (n > 0)
+		emit(conn, ctx->rbx, DIR_WRITE, LIB_GO, n, tgid);
+	return 0;
+}
+
+// On crypto/tls.(*Conn).Read, the same signature.
+SEC("uprobe") int go_read_enter(struct pt_regs *ctx)
 {
 	__u32 pid, tid;
 	if (ns_pid(&pid, &tid))
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct go_key k = {.g = ctx->r14, .tgid = tgid};
-	struct go_call c = {.conn = ctx->rax, .buf = ctx->rbx, .dir = dir};
-	bpf_map_update_elem(&go_active, &k, &c, BPF_ANY);
-	go_socket(ctx, c.conn, tgid);
+	struct go_read r = {.conn = ctx->rax, .buf = ctx->rbx};
+	bpf_map_update_elem(&go_active, &k, &r, BPF_ANY);
+	go_socket(ctx, r.conn, tgid);
 	return 0;
 }
 
-// On crypto/tls.(*Conn).Write and Read, func (c *Conn) X(b []byte) (int, error).
-SEC("uprobe") int go_write_enter(struct pt_regs *ctx) { return go_enter(ctx, DIR_WRITE); }
-SEC("uprobe") int go_read_enter(struct pt_regs *ctx) { return go_enter(ctx, DIR_READ); }
-
-// On every RET of those functions: rax is the byte count returned.
+// On every RET of Read: rax is the byte count returned.
 SEC("uprobe") int go_leave(struct pt_regs *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct go_key k = {.g = ctx->r14, .tgid = tgid};
-	struct go_call *c = bpf_map_lookup_elem(&go_active, &k);
-	if (!c)
+	struct go_read *r = bpf_map_lookup_elem(&go_active, &k);
+	if (!r)
 		return 0;
-	struct go_call call = *c;
+	struct go_read call = *r;
 	bpf_map_delete_elem(&go_active, &k);
 	__s64 n = ctx->rax;
 	if (n <= 0)
 		return 0;
-	emit(call.conn, call.buf, call.dir, LIB_GO, n, tgid);
+	emit(call.conn, call.buf, DIR_READ, LIB_GO, n, tgid);
 	return 0;
 }
