@@ -75,9 +75,9 @@ func isGoBinary(f *elf.File) bool {
 	return f.Section(".gopclntab") != nil || f.Section(".note.go.buildid") != nil
 }
 
-// inspectGo finds crypto/tls in the Go program at path: the entry and the
-// RET instructions of (*Conn).Write and (*Conn).Read, by the symbol table
-// or, when stripped, the pclntab. It returns errNotGoTLS for a binary that
+// inspectGo finds crypto/tls in the Go program at path: where the entry
+// probes of (*Conn).Write and (*Conn).Read go and their RET instructions,
+// by the symbol table or, when stripped, the pclntab. It returns errNotGoTLS for a binary that
 // is not Go or does not use crypto/tls, and another error for one TLS
 // capture cannot probe (another architecture, a Go before register
 // arguments, code that does not disassemble).
@@ -103,7 +103,6 @@ func inspectGo(path string) (*goTLS, error) {
 	if bi, err := buildinfo.ReadFile(path); err == nil && version.IsValid(bi.GoVersion) && version.Compare(bi.GoVersion, goMinVersion) < 0 {
 		return nil, fmt.Errorf("built by %s: Go crypto/tls is probed from %s on (register arguments)", bi.GoVersion, goMinVersion)
 	}
-	// 0 tells go_socket that no conn of this binary can be a TCP one.
 	closeAt, _, hasTCP := funcs.lookup(goTCPClose)
 	g := &goTLS{}
 	for _, fn := range []struct {
@@ -117,6 +116,8 @@ func inspectGo(path string) (*goTLS, error) {
 		if *fn.out, err = locate(f, start, end); err != nil {
 			return nil, fmt.Errorf("%s: %w", fn.name, err)
 		}
+		// Left 0 without TCP, which tells go_socket that no conn of this
+		// binary can be mapped.
 		if hasTCP {
 			fn.out.tcpCookie = closeAt - fn.out.probeAddr
 		}
