@@ -66,7 +66,7 @@ var Annotations = []Annotation{
 	{Key: AnnotationPrefix + "exclude-ports", Setting: "capture.exclude_ports",
 		Meaning: "TCP ports never captured, comma separated; they win over ports"},
 	{Key: AnnotationTLS, Setting: "capture.tls",
-		Meaning: `TLS plaintext captured through eBPF uprobes: "off", "on" (every supported library) or a comma list of openssl, boringssl; adds capabilities to the sidecar and shares the pod's PID namespace`},
+		Meaning: `TLS plaintext captured through eBPF uprobes: "off", "on" (every supported library) or a comma list of openssl, boringssl, go; adds capabilities to the sidecar and shares the pod's PID namespace`},
 	{Key: AnnotationPrefix + "max-message-bytes", Setting: "limits.max_message_bytes",
 		Meaning: "largest request or response body kept, e.g. 512Ki, 2Mi"},
 	{Key: AnnotationPrefix + "response-timeout", Setting: "pairing.response_timeout",

@@ -69,7 +69,7 @@ type Capture struct {
 	SampleRate float64 `mapstructure:"sample_rate"`
 	// TLS captures the plaintext of TLS the application encrypts itself,
 	// through eBPF uprobes on its TLS library: "off", "on" (every supported
-	// library) or a comma list of openssl, boringssl. It needs the
+	// library) or a comma list of openssl, boringssl, go. It needs the
 	// capabilities in TLSCaptureCapabilities and a PID namespace shared with
 	// the application. Default "off".
 	TLS string `mapstructure:"tls"`

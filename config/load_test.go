@@ -166,7 +166,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad port", Source{Env: []string{"PODTAP_CAPTURE_PORTS=0"}},
 			[]string{"capture.ports", "1 to 65535"}},
 		{"bad tls library", Source{Env: []string{"PODTAP_CAPTURE_TLS=openssl,gnutls"}},
-			[]string{"capture.tls", "openssl, boringssl"}},
+			[]string{"capture.tls", "openssl, boringssl, go"}},
 		{"bad pod ip", Source{Env: []string{"POD_IP=not-an-ip"}},
 			[]string{"pod.ip"}},
 		{"bad status rule", Source{Env: []string{"PODTAP_FILTER_DROP_STATUSES=4x"}},

@@ -5,18 +5,18 @@ import (
 	"strings"
 )
 
-// TLS libraries capture.tls may name; "on" means all of them. Go's
-// crypto/tls is not one yet: its probes (on the functions' return
-// instructions, as Go's moving stacks break uretprobes) are not built, so
-// "go" is refused rather than accepted and ignored.
+// TLS libraries capture.tls may name; "on" means all of them. "go" is Go's
+// crypto/tls, found in Go programs (stripped ones too) and probed on its
+// functions' RET instructions, as Go's moving stacks break uretprobes.
 const (
 	TLSLibraryOpenSSL   = "openssl"
 	TLSLibraryBoringSSL = "boringssl"
+	TLSLibraryGo        = "go"
 )
 
 // TLSLibraries lists every library TLS capture supports, in the order
 // "on" expands to.
-var TLSLibraries = []string{TLSLibraryOpenSSL, TLSLibraryBoringSSL}
+var TLSLibraries = []string{TLSLibraryOpenSSL, TLSLibraryBoringSSL, TLSLibraryGo}
 
 // TLSCaptureCapabilities are the Linux capabilities the sidecar needs, on
 // top of NET_RAW, when capture.tls is not "off". The webhook adds exactly

@@ -13,9 +13,9 @@ func TestParseTLS(t *testing.T) {
 		err  string
 	}{
 		{"off", nil, ""},
-		{"on", []string{"openssl", "boringssl"}, ""},
+		{"on", []string{"openssl", "boringssl", "go"}, ""},
 		{"boringssl, OpenSSL,boringssl", []string{"openssl", "boringssl"}, ""},
-		{"go", nil, `"go" is not accepted`},
+		{"go, OpenSSL,go", []string{"openssl", "go"}, ""},
 		{"", nil, `"" is not accepted`},
 		{"openssl,", nil, "not accepted"},
 		{"gnutls", nil, `"gnutls" is not accepted`},

@@ -8,8 +8,9 @@
 # multiple of `tcpdump -r`'s), nodejs and npm (the grpc-js server of
 # sidecar/grpc's Node reflection test), and the node of
 # hack/local-cluster.sh: containerd, runc, the CNI plugins, iptables
-# (kube-proxy) and openssl (its certificates). Idempotent; needs root to
-# install.
+# (kube-proxy) and openssl (its certificates), and binutils (strip, for
+# the stripped Go binary of the TLS capture tests). Idempotent; needs root
+# to install.
 set -euo pipefail
 
 need=()
@@ -26,6 +27,7 @@ command -v runc >/dev/null 2>&1 || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v strip >/dev/null 2>&1 || need+=(binutils)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

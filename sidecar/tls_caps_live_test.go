@@ -31,8 +31,10 @@ import (
 // capture gives the pairs of the plaintext run of the same requests; with
 // any one missing it is off, says so in the log, and packet capture goes
 // on. That is the measurement behind TLSCaptureCapabilities. A Go
-// crypto/tls server beside nginx, which TLS capture does not read, is
-// reported as not_probed with its SNI, and nginx's read connection is not.
+// crypto/tls server beside nginx is read too when capture.tls names go,
+// with the same capabilities; when it names only openssl, the Go server's
+// connection is reported as not_probed with its SNI, and nginx's read
+// connection is not.
 func TestTLSSidecarCapabilities(t *testing.T) {
 	for _, tool := range []string{"nginx", "curl", "openssl", "unshare", "setpriv", "ip"} {
 		testenv.RequireTool(t, tool)
@@ -50,6 +52,7 @@ func TestTLSSidecarCapabilities(t *testing.T) {
 	full := append([]string{"NET_RAW"}, config.TLSCaptureCapabilities...)
 	cases := []capsCase{
 		{name: "all", caps: full, wantTLS: true},
+		{name: "all, go too", caps: full, wantTLS: true, libraries: "openssl,go"},
 	}
 	for _, c := range config.TLSCaptureCapabilities {
 		cases = append(cases, capsCase{name: "without " + c, caps: slices.DeleteFunc(slices.Clone(full), func(s string) bool { return s == c }), wantLog: tlsOffLog[c]})
@@ -63,7 +66,12 @@ func TestTLSSidecarCapabilities(t *testing.T) {
 			startTLSNginx(t, pod)
 			waitListening(t, net.JoinHostPort(pod.IP(), "8443"))
 			goSrv := startGoTLSServer(t, pod)
-			sc := startCapsSidecar(t, bin, pod.Name, pod.IP(), tc.caps)
+			libraries := tc.libraries
+			if libraries == "" {
+				libraries = config.TLSLibraryOpenSSL
+			}
+			readGo := strings.Contains(libraries, config.TLSLibraryGo)
+			sc := startCapsSidecar(t, bin, pod.Name, pod.IP(), libraries, tc.caps)
 
 			ip := pod.IP()
 			var tlsURLs, plainURLs []string
@@ -82,7 +90,7 @@ func TestTLSSidecarCapabilities(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Go's crypto/tls is not probed: reported with its SNI.
+			// Go's crypto/tls, unless probed, is reported with its SNI.
 			goUnread, err := scrapeMatching(sc.metrics, "podtap_tls_connections_total", `sni="orders.internal"`)
 			if err != nil {
 				t.Fatal(err)
@@ -93,14 +101,21 @@ func TestTLSSidecarCapabilities(t *testing.T) {
 			}
 			recs, log := sc.stop(t)
 
-			var overTLS, plain []string
+			var overTLS, plain, goPairs []string
 			for _, r := range recs {
+				// Every TLS user of this machine is probed; only the pod's
+				// servers count.
+				if r.Server.IP != ip {
+					continue
+				}
 				s := fmt.Sprintf("%s?%s %d %s", r.Request.Path, r.Request.Query, r.Response.Status, r.Response.Body)
 				switch {
 				case r.TLS != nil && r.TLS.Library == config.TLSLibraryOpenSSL && r.Server.Port == 8443:
 					overTLS = append(overTLS, s)
 				case r.TLS == nil && r.Server.Port == 8080:
 					plain = append(plain, s)
+				case r.TLS != nil && r.TLS.Library == config.TLSLibraryGo && r.Server.Port == 9443:
+					goPairs = append(goPairs, s)
 				default:
 					t.Errorf("unexpected record %+v", r)
 				}
@@ -109,6 +124,19 @@ func TestTLSSidecarCapabilities(t *testing.T) {
 			sort.Strings(plain)
 			if len(plain) != 3 {
 				t.Errorf("packet capture gave %d plaintext pairs, want 3: %v\n%s", len(plain), plain, log)
+			}
+			if tc.wantTLS && readGo {
+				if !slices.Equal(overTLS, plain) {
+					t.Errorf("pairs over TLS %v, want those of the plaintext run %v\n%s", overTLS, plain, log)
+				}
+				// Both servers' connections were read: none reported.
+				if want := []string{"/orders? 200 {}"}; !slices.Equal(goPairs, want) || unread != 0 || notProbed != 0 {
+					t.Errorf("Go pairs %v, want %v; podtap_tls_connections_total %v (not_probed %v), want 0\n%s", goPairs, want, unread, notProbed, log)
+				}
+				return
+			}
+			if len(goPairs) != 0 {
+				t.Errorf("Go pairs %v with capture.tls %s", goPairs, libraries)
 			}
 			if tc.wantTLS {
 				if !slices.Equal(overTLS, plain) {
@@ -143,6 +171,8 @@ type capsCase struct {
 	name    string
 	caps    []string
 	wantTLS bool
+	// libraries is capture.tls; openssl when empty.
+	libraries string
 	// wantLog is in the sidecar's log when TLS capture is off.
 	wantLog string
 }
@@ -161,7 +191,10 @@ func startGoTLSServer(t *testing.T, pod *netns.Pod) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("{}")) })}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{}"))
+	})}
 	go func() { _ = srv.ServeTLS(ln, cert, key) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return "orders.internal:9443"
@@ -199,8 +232,11 @@ var tlsOffLog = map[string]string{
 }
 
 type capsRecord struct {
-	TLS      *struct{ Library string }
-	Server   struct{ Port int }
+	TLS    *struct{ Library string }
+	Server struct {
+		IP   string
+		Port int
+	}
 	Request  struct{ Path, Query string }
 	Response struct {
 		Status int
@@ -218,7 +254,7 @@ type capsSidecar struct {
 // startCapsSidecar runs the sidecar in namespace ns as uid 12345 with only
 // caps, effective through the ambient set as a container's are, and
 // waits for it to be ready.
-func startCapsSidecar(t *testing.T, bin, ns, ip string, caps []string) *capsSidecar {
+func startCapsSidecar(t *testing.T, bin, ns, ip, libraries string, caps []string) *capsSidecar {
 	t.Helper()
 	set := "-all"
 	for _, c := range caps {
@@ -229,7 +265,7 @@ func startCapsSidecar(t *testing.T, bin, ns, ip string, caps []string) *capsSide
 	s.cmd = exec.Command("ip", "netns", "exec", ns, "setpriv", "--reuid=12345", "--regid=12345", "--clear-groups",
 		"--inh-caps="+set, "--ambient-caps="+set, "--bounding-set="+set,
 		bin, "run", "--interface", "eth0", "--ports", "8080,8443,9443", "--sink", "stdout", "--metrics-addr", metricsAddr, "--log-level", "info")
-	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PODTAP_CAPTURE_TLS=openssl", "PODTAP_FLOW_IDLE_TIMEOUT=1s"}
+	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PODTAP_CAPTURE_TLS=" + libraries, "PODTAP_FLOW_IDLE_TIMEOUT=1s"}
 	logf, err := os.Create(s.logFile)
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ func (s *Session) StartTLS(ctx context.Context) {
 	src, err := tlscapture.Open(tlscapture.Options{
 		Libraries:      libs,
 		IdleTimeout:    s.cfg.Flow.IdleTimeout,
+		FlushInterval:  s.cfg.Flow.FlushInterval,
 		MaxConnections: s.cfg.Flow.MaxConnections,
 	})
 	if err != nil {

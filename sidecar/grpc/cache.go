@@ -14,11 +14,14 @@ import (
 type key struct {
 	server  netip.AddrPort
 	service string
+	// tls is set for calls read by TLS capture: the same address over TLS
+	// and not is asked apart.
+	tls bool
 }
 
 // keyOf is the key of a gRPC pair's service on its server.
 func keyOf(p *message.Pair) key {
-	return key{server: netip.AddrPortFrom(p.Server.IP.Unmap(), p.Server.Port), service: p.GRPC.Service}
+	return key{server: netip.AddrPortFrom(p.Server.IP.Unmap(), p.Server.Port), service: p.GRPC.Service, tls: p.TLSLibrary != ""}
 }
 
 // entry is a cached lookup: a schema (or catalog), or a failure

@@ -155,7 +155,7 @@ func (e *Enricher) enrichUnresolved(p *message.Pair) {
 		e.infer(p, e.setsCatalog(p), "protoset")
 		return
 	}
-	e.await(p, key{server: netip.AddrPortFrom(p.Server.IP.Unmap(), p.Server.Port)})
+	e.await(p, key{server: netip.AddrPortFrom(p.Server.IP.Unmap(), p.Server.Port), tls: p.TLSLibrary != ""})
 }
 
 // await settles p from the cached lookup k, or queues the lookup and
@@ -279,11 +279,12 @@ func (e *Enricher) lookups() {
 		ctx, cancel := context.WithTimeout(e.ctx, e.cfg.LookupTimeout)
 		var ent entry
 		var err error
+		t := target{addr: k.server, tls: k.tls, own: slices.Contains(e.podIPs, k.server.Addr())}
 		if k.service == "" {
-			ent.catalog, err = e.list(ctx, k.server)
+			ent.catalog, err = e.list(ctx, t)
 			ent.catalog = e.sets.overlay(ent.catalog)
 		} else {
-			ent.schema, err = e.lookup(ctx, k.server, k.service)
+			ent.schema, err = e.lookup(ctx, t, k.service)
 		}
 		cancel()
 		shutdown := err != nil && e.ctx.Err() != nil

@@ -155,7 +155,7 @@ func testConfig() config.GRPC {
 
 // countLookups wraps the real reflection lookup with a call counter.
 func countLookups(n *atomic.Int32) lookupFunc {
-	return func(ctx context.Context, server netip.AddrPort, service string) (*schema, error) {
+	return func(ctx context.Context, server target, service string) (*schema, error) {
 		n.Add(1)
 		return reflectSchema(ctx, server, service)
 	}

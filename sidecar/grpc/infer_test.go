@@ -303,7 +303,7 @@ func TestInferKeepsBehaviour(t *testing.T) {
 
 // countLists wraps the real catalog lookup with a call counter.
 func countLists(n *atomic.Int32) listFunc {
-	return func(ctx context.Context, server netip.AddrPort) (*catalog, error) {
+	return func(ctx context.Context, server target) (*catalog, error) {
 		n.Add(1)
 		return reflectCatalog(ctx, server)
 	}

@@ -46,6 +46,19 @@ type TLSEvent struct {
 	Data   [16384]uint8
 }
 
+type TLSGoKey struct {
+	_    structs.HostLayout
+	G    uint64
+	Tgid uint32
+	Pad  uint32
+}
+
+type TLSGoRead struct {
+	_    structs.HostLayout
+	Conn uint64
+	Buf  uint64
+}
+
 type TLSSockinfo struct {
 	_      structs.HostLayout
 	Ino    uint64
@@ -65,11 +78,15 @@ const (
 	TLSMapActive                 = "active"
 	TLSMapConnSock               = "conn_sock"
 	TLSMapEvents                 = "events"
+	TLSMapGoActive               = "go_active"
 	TLSMapLosses                 = "losses"
 	TLSProgBoringsslReadEnter    = "boringssl_read_enter"
 	TLSProgBoringsslReadExEnter  = "boringssl_read_ex_enter"
 	TLSProgBoringsslWriteEnter   = "boringssl_write_enter"
 	TLSProgBoringsslWriteExEnter = "boringssl_write_ex_enter"
+	TLSProgGoLeave               = "go_leave"
+	TLSProgGoReadEnter           = "go_read_enter"
+	TLSProgGoWriteEnter          = "go_write_enter"
 	TLSProgOpensslReadEnter      = "openssl_read_enter"
 	TLSProgOpensslReadExEnter    = "openssl_read_ex_enter"
 	TLSProgOpensslWriteEnter     = "openssl_write_enter"
@@ -128,6 +145,9 @@ type TLSProgramSpecs struct {
 	BoringsslReadExEnter  *ebpf.ProgramSpec `ebpf:"boringssl_read_ex_enter"`
 	BoringsslWriteEnter   *ebpf.ProgramSpec `ebpf:"boringssl_write_enter"`
 	BoringsslWriteExEnter *ebpf.ProgramSpec `ebpf:"boringssl_write_ex_enter"`
+	GoLeave               *ebpf.ProgramSpec `ebpf:"go_leave"`
+	GoReadEnter           *ebpf.ProgramSpec `ebpf:"go_read_enter"`
+	GoWriteEnter          *ebpf.ProgramSpec `ebpf:"go_write_enter"`
 	OpensslReadEnter      *ebpf.ProgramSpec `ebpf:"openssl_read_enter"`
 	OpensslReadExEnter    *ebpf.ProgramSpec `ebpf:"openssl_read_ex_enter"`
 	OpensslWriteEnter     *ebpf.ProgramSpec `ebpf:"openssl_write_enter"`
@@ -143,6 +163,7 @@ type TLSMapSpecs struct {
 	Active   *ebpf.MapSpec `ebpf:"active"`
 	ConnSock *ebpf.MapSpec `ebpf:"conn_sock"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
+	GoActive *ebpf.MapSpec `ebpf:"go_active"`
 	Losses   *ebpf.MapSpec `ebpf:"losses"`
 }
 
@@ -179,6 +200,7 @@ type TLSMaps struct {
 	Active   *ebpf.Map `ebpf:"active"`
 	ConnSock *ebpf.Map `ebpf:"conn_sock"`
 	Events   *ebpf.Map `ebpf:"events"`
+	GoActive *ebpf.Map `ebpf:"go_active"`
 	Losses   *ebpf.Map `ebpf:"losses"`
 }
 
@@ -187,6 +209,7 @@ func (m *TLSMaps) Close() error {
 		m.Active,
 		m.ConnSock,
 		m.Events,
+		m.GoActive,
 		m.Losses,
 	)
 }
@@ -209,6 +232,9 @@ type TLSPrograms struct {
 	BoringsslReadExEnter  *ebpf.Program `ebpf:"boringssl_read_ex_enter"`
 	BoringsslWriteEnter   *ebpf.Program `ebpf:"boringssl_write_enter"`
 	BoringsslWriteExEnter *ebpf.Program `ebpf:"boringssl_write_ex_enter"`
+	GoLeave               *ebpf.Program `ebpf:"go_leave"`
+	GoReadEnter           *ebpf.Program `ebpf:"go_read_enter"`
+	GoWriteEnter          *ebpf.Program `ebpf:"go_write_enter"`
 	OpensslReadEnter      *ebpf.Program `ebpf:"openssl_read_enter"`
 	OpensslReadExEnter    *ebpf.Program `ebpf:"openssl_read_ex_enter"`
 	OpensslWriteEnter     *ebpf.Program `ebpf:"openssl_write_enter"`
@@ -223,6 +249,9 @@ func (p *TLSPrograms) Close() error {
 		p.BoringsslReadExEnter,
 		p.BoringsslWriteEnter,
 		p.BoringsslWriteExEnter,
+		p.GoLeave,
+		p.GoReadEnter,
+		p.GoWriteEnter,
 		p.OpensslReadEnter,
 		p.OpensslReadExEnter,
 		p.OpensslWriteEnter,

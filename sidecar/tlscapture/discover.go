@@ -83,14 +83,18 @@ func objectsOf(proc string, pid uint32, want map[string]bool, exes map[fileID]st
 	return objs, nil
 }
 
-// staticLibrary reports which TLS library an executable links statically,
-// from its symbol table: BoringSSL marks itself with BORINGSSL_* symbols.
+// staticLibrary reports which TLS library an executable links statically:
+// Go's crypto/tls by the symbol table or the pclntab, OpenSSL by its
+// symbol table, BoringSSL by the BORINGSSL_* symbols it marks itself with.
 func staticLibrary(path string) string {
 	f, err := elf.Open(path)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
+	if usesGoTLS(f) {
+		return config.TLSLibraryGo
+	}
 	syms, err := f.Symbols()
 	if err != nil {
 		return ""

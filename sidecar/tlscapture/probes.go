@@ -16,7 +16,7 @@ import (
 )
 
 // Library ids the BPF programs put in events, as tls.c numbers them.
-var libraryOfID = map[uint8]string{1: config.TLSLibraryOpenSSL, 2: config.TLSLibraryBoringSSL}
+var libraryOfID = map[uint8]string{1: config.TLSLibraryOpenSSL, 2: config.TLSLibraryBoringSSL, 3: config.TLSLibraryGo}
 
 // probes holds the loaded programs and the links attached so far.
 type probes struct {
@@ -89,6 +89,9 @@ func (p *probes) attach(o object) error {
 	if err != nil {
 		return err
 	}
+	if o.library == config.TLSLibraryGo {
+		return p.attachGo(ex, o.path)
+	}
 	enter := map[string]*ebpf.Program{}
 	switch o.library {
 	case config.TLSLibraryBoringSSL:
@@ -136,6 +139,64 @@ func (p *probes) attachSymbol(ex *link.Executable, sym string, enter *ebpf.Progr
 		return nil, nil, err
 	}
 	return in, out, nil
+}
+
+// attachGo puts go_write_enter and go_read_enter on crypto/tls.(*Conn).Write
+// and Read, past their stack checks, and go_leave on each RET of Read, all
+// by file offset, which the symbol table and the pclntab give alike.
+func (p *probes) attachGo(ex *link.Executable, path string) error {
+	g, err := inspectGo(path)
+	if err != nil {
+		return err
+	}
+	var added []link.Link
+	for _, a := range []struct {
+		offsets, cookies []uint64
+		prog             *ebpf.Program
+	}{
+		{[]uint64{g.write.probe}, []uint64{g.write.tcpCookie}, p.objs.GoWriteEnter},
+		{[]uint64{g.read.probe}, []uint64{g.read.tcpCookie}, p.objs.GoReadEnter},
+		{g.read.rets, nil, p.objs.GoLeave},
+	} {
+		links, err := p.attachAt(ex, a.offsets, a.cookies, a.prog)
+		if err != nil {
+			for _, l := range added {
+				l.Close()
+			}
+			return fmt.Errorf("uprobe in %s: %w", path, err)
+		}
+		added = append(added, links...)
+	}
+	p.links = append(p.links, added...)
+	return nil
+}
+
+// attachAt puts prog on each file offset, with its cookie when given: one
+// uprobe_multi link for all, or one perf uprobe each.
+func (p *probes) attachAt(ex *link.Executable, offsets, cookies []uint64, prog *ebpf.Program) ([]link.Link, error) {
+	if p.multi {
+		l, err := ex.UprobeMulti(nil, prog, &link.UprobeMultiOptions{Addresses: offsets, Cookies: cookies})
+		if err != nil {
+			return nil, err
+		}
+		return []link.Link{l}, nil
+	}
+	var links []link.Link
+	for i, off := range offsets {
+		opts := &link.UprobeOptions{Address: off}
+		if cookies != nil {
+			opts.Cookie = cookies[i]
+		}
+		l, err := ex.Uprobe("", prog, opts)
+		if err != nil {
+			for _, l := range links {
+				l.Close()
+			}
+			return nil, err
+		}
+		links = append(links, l)
+	}
+	return links, nil
 }
 
 // losses sums the kernel's per-CPU loss counters, indexed as tls.c's

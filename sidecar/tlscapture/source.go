@@ -1,9 +1,10 @@
 // Package tlscapture is the capture source of TLS plaintext: it finds the
 // application's processes and their TLS libraries under /proc (a PID
 // namespace shared with the application), puts eBPF uprobes on them
-// (sidecar/tlsbpf), maps each SSL object to its TCP connection through its
-// socket fd, and hands each connection's two plaintext directions, already
-// in order, to a parse stream, the way flow hands reassembled bytes.
+// (sidecar/tlsbpf), maps each SSL object (or Go tls.Conn) to its TCP
+// connection through its socket fd, and hands each connection's two
+// plaintext directions, already in order, to a parse stream, the way flow
+// hands reassembled bytes.
 package tlscapture
 
 import (
@@ -45,6 +46,9 @@ type Options struct {
 	Rescan time.Duration
 	// IdleTimeout ends a connection silent this long (flow.idle_timeout).
 	IdleTimeout time.Duration
+	// FlushInterval is how often packet capture sweeps idle connections
+	// (flow.flush_interval); 1s when 0.
+	FlushInterval time.Duration
 	// MaxConnections bounds the connections tracked (flow.max_connections).
 	MaxConnections int
 	// RingBytes sizes the BPF ring buffer, a power of two of pages; the
@@ -93,6 +97,9 @@ func Open(opts Options) (*Source, error) {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 2 * time.Minute
 	}
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = time.Second
+	}
 	if opts.MaxConnections <= 0 {
 		opts.MaxConnections = 100000
 	}
@@ -110,7 +117,11 @@ func Open(opts Options) (*Source, error) {
 		found: statelog.New(statelog.Config{Log: opts.Log, Degraded: "tls capture found no TLS library to probe; it looks again for new processes",
 			Recovered: "tls capture found a TLS library"}),
 		bootOffset: bootOffset(),
-		read:       newDecrypted(opts.IdleTimeout, 2*opts.MaxConnections),
+		// Packet capture ends a connection that saw no FIN both ways (a Go
+		// server's close_notify draws a RST) up to idle_timeout plus a sweep
+		// after its last segment, while TLS capture may end it a tick
+		// before that segment: a read connection is remembered that long.
+		read: newDecrypted(opts.IdleTimeout+opts.FlushInterval+2*time.Second, 2*opts.MaxConnections),
 	}
 	for _, l := range opts.Libraries {
 		s.want[l] = true
@@ -241,7 +252,10 @@ func (s *Source) event(raw []byte, f Factory) {
 		s.conns[ev.key] = c
 	}
 	c.last = time.Now()
-	if c.stream != nil && ev.sock.known && ev.sock.ino != c.sock.ino {
+	// Go's probes map every call (tls.c's go_socket): one without a socket
+	// is a conn that is not TCP, at the address of a freed one that was.
+	reusedByUnmapped := c.stream != nil && !ev.sock.known && ev.lib == config.TLSLibraryGo
+	if c.stream != nil && (ev.sock.known && ev.sock.ino != c.sock.ino || reusedByUnmapped) {
 		// The library freed the SSL object and made a new one at the same
 		// address, on another socket: a new connection.
 		s.end(c, ts)

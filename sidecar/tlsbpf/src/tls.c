@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
-// Uprobes on the application's TLS library: each SSL_read/SSL_write that
-// moved bytes becomes ring-buffer events carrying its plaintext. The socket
-// of an SSL object is learned from the read/write syscalls the library
-// makes while inside those calls (a raw tracepoint, since the kernel has no
-// kprobes), so no struct offsets of OpenSSL are assumed. Its TCP 4-tuple is
-// read from the kernel's socket right there, while the fd is certainly
-// open: looking it up later from user space lost connections that closed
-// first.
+// Uprobes on the application's TLS library: each SSL_read/SSL_write (or Go
+// crypto/tls.(*Conn).Read/Write) that moved bytes becomes ring-buffer
+// events carrying its plaintext. The socket of an SSL object is learned
+// from the read/write syscalls the library makes while inside those calls
+// (a raw tracepoint, since the kernel has no kprobes), so no struct offsets
+// of OpenSSL are assumed; Go's is read from the tls.Conn itself (see
+// go_socket). Its TCP 4-tuple is read from the kernel's socket right there,
+// while the fd is certainly open: looking it up later from user space lost
+// connections that closed first.
 #include <linux/bpf.h>
 #include <linux/ptrace.h>
 #include <bpf/bpf_helpers.h>
@@ -141,6 +142,54 @@ static __always_inline int enter(struct pt_regs *ctx, __u8 dir, __u8 lib, int ex
 	return 0;
 }
 
+// emit puts the total bytes of one call at buf into the ring, in chunks.
+static __always_inline void emit(__u64 conn, __u64 buf, __u8 dir, __u8 lib, __u64 total, __u32 tgid)
+{
+	__u32 pid, tid;
+	if (ns_pid(&pid, &tid))
+		return;
+	struct sockinfo sock = {.fd = -1};
+	struct conn_key ck = {.conn = conn, .tgid = tgid};
+	struct sockinfo *known = bpf_map_lookup_elem(&conn_sock, &ck);
+	if (known)
+		sock = *known;
+	__u64 ts = bpf_ktime_get_ns();
+
+	for (int i = 0; i < MAX_CHUNKS; i++) {
+		__u64 off = (__u64)i * CHUNK;
+		if (off >= total)
+			return;
+		__u64 n = total - off;
+		if (n > CHUNK)
+			n = CHUNK;
+		struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (!e) {
+			lose(LOSS_RING_FULL);
+			return;
+		}
+		e->ts = ts;
+		e->conn = conn;
+		e->pid = pid;
+		e->tid = tid;
+		e->sock = sock;
+		e->dir = dir;
+		e->lib = lib;
+		e->total = total;
+		e->offset = off;
+		e->len = n;
+		__u32 len = n;
+		if (len > CHUNK)
+			len = CHUNK;
+		if (bpf_probe_read_user(e->data, len, (void *)(buf + off))) {
+			e->len = 0;
+			lose(LOSS_READ_FAULT);
+		}
+		bpf_ringbuf_submit(e, 0);
+	}
+	if (total > (__u64)MAX_CHUNKS * CHUNK)
+		lose(LOSS_TRUNCATED);
+}
+
 static __always_inline int leave(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -166,49 +215,7 @@ static __always_inline int leave(struct pt_regs *ctx)
 			return 0;
 		total = ret;
 	}
-	__u32 pid, tid;
-	if (ns_pid(&pid, &tid))
-		return 0;
-	struct sockinfo sock = {.fd = -1};
-	struct conn_key ck = {.conn = call.conn, .tgid = id >> 32};
-	struct sockinfo *known = bpf_map_lookup_elem(&conn_sock, &ck);
-	if (known)
-		sock = *known;
-	__u64 ts = bpf_ktime_get_ns();
-
-	for (int i = 0; i < MAX_CHUNKS; i++) {
-		__u64 off = (__u64)i * CHUNK;
-		if (off >= total)
-			return 0;
-		__u64 n = total - off;
-		if (n > CHUNK)
-			n = CHUNK;
-		struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-		if (!e) {
-			lose(LOSS_RING_FULL);
-			return 0;
-		}
-		e->ts = ts;
-		e->conn = call.conn;
-		e->pid = pid;
-		e->tid = tid;
-		e->sock = sock;
-		e->dir = call.dir;
-		e->lib = call.lib;
-		e->total = total;
-		e->offset = off;
-		e->len = n;
-		__u32 len = n;
-		if (len > CHUNK)
-			len = CHUNK;
-		if (bpf_probe_read_user(e->data, len, (void *)(call.buf + off))) {
-			e->len = 0;
-			lose(LOSS_READ_FAULT);
-		}
-		bpf_ringbuf_submit(e, 0);
-	}
-	if (total > (__u64)MAX_CHUNKS * CHUNK)
-		lose(LOSS_TRUNCATED);
+	emit(call.conn, call.buf, call.dir, call.lib, total, id >> 32);
 	return 0;
 }
 
@@ -291,5 +298,128 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	struct conn_key ck = {.conn = a->conn, .tgid = id >> 32};
 	bpf_map_update_elem(&conn_sock, &ck, &info, BPF_ANY);
+	return 0;
+}
+
+// Go's crypto/tls. Go has no stable C ABI: these follow ABIInternal on
+// amd64 (Go 1.17 on), where a method's receiver and arguments are passed
+// in rax, rbx, rcx, rdi, ..., its results come back in rax, rbx, ..., and
+// r14 holds the running goroutine (g). User space puts the entry probes
+// just past the functions' stack check, which a call that grows its stack
+// runs twice.
+//
+// A Write is emitted at its entry, all of b: at its RET the peer may have
+// answered already and another goroutine read the answer, which would then
+// come first (a client's response before its request). Go's Write writes
+// all of b or breaks the connection for good.
+//
+// A Read is emitted at its RET: Go moves stacks, which breaks uretprobes,
+// so go_leave sits on every RET instruction of the function. A goroutine
+// blocked in Read may resume on another thread, so the call in flight is
+// keyed by its goroutine, not its thread.
+
+#define LIB_GO 3
+
+// Offsets in Go's runtime and standard library, the same from Go 1.17
+// through 1.26: a runtime itab is inter, _type, hash (padded to 8), then
+// fun[]; poll.FD is an fdMutex (state uint64, rsema and wsema uint32)
+// followed by Sysfd.
+#define GO_ITAB_FUN0 24
+#define GO_POLLFD_SYSFD 16
+
+struct go_key {
+	__u64 g;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+struct go_read {
+	__u64 conn; // the *tls.Conn
+	__u64 buf;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_key);
+	__type(value, struct go_read);
+} go_active SEC(".maps");
+
+// go_socket notes the TCP connection under the tls.Conn at conn. Its first
+// field is the net.Conn it encrypts, an interface (itab, data). Only when
+// that is a *net.TCPConn is data a pointer to a *netFD, whose poll.FD holds
+// the fd: any other conn (one wrapped by the application, a pipe) is left
+// unmapped rather than read with the wrong layout. The probe's cookie is
+// the link-time distance from the probed instruction to
+// net.(*TCPConn).Close, 0 when the binary has none; added to the probe's
+// address it gives that method's running address, PIE or not. net.Conn's
+// methods sorted by name start with Close, so fun[0] of the itab is it
+// exactly when the conn is a *net.TCPConn.
+static __always_inline void go_socket(struct pt_regs *ctx, __u64 conn, __u32 tgid)
+{
+	struct conn_key ck = {.conn = conn, .tgid = tgid};
+	struct sockinfo info = {};
+	__u64 delta = bpf_get_attach_cookie(ctx);
+	__u64 iface[2] = {};
+	__u64 fun0 = 0, netfd = 0;
+	__s64 sysfd = -1;
+	if (!delta || bpf_probe_read_user(iface, sizeof(iface), (void *)conn) || !iface[0] ||
+	    bpf_probe_read_user(&fun0, sizeof(fun0), (void *)(iface[0] + GO_ITAB_FUN0)) ||
+	    fun0 != PT_REGS_IP(ctx) + delta ||
+	    bpf_probe_read_user(&netfd, sizeof(netfd), (void *)iface[1]) || !netfd ||
+	    bpf_probe_read_user(&sysfd, sizeof(sysfd), (void *)(netfd + GO_POLLFD_SYSFD)) ||
+	    sysfd < 0 || sysfd > 0x7fffffff || tcp_socket((__s32)sysfd, &info)) {
+		// The garbage collector reuses a freed tls.Conn's address: what
+		// an earlier conn there was mapped to must not carry over.
+		bpf_map_delete_elem(&conn_sock, &ck);
+		return;
+	}
+	bpf_map_update_elem(&conn_sock, &ck, &info, BPF_ANY);
+}
+
+// On crypto/tls.(*Conn).Write, func (c *Conn) Write(b []byte) (int, error):
+// c in rax, b's pointer and length in rbx and rcx.
+SEC("uprobe") int go_write_enter(struct pt_regs *ctx)
+{
+	__u32 pid, tid;
+	if (ns_pid(&pid, &tid))
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 conn = ctx->rax;
+	go_socket(ctx, conn, tgid);
+	__s64 n = ctx->rcx;
+	if (n > 0)
+		emit(conn, ctx->rbx, DIR_WRITE, LIB_GO, n, tgid);
+	return 0;
+}
+
+// On crypto/tls.(*Conn).Read, the same signature.
+SEC("uprobe") int go_read_enter(struct pt_regs *ctx)
+{
+	__u32 pid, tid;
+	if (ns_pid(&pid, &tid))
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct go_key k = {.g = ctx->r14, .tgid = tgid};
+	struct go_read r = {.conn = ctx->rax, .buf = ctx->rbx};
+	bpf_map_update_elem(&go_active, &k, &r, BPF_ANY);
+	go_socket(ctx, r.conn, tgid);
+	return 0;
+}
+
+// On every RET of Read: rax is the byte count returned.
+SEC("uprobe") int go_leave(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct go_key k = {.g = ctx->r14, .tgid = tgid};
+	struct go_read *r = bpf_map_lookup_elem(&go_active, &k);
+	if (!r)
+		return 0;
+	struct go_read call = *r;
+	bpf_map_delete_elem(&go_active, &k);
+	__s64 n = ctx->rax;
+	if (n <= 0)
+		return 0;
+	emit(call.conn, call.buf, DIR_READ, LIB_GO, n, tgid);
 	return 0;
 }
