@@ -16,13 +16,17 @@ func AppendString[T string | []byte](dst []byte, s T) (out []byte, valid bool) {
 	valid = true
 	dst = append(dst, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	for i := 0; ; {
+		// Most strings (header names and values, paths, IDs) are plain
+		// throughout: one table test a byte finds where they end.
+		for i < len(s) && plain[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '"', '\\':
@@ -65,3 +69,12 @@ func AppendString[T string | []byte](dst []byte, s T) (out []byte, valid bool) {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"'), valid
 }
+
+// plain marks the bytes a JSON string holds as they are: printable ASCII
+// but the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
