@@ -66,29 +66,35 @@ func Idle(ctx context.Context, o Options, rep *report.Report, tmp string) error 
 }
 
 // idleSlack is room for connections besides the idle ones: the load
-// generator's, and the sidecar's own at its limit's edge.
+// generator's 16, with room to spare.
 const idleSlack = 1024
 
-// idleSidecarEnv sizes the sidecar for conns idle connections as a user
-// would, where the defaults would shed some: flow.max_connections, and the
-// memory limit (as GOMEMLIMIT, 90% of the container's limit, as the
-// webhook sets it), which lowers the cap to what fits it (about 29,000
-// under the default 256Mi). It returns the settings and a note on them,
-// none below the defaults' reach.
+// idleTimeout is the sidecar's flow.idle_timeout in this scenario: the
+// first connections must outlive the opening of the last (100 s for
+// 100,000) and the load after it, or the sidecar lets them go as idle
+// before it is measured with them.
+const idleTimeout = "10m"
+
+// idleSidecarEnv sets the sidecar's idle timeout, and sizes it for conns
+// idle connections as a user would where the defaults would shed some:
+// flow.max_connections, and the memory limit (as GOMEMLIMIT, 90% of the
+// container's limit, as the webhook sets it), which lowers the cap to what
+// fits it (about 29,000 under the default 256Mi). It returns the settings
+// and a note on them.
 func idleSidecarEnv(conns int) ([]string, string) {
+	env := []string{"PODTAP_FLOW_IDLE_TIMEOUT=" + idleTimeout}
+	note := "; flow.idle_timeout " + idleTimeout
 	def := config.DefaultSidecar()
 	want := conns + idleSlack
 	goLimit := flow.MemoryLimitFor(def.Flow, want)
 	if want <= def.Flow.MaxConnections && goLimit <= sidecarGoMemLimit {
-		return nil, ""
+		return env, note
 	}
 	maxConns := max(def.Flow.MaxConnections, want)
 	goLimit = max(goLimit, sidecarGoMemLimit)
-	return []string{
-			"PODTAP_FLOW_MAX_CONNECTIONS=" + strconv.Itoa(maxConns),
-			"GOMEMLIMIT=" + strconv.FormatInt(goLimit, 10),
-		}, fmt.Sprintf("; sized for them: flow.max_connections %d, GOMEMLIMIT %d MiB (a %d MiB memory limit)",
-			maxConns, goLimit>>20, (goLimit*10/9+1<<20-1)>>20)
+	env = append(env, "PODTAP_FLOW_MAX_CONNECTIONS="+strconv.Itoa(maxConns), "GOMEMLIMIT="+strconv.FormatInt(goLimit, 10))
+	return env, note + fmt.Sprintf("; sized for them: flow.max_connections %d, GOMEMLIMIT %d MiB (a %d MiB memory limit)",
+		maxConns, goLimit>>20, (goLimit*10/9+1<<20-1)>>20)
 }
 
 // idleStep holds conns idle connections with a fresh sidecar while 1,000
