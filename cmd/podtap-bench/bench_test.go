@@ -15,10 +15,10 @@ import (
 )
 
 // TestMain lets the test binary serve as the bench's own child processes
-// (replays and the app server), which the bench starts by re-running its
+// (replays, the app server and the holders of idle connections), which the bench starts by re-running its
 // executable.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && (os.Args[1] == scenario.ReplayChildCmd || os.Args[1] == load.ServeCmd) {
+	if len(os.Args) > 1 && (os.Args[1] == scenario.ReplayChildCmd || os.Args[1] == load.ServeCmd || os.Args[1] == load.HoldCmd) {
 		main()
 		os.Exit(0)
 	}

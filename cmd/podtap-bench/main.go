@@ -49,6 +49,8 @@ func main() {
 		err = scenario.ReplayChild(args[1:])
 	case len(args) > 0 && args[0] == load.ServeCmd:
 		err = load.ServeChild(args[1:])
+	case len(args) > 0 && args[0] == load.HoldCmd:
+		err = load.HoldChild(args[1:])
 	default:
 		err = bench(args)
 	}

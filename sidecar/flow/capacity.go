@@ -65,3 +65,18 @@ func connectionCap(cfg config.Flow) (int, string) {
 func bufferReserve(cfg config.Flow, limit int64) int64 {
 	return min(int64(cfg.MaxBufferBytes), limit/4)
 }
+
+// MemoryLimitFor is the smallest Go memory limit under which conns
+// connections fit, connectionCap's inverse: what to give a sidecar that is
+// to track that many (the bench's idle scenario sizes its sidecar by it).
+func MemoryLimitFor(cfg config.Flow, conns int) int64 {
+	need := int64(conns) * connFootprint
+	// With the buffer reserve at flow.max_buffer_bytes, the limit's share
+	// less the reserve must hold need; a limit under four reserves keeps
+	// a quarter of itself instead, which leaves half of it.
+	limit := (need + int64(cfg.MaxBufferBytes) + connShareNum) / connShareNum * connShareDen
+	if int64(cfg.MaxBufferBytes) > limit/4 {
+		limit = 2*need + connShareDen
+	}
+	return limit
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/sidecar/capture"
 	"github.com/podtap/podtap/sidecar/metrics"
 )
@@ -51,6 +52,29 @@ func TestConnectionCapFitsMemoryLimit(t *testing.T) {
 	if prev == 1<<63-1 {
 		if n, reason := connectionCap(cfg); n != 100000 || reason != capLimit {
 			t.Errorf("cap %d (%s) without a memory limit, want flow.max_connections", n, reason)
+		}
+	}
+}
+
+// TestMemoryLimitFor checks that under the limit MemoryLimitFor gives,
+// the cap holds the connections asked for, and not many more: it is the
+// smallest such limit, to two connections' worth.
+func TestMemoryLimitFor(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	cfg := testConfig()
+	cfg.MaxConnections = 1 << 30
+	for _, buffer := range []int64{64 << 20, 1 << 20} {
+		cfg.MaxBufferBytes = config.ByteSize(buffer)
+		for _, conns := range []int{2, 1000, 29000, 100000, 1000000} {
+			limit := MemoryLimitFor(cfg, conns)
+			debug.SetMemoryLimit(limit)
+			n, _ := connectionCap(cfg)
+			debug.SetMemoryLimit(limit - 2*connFootprint)
+			less, _ := connectionCap(cfg)
+			if n < conns || less >= conns {
+				t.Errorf("buffers %d, %d connections: limit %d holds %d, 8 KiB less holds %d", buffer, conns, limit, n, less)
+			}
 		}
 	}
 }

@@ -44,6 +44,8 @@ func BenchmarkGRPCReplay(b *testing.B) {
 			if len(p.GRPC.ResponseJSON) != 1 {
 				b.Fatalf("not decoded: %v", p.Flags)
 			}
+			// As the pipeline does once the pair is encoded.
+			p.Release()
 		}
 	}
 	b.ReportMetric(float64(calls*b.N)/b.Elapsed().Seconds(), "pairs/s")

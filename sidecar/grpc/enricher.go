@@ -377,8 +377,7 @@ func (e *Enricher) gauges() {
 // decode fills in the JSON of p's messages from schema s.
 func (e *Enricher) decode(p *message.Pair, s *schema, source string) {
 	g := p.GRPC
-	req, resp, err := s.decode(g.Method, g.RequestMessages, g.ResponseMessages)
-	if err != nil {
+	if err := s.decode(g); err != nil {
 		if errors.Is(err, errNoMethod) && source == "reflection" {
 			// The server's schema may have changed since it was cached.
 			e.forget(p)
@@ -388,7 +387,6 @@ func (e *Enricher) decode(p *message.Pair, s *schema, source string) {
 		e.undecoded(p, source)
 		return
 	}
-	g.RequestJSON, g.ResponseJSON = req, resp
 	decoded.WithLabelValues("decoded", source).Inc()
 	e.out(p)
 }

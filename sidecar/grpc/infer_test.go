@@ -403,7 +403,7 @@ func FuzzInfer(f *testing.F) {
 		if outcome != inferred {
 			return
 		}
-		if _, _, err := found.schema.decode(string(found.method.Name()), [][]byte{req}, nil); err != nil {
+		if _, _, err := decodeCall(found.schema, string(found.method.Name()), [][]byte{req}, nil); err != nil {
 			t.Errorf("inferred %s, but the request does not decode: %v", found.method.FullName(), err)
 		}
 	})

@@ -8,6 +8,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/podtap/podtap/sidecar/bufpool"
+	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/pbjson"
 )
 
@@ -53,24 +55,35 @@ func registerFile(files *protoregistry.Files, fd protoreflect.FileDescriptor) {
 }
 
 // decode turns a call's raw messages into protojson, the request's
-// (input) and the response's (output). All the documents share one buffer
-// and the two lists one array, so that a call's JSON costs two
-// allocations whatever its messages.
-func (s *schema) decode(method string, reqs, resps [][]byte) (req, resp [][]byte, err error) {
-	md := s.service.Methods().ByName(protoreflect.Name(method))
+// (input) and the response's (output), into g's RequestJSON and
+// ResponseJSON. All the documents share one buffer, lent from the pool
+// with g (see message.Pair.Release), and the two lists one array, g's room
+// when a call has one message each way: a call's JSON costs no allocation
+// in the steady state, whatever its messages.
+func (s *schema) decode(g *message.GRPC) error {
+	md := s.service.Methods().ByName(protoreflect.Name(g.Method))
 	if md == nil {
-		return nil, nil, fmt.Errorf("%w: %s/%s", errNoMethod, s.service.FullName(), method)
+		return fmt.Errorf("%w: %s/%s", errNoMethod, s.service.FullName(), g.Method)
 	}
-	out := make([][]byte, len(reqs)+len(resps))
+	reqs, resps := g.RequestMessages, g.ResponseMessages
+	n := len(reqs) + len(resps)
+	out := g.JSONRoom[:]
+	if n > len(out) {
+		out = make([][]byte, n)
+	}
+	out = out[:n]
 	var buf []byte
-	if len(out) > 0 {
-		buf = make([]byte, 0, jsonSizeHint(reqs)+jsonSizeHint(resps))
+	if n > 0 {
+		buf = bufpool.Get(jsonSizeHint(reqs) + jsonSizeHint(resps))
 	}
-	if buf, err = s.appendJSON(buf, out, md, md.Input(), reqs); err != nil {
-		return nil, nil, err
+	buf, err := s.appendJSON(buf, out, md, md.Input(), reqs)
+	if err == nil {
+		buf, err = s.appendJSON(buf, out[len(reqs):], md, md.Output(), resps)
 	}
-	if buf, err = s.appendJSON(buf, out[len(reqs):], md, md.Output(), resps); err != nil {
-		return nil, nil, err
+	if err != nil {
+		bufpool.Put(buf)
+		clear(out)
+		return err
 	}
 	// buf may have moved as it grew: point every document into its final
 	// array, capped so that appending to one cannot overwrite the next.
@@ -80,7 +93,11 @@ func (s *schema) decode(method string, reqs, resps [][]byte) (req, resp [][]byte
 		out[i] = buf[start:end:end]
 		start = end
 	}
-	return out[:len(reqs):len(reqs)], out[len(reqs):], nil
+	g.RequestJSON, g.ResponseJSON = out[:len(reqs):len(reqs)], out[len(reqs):]
+	if buf != nil {
+		g.JSONLent, g.ReleaseJSON = buf, bufpool.Put
+	}
+	return nil
 }
 
 // appendJSON appends the documents of msgs, messages of desc, to buf and

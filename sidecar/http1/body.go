@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/podtap/podtap/sidecar/bufpool"
 	"github.com/podtap/podtap/sidecar/content"
 	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/metrics"
@@ -70,8 +71,8 @@ func (s *side) grow(need int) {
 	if s.length > 0 {
 		n = min(n, s.length)
 	}
-	b := append(newBody(min(n, s.limit)), s.kept...)
-	releaseBody(s.kept)
+	b := append(bufpool.Get(min(n, s.limit)), s.kept...)
+	bufpool.Put(s.kept)
 	s.kept = b
 }
 
@@ -250,7 +251,7 @@ func (s *side) complete(ts time.Time) {
 	if s.client {
 		r := s.req
 		r.Body, r.BodySize, r.Truncated, r.Trailers, r.End = body, size, s.truncated, s.trailers, ts
-		r.ReleaseBody = releaseBody
+		r.Lent, r.ReleaseBody = body, bufpool.Put
 		if s.drop != "" {
 			r.Drop = s.drop
 		}
@@ -261,7 +262,7 @@ func (s *side) complete(ts time.Time) {
 	}
 	r := s.resp
 	r.Body, r.BodySize, r.Truncated, r.Trailers, r.End = body, size, s.truncated, s.trailers, ts
-	r.ReleaseBody = releaseBody
+	r.Lent, r.ReleaseBody = body, bufpool.Put
 	if s.drop != "" {
 		r.Drop = s.drop
 	}

@@ -40,11 +40,11 @@ func TestRequestFields(t *testing.T) {
 		Start:       t0,
 		End:         t2,
 	}
-	if r.ReleaseBody == nil {
-		t.Fatal("a pooled body has no ReleaseBody")
+	if r.ReleaseBody == nil || string(r.Lent) != string(r.Body) {
+		t.Fatalf("a pooled body is not lent: Lent %q, ReleaseBody set %v", r.Lent, r.ReleaseBody != nil)
 	}
-	// Funcs do not compare: ReleaseBody is checked above.
-	r.ReleaseBody = nil
+	// Funcs do not compare: ReleaseBody and Lent are checked above.
+	r.ReleaseBody, r.Lent = nil, nil
 	if !reflect.DeepEqual(r, want) {
 		t.Fatalf("request\n got %+v\nwant %+v", r, want)
 	}
@@ -74,10 +74,10 @@ func TestResponseFields(t *testing.T) {
 		End:         t3,
 		Interim:     []int{100},
 	}
-	if resps[0].ReleaseBody == nil {
-		t.Fatal("a pooled body has no ReleaseBody")
+	if resps[0].ReleaseBody == nil || string(resps[0].Lent) != string(resps[0].Body) {
+		t.Fatalf("a pooled body is not lent: Lent %q, ReleaseBody set %v", resps[0].Lent, resps[0].ReleaseBody != nil)
 	}
-	resps[0].ReleaseBody = nil
+	resps[0].ReleaseBody, resps[0].Lent = nil, nil
 	if !reflect.DeepEqual(resps[0], want) {
 		t.Fatalf("response\n got %+v\nwant %+v", resps[0], want)
 	}

@@ -27,6 +27,14 @@ func (c *Parser) Trim() {
 	c.q.trim()
 }
 
+// Idle reports whether the parser, trimmed, holds nothing a new one would
+// not: no side's state, no request pending, no switch, no orphan, not
+// closed. The caller may then let it go, and make a new one for the
+// connection's next bytes.
+func (c *Parser) Idle() bool {
+	return c.cli == nil && c.srv == nil && c.q.live() == 0 && c.q.q == nil && c.sw == nil && c.orphans == nil && !c.closing && !c.closed
+}
+
 // client returns the client side's parser, making one when the
 // side holds none.
 func (c *Parser) client() *side {

@@ -57,6 +57,32 @@ func TestSimpleExchange(t *testing.T) {
 // TestFrameTypes interleaves every frame type with three concurrent
 // streams: padding, priority, CONTINUATION, trailers, PING, PRIORITY,
 // WINDOW_UPDATE, RST_STREAM, SETTINGS and an unknown frame type.
+// TestInterimResponses checks 1xx responses before the final one are
+// folded into it as Interim, none of their fields left in the response
+// that takes their room, and that its trailers then fit beside its headers.
+func TestInterimResponses(t *testing.T) {
+	w := newWire(t)
+	w.headers(true, 1, true, reqFields("GET", "/doc")...)
+	w.headers(false, 1, false, ":status", "100", "x-interim", "1")
+	w.headers(false, 1, false, ":status", "103", "link", "</style.css>; rel=preload", "x-interim", "2")
+	w.headers(false, 1, false, ":status", "200", "content-type", "text/plain")
+	w.data(false, 1, false, []byte("ok"))
+	w.headers(false, 1, true, "x-checksum", "abc")
+
+	rec := parseAll(t, Options{}, w.segs)
+	if len(rec.pairs) != 1 {
+		t.Fatalf("got %d pairs, want 1", len(rec.pairs))
+	}
+	r := rec.pairs[0].resp
+	want := message.Headers{{Name: "content-type", Value: "text/plain"}}
+	if r.Status != 200 || !slices.Equal(r.Interim, []int{100, 103}) || !slices.Equal(r.Headers, want) || string(r.Body) != "ok" {
+		t.Fatalf("response: status %d interim %v headers %v body %q", r.Status, r.Interim, r.Headers, r.Body)
+	}
+	if !slices.Equal(r.Trailers, message.Headers{{Name: "x-checksum", Value: "abc"}}) || !slices.Equal(r.Headers, want) {
+		t.Errorf("trailers %v, headers after them %v", r.Trailers, r.Headers)
+	}
+}
+
 func TestFrameTypes(t *testing.T) {
 	w := newWire(t)
 	long := strings.Repeat("v", 300)

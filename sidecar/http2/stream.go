@@ -3,6 +3,7 @@ package http2
 import (
 	"time"
 
+	"github.com/podtap/podtap/sidecar/bufpool"
 	"github.com/podtap/podtap/sidecar/grpcwire"
 	"github.com/podtap/podtap/sidecar/message"
 	"github.com/podtap/podtap/sidecar/metrics"
@@ -30,6 +31,7 @@ func (h *half) fail(reason string) {
 		h.drop = reason
 	}
 	h.keep = false
+	bufpool.Put(h.body)
 	h.body = nil
 }
 
@@ -44,6 +46,12 @@ type stream struct {
 	grpc    bool
 	interim []int
 	start   time.Time
+	// reqRoom and respRoom are where req and resp are made, with room for
+	// their fields, so that a stream and its halves cost one allocation.
+	// The halves outlive the stream's other state, keeping it with them:
+	// a few hundred bytes, for as long as the pair is on its way.
+	reqRoom  requestWithFields
+	respRoom responseWithFields
 }
 
 // halfOf returns the half that side s sends on st.
@@ -114,10 +122,23 @@ func (c *Parser) data(s *side, st *stream, b []byte) {
 		h.fail(metrics.ReasonTooLarge)
 		return
 	}
-	if h.body == nil {
-		h.body = make([]byte, 0, c.sizeHint(st, b, limit))
+	if need := len(h.body) + len(b); need > cap(h.body) {
+		h.grow(need, c.sizeHint(st, b, limit), limit)
 	}
 	h.body = append(h.body, b...)
+}
+
+// grow makes room for need body bytes in a pooled buffer: first to hint,
+// then doubling, so that a body arriving in many frames is copied O(1)
+// times per byte, never past limit.
+func (h *half) grow(need, hint, limit int) {
+	n := hint
+	if h.body != nil {
+		n = 2 * cap(h.body)
+	}
+	b := append(bufpool.Get(min(max(n, need), limit)), h.body...)
+	bufpool.Put(h.body)
+	h.body = b
 }
 
 // maxGRPCFraming is what the 5-byte message prefixes of a gRPC stream may

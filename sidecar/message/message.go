@@ -109,8 +109,10 @@ type Request struct {
 	Body      []byte
 	BodySize  int64
 	Truncated bool
-	// ReleaseBody, when set, takes Body back for reuse: the parser lent
-	// it from a pool of its own. Pair.Release calls it.
+	// Lent, when ReleaseBody is set, is the buffer the parser lent from a
+	// pool of its own that Body or Messages point into; Pair.Release hands
+	// it to ReleaseBody for reuse.
+	Lent        []byte
 	ReleaseBody func([]byte)
 	// Start is the capture time of the first byte, End of the last.
 	Start, End time.Time
@@ -141,7 +143,8 @@ type Response struct {
 	Body        []byte
 	BodySize    int64
 	Truncated   bool
-	// ReleaseBody is as on Request.
+	// Lent and ReleaseBody are as on Request.
+	Lent        []byte
 	ReleaseBody func([]byte)
 	Start, End  time.Time
 	StreamID    uint32
@@ -175,6 +178,14 @@ type GRPC struct {
 	// enrich stage; nil until then.
 	RequestJSON  [][]byte
 	ResponseJSON [][]byte
+	// JSONRoom is the lists' room when a call has one message each way,
+	// as most have, so that decoding them makes no list of its own.
+	JSONRoom [2][]byte
+	// JSONLent, when ReleaseJSON is set, is the buffer the enrich stage
+	// lent from a pool of its own that the documents point into;
+	// Pair.Release hands it to ReleaseJSON for reuse.
+	JSONLent    []byte
+	ReleaseJSON func([]byte)
 }
 
 // Direction of a pair relative to the captured pod.
@@ -264,18 +275,30 @@ func (p *Pair) Size() int64 {
 	return n
 }
 
-// Release gives the halves' bodies back to the parser that lent them, if
-// it did, and clears them. The caller must be the pair's last user: the
-// pipeline calls it once the pair is encoded, when the record holds a copy
-// of everything the pair said.
+// Release gives the buffers the pair was lent (its halves' bodies or
+// gRPC messages, its JSON documents) back to the stages that lent them, and
+// clears what pointed into them. The caller must be the pair's last user:
+// the pipeline calls it once the pair is encoded, when the record holds a
+// copy of everything the pair said.
 func (p *Pair) Release() {
+	g := p.GRPC
 	if r := p.Request; r != nil && r.ReleaseBody != nil {
-		r.ReleaseBody(r.Body)
-		r.Body, r.ReleaseBody = nil, nil
+		r.ReleaseBody(r.Lent)
+		r.Body, r.Messages, r.Lent, r.ReleaseBody = nil, nil, nil, nil
+		if g != nil {
+			g.RequestMessages = nil
+		}
 	}
 	if r := p.Response; r != nil && r.ReleaseBody != nil {
-		r.ReleaseBody(r.Body)
-		r.Body, r.ReleaseBody = nil, nil
+		r.ReleaseBody(r.Lent)
+		r.Body, r.Messages, r.Lent, r.ReleaseBody = nil, nil, nil, nil
+		if g != nil {
+			g.ResponseMessages = nil
+		}
+	}
+	if g != nil && g.ReleaseJSON != nil {
+		g.ReleaseJSON(g.JSONLent)
+		g.RequestJSON, g.ResponseJSON, g.JSONRoom, g.JSONLent, g.ReleaseJSON = nil, nil, [2][]byte{}, nil, nil
 	}
 }
 

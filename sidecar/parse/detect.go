@@ -114,17 +114,13 @@ func messageStart(b []byte) int {
 // it what detection buffered, the client's bytes first.
 func (s *Stream) start(clientSide message.Side, isHTTP1 bool, ts time.Time) {
 	s.clientSide = clientSide
-	client, server := s.conn.A, s.conn.B
-	if clientSide == message.BtoA {
-		client, server = server, client
-	}
+	_, server := s.ends()
 	if s.pairs != nil {
 		// A tunnel's connection pairs afresh; what the outer one still
 		// waits for will not come.
 		s.pairs.Close()
 	}
-	s.pairs = pair.NewMatcher(s.f.pairing, client, server, s.conn.Tunnel)
-	s.pairs.TLSLibrary = s.conn.TLSLibrary
+	s.pairs = s.newMatcher()
 	if isHTTP1 {
 		s.h1 = http1.NewParser(&s.f.http1, s.pairs)
 		s.f.countConn(server, "http1")
@@ -148,6 +144,22 @@ func (s *Stream) start(clientSide message.Side, isHTTP1 bool, ts time.Time) {
 		}
 		s.feed(dir, b, ts)
 	}
+}
+
+// ends are the connection's client and server, by clientSide.
+func (s *Stream) ends() (client, server message.Endpoint) {
+	if s.clientSide == message.BtoA {
+		return s.conn.B, s.conn.A
+	}
+	return s.conn.A, s.conn.B
+}
+
+// newMatcher starts pairing the connection, by clientSide.
+func (s *Stream) newMatcher() *pair.Matcher {
+	client, server := s.ends()
+	m := pair.NewMatcher(s.f.pairing, client, server, s.conn.Tunnel)
+	m.TLSLibrary = s.conn.TLSLibrary
+	return m
 }
 
 func startsMessage(b []byte) bool {

@@ -88,12 +88,19 @@ type Stream struct {
 	// from HTTP/1 to HTTP/2; each side reaches its own.
 	switched [2]bool
 	ignored  bool
+	// resting marks an HTTP/1 connection whose parser and pairing were
+	// let go at rest (see rest): its next bytes make them again.
+	resting bool
 }
 
 // Data feeds in-order bytes of one side.
 func (s *Stream) Data(dir message.Side, b []byte, ts time.Time) {
 	switch {
 	case s.ignored:
+		return
+	case s.resting:
+		s.wake()
+		s.feed(dir, b, ts)
 		return
 	case s.h1 != nil || s.h2 != nil:
 		s.feed(dir, b, ts)
@@ -141,6 +148,9 @@ func (s *Stream) Gap(dir message.Side, n int, ts time.Time) {
 	fromClient := dir == s.clientSide
 	switch {
 	case s.ignored:
+	case s.resting:
+		s.wake()
+		s.h1.Gap(fromClient, n, ts)
 	case s.tls != nil:
 		// The rest of the ClientHello is lost: report what was read.
 		if dir == s.tls.client {
@@ -157,14 +167,34 @@ func (s *Stream) Gap(dir message.Side, n int, ts time.Time) {
 
 // Tick expires overdue requests, and trims the HTTP/1 parser: a
 // connection quiet since the last tick gives back the state its parsing
-// took (see http1.Parser.Trim).
+// took (see http1.Parser.Trim), and at rest its parser and pairing.
 func (s *Stream) Tick(now time.Time) {
 	if s.pairs != nil {
 		s.pairs.Tick(now)
 	}
 	if s.h1 != nil {
 		s.h1.Trim()
+		s.rest()
 	}
+}
+
+// rest lets go of an HTTP/1 connection's parser and pairing when they
+// hold nothing new ones would not: a keep-alive connection spends most of
+// its life idle between requests, and the sidecar keeps every one's
+// state. wake makes them again.
+func (s *Stream) rest() {
+	if s.h2 != nil || s.switched != [2]bool{} || !s.h1.Idle() || s.pairs.Pending() > 0 {
+		return
+	}
+	s.h1, s.pairs, s.resting = nil, nil, true
+}
+
+// wake makes a resting connection's parser and pairing again, for the
+// same client and server; the connection was counted when it started.
+func (s *Stream) wake() {
+	s.resting = false
+	s.pairs = s.newMatcher()
+	s.h1 = http1.NewParser(&s.f.http1, s.pairs)
 }
 
 // End closes the parsers and counts what never completed.
@@ -215,6 +245,9 @@ func (s *Stream) server() message.Endpoint {
 	switch {
 	case s.pairs != nil:
 		return s.pairs.Server()
+	case s.resting:
+		_, server := s.ends()
+		return server
 	case s.conn.SawSYN || s.conn.A.Port >= s.conn.B.Port:
 		return s.conn.B
 	}

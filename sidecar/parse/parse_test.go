@@ -112,3 +112,45 @@ func TestWebSocketUpgradeStopsParsing(t *testing.T) {
 		t.Fatalf("want the upgrade pair only, got %d", len(*pairs))
 	}
 }
+
+// TestKeepAliveRests checks that a keep-alive HTTP/1 connection at rest
+// lets go of its parser and pairing on a tick, and that its next exchange,
+// a gap and a later one are parsed and paired as if it had kept them; a
+// connection with a request pending keeps them.
+func TestKeepAliveRests(t *testing.T) {
+	s, pairs := newStream(t, true)
+	s.Data(message.AtoB, []byte(request), ts)
+	s.Data(message.BtoA, []byte(response), ts)
+	s.Tick(ts.Add(time.Second))
+	if s.h1 != nil || s.pairs != nil || !s.resting {
+		t.Fatalf("at rest after a tick: parser %v, pairing %v", s.h1 != nil, s.pairs != nil)
+	}
+	if s.server() != epB {
+		t.Fatalf("a resting connection's server is %v, want %v", s.server(), epB)
+	}
+	s.Data(message.AtoB, []byte(request), ts.Add(2*time.Second))
+	if s.h1 == nil || s.resting {
+		t.Fatal("the next request did not wake the parser")
+	}
+	s.Tick(ts.Add(3 * time.Second))
+	if s.h1 == nil || s.pairs == nil {
+		t.Fatal("a connection with a request pending let go of its parser")
+	}
+	s.Data(message.BtoA, []byte(response), ts.Add(3*time.Second))
+	s.Tick(ts.Add(4 * time.Second))
+	s.Gap(message.BtoA, 10, ts.Add(5*time.Second))
+	s.Data(message.AtoB, []byte(request), ts.Add(6*time.Second))
+	s.Data(message.BtoA, []byte(response), ts.Add(6*time.Second))
+	s.End(ts.Add(7 * time.Second))
+	if len(*pairs) != 3 {
+		t.Fatalf("%d pairs, want 3", len(*pairs))
+	}
+	for i, p := range *pairs {
+		if p.Client != epA || p.Server != epB || p.Request.Query != "id=1" || p.Response.Status != 200 {
+			t.Errorf("pair %d: client %v server %v query %q status %d", i, p.Client, p.Server, p.Request.Query, p.Response.Status)
+		}
+	}
+	if last := (*pairs)[2]; !last.Response.AfterGap {
+		t.Error("the response after a gap on a resting connection is not marked AfterGap")
+	}
+}

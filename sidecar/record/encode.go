@@ -289,11 +289,12 @@ func (x *encoding) request(r *message.Request) {
 // message writes the fields a request and a response share, from
 // "headers" on; half is "request" or "response".
 func (x *encoding) message(half string, headers, trailers message.Headers, contentType string, body []byte, bodySize int64, truncated bool) {
+	hp, tp := blockPaths(half)
 	x.raw(`"headers":`)
-	x.headers(half+".headers.", headers)
+	x.headers(hp, headers)
 	if len(trailers) > 0 {
 		x.raw(`,"trailers":`)
-		x.headers(half+".trailers.", trailers)
+		x.headers(tp, trailers)
 	}
 	if contentType != "" {
 		x.raw(`,"content_type":`)
@@ -305,6 +306,15 @@ func (x *encoding) message(half string, headers, trailers message.Headers, conte
 	if truncated {
 		x.raw(`,"truncated":true`)
 	}
+}
+
+// blockPaths are the record paths of half's headers and trailers, spelled
+// out: concatenating them for every pair cost an allocation each.
+func blockPaths(half string) (headers, trailers string) {
+	if half == "request" {
+		return "request.headers.", "request.trailers."
+	}
+	return "response.headers.", "response.trailers."
 }
 
 func (x *encoding) response(r *message.Response) {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/podtap/podtap/internal/bench/host"
 	"github.com/podtap/podtap/internal/netns"
 )
@@ -32,7 +34,19 @@ func ServeChild(args []string) error {
 	if err := host.RaiseFileLimit(); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	// Several servers may share the address (SO_REUSEPORT), the kernel
+	// spreading connections over them, where one process's open-file
+	// limit cannot hold a scenario's connections.
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", *addr, err)
 	}

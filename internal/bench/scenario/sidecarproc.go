@@ -37,6 +37,10 @@ const (
 	receiverMetricsPort = 19091
 )
 
+// sidecarGoMemLimit is the GOMEMLIMIT the webhook sets for the default
+// 256Mi memory limit: 90% of it.
+const sidecarGoMemLimit = int64(256<<20) / 10 * 9
+
 // startSidecar starts the sidecar and waits until it captures. With limit
 // set, the process joins the cgroup before it execs the sidecar, so that
 // not one instruction of it runs unconfined.
@@ -69,7 +73,7 @@ func startSidecarWith(ctx context.Context, env *liveEnv, limit *host.CPULimit, m
 	// and the bench's own (PODTAP_CACHE) would be one: it starts with
 	// nothing of the bench's environment but PATH, and GOMEMLIMIT as the
 	// webhook sets it for the default 256Mi memory limit.
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "GOMEMLIMIT=" + strconv.Itoa(256<<20/10*9)}, env.sidecarEnv...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "GOMEMLIMIT=" + strconv.FormatInt(sidecarGoMemLimit, 10)}, env.sidecarEnv...)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	// Not an *os.File: exec makes a pipe and drains it in the bench.
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
@@ -114,6 +118,8 @@ type sidecarMetrics struct {
 	// TunnelDrops are the packets a tunnel-mode sidecar did not send;
 	// TunnelDatagrams those it sent.
 	TunnelDrops, TunnelDatagrams float64
+	// Conns are the connections tracked now; Shed those shed at the cap.
+	Conns, Shed float64
 }
 
 func (s *sidecarProc) scrape() (sidecarMetrics, error) {
@@ -139,6 +145,10 @@ func (s *sidecarProc) scrape() (sidecarMetrics, error) {
 			m.TunnelDatagrams += value
 		case "podtap_tunnel_drops_total":
 			m.TunnelDrops += value
+		case "podtap_connections":
+			m.Conns += value
+		case "podtap_connections_shed_total":
+			m.Shed += value
 		case "podtap_bytes_total":
 			m.Bytes += value
 		case "podtap_packets_ignored_total":
