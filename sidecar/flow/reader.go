@@ -35,9 +35,9 @@ type reader struct {
 	made                []int
 	madeAll, maxBatches int
 	// owed are the ticks live workers missed while the queue was full.
-	owed []owedTick
-	sample     sampler
-	live       bool
+	owed   []owedTick
+	sample sampler
+	live   bool
 
 	// clock is packet time for files and the wall clock for live sources;
 	// it never goes back.
