@@ -26,7 +26,6 @@ const (
 	livePrefix  = "ptbn-"
 	livePodNS   = livePrefix + "pod-"
 	appPort     = 8080
-	liveCgroup  = livePrefix + "sidecar"
 	sidecarCPUs = 0.25
 	// liveBodySize is the JSON response of the live scenarios.
 	liveBodySize = 1024
@@ -113,7 +112,8 @@ func withLive(ctx context.Context, o Options, tmp string, f func(*liveEnv, *host
 	if err != nil {
 		return err
 	}
-	limit, err := host.NewCPULimit(liveCgroup, sidecarCPUs)
+	// Named after the process, as the pod is (see livePod).
+	limit, err := host.NewCPULimit(livePrefix+"sidecar-"+strconv.Itoa(os.Getpid()), sidecarCPUs)
 	if err != nil {
 		return errors.Join(err, env.close())
 	}
