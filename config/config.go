@@ -127,8 +127,9 @@ type Flow struct {
 	// stage, the CPU limit's throttling) makes packets wait here, in
 	// process memory taken only while they wait, instead of filling the
 	// kernel's ring (capture.ring_bytes), which drops what does not fit.
-	// Past it packets are dropped and counted (podtap_packets_ignored_total
-	// reason queue_full). Default 16 MiB.
+	// The workers share it: the one behind may take all of it but what the
+	// others start with. Past it packets are dropped and counted
+	// (podtap_packets_ignored_total reason queue_full). Default 16 MiB.
 	QueueBytes ByteSize `mapstructure:"queue_bytes"`
 	// MaxConnections caps tracked connections. At the cap the connection
 	// silent longest is evicted, or the new one refused when none has been

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -33,15 +32,12 @@ const (
 )
 
 // Live captures one network interface through an AF_PACKET TPACKET_V3
-// ring: the kernel filters (BPF), truncates and batches packets into shared
-// memory, so reading a packet is a pointer into the ring, not a syscall.
+// ring (see ring): the kernel filters (BPF), truncates and batches packets
+// into shared memory.
 type Live struct {
-	tp    *afpacket.TPacket
+	ring  *ring
 	iface string
 	link  layers.LinkType
-	// skipBefore drops what reached the ring before the filter was
-	// attached: the ring exists before the filter can be set on it.
-	skipBefore time.Time
 
 	mu sync.Mutex
 	// reported is the kernel drop count already added to the metric.
@@ -77,46 +73,25 @@ func OpenLive(name string, cfg config.Capture) (*Live, error) {
 	if err != nil {
 		return nil, fmt.Errorf("capture: assembling the port filter: %w", err)
 	}
-
 	block := blockSize(cfg.Snaplen)
 	blocks := max(2, int(cfg.RingBytes)/block)
-	tp, err := afpacket.NewTPacket(
-		afpacket.OptInterface(name),
-		afpacket.TPacketVersion3,
-		afpacket.OptFrameSize(frameSize),
-		afpacket.OptBlockSize(block),
-		afpacket.OptNumBlocks(blocks),
-		afpacket.OptBlockTimeout(blockTimeout),
-		afpacket.OptPollTimeout(pollInterval),
-	)
+	r, err := openRing(iface.Index, raw, block, blocks, blockTimeout)
 	if err != nil {
 		return nil, openError(name, err)
 	}
-	if err := tp.SetBPF(raw); err != nil {
-		tp.Close()
-		return nil, fmt.Errorf("capture: attaching the port filter to %s: %w", name, err)
-	}
-	return &Live{tp: tp, iface: name, link: link, skipBefore: time.Now()}, nil
+	return &Live{ring: r, iface: name, link: link}, nil
 }
 
 // ReadPacket returns the next packet, pointing into the ring.
 func (l *Live) ReadPacket() ([]byte, gopacket.CaptureInfo, error) {
-	for {
-		data, ci, err := l.tp.ZeroCopyReadPacketData()
-		switch {
-		case errors.Is(err, afpacket.ErrTimeout):
-			return nil, ci, ErrTimeout
-		case err != nil:
-			return nil, ci, fmt.Errorf("capture: reading %s: %w", l.iface, err)
-		}
-		if !l.skipBefore.IsZero() {
-			if ci.Timestamp.Before(l.skipBefore) {
-				continue
-			}
-			l.skipBefore = time.Time{}
-		}
-		return data, ci, nil
+	data, ts, length, ok, err := l.ring.read(pollInterval)
+	switch {
+	case err != nil:
+		return nil, gopacket.CaptureInfo{}, fmt.Errorf("capture: reading %s: %w", l.iface, err)
+	case !ok:
+		return nil, gopacket.CaptureInfo{}, ErrTimeout
 	}
+	return data, gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(data), Length: length}, nil
 }
 
 // LinkType is Ethernet for Ethernet-like and loopback interfaces, raw IP for
@@ -129,24 +104,23 @@ func (l *Live) Live() bool { return true }
 // Stats reads the kernel's counters and adds new drops to
 // metrics.KernelDrops, so polling it keeps the metric current.
 func (l *Live) Stats() (Stats, error) {
-	_, v3, err := l.tp.SocketStats()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	packets, drops, err := l.ring.statistics()
 	if err != nil {
 		return Stats{}, fmt.Errorf("capture: reading %s statistics: %w", l.iface, err)
 	}
-	drops := uint64(v3.Drops())
-	l.mu.Lock()
 	if drops > l.reported {
 		metrics.KernelDrops.Add(float64(drops - l.reported))
 		l.reported = drops
 	}
-	l.mu.Unlock()
 	// The kernel's packet count includes the packets it dropped.
-	return Stats{Packets: uint64(v3.Packets()), Drops: drops}, nil
+	return Stats{Packets: packets, Drops: drops}, nil
 }
 
 // Close unmaps the ring and closes the socket.
 func (l *Live) Close() error {
-	l.tp.Close()
+	l.ring.close()
 	return nil
 }
 

@@ -8,23 +8,35 @@ import (
 
 // The reader's queue of each worker is its batches: one being filled,
 // the rest queued or in work. A worker starts with batchesPerWorker and,
-// live, the reader makes more while the worker is behind, up to its share
-// of flow.queue_bytes, so that a held-up worker (a garbage collection, a slow
-// stage, CPU throttling) makes packets wait in process memory while the
-// reader goes on emptying the kernel's ring. Past the share the reader
-// drops packets itself, counted and logged with the setting at fault,
-// rather than stop reading and leave the kernel to drop without saying
-// which setting would have helped. Spare batches go back to the collector
-// once the worker has caught up.
+// live, the reader makes more while the worker is behind, from one budget
+// of flow.queue_bytes for all workers, so that a held-up worker (a garbage
+// collection, a slow stage, CPU throttling) makes packets wait in process
+// memory while the reader goes on emptying the kernel's ring. The budget
+// is shared rather than split: connections shard unevenly, and the worker
+// with the busiest ones falls behind first, while the others keep up with
+// the batches they start with. Past the budget the reader drops packets
+// itself, counted and logged with the setting at fault, rather than stop
+// reading and leave the kernel to drop every worker's packets without
+// saying which setting would have helped. Spare batches go back to the
+// collector once the worker has caught up.
 
-// maxBatchesFor is each of workers' share of queueBytes in batches; never
-// fewer than batchesPerWorker.
-func maxBatchesFor(queueBytes int64, workers int) int {
-	return max(batchesPerWorker, int(queueBytes/arenaBytes)/max(workers, 1))
+// queueBatches is the batches the reader may make for workers in all,
+// live: queueBytes of arenas, never fewer than every worker starts with.
+func queueBatches(queueBytes int64, workers int) int {
+	workers = max(workers, 1)
+	return max(workers*batchesPerWorker, int(queueBytes/arenaBytes))
+}
+
+// workerBatches is the most batches one of workers can hold: the budget
+// less what the others always keep. Its channels have room for them all,
+// so that handing a batch over or back never waits.
+func workerBatches(queueBytes int64, workers int) int {
+	return queueBatches(queueBytes, workers) - (max(workers, 1)-1)*batchesPerWorker
 }
 
 // takeBatch returns worker i's batch being filled, taking a free one or
-// making one within the worker's share; nil when the share is used up.
+// making one within the budget; nil when the budget is used up. A fresh
+// batch carries the tick the worker is owed, if any.
 func (r *reader) takeBatch(i int) *batch {
 	if r.cur[i] != nil {
 		return r.cur[i]
@@ -33,13 +45,23 @@ func (r *reader) takeBatch(i int) *batch {
 	case b := <-r.workers[i].free:
 		r.cur[i] = b
 	default:
-		if r.made[i] < r.maxBatches {
-			r.made[i]++
-			r.cur[i] = newBatch()
+		if r.madeAll >= r.maxBatches {
+			return nil
 		}
+		r.made[i]++
+		r.madeAll++
+		r.cur[i] = newBatch()
+	}
+	if o := r.owed[i]; o.due {
+		r.cur[i].tick, r.cur[i].pressed = r.clock, o.pressed
+		r.owed[i] = owedTick{}
 	}
 	return r.cur[i]
 }
+
+// owedTick is a tick a live worker missed because the queue was full
+// when it was due (see reader.tick).
+type owedTick struct{ due, pressed bool }
 
 // nextBatch is the batch for a packet of worker i: live, nil when the
 // queue is full; from a file, one the reader waits for.
@@ -50,8 +72,8 @@ func (r *reader) nextBatch(i int) *batch {
 	return r.batchFor(i)
 }
 
-// batchFor is takeBatch that waits for a free batch when the share is used
-// up: for the timers, which must reach every worker.
+// batchFor is takeBatch that waits for a free batch when there is none:
+// for a file, whose reader waits for its workers.
 func (r *reader) batchFor(i int) *batch {
 	if b := r.takeBatch(i); b != nil {
 		return b
@@ -68,6 +90,7 @@ func (r *reader) trim() {
 			select {
 			case <-w.free:
 				r.made[i]--
+				r.madeAll--
 				continue
 			default:
 			}

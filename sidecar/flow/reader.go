@@ -30,12 +30,14 @@ type reader struct {
 	dec     *decoder
 	workers []*worker
 	cur     []*batch // the batch being filled for each worker, or nil
-	// made counts each worker's batches; maxBatches is the most it may
-	// have (see queue.go).
-	made       []int
-	maxBatches int
-	sample     sampler
-	live       bool
+	// made counts each worker's batches and madeAll all of them;
+	// maxBatches is the most there may be (see queue.go).
+	made                []int
+	madeAll, maxBatches int
+	// owed are the ticks live workers missed while the queue was full.
+	owed   []owedTick
+	sample sampler
+	live   bool
 
 	// clock is packet time for files and the wall clock for live sources;
 	// it never goes back.
@@ -63,6 +65,7 @@ func newReader(f *Flow, src capture.Source, dec *decoder, workers []*worker) *re
 		workers:      workers,
 		cur:          make([]*batch, len(workers)),
 		made:         make([]int, len(workers)),
+		owed:         make([]owedTick, len(workers)),
 		sample:       newSampler(f.sampleRate),
 		live:         src.Live(),
 		sampledConns: metrics.ConnectionsTotal.WithLabelValues(IgnoredSampledOut),
@@ -71,9 +74,10 @@ func newReader(f *Flow, src capture.Source, dec *decoder, workers []*worker) *re
 		r.made[i] = batchesPerWorker
 	}
 	// A file waits for its workers instead: nothing is lost by waiting.
-	r.maxBatches = batchesPerWorker
+	r.madeAll = len(workers) * batchesPerWorker
+	r.maxBatches = r.madeAll
 	if r.live {
-		r.maxBatches = maxBatchesFor(int64(f.cfg.QueueBytes), len(workers))
+		r.maxBatches = queueBatches(int64(f.cfg.QueueBytes), len(workers))
 	}
 	clock := func() time.Time { return r.clock }
 	r.shed = newShedLog(f.maxConns, f.capReason, clock)
@@ -141,10 +145,18 @@ func (r *reader) advance(t time.Time) {
 
 // tick asks every worker to run its timers once it has the packets read so
 // far, then publishes the reader's counters and, live, the kernel's drops.
+// Live, a worker whose batches are all taken while the queue is full gets
+// its tick with the next batch the reader can take for it: waiting for
+// the worker would stop the reader emptying the kernel's ring, where the
+// kernel would drop every worker's packets, not just the late one's.
 func (r *reader) tick() {
 	pressed := memoryPressed()
 	for i := range r.workers {
-		b := r.batchFor(i)
+		b := r.nextBatch(i)
+		if b == nil {
+			r.owed[i] = owedTick{due: true, pressed: pressed}
+			continue
+		}
 		b.tick, b.pressed = r.clock, pressed
 		r.send(i)
 	}

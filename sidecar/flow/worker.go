@@ -76,7 +76,7 @@ func (c *assemblerContext) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
 func newWorker(f *Flow, workers int) *worker {
 	// Room for every batch the reader may make, so that handing one over
 	// or back never waits.
-	n := maxBatchesFor(int64(f.cfg.QueueBytes), workers)
+	n := workerBatches(int64(f.cfg.QueueBytes), workers)
 	w := &worker{
 		f:              f,
 		in:             make(chan *batch, n),

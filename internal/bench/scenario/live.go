@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/podtap/podtap/internal/bench/host"
@@ -18,16 +21,11 @@ import (
 
 // The live scenarios' "pod": a network namespace with a veth pair, the app
 // server inside it, the sidecar capturing its eth0, and the load generator
-// on the host side. Names carry the bench's prefix, addresses are the
-// namespace's own.
+// on the host side. Names carry the bench's prefix (see livePod).
 const (
 	livePrefix  = "ptbn-"
-	liveNS      = livePrefix + "pod"
-	liveVeth    = livePrefix + "h0"
-	liveHostIP  = "10.213.91.1"
-	livePodIP   = "10.213.91.2"
+	livePodNS   = livePrefix + "pod-"
 	appPort     = 8080
-	liveCgroup  = livePrefix + "sidecar"
 	sidecarCPUs = 0.25
 	// liveBodySize is the JSON response of the live scenarios.
 	liveBodySize = 1024
@@ -52,11 +50,39 @@ func setupPod(o Options, tmp string) (*liveEnv, error) {
 	if err := netns.Check(); err != nil {
 		return nil, err
 	}
-	pod, err := netns.NewPod(liveNS, liveVeth, liveHostIP+"/24", livePodIP+"/24")
+	removeStalePods()
+	ns, veth, hostIP, podIP := livePod(os.Getpid())
+	pod, err := netns.NewPod(ns, veth, hostIP+"/24", podIP+"/24")
 	if err != nil {
 		return nil, err
 	}
-	return &liveEnv{pod: pod, podIP: livePodIP, sidecarBin: o.Sidecar, sidecarEnv: o.SidecarEnv, tmp: tmp}, nil
+	return &liveEnv{pod: pod, podIP: podIP, sidecarBin: o.Sidecar, sidecarEnv: o.SidecarEnv, tmp: tmp}, nil
+}
+
+// livePod names the pod of the bench with process id pid, and addresses it
+// in a /24 of 10.214.0.0/16 chosen by the pid. With one fixed name, benches
+// run at once by engineers sharing a machine deleted each other's pod as a
+// crashed run's leftover, mid-run.
+func livePod(pid int) (ns, veth, hostIP, podIP string) {
+	n := pid%250 + 1
+	return livePodNS + strconv.Itoa(pid), livePrefix + strconv.Itoa(pid),
+		fmt.Sprintf("10.214.%d.1", n), fmt.Sprintf("10.214.%d.2", n)
+}
+
+// removeStalePods deletes the pods of benches that are no longer running:
+// what a crashed run left.
+func removeStalePods() {
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(strings.TrimPrefix(e.Name(), livePodNS))
+		if !strings.HasPrefix(e.Name(), livePodNS) || err != nil || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		ns, veth, _, _ := livePod(pid)
+		if err := (&netns.Pod{NS: netns.NS{Name: ns}, Host: veth}).Delete(); err != nil {
+			slog.Warn("removing a crashed bench's pod failed", "netns", ns, "err", err)
+		}
+	}
 }
 
 // setupLive makes the namespace and starts the server in it.
@@ -86,7 +112,8 @@ func withLive(ctx context.Context, o Options, tmp string, f func(*liveEnv, *host
 	if err != nil {
 		return err
 	}
-	limit, err := host.NewCPULimit(liveCgroup, sidecarCPUs)
+	// Named after the process, as the pod is (see livePod).
+	limit, err := host.NewCPULimit(livePrefix+"sidecar-"+strconv.Itoa(os.Getpid()), sidecarCPUs)
 	if err != nil {
 		return errors.Join(err, env.close())
 	}
