@@ -8,7 +8,8 @@
 # multiple of `tcpdump -r`'s), nodejs and npm (the grpc-js server of
 # sidecar/grpc's Node reflection test), and the node of
 # hack/local-cluster.sh: containerd, runc, the CNI plugins, iptables
-# (kube-proxy) and openssl (its certificates). Idempotent; needs root to
+# (kube-proxy) and openssl (its certificates), and gnutls-bin (a TLS
+# server whose library TLS capture cannot read). Idempotent; needs root to
 # install.
 set -euo pipefail
 
@@ -26,6 +27,7 @@ command -v runc >/dev/null 2>&1 || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v gnutls-serv >/dev/null 2>&1 || need+=(gnutls-bin)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -47,8 +47,8 @@ type Options struct {
 	IdleTimeout time.Duration
 	// MaxConnections bounds the connections tracked (flow.max_connections).
 	MaxConnections int
-	// RingBytes sizes the BPF ring buffer, a power of two of pages; the
-	// object's 8 MiB when 0.
+	// RingBytes sizes the BPF ring buffer (capture.tls_ring_bytes), a
+	// power of two of pages; the object's 8 MiB when 0.
 	RingBytes uint32
 	// Log receives discovery lines; slog.Default() when nil.
 	Log *slog.Logger
@@ -216,6 +216,9 @@ func (s *Source) scan() {
 		metrics.TLSAttached.WithLabelValues(lib).Set(float64(counts[lib]))
 	}
 }
+
+// RingBytes reports the size of the ring buffer as the kernel made it.
+func (s *Source) RingBytes() (uint32, error) { return s.probes.ringBytes() }
 
 // Attached reports how many objects are probed.
 func (s *Source) Attached() int {
