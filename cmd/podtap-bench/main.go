@@ -39,7 +39,7 @@ type options struct {
 }
 
 // allScenarios are the kinds of rows, in the order they run.
-var allScenarios = []string{"replay", "live", "live-large", "idle", "overhead", "receiver", "tunnel"}
+var allScenarios = []string{"replay", "live", "live-large", "idle", "overhead", "receiver", "tunnel", "tls"}
 
 func main() {
 	args := os.Args[1:]
@@ -174,6 +174,8 @@ func bench(args []string) error {
 			err = scenario.Receiver(ctx, o.Options, rep, tmp)
 		case "tunnel":
 			err = scenario.Tunnel(ctx, o.Options, rep, tmp)
+		case "tls":
+			err = scenario.TLS(ctx, o.Options, rep, tmp)
 		}
 		if err != nil {
 			slog.Error("scenario failed", "scenario", s, "err", err)

@@ -254,6 +254,7 @@ func (s *Source) event(raw []byte, f Factory) {
 	if c.stream == nil && ev.sock.known {
 		s.open(c, ev.sock, f)
 	}
+	metrics.TLSEvents.WithLabelValues(ev.lib).Inc()
 	metrics.TLSBytes.WithLabelValues(ev.lib).Add(float64(len(ev.data)))
 	if c.stream == nil {
 		if !c.hold(ev.dir, ev.data, ts) {

@@ -25,7 +25,10 @@ import (
 // tmpfs was a fifth of the sidecar's CPU here, the VM's page allocation,
 // not podtap.)
 type sidecarProc struct {
-	cmd     *exec.Cmd
+	cmd *exec.Cmd
+	// proc is the sidecar's process: cmd's, or its child when cmd enters
+	// the pod's PID namespace first.
+	proc    int
 	metrics string
 	stderr  *os.File
 }
@@ -65,26 +68,31 @@ func startSidecarWith(ctx context.Context, env *liveEnv, limit *host.CPULimit, m
 		return nil, err
 	}
 	cmd := exec.Command("sh", shArgs...)
-	// The sidecar refuses PODTAP_ variables that are not its settings,
-	// and the bench's own (PODTAP_CACHE) would be one: it starts with
-	// nothing of the bench's environment but PATH, and GOMEMLIMIT as the
-	// webhook sets it for the default 256Mi memory limit.
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "GOMEMLIMIT=" + strconv.Itoa(256<<20/10*9)}, env.sidecarEnv...)
-	cmd.Env = append(cmd.Env, extraEnv...)
+	cmd.Env = sidecarEnv(env, extraEnv)
 	// Not an *os.File: exec makes a pipe and drains it in the bench.
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
 	if err := cmd.Start(); err != nil {
 		stderr.Close()
 		return nil, fmt.Errorf("starting the sidecar: %w", err)
 	}
-	s := &sidecarProc{cmd: cmd, metrics: "http://" + metricsAddr, stderr: stderr}
+	s := &sidecarProc{cmd: cmd, proc: cmd.Process.Pid, metrics: "http://" + metricsAddr, stderr: stderr}
 	if err := s.waitReady(ctx); err != nil {
 		return nil, errors.Join(err, s.stop())
 	}
 	return s, nil
 }
 
-func (s *sidecarProc) pid() int { return s.cmd.Process.Pid }
+// sidecarEnv is the sidecar's environment. It refuses PODTAP_ variables
+// that are not its settings, and the bench's own (PODTAP_CACHE) would be
+// one: it starts with nothing of the bench's environment but PATH, and
+// GOMEMLIMIT as the webhook sets it for the default 256Mi memory limit,
+// then the bench's --sidecar-env and extra.
+func sidecarEnv(env *liveEnv, extra []string) []string {
+	e := append([]string{"PATH=" + os.Getenv("PATH"), "GOMEMLIMIT=" + strconv.Itoa(256<<20/10*9)}, env.sidecarEnv...)
+	return append(e, extra...)
+}
+
+func (s *sidecarProc) pid() int { return s.proc }
 
 // waitReady polls /readyz, which answers 200 once the capture runs.
 func (s *sidecarProc) waitReady(ctx context.Context) error {
@@ -114,6 +122,9 @@ type sidecarMetrics struct {
 	// TunnelDrops are the packets a tunnel-mode sidecar did not send;
 	// TunnelDatagrams those it sent.
 	TunnelDrops, TunnelDatagrams float64
+	// TLSEvents are the TLS plaintext events read off the ring buffer,
+	// TLSLost those lost (any reason), TLSProbed the files with uprobes.
+	TLSEvents, TLSLost, TLSProbed float64
 }
 
 func (s *sidecarProc) scrape() (sidecarMetrics, error) {
@@ -139,6 +150,12 @@ func (s *sidecarProc) scrape() (sidecarMetrics, error) {
 			m.TunnelDatagrams += value
 		case "podtap_tunnel_drops_total":
 			m.TunnelDrops += value
+		case "podtap_tls_events_total":
+			m.TLSEvents += value
+		case "podtap_tls_events_lost_total":
+			m.TLSLost += value
+		case "podtap_tls_probed_objects":
+			m.TLSProbed += value
 		case "podtap_bytes_total":
 			m.Bytes += value
 		case "podtap_packets_ignored_total":
@@ -201,7 +218,7 @@ func (s *sidecarProc) drained(ctx context.Context, want float64) (sidecarMetrics
 // stop ends the sidecar as Kubernetes does: SIGTERM, then SIGKILL.
 func (s *sidecarProc) stop() error {
 	defer s.stderr.Close()
-	if err := host.Stop(s.cmd, syscall.SIGTERM, 10*time.Second); err != nil {
+	if err := host.StopPID(s.cmd, s.proc, syscall.SIGTERM, 10*time.Second); err != nil {
 		return fmt.Errorf("stopping the sidecar: %w: %s", err, s.logTail())
 	}
 	return nil
