@@ -139,15 +139,6 @@ func (p *probes) attachSymbol(ex *link.Executable, sym string, enter *ebpf.Progr
 	return in, out, nil
 }
 
-// ringBytes is the size of the ring buffer as the kernel made it.
-func (p *probes) ringBytes() (uint32, error) {
-	info, err := p.objs.Events.Info()
-	if err != nil {
-		return 0, err
-	}
-	return info.MaxEntries, nil
-}
-
 // losses sums the kernel's per-CPU loss counters, indexed as tls.c's
 // enum loss.
 func (p *probes) losses() ([3]uint64, error) {
@@ -172,4 +163,13 @@ func (p *probes) close() {
 		l.Close()
 	}
 	p.objs.Close()
+}
+
+// ringBytes is the size of the ring buffer as the kernel made it.
+func (p *probes) ringBytes() (uint32, error) {
+	info, err := p.objs.Events.Info()
+	if err != nil {
+		return 0, err
+	}
+	return info.MaxEntries, nil
 }
