@@ -47,16 +47,31 @@ type liveEnv struct {
 
 func (e *liveEnv) addr() string { return fmt.Sprintf("%s:%d", e.podIP, appPort) }
 
-// setupPod makes the namespace, with no server in it yet.
-func setupPod(o Options, tmp string) (*liveEnv, error) {
+// livePod names a live scenario's namespace: its own, its veth's, and
+// the addresses of the two ends.
+type livePod struct{ ns, veth, hostIP, podIP string }
+
+// defaultPod is the live scenarios' pod; tlsPod is the tls scenario's,
+// which has a PID namespace of its own too: making a pod first removes a
+// leftover of the same name, and a bench of the other kind running at the
+// same time keeps its own.
+var (
+	defaultPod = livePod{liveNS, liveVeth, liveHostIP, livePodIP}
+	tlsPod     = livePod{livePrefix + "tls", livePrefix + "h1", "10.213.92.1", "10.213.92.2"}
+)
+
+// setupPod makes the default pod, with no server in it yet.
+func setupPod(o Options, tmp string) (*liveEnv, error) { return setupPodAt(o, tmp, defaultPod) }
+
+func setupPodAt(o Options, tmp string, p livePod) (*liveEnv, error) {
 	if err := netns.Check(); err != nil {
 		return nil, err
 	}
-	pod, err := netns.NewPod(liveNS, liveVeth, liveHostIP+"/24", livePodIP+"/24")
+	pod, err := netns.NewPod(p.ns, p.veth, p.hostIP+"/24", p.podIP+"/24")
 	if err != nil {
 		return nil, err
 	}
-	return &liveEnv{pod: pod, podIP: livePodIP, sidecarBin: o.Sidecar, sidecarEnv: o.SidecarEnv, tmp: tmp}, nil
+	return &liveEnv{pod: pod, podIP: p.podIP, sidecarBin: o.Sidecar, sidecarEnv: o.SidecarEnv, tmp: tmp}, nil
 }
 
 // setupLive makes the namespace and starts the server in it.

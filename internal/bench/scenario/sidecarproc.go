@@ -123,8 +123,9 @@ type sidecarMetrics struct {
 	// TunnelDatagrams those it sent.
 	TunnelDrops, TunnelDatagrams float64
 	// TLSEvents are the TLS plaintext events read off the ring buffer,
-	// TLSLost those lost (any reason), TLSProbed the files with uprobes.
-	TLSEvents, TLSLost, TLSProbed float64
+	// TLSLost those lost (any reason; TLSRingFull at the full ring),
+	// TLSProbed the files with uprobes.
+	TLSEvents, TLSLost, TLSRingFull, TLSProbed float64
 }
 
 func (s *sidecarProc) scrape() (sidecarMetrics, error) {
@@ -154,6 +155,9 @@ func (s *sidecarProc) scrape() (sidecarMetrics, error) {
 			m.TLSEvents += value
 		case "podtap_tls_events_lost_total":
 			m.TLSLost += value
+			if strings.Contains(line, `reason="ring_full"`) {
+				m.TLSRingFull += value
+			}
 		case "podtap_tls_probed_objects":
 			m.TLSProbed += value
 		case "podtap_bytes_total":
