@@ -8,9 +8,7 @@
 # multiple of `tcpdump -r`'s), nodejs and npm (the grpc-js server of
 # sidecar/grpc's Node reflection test), and the node of
 # hack/local-cluster.sh: containerd, runc, the CNI plugins, iptables
-# (kube-proxy) and openssl (its certificates); for the TLS capture tests,
-# gnutls-bin (a server whose library TLS capture cannot read), libssl-dev
-# (OpenSSL to link statically) and android-libboringssl-dev (BoringSSL). Idempotent; needs root to
+# (kube-proxy) and openssl (its certificates). Idempotent; needs root to
 # install.
 set -euo pipefail
 
@@ -26,11 +24,13 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
-command -v iptables >/dev/null 2>&1 || need+=(iptables)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The TLS capture tests' other TLS libraries: GnuTLS's server (which TLS
+# capture cannot read), OpenSSL to link statically, and BoringSSL.
 command -v gnutls-serv >/dev/null 2>&1 || need+=(gnutls-bin)
 [ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
 [ -e /usr/include/android/openssl/ssl.h ] || need+=(android-libboringssl-dev)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -69,7 +69,7 @@ func runSSLServer(t *testing.T, bin, server string, pod *netns.Pod, library stri
 	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
 	waitListening(t, net.JoinHostPort(pod.IP(), "8443"))
 	caps := append([]string{"NET_RAW"}, config.TLSCaptureCapabilities...)
-	sc := startCapsSidecar(t, bin, pod.Name, pod.IP(), caps, "PODTAP_CAPTURE_TLS=on")
+	sc := startCapsSidecar(t, bin, pod.Name, pod.IP(), "on", caps)
 
 	var tlsURLs, plainURLs []string
 	for n := range 3 {

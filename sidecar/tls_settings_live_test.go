@@ -50,7 +50,7 @@ func TestTLSRingBytesSetting(t *testing.T) {
 	startTLSNginx(t, pod)
 	waitListening(t, net.JoinHostPort(pod.IP(), "8443"))
 	caps := append([]string{"NET_RAW"}, config.TLSCaptureCapabilities...)
-	sc := startCapsSidecar(t, bin, pod.Name, pod.IP(), caps, "PODTAP_CAPTURE_TLS_RING_BYTES="+ring.String())
+	sc := startCapsSidecar(t, bin, pod.Name, pod.IP(), config.TLSLibraryOpenSSL, caps, "PODTAP_CAPTURE_TLS_RING_BYTES="+ring.String())
 
 	var urls []string
 	for n := range 3 {
@@ -97,7 +97,7 @@ func TestTLSUnsupportedLibraryReported(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
 	waitListening(t, net.JoinHostPort(pod.IP(), "9443"))
 	caps := append([]string{"NET_RAW"}, config.TLSCaptureCapabilities...)
-	sc := startCapsSidecar(t, bin, pod.Name, pod.IP(), caps, "PODTAP_CAPTURE_TLS=on")
+	sc := startCapsSidecar(t, bin, pod.Name, pod.IP(), "on", caps)
 
 	curlApart(t, "--http1.1", "--resolve", "ledger.internal:9443:"+pod.IP(), "https://ledger.internal:9443/")
 	// Packet capture ends the connection, and counts it, at its FIN or at
