@@ -73,6 +73,14 @@ type Capture struct {
 	// capabilities in TLSCaptureCapabilities and a PID namespace shared with
 	// the application. Default "off".
 	TLS string `mapstructure:"tls"`
+	// TLSRingBytes is the size of the BPF ring buffer that carries TLS
+	// plaintext from the kernel to the sidecar: a power of two from 64Ki to
+	// 1Gi (so a whole number of pages on every page size). Each event
+	// takes 16 KiB of it however short its plaintext, so 8 MiB holds about
+	// 500; what does not fit while the sidecar is behind is counted
+	// (podtap_tls_events_lost_total reason ring_full). Kernels 5.11 and
+	// later charge it to the sidecar's memory cgroup. Default 8 MiB.
+	TLSRingBytes ByteSize `mapstructure:"tls_ring_bytes"`
 }
 
 // VXLAN configures the vxlan capture source and the decoding of VXLAN in

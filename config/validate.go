@@ -62,6 +62,9 @@ func (c *Sidecar) Validate() error {
 	if _, err := ParseTLS(c.Capture.TLS); err != nil {
 		errs = append(errs, fmt.Errorf("capture.tls: %w", err))
 	}
+	if r := c.Capture.TLSRingBytes; r < 64*KiB || r > GiB || r&(r-1) != 0 {
+		bad("capture.tls_ring_bytes", r, "a power of two from 64Ki to 1Gi")
+	}
 	for _, ip := range c.Pod.IPs {
 		if _, err := netip.ParseAddr(ip); err != nil {
 			bad("pod.ip", ip, "IPv4 or IPv6 addresses, comma separated")

@@ -25,6 +25,11 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+# The TLS capture tests' other TLS libraries: GnuTLS's server (which TLS
+# capture cannot read), OpenSSL to link statically, and BoringSSL.
+command -v gnutls-serv >/dev/null 2>&1 || need+=(gnutls-bin)
+[ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+[ -e /usr/include/android/openssl/ssl.h ] || need+=(android-libboringssl-dev)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v strip >/dev/null 2>&1 || need+=(binutils)

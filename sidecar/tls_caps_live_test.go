@@ -253,8 +253,9 @@ type capsSidecar struct {
 
 // startCapsSidecar runs the sidecar in namespace ns as uid 12345 with only
 // caps, effective through the ambient set as a container's are, and
-// waits for it to be ready.
-func startCapsSidecar(t *testing.T, bin, ns, ip, libraries string, caps []string) *capsSidecar {
+// waits for it to be ready. capture.tls is libraries; env adds settings
+// (KEY=VALUE).
+func startCapsSidecar(t *testing.T, bin, ns, ip, libraries string, caps []string, env ...string) *capsSidecar {
 	t.Helper()
 	set := "-all"
 	for _, c := range caps {
@@ -265,7 +266,7 @@ func startCapsSidecar(t *testing.T, bin, ns, ip, libraries string, caps []string
 	s.cmd = exec.Command("ip", "netns", "exec", ns, "setpriv", "--reuid=12345", "--regid=12345", "--clear-groups",
 		"--inh-caps="+set, "--ambient-caps="+set, "--bounding-set="+set,
 		bin, "run", "--interface", "eth0", "--ports", "8080,8443,9443", "--sink", "stdout", "--metrics-addr", metricsAddr, "--log-level", "info")
-	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PODTAP_CAPTURE_TLS=" + libraries, "PODTAP_FLOW_IDLE_TIMEOUT=1s"}
+	s.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "PODTAP_CAPTURE_TLS=" + libraries, "PODTAP_FLOW_IDLE_TIMEOUT=1s"}, env...)
 	logf, err := os.Create(s.logFile)
 	if err != nil {
 		t.Fatal(err)

@@ -48,10 +48,13 @@ func TestQuickBench(t *testing.T) {
 	if scenarios != "replay" {
 		if _, err := exec.LookPath("nginx"); err == nil || fileExists("/usr/sbin/nginx") {
 			scenarios += ",live-large"
+			if strings.Contains(scenarios, "overhead") {
+				scenarios += ",tls"
+			}
 		} else if os.Getenv("CI") == "true" {
-			t.Fatal("the live-large scenario needs nginx, which .ci/run installs")
+			t.Fatal("the live-large and tls scenarios need nginx, which .ci/run installs")
 		} else {
-			t.Log("NOT RUNNING the live-large scenario: it needs nginx (bash hack/deps.sh installs it)")
+			t.Log("NOT RUNNING the live-large and tls scenarios: they need nginx (bash hack/deps.sh installs it)")
 		}
 	}
 	dir := t.TempDir()
@@ -76,6 +79,7 @@ func TestQuickBench(t *testing.T) {
 		kind, _, _ := strings.Cut(r.Scenario, " ")
 		live[kind] = true
 		checkTunnelled(t, kind, r)
+		checkTLS(t, kind, r)
 		if kind == "podtap-sidecar" {
 			clis++
 		}
@@ -107,8 +111,8 @@ func TestQuickBench(t *testing.T) {
 		t.Errorf("%d CLI rows and tcpdump's row %v, want one of each", clis, live["tcpdump"])
 	}
 	if scenarios != "replay" {
-		for _, kind := range []string{"live", "idle:", "app", "receiver", "tunnel:"} {
-			if kind == "app" && !strings.Contains(scenarios, "overhead") {
+		for _, kind := range []string{"live", "idle:", "app", "receiver", "tunnel:", "tls:"} {
+			if needs, ok := map[string]string{"app": "overhead", "tls:": "tls"}[kind]; ok && !strings.Contains(scenarios, needs) {
 				continue
 			}
 			if !live[kind] {
@@ -135,6 +139,37 @@ func checkTunnelled(t *testing.T, kind string, r *report.Row) {
 		if strings.Contains(r.Scenario, "tunnel-mode") && r.Figures["vs_parse_cpu"] <= 0 {
 			t.Errorf("%s: no ratio to parse-in-pod", r.Scenario)
 		}
+	}
+}
+
+// checkTLS checks that the tls rows measured something: TLS events read
+// with CPU spent on them and every pair made, and the app's CPU per request
+// with TLS capture on as a ratio to off.
+func checkTLS(t *testing.T, kind string, r *report.Row) {
+	t.Helper()
+	if kind != "tls:" {
+		return
+	}
+	if r.Figures["app_cpu_us_per_req"] <= 0 && r.Figures["tls_events_per_cpu_s"] <= 0 {
+		t.Errorf("%s: neither TLS events per CPU-second nor the app's CPU per request: %v", r.Scenario, r.Figures)
+	}
+	if strings.Contains(r.Scenario, "capture off") {
+		return
+	}
+	got, want := r.Figures["pairs_emitted"], r.Figures["pairs_expected"]
+	if !strings.Contains(r.Scenario, "capture on") {
+		// wrk's row counts the requests in nginx's log, which may hold one
+		// whose connection wrk cut before the response was written.
+		if want == 0 || got < 0.99*want || got > want {
+			t.Errorf("%s: %v pairs of %v requests", r.Scenario, got, want)
+		}
+		return
+	}
+	if want == 0 || got != want {
+		t.Errorf("%s: %v pairs of the %v responses the generator read", r.Scenario, got, want)
+	}
+	if r.Figures["vs_tls_off_cpu"] <= 0 {
+		t.Errorf("%s: no ratio to TLS capture off", r.Scenario)
 	}
 }
 

@@ -2,8 +2,9 @@
 // generates from real traffic (and GoReplay's on the same captures), live
 // capture under a 0.25 CPU limit at rising rates, memory with many idle
 // connections, the cost to the application, the receiver of tunnelled
-// traffic, and tunnel mode's CPU against parsing in the pod. It prints one
-// table per run and writes the same as JSON.
+// traffic, tunnel mode's CPU against parsing in the pod, and TLS capture's
+// throughput and cost to the application. It prints one table per run and
+// writes the same as JSON.
 //
 //	go run ./cmd/podtap-bench [--quick] [--json FILE] [--gor PATH] [--scenarios LIST]
 //
@@ -39,7 +40,7 @@ type options struct {
 }
 
 // allScenarios are the kinds of rows, in the order they run.
-var allScenarios = []string{"replay", "live", "live-large", "idle", "overhead", "receiver", "tunnel"}
+var allScenarios = []string{"replay", "live", "live-large", "idle", "overhead", "receiver", "tunnel", "tls"}
 
 func main() {
 	args := os.Args[1:]
@@ -69,7 +70,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.GoReplay, "gor", "", "GoReplay binary: replay the same captures through it too")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma-separated `LIST` of "+strings.Join(allScenarios, ", "))
 	fs.StringVar(&captures, "captures", "", "comma-separated captures to replay (default all: mixed, small, grpc, many-conns)")
-	fs.IntVar(&o.Runs, "runs", 0, "replays of each capture per GOMAXPROCS, the fastest counting, and the tunnel scenario's rounds per mode (default 3, --quick 1)")
+	fs.IntVar(&o.Runs, "runs", 0, "replays of each capture per GOMAXPROCS, the fastest counting, and the tunnel and tls scenarios' rounds per mode (default 3, --quick 1)")
 	fs.StringVar(&o.Cache, "cache", defaultCache(), "where generated captures are kept")
 	fs.StringVar(&o.Profile, "profile", "", "write CPU and allocation profiles of each capture's first replay to `PREFIX`-NAME-PROCS.{cpu,allocs}.pprof")
 	fs.StringVar(&o.Sidecar, "sidecar", "", "podtap-sidecar binary for the live scenarios (default: built with go build)")
@@ -176,6 +177,8 @@ func bench(args []string) error {
 			err = scenario.Receiver(ctx, o.Options, rep, tmp)
 		case "tunnel":
 			err = scenario.Tunnel(ctx, o.Options, rep, tmp)
+		case "tls":
+			err = scenario.TLS(ctx, o.Options, rep, tmp)
 		}
 		if err != nil {
 			slog.Error("scenario failed", "scenario", s, "err", err)

@@ -28,6 +28,7 @@ func (s *Session) StartTLS(ctx context.Context) {
 		IdleTimeout:    s.cfg.Flow.IdleTimeout,
 		FlushInterval:  s.cfg.Flow.FlushInterval,
 		MaxConnections: s.cfg.Flow.MaxConnections,
+		RingBytes:      uint32(s.cfg.Capture.TLSRingBytes), // at most 1Gi, validated by config
 	})
 	if err != nil {
 		slog.Warn("tls capture is off: packets only", "reason", tlsOpenReason(err), "capture_tls", s.cfg.Capture.TLS,
@@ -37,7 +38,11 @@ func (s *Session) StartTLS(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	s.stopTLS = func() { cancel(); <-done; src.Close() }
-	slog.Info("tls capture on", "libraries", libs, "probed", src.Attached())
+	ring, err := src.RingBytes()
+	if err != nil {
+		slog.Warn("tls capture cannot read its ring buffer's size", "err", err)
+	}
+	slog.Info("tls capture on", "libraries", libs, "probed", src.Attached(), "ring_bytes", ring)
 	go func() {
 		defer close(done)
 		if err := s.pipeline.RunTLS(ctx, src); err != nil {

@@ -23,6 +23,12 @@ var (
 		Name: "podtap_tls_plaintext_bytes_total",
 		Help: "TLS plaintext bytes captured through uprobes and parsed, by library.",
 	}, []string{"library"})
+	// TLSEvents counts the events read off the ring buffer, by library:
+	// what TLS capture's throughput is measured in.
+	TLSEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podtap_tls_events_total",
+		Help: "TLS plaintext events read off the BPF ring buffer (one SSL_read or SSL_write, or one 16 KiB chunk of a larger call), by library.",
+	}, []string{"library"})
 	// TLSAttached is the number of binaries and libraries probed, by library.
 	TLSAttached = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "podtap_tls_probed_objects",
@@ -30,4 +36,4 @@ var (
 	}, []string{"library"})
 )
 
-func init() { Registry.MustRegister(TLSEventsLost, TLSBytes, TLSAttached) }
+func init() { Registry.MustRegister(TLSEventsLost, TLSBytes, TLSEvents, TLSAttached) }

@@ -40,7 +40,9 @@ func processes(proc string) []uint32 {
 
 // objectsOf finds the files of pid that hold TLS functions: a mapped
 // libssl.so.*, or the executable itself when it links the library
-// statically. Only libraries in want are returned.
+// statically. Only libraries in want are returned. exes caches which
+// library each executable (and each libcrypto.so.*) is, as reading a
+// symbol table is the costly part of a scan.
 func objectsOf(proc string, pid uint32, want map[string]bool, exes map[fileID]string) ([]object, error) {
 	root := fmt.Sprintf("%s/%d/root", proc, pid)
 	f, err := os.Open(fmt.Sprintf("%s/%d/maps", proc, pid))
@@ -50,6 +52,8 @@ func objectsOf(proc string, pid uint32, want map[string]bool, exes map[fileID]st
 	defer f.Close()
 	seen := map[string]bool{}
 	var objs []object
+	var ssl []string
+	shared := config.TLSLibraryOpenSSL
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
@@ -58,15 +62,21 @@ func objectsOf(proc string, pid uint32, want map[string]bool, exes map[fileID]st
 		}
 		path := fields[5]
 		seen[path] = true
-		if strings.HasPrefix(filepath.Base(path), "libssl.so") && want[config.TLSLibraryOpenSSL] {
-			objs = append(objs, object{path: root + path, library: config.TLSLibraryOpenSSL})
+		switch base := filepath.Base(path); {
+		case strings.HasPrefix(base, "libssl.so"):
+			ssl = append(ssl, root+path)
+		case strings.HasPrefix(base, "libcrypto.so") && cryptoLibrary(root+path, exes) == config.TLSLibraryBoringSSL:
+			shared = config.TLSLibraryBoringSSL
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	// Reading a symbol table is the costly part of a scan: each
-	// executable file is read once.
+	for _, path := range ssl {
+		if want[shared] {
+			objs = append(objs, object{path: path, library: shared})
+		}
+	}
 	exe := fmt.Sprintf("%s/%d/exe", proc, pid)
 	id, err := idOf(exe)
 	if err != nil {
@@ -115,6 +125,32 @@ func staticLibrary(path string) string {
 		return config.TLSLibraryBoringSSL
 	}
 	return config.TLSLibraryOpenSSL
+}
+
+// cryptoLibrary tells BoringSSL's shared libcrypto, whose BORINGSSL_*
+// symbols mark it (its libssl.so has none, and looks like OpenSSL's), from
+// OpenSSL's. Each file is read once.
+func cryptoLibrary(path string, cache map[fileID]string) string {
+	id, err := idOf(path)
+	if err != nil {
+		return config.TLSLibraryOpenSSL
+	}
+	if lib, ok := cache[id]; ok {
+		return lib
+	}
+	lib := config.TLSLibraryOpenSSL
+	if f, err := elf.Open(path); err == nil {
+		syms, _ := f.DynamicSymbols()
+		f.Close()
+		for _, s := range syms {
+			if strings.HasPrefix(s.Name, "BORINGSSL_") && s.Value != 0 {
+				lib = config.TLSLibraryBoringSSL
+				break
+			}
+		}
+	}
+	cache[id] = lib
+	return lib
 }
 
 func idOf(path string) (fileID, error) {

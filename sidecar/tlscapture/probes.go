@@ -34,8 +34,9 @@ type probes struct {
 // syscall tracepoint that maps SSL objects to fds.
 func loadProbes(ringBytes uint32) (*probes, error) {
 	// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK, and the ring
-	// buffer alone is 8 MiB; raising it needs CAP_SYS_RESOURCE. Later
-	// kernels charge the memory cgroup, and this does nothing.
+	// buffer alone is capture.tls_ring_bytes (8 MiB by default); raising it
+	// needs CAP_SYS_RESOURCE. Later kernels charge the memory cgroup, and
+	// this does nothing.
 	memlockErr := rlimit.RemoveMemlock()
 	spec, err := tlsbpf.LoadTLS()
 	if err != nil {
@@ -64,9 +65,9 @@ func loadProbes(ringBytes uint32) (*probes, error) {
 	}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		if memlockErr != nil {
-			return nil, fmt.Errorf("loading BPF programs (needs CAP_BPF and CAP_PERFMON; RLIMIT_MEMLOCK not raised: %v): %w", memlockErr, err)
+			return nil, fmt.Errorf("loading BPF programs with a %d-byte ring buffer (capture.tls_ring_bytes; needs CAP_BPF and CAP_PERFMON; RLIMIT_MEMLOCK not raised: %v): %w", spec.Maps["events"].MaxEntries, memlockErr, err)
 		}
-		return nil, fmt.Errorf("loading BPF programs (needs CAP_BPF and CAP_PERFMON): %w", err)
+		return nil, fmt.Errorf("loading BPF programs with a %d-byte ring buffer (capture.tls_ring_bytes; needs CAP_BPF and CAP_PERFMON): %w", spec.Maps["events"].MaxEntries, err)
 	}
 	tp, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_enter", Program: p.objs.SysEnter})
 	if err != nil {
@@ -223,4 +224,13 @@ func (p *probes) close() {
 		l.Close()
 	}
 	p.objs.Close()
+}
+
+// ringBytes is the size of the ring buffer as the kernel made it.
+func (p *probes) ringBytes() (uint32, error) {
+	info, err := p.objs.Events.Info()
+	if err != nil {
+		return 0, err
+	}
+	return info.MaxEntries, nil
 }

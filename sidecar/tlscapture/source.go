@@ -51,8 +51,8 @@ type Options struct {
 	FlushInterval time.Duration
 	// MaxConnections bounds the connections tracked (flow.max_connections).
 	MaxConnections int
-	// RingBytes sizes the BPF ring buffer, a power of two of pages; the
-	// object's 8 MiB when 0.
+	// RingBytes sizes the BPF ring buffer (capture.tls_ring_bytes), a
+	// power of two of pages; the object's 8 MiB when 0.
 	RingBytes uint32
 	// Log receives discovery lines; slog.Default() when nil.
 	Log *slog.Logger
@@ -228,6 +228,9 @@ func (s *Source) scan() {
 	}
 }
 
+// RingBytes reports the size of the ring buffer as the kernel made it.
+func (s *Source) RingBytes() (uint32, error) { return s.probes.ringBytes() }
+
 // Attached reports how many objects are probed.
 func (s *Source) Attached() int {
 	s.mu.Lock()
@@ -265,6 +268,7 @@ func (s *Source) event(raw []byte, f Factory) {
 	if c.stream == nil && ev.sock.known {
 		s.open(c, ev.sock, f)
 	}
+	metrics.TLSEvents.WithLabelValues(ev.lib).Inc()
 	metrics.TLSBytes.WithLabelValues(ev.lib).Add(float64(len(ev.data)))
 	if c.stream == nil {
 		if !c.hold(ev.dir, ev.data, ts) {

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,6 +31,15 @@ func NewGenerator(addr string, conns int) *Generator {
 		url:    "http://" + addr + "/api/items/",
 		conns:  conns,
 	}
+}
+
+// NewHTTPSGenerator is NewGenerator over HTTPS with tc, HTTP/1.1 only (a
+// Transport with its own TLS configuration does not try h2).
+func NewHTTPSGenerator(addr string, conns int, tc *tls.Config) *Generator {
+	g := NewGenerator(addr, conns)
+	g.client.Transport.(*http.Transport).TLSClientConfig = tc
+	g.url = "https://" + addr + "/api/items/"
+	return g
 }
 
 func (g *Generator) Close() { g.client.Transport.(*http.Transport).CloseIdleConnections() }

@@ -20,7 +20,10 @@ import (
 // would try podtap on a real web server: its bytes per request, not the
 // bench's own server, are what the large-body live row is about.
 type Nginx struct {
-	cmd    *exec.Cmd
+	cmd *exec.Cmd
+	// pid is nginx's (the master's) process: cmd's, or its child when cmd
+	// enters a PID namespace first.
+	pid    int
 	dir    string
 	stderr bytes.Buffer
 	// Path is the document's URL path.
@@ -56,12 +59,9 @@ http {
 // StartNginx serves a JSON document of size bytes on addr inside ns, with
 // its files under dir.
 func StartNginx(ns *netns.NS, addr, dir string, size int) (*Nginx, error) {
-	bin, err := exec.LookPath("nginx")
+	bin, err := nginxBinary()
 	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
-			return nil, errors.New("the large-body live row needs nginx (Debian: apt-get install nginx-light; hack/deps.sh installs it)")
-		}
-		bin = "/usr/sbin/nginx"
+		return nil, err
 	}
 	www := filepath.Join(dir, "www")
 	if err := os.MkdirAll(www, 0o755); err != nil {
@@ -80,10 +80,22 @@ func StartNginx(ns *netns.NS, addr, dir string, size int) (*Nginx, error) {
 	if err := n.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting nginx: %w", err)
 	}
+	n.pid = n.cmd.Process.Pid
 	if err := waitListening(addr); err != nil {
 		return nil, errors.Join(fmt.Errorf("nginx did not start: %w: %s", err, n.stderr.Bytes()), n.Stop())
 	}
 	return n, nil
+}
+
+func nginxBinary() (string, error) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
+			return "", errors.New("the nginx rows need nginx (Debian: apt-get install nginx-light; hack/deps.sh installs it)")
+		}
+		bin = "/usr/sbin/nginx"
+	}
+	return bin, nil
 }
 
 // waitListening waits until something accepts connections on addr, which
@@ -111,5 +123,5 @@ func (n *Nginx) Served() (int64, error) {
 
 // Stop ends nginx (SIGQUIT: finish the requests in flight) and waits.
 func (n *Nginx) Stop() error {
-	return host.Stop(n.cmd, syscall.SIGQUIT, 10*time.Second)
+	return host.StopPID(n.cmd, n.pid, syscall.SIGQUIT, 10*time.Second)
 }

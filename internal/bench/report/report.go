@@ -55,6 +55,10 @@ var Columns = []Column{
 	{"vs_floor_cpu", "CPU-s × read floor", 2},
 	{"vs_procs1_pairs_per_s", "pairs/s × GOMAXPROCS=1", 2},
 	{"vs_procs1_pairs_per_cpu_s", "pairs/CPU-s × GOMAXPROCS=1", 2},
+	{"tls_events_per_s", "TLS events/s", 0},
+	{"tls_events_per_cpu_s", "TLS events/CPU-s", 0},
+	{"app_cpu_us_per_req", "app CPU µs/req", 2},
+	{"vs_tls_off_cpu", "app CPU × TLS capture off", 3},
 }
 
 // Row is one scenario's figures.

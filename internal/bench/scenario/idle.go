@@ -40,7 +40,7 @@ func Idle(ctx context.Context, o Options, rep *report.Report, tmp string) error 
 		return err
 	}
 	return withLive(ctx, o, tmp, func(env *liveEnv, limit *host.CPULimit) error {
-		clients, err := addClientAddrs(most)
+		clients, err := addClientAddrs(env, most)
 		if err != nil {
 			return err
 		}
@@ -164,7 +164,7 @@ const clientAddrBase = 10
 // address has only the ephemeral port range (net.ipv4.ip_local_port_range)
 // to open them from. Each takes at most half of it, as other sockets use
 // ports too. The addresses go with the veth.
-func addClientAddrs(conns int) ([]net.IP, error) {
+func addClientAddrs(env *liveEnv, conns int) ([]net.IP, error) {
 	lo, hi, err := host.EphemeralPorts()
 	if err != nil {
 		return nil, err
@@ -174,11 +174,11 @@ func addClientAddrs(conns int) ([]net.IP, error) {
 	if clientAddrBase+n > 254 {
 		return nil, fmt.Errorf("%d connections need %d client addresses at %d ports each, more than the pod's /24 holds (net.ipv4.ip_local_port_range %d-%d)", conns, n, per, lo, hi)
 	}
-	base := net.ParseIP(liveHostIP).To4()
+	base := net.ParseIP(env.hostIP).To4()
 	ips := make([]net.IP, n)
 	for i := range ips {
 		ips[i] = net.IPv4(base[0], base[1], base[2], byte(clientAddrBase+i))
-		if err := netns.RunIP("addr", "add", ips[i].String()+"/24", "dev", liveVeth); err != nil {
+		if err := netns.RunIP("addr", "add", ips[i].String()+"/24", "dev", env.veth); err != nil {
 			return nil, fmt.Errorf("client address for the idle connections: %w", err)
 		}
 	}

@@ -21,7 +21,7 @@ import (
 
 // The live scenarios' "pod": a network namespace with a veth pair, the app
 // server inside it, the sidecar capturing its eth0, and the load generator
-// on the host side. Names carry the bench's prefix (see livePod).
+// on the host side. Names carry the bench's prefix (see benchPod).
 const (
 	livePrefix  = "ptbn-"
 	livePodNS   = livePrefix + "pod-"
@@ -37,6 +37,8 @@ const (
 type liveEnv struct {
 	pod        *netns.Pod
 	podIP      string
+	hostIP     string
+	veth       string
 	server     *exec.Cmd
 	sidecarBin string
 	sidecarEnv []string
@@ -45,28 +47,39 @@ type liveEnv struct {
 
 func (e *liveEnv) addr() string { return fmt.Sprintf("%s:%d", e.podIP, appPort) }
 
-// setupPod makes the namespace, with no server in it yet.
+// livePod names a live scenario's namespace: its own, its veth's, and
+// the addresses of the two ends.
+type livePod struct{ ns, veth, hostIP, podIP string }
+
+// tlsPod is the tls scenario's pod, which has a PID namespace of its own
+// too: a bench of the other kind running at the same time keeps its own.
+var tlsPod = livePod{livePrefix + "tls", livePrefix + "h1", "10.213.92.1", "10.213.92.2"}
+
+// setupPod makes the bench's own pod, with no server in it yet.
 func setupPod(o Options, tmp string) (*liveEnv, error) {
+	removeStalePods()
+	return setupPodAt(o, tmp, benchPod(os.Getpid()))
+}
+
+func setupPodAt(o Options, tmp string, p livePod) (*liveEnv, error) {
 	if err := netns.Check(); err != nil {
 		return nil, err
 	}
-	removeStalePods()
-	ns, veth, hostIP, podIP := livePod(os.Getpid())
-	pod, err := netns.NewPod(ns, veth, hostIP+"/24", podIP+"/24")
+	pod, err := netns.NewPod(p.ns, p.veth, p.hostIP+"/24", p.podIP+"/24")
 	if err != nil {
 		return nil, err
 	}
-	return &liveEnv{pod: pod, podIP: podIP, sidecarBin: o.Sidecar, sidecarEnv: o.SidecarEnv, tmp: tmp}, nil
+	return &liveEnv{pod: pod, podIP: p.podIP, hostIP: p.hostIP, veth: p.veth, sidecarBin: o.Sidecar, sidecarEnv: o.SidecarEnv, tmp: tmp}, nil
 }
 
-// livePod names the pod of the bench with process id pid, and addresses it
+// benchPod names the pod of the bench with process id pid, and addresses it
 // in a /24 of 10.214.0.0/16 chosen by the pid. With one fixed name, benches
 // run at once by engineers sharing a machine deleted each other's pod as a
 // crashed run's leftover, mid-run.
-func livePod(pid int) (ns, veth, hostIP, podIP string) {
+func benchPod(pid int) livePod {
 	n := pid%250 + 1
-	return livePodNS + strconv.Itoa(pid), livePrefix + strconv.Itoa(pid),
-		fmt.Sprintf("10.214.%d.1", n), fmt.Sprintf("10.214.%d.2", n)
+	return livePod{livePodNS + strconv.Itoa(pid), livePrefix + strconv.Itoa(pid),
+		fmt.Sprintf("10.214.%d.1", n), fmt.Sprintf("10.214.%d.2", n)}
 }
 
 // removeStalePods deletes the pods of benches that are no longer running:
@@ -78,9 +91,9 @@ func removeStalePods() {
 		if !strings.HasPrefix(e.Name(), livePodNS) || err != nil || syscall.Kill(pid, 0) != syscall.ESRCH {
 			continue
 		}
-		ns, veth, _, _ := livePod(pid)
-		if err := (&netns.Pod{NS: netns.NS{Name: ns}, Host: veth}).Delete(); err != nil {
-			slog.Warn("removing a crashed bench's pod failed", "netns", ns, "err", err)
+		p := benchPod(pid)
+		if err := (&netns.Pod{NS: netns.NS{Name: p.ns}, Host: p.veth}).Delete(); err != nil {
+			slog.Warn("removing a crashed bench's pod failed", "netns", p.ns, "err", err)
 		}
 	}
 }
@@ -112,7 +125,7 @@ func withLive(ctx context.Context, o Options, tmp string, f func(*liveEnv, *host
 	if err != nil {
 		return err
 	}
-	// Named after the process, as the pod is (see livePod).
+	// Named after the process, as the pod is (see benchPod).
 	limit, err := host.NewCPULimit(livePrefix+"sidecar-"+strconv.Itoa(os.Getpid()), sidecarCPUs)
 	if err != nil {
 		return errors.Join(err, env.close())

@@ -13,7 +13,7 @@ type Options struct {
 	// Captures limits the replays to these captures (empty: all).
 	Captures []string
 	// Runs is the replays of each capture per GOMAXPROCS, and the tunnel
-	// scenario's rounds of each mode.
+	// and tls scenarios' rounds of each mode.
 	Runs int
 	// Cache is where generated captures are kept.
 	Cache string

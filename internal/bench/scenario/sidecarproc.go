@@ -25,7 +25,10 @@ import (
 // tmpfs was a fifth of the sidecar's CPU here, the VM's page allocation,
 // not podtap.)
 type sidecarProc struct {
-	cmd     *exec.Cmd
+	cmd *exec.Cmd
+	// proc is the sidecar's process: cmd's, or its child when cmd enters
+	// the pod's PID namespace first.
+	proc    int
 	metrics string
 	stderr  *os.File
 }
@@ -69,26 +72,31 @@ func startSidecarWith(ctx context.Context, env *liveEnv, limit *host.CPULimit, m
 		return nil, err
 	}
 	cmd := exec.Command("sh", shArgs...)
-	// The sidecar refuses PODTAP_ variables that are not its settings,
-	// and the bench's own (PODTAP_CACHE) would be one: it starts with
-	// nothing of the bench's environment but PATH, and GOMEMLIMIT as the
-	// webhook sets it for the default 256Mi memory limit.
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "GOMEMLIMIT=" + strconv.FormatInt(sidecarGoMemLimit, 10)}, env.sidecarEnv...)
-	cmd.Env = append(cmd.Env, extraEnv...)
+	cmd.Env = sidecarEnv(env, extraEnv)
 	// Not an *os.File: exec makes a pipe and drains it in the bench.
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
 	if err := cmd.Start(); err != nil {
 		stderr.Close()
 		return nil, fmt.Errorf("starting the sidecar: %w", err)
 	}
-	s := &sidecarProc{cmd: cmd, metrics: "http://" + metricsAddr, stderr: stderr}
+	s := &sidecarProc{cmd: cmd, proc: cmd.Process.Pid, metrics: "http://" + metricsAddr, stderr: stderr}
 	if err := s.waitReady(ctx); err != nil {
 		return nil, errors.Join(err, s.stop())
 	}
 	return s, nil
 }
 
-func (s *sidecarProc) pid() int { return s.cmd.Process.Pid }
+// sidecarEnv is the sidecar's environment. It refuses PODTAP_ variables
+// that are not its settings, and the bench's own (PODTAP_CACHE) would be
+// one: it starts with nothing of the bench's environment but PATH, and
+// GOMEMLIMIT as the webhook sets it for the default 256Mi memory limit,
+// then the bench's --sidecar-env and extra.
+func sidecarEnv(env *liveEnv, extra []string) []string {
+	e := append([]string{"PATH=" + os.Getenv("PATH"), "GOMEMLIMIT=" + strconv.FormatInt(sidecarGoMemLimit, 10)}, env.sidecarEnv...)
+	return append(e, extra...)
+}
+
+func (s *sidecarProc) pid() int { return s.proc }
 
 // waitReady polls /readyz, which answers 200 once the capture runs.
 func (s *sidecarProc) waitReady(ctx context.Context) error {
@@ -120,6 +128,10 @@ type sidecarMetrics struct {
 	TunnelDrops, TunnelDatagrams float64
 	// Conns are the connections tracked now; Shed those shed at the cap.
 	Conns, Shed float64
+	// TLSEvents are the TLS plaintext events read off the ring buffer,
+	// TLSLost those lost (any reason; TLSRingFull at the full ring),
+	// TLSProbed the files with uprobes.
+	TLSEvents, TLSLost, TLSRingFull, TLSProbed float64
 }
 
 func (s *sidecarProc) scrape() (sidecarMetrics, error) {
@@ -149,6 +161,15 @@ func (s *sidecarProc) scrape() (sidecarMetrics, error) {
 			m.Conns += value
 		case "podtap_connections_shed_total":
 			m.Shed += value
+		case "podtap_tls_events_total":
+			m.TLSEvents += value
+		case "podtap_tls_events_lost_total":
+			m.TLSLost += value
+			if strings.Contains(line, `reason="ring_full"`) {
+				m.TLSRingFull += value
+			}
+		case "podtap_tls_probed_objects":
+			m.TLSProbed += value
 		case "podtap_bytes_total":
 			m.Bytes += value
 		case "podtap_packets_ignored_total":
@@ -211,7 +232,7 @@ func (s *sidecarProc) drained(ctx context.Context, want float64) (sidecarMetrics
 // stop ends the sidecar as Kubernetes does: SIGTERM, then SIGKILL.
 func (s *sidecarProc) stop() error {
 	defer s.stderr.Close()
-	if err := host.Stop(s.cmd, syscall.SIGTERM, 10*time.Second); err != nil {
+	if err := host.StopPID(s.cmd, s.proc, syscall.SIGTERM, 10*time.Second); err != nil {
 		return fmt.Errorf("stopping the sidecar: %w: %s", err, s.logTail())
 	}
 	return nil
