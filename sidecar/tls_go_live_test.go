@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -187,7 +186,7 @@ func TestTLSGoCryptoTLS(t *testing.T) {
 // pod's eth0 and TLS capture of Go programs, into one pipeline.
 type goCapture struct {
 	out    *collector
-	logs   *lockedBuffer
+	logs   *testenv.LogBuffer
 	p      *sidecar.Pipeline
 	cancel context.CancelFunc
 	done   chan error
@@ -201,7 +200,7 @@ func startGoCapture(t *testing.T, pod *netns.Pod, ports ...int) *goCapture {
 	cfg.Capture.Ports = ports
 	cfg.Capture.TLS = config.TLSLibraryGo
 	cfg.Flow.IdleTimeout = time.Second
-	gc := &goCapture{out: &collector{}, logs: &lockedBuffer{}, done: make(chan error, 2)}
+	gc := &goCapture{out: &collector{}, logs: &testenv.LogBuffer{}, done: make(chan error, 2)}
 	var err error
 	gc.p, err = sidecar.New(cfg, gc.out, sidecar.Where{PodIPs: []netip.Addr{netip.MustParseAddr(pod.IP())}})
 	if err != nil {
@@ -324,22 +323,4 @@ func callApart(t *testing.T, bin string, args ...string) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("gotls call %v: %v\n%s", args, err, b)
 	}
-}
-
-// lockedBuffer is a log destination read while the source writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

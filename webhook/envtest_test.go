@@ -63,7 +63,7 @@ type suite struct {
 	rest     *rest.Config
 	c        client.Client
 	warnings *warnings
-	logs     *lockedBuffer
+	logs     *testenv.LogBuffer
 }
 
 func TestEnvtest(t *testing.T) {
@@ -109,7 +109,7 @@ func TestEnvtest(t *testing.T) {
 }
 
 func newSuite(t *testing.T, restCfg *rest.Config) *suite {
-	s := &suite{t: t, warnings: &warnings{}, logs: &lockedBuffer{}}
+	s := &suite{t: t, warnings: &warnings{}, logs: &testenv.LogBuffer{}}
 	h := slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})
 	ctrl.SetLogger(logr.FromSlogHandler(h))
 	t.Cleanup(func() {
@@ -968,21 +968,4 @@ func (w *warnings) contains(sub string) bool {
 		}
 	}
 	return false
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

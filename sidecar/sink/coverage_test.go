@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/podtap/podtap/internal/testenv"
 	"github.com/podtap/podtap/sidecar/coverage"
 )
 
@@ -22,7 +23,7 @@ import (
 func TestCoverageKafkaOutage(t *testing.T) {
 	kc := newRestartable(t, kfake.SeedTopics(1, "podtap.coverage"))
 	cfg := kafkaConfig([]string{kc.addr()}, "")
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	c, err := NewCoverageKafka(cfg, testPod, time.Second, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -72,9 +72,9 @@ func parseText(t *testing.T, s string) map[string]string {
 }
 
 // logSink starts a sink logging at INFO into the returned buffer.
-func logSink(t *testing.T, cfg config.Kafka, tune tuning) (*Kafka, *lockedBuffer) {
+func logSink(t *testing.T, cfg config.Kafka, tune tuning) (*Kafka, *testenv.LogBuffer) {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	k, err := newKafka(cfg, testPod, slog.New(slog.NewTextHandler(logs, nil)), tune)
 	if err != nil {
 		t.Fatalf("NewKafka: %v", err)
@@ -107,7 +107,7 @@ func writeUntil(k *Kafka, stop <-chan struct{}) <-chan int {
 }
 
 // waitLine waits for the nth line (from 0) of the level and message.
-func waitLine(t *testing.T, logs *lockedBuffer, level, msg string, nth int, within time.Duration) logLine {
+func waitLine(t *testing.T, logs *testenv.LogBuffer, level, msg string, nth int, within time.Duration) logLine {
 	t.Helper()
 	var got logLine
 	if err := eventually(t, within, func() error {

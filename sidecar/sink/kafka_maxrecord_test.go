@@ -5,32 +5,14 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/podtap/podtap/internal/testenv"
 	"github.com/podtap/podtap/sidecar/metrics"
 )
-
-// lockedBuffer collects log lines the sink writes from its goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestKafkaRecordOverMaxRecordBytes writes records over
 // kafka.max_record_bytes among small ones, as a pair under
@@ -41,7 +23,7 @@ func TestKafkaRecordOverMaxRecordBytes(t *testing.T) {
 	c := newCluster(t, kfake.SeedTopics(1, testTopic))
 	cfg := kafkaConfig(c.ListenAddrs(), "")
 	cfg.MaxRecordBytes = 64 << 10
-	var logs lockedBuffer
+	var logs testenv.LogBuffer
 	k, err := newKafka(cfg, testPod, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})), fastTuning)
 	if err != nil {
 		t.Fatal(err)
