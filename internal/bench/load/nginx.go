@@ -30,12 +30,13 @@ type Nginx struct {
 	Path string
 }
 
-// nginxConf runs one worker in the foreground as root (the bench's
-// scratch directory is root's alone), logging every request, unbuffered,
-// so that the log's lines are the exact count of responses served.
+// nginxConf runs one worker as root (the bench's scratch directory is
+// root's alone) in the foreground, logging every request, unbuffered, so
+// that the log's lines are the exact count of responses served. Its
+// arguments: the directory, the master_process line, and the server block's
+// own lines.
 const nginxConf = `daemon off;
-master_process off;
-user root;
+%[2]suser root;
 worker_processes 1;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
@@ -50,11 +51,24 @@ http {
 	scgi_temp_path %[1]s/scgi;
 	keepalive_requests 1000000;
 	server {
-		listen %[2]s;
 		root %[1]s/www;
-	}
+%[3]s	}
 }
 `
+
+// nginxPlainConf serves the document at its own path, without a
+// master process: one process is all the plain rows measure.
+func nginxPlainConf(dir, addr string) []byte {
+	return fmt.Appendf(nil, nginxConf, dir, "master_process off;\n", fmt.Sprintf("\t\tlisten %s;\n", addr))
+}
+
+// nginxTLSConf serves the document over HTTPS (HTTP/1.1) at the live
+// generator's paths (/api/items/N), a master and one worker as Debian runs
+// it: TLS capture probes the worker's libssl.
+func nginxTLSConf(dir, addr string) []byte {
+	server := fmt.Sprintf("\t\tlisten %[2]s ssl;\n\t\tssl_certificate %[1]s/cert.pem;\n\t\tssl_certificate_key %[1]s/key.pem;\n\t\tlocation /api/items/ { try_files /items.json =404; }\n", dir, addr)
+	return fmt.Appendf(nil, nginxConf, dir, "", server)
+}
 
 // StartNginx serves a JSON document of size bytes on addr inside ns, with
 // its files under dir.
@@ -71,7 +85,7 @@ func StartNginx(ns *netns.NS, addr, dir string, size int) (*Nginx, error) {
 		return nil, err
 	}
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, dir, addr), 0o644); err != nil {
+	if err := os.WriteFile(conf, nginxPlainConf(dir, addr), 0o644); err != nil {
 		return nil, err
 	}
 	n := &Nginx{dir: dir, Path: "/items.json"}

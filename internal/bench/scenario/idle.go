@@ -141,8 +141,8 @@ func idleStep(ctx context.Context, env *liveEnv, limit *host.CPULimit, clients [
 		Set("kernel_drops", m1.KernelDrops).
 		Set("cpu_pct", 100*(cpu1-cpu0)/time.Since(t0).Seconds()).
 		Set("rss_mib", float64(rss)/(1<<20))
-	r.Note = fmt.Sprintf("RSS now; peak %.1f MiB; %.0f connections tracked, %.0f shed; %s%s",
-		float64(peak)/(1<<20), m1.Conns, m1.Shed, limit.Kind(), sized)
+	r.Note = fmt.Sprintf("RSS now; peak %.1f MiB; %.0f connections tracked, %.0f shed; %.0f packets dropped at the sidecar's queue (flow.queue_bytes)%s; %s%s",
+		float64(peak)/(1<<20), m1.Conns, m1.Shed, m1.QueueDrops, droppedNote(m1, sidecarMetrics{}), limit.Kind(), sized)
 	rep.Rows = append(rep.Rows, r)
 	return rss, m1.Conns, nil
 }

@@ -60,50 +60,25 @@ func liveLarge(ctx context.Context, env *liveEnv, ng *load.Nginx, wrk *load.Wrk,
 		return err
 	}
 	defer sc.stop()
-	url := "http://" + env.addr() + ng.Path
-	m0, err := sc.scrape()
+	r, err := runWrkRound(ctx, sc, ng, wrk, "http://"+env.addr()+ng.Path, cpus, d)
 	if err != nil {
 		return err
 	}
-	served0, err := ng.Served()
-	if err != nil {
-		return err
-	}
-	cpu0, _ := host.ProcessCPU(sc.pid())
-	t0 := time.Now()
-	w, err := wrk.Run(ctx, url, cpus, largeConns, d)
-	if err != nil {
-		return err
-	}
-	wall := time.Since(t0)
-	// nginx logs a request once it has answered it; those in flight when
-	// wrk stopped are answered and logged in the moment after.
-	time.Sleep(500 * time.Millisecond)
-	served1, err := ng.Served()
-	if err != nil {
-		return err
-	}
-	served := float64(served1 - served0)
-	m1, err := sc.drained(ctx, m0.Pairs+served)
-	if err != nil {
-		return err
-	}
-	cpu1, _ := host.ProcessCPU(sc.pid())
 	rss, _, _ := host.ProcessRSS(sc.pid())
-	pairs, cpu := m1.Pairs-m0.Pairs, cpu1-cpu0
+	m0, m1, pairs, wall := r.m0, r.m1, r.pairs(), r.wall
 	mb := (m1.Bytes - m0.Bytes) / 1e6
 	row := report.NewRow(fmt.Sprintf("live nginx %d B JSON, wrk %d conns, sidecar unlimited", largeBodySize, largeConns)).
 		Set("pairs_per_s", pairs/wall.Seconds()).
 		Set("pairs_emitted", pairs).
-		Set("pairs_expected", served).
-		Set("coverage_pct", 100*pairs/max(served, 1)).
+		Set("pairs_expected", r.served).
+		Set("coverage_pct", 100*pairs/max(r.served, 1)).
 		Set("kernel_drops", m1.KernelDrops-m0.KernelDrops).
-		Set("cpu_pct", 100*cpu/wall.Seconds()).
+		Set("cpu_pct", 100*r.cpu/wall.Seconds()).
 		Set("rss_mib", float64(rss)/(1<<20)).
-		Set("req_per_s", w.Rate())
-	row.Note = fmt.Sprintf("app, wrk and sidecar share CPU %s; %.0f MB/s captured, %.0f MB/s per sidecar core; %.0f packets dropped at the sidecar's queue (flow.queue_bytes)",
-		host.CPUList(cpus), mb/wall.Seconds(), mb/max(cpu, 1e-9), m1.QueueDrops-m0.QueueDrops)
+		Set("req_per_s", r.wrk.Rate())
+	row.Note = fmt.Sprintf("app, wrk and sidecar share CPU %s; %.0f MB/s captured, %.0f MB/s per sidecar core; %.0f packets dropped at the sidecar's queue (flow.queue_bytes)%s",
+		host.CPUList(cpus), mb/wall.Seconds(), mb/max(r.cpu, 1e-9), m1.QueueDrops-m0.QueueDrops, droppedNote(m1, m0))
 	rep.Rows = append(rep.Rows, row)
-	slog.Info("live large bodies", "requests", served, "pairs", pairs, "kernel_drops", m1.KernelDrops-m0.KernelDrops, "cpu", cpu, "mb", mb)
+	slog.Info("live large bodies", "requests", r.served, "pairs", pairs, "kernel_drops", m1.KernelDrops-m0.KernelDrops, "cpu", r.cpu, "mb", mb)
 	return nil
 }

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -132,10 +135,40 @@ type sidecarMetrics struct {
 	// TLSLost those lost (any reason; TLSRingFull at the full ring),
 	// TLSProbed the files with uprobes.
 	TLSEvents, TLSLost, TLSRingFull, TLSProbed float64
+	// PairDrops are the pairs dropped, by reason
+	// (podtap_pairs_dropped_total).
+	PairDrops map[string]float64
+}
+
+// sum is where each summed metric goes.
+func (m *sidecarMetrics) sum(name string) *float64 {
+	switch name {
+	case "podtap_pairs_total":
+		return &m.Pairs
+	case "podtap_kernel_drops_total":
+		return &m.KernelDrops
+	case "podtap_tunnel_datagrams_total":
+		return &m.TunnelDatagrams
+	case "podtap_tunnel_drops_total":
+		return &m.TunnelDrops
+	case "podtap_connections":
+		return &m.Conns
+	case "podtap_connections_shed_total":
+		return &m.Shed
+	case "podtap_tls_events_total":
+		return &m.TLSEvents
+	case "podtap_tls_events_lost_total":
+		return &m.TLSLost
+	case "podtap_tls_probed_objects":
+		return &m.TLSProbed
+	case "podtap_bytes_total":
+		return &m.Bytes
+	}
+	return nil
 }
 
 func (s *sidecarProc) scrape() (sidecarMetrics, error) {
-	var m sidecarMetrics
+	m := sidecarMetrics{PairDrops: map[string]float64{}}
 	resp, err := http.Get(s.metrics + "/metrics")
 	if err != nil {
 		return m, fmt.Errorf("scraping the sidecar: %w; its log: %s", err, s.logTail())
@@ -148,37 +181,45 @@ func (s *sidecarProc) scrape() (sidecarMetrics, error) {
 		if !ok {
 			continue
 		}
-		switch name {
-		case "podtap_pairs_total":
-			m.Pairs += value
-		case "podtap_kernel_drops_total":
-			m.KernelDrops += value
-		case "podtap_tunnel_datagrams_total":
-			m.TunnelDatagrams += value
-		case "podtap_tunnel_drops_total":
-			m.TunnelDrops += value
-		case "podtap_connections":
-			m.Conns += value
-		case "podtap_connections_shed_total":
-			m.Shed += value
-		case "podtap_tls_events_total":
-			m.TLSEvents += value
-		case "podtap_tls_events_lost_total":
-			m.TLSLost += value
-			if strings.Contains(line, `reason="ring_full"`) {
-				m.TLSRingFull += value
-			}
-		case "podtap_tls_probed_objects":
-			m.TLSProbed += value
-		case "podtap_bytes_total":
-			m.Bytes += value
-		case "podtap_packets_ignored_total":
-			if strings.Contains(line, `reason="queue_full"`) {
-				m.QueueDrops += value
-			}
+		if p := m.sum(name); p != nil {
+			*p += value
+		}
+		switch {
+		case name == "podtap_tls_events_lost_total" && strings.Contains(line, `reason="ring_full"`):
+			m.TLSRingFull += value
+		case name == "podtap_packets_ignored_total" && strings.Contains(line, `reason="queue_full"`):
+			m.QueueDrops += value
+		case name == "podtap_pairs_dropped_total":
+			m.PairDrops[labelValue(line, "reason")] += value
 		}
 	}
 	return m, sc.Err()
+}
+
+// labelValue is the value of label in a Prometheus text-format sample, or
+// "" when it has none.
+func labelValue(line, label string) string {
+	_, rest, ok := strings.Cut(line, label+`="`)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(rest, `"`)
+	return v
+}
+
+// droppedNote lists for a row's note the pairs dropped between m0 and m1,
+// by reason: "" when none were.
+func droppedNote(m1, m0 sidecarMetrics) string {
+	var parts []string
+	for _, r := range slices.Sorted(maps.Keys(m1.PairDrops)) {
+		if n := m1.PairDrops[r] - m0.PairDrops[r]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%.0f %s", n, r))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; pairs dropped: " + strings.Join(parts, ", ")
 }
 
 // metricLine splits a Prometheus text-format sample into its metric name
@@ -218,7 +259,7 @@ func (s *sidecarProc) drained(ctx context.Context, want float64) (sidecarMetrics
 		if err != nil {
 			return m, err
 		}
-		if m != last {
+		if !reflect.DeepEqual(m, last) {
 			last, stable = m, time.Now()
 			continue
 		}

@@ -145,41 +145,12 @@ func tlsThroughput(ctx context.Context, env *liveEnv, pids *podPIDs, ng *load.Ng
 		return err
 	}
 	defer sc.stop()
-	m0, err := sc.scrape()
+	r, err := runWrkRound(ctx, sc, ng, wrk, fmt.Sprintf("https://%s:%d%s", env.podIP, tlsPort, ng.Path), cpus, d)
 	if err != nil {
 		return err
 	}
-	served0, err := ng.Served()
-	if err != nil {
-		return err
-	}
-	cpu0, err := host.TaskCPU(sc.pid())
-	if err != nil {
-		return err
-	}
-	t0 := time.Now()
-	w, err := wrk.Run(ctx, fmt.Sprintf("https://%s:%d%s", env.podIP, tlsPort, ng.Path), cpus, largeConns, d)
-	if err != nil {
-		return err
-	}
-	wall := time.Since(t0)
-	// Requests in flight when wrk stopped are answered and logged in the
-	// moment after.
-	time.Sleep(500 * time.Millisecond)
-	served1, err := ng.Served()
-	if err != nil {
-		return err
-	}
-	served := float64(served1 - served0)
-	m1, err := sc.drained(ctx, m0.Pairs+served)
-	if err != nil {
-		return err
-	}
-	cpu1, err := host.TaskCPU(sc.pid())
-	if err != nil {
-		return err
-	}
-	pairs, events, cpu := m1.Pairs-m0.Pairs, m1.TLSEvents-m0.TLSEvents, cpu1-cpu0
+	m0, m1, wall, served := r.m0, r.m1, r.wall, r.served
+	pairs, events, cpu := r.pairs(), m1.TLSEvents-m0.TLSEvents, r.cpu
 	if events == 0 || cpu <= 0 {
 		return fmt.Errorf("TLS capture read %v events with %v CPU-s: %s", events, cpu, sc.logTail())
 	}
@@ -191,7 +162,7 @@ func tlsThroughput(ctx context.Context, env *liveEnv, pids *podPIDs, ng *load.Ng
 		Set("pairs_expected", served).
 		Set("coverage_pct", 100*pairs/max(served, 1)).
 		Set("cpu_pct", 100*cpu/wall.Seconds()).
-		Set("req_per_s", w.Rate())
+		Set("req_per_s", r.wrk.Rate())
 	row.Note = fmt.Sprintf("%.2f events per request, %.0f lost (podtap_tls_events_lost_total), %.0f of them at the full ring buffer (capture.tls_ring_bytes); app, wrk and sidecar share CPU %s; the sidecar's CPU is its process's (the probes run on nginx's threads, and on wrk's, which maps the same libssl and whose events the kernel drops as another PID namespace's)",
 		events/max(served, 1), m1.TLSLost-m0.TLSLost, m1.TLSRingFull-m0.TLSRingFull, host.CPUList(cpus))
 	rep.Rows = append(rep.Rows, row)
