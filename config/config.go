@@ -144,11 +144,13 @@ type Flow struct {
 	// silent for a flush interval; both are counted. Under a Go memory
 	// limit (GOMEMLIMIT) the cap is lowered to what fits it. Default 100000.
 	MaxConnections int `mapstructure:"max_connections"`
-	// IdleTimeout closes a connection that carried no packet for this long.
-	// Default 2m.
+	// IdleTimeout closes a connection that carried no packet for this long;
+	// the record of one no longer tracked (shed or ended) goes within a
+	// sixteenth of it more. Default 2m.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
-	// FlushInterval is how often idle connections are swept and stalled
-	// out-of-order data is flushed past its gap. Default 1s.
+	// FlushInterval is how long out-of-order data waits for the bytes of
+	// its gap before it is delivered past it, and how often the connections
+	// are checked for that and for the idle timeout. Default 1s.
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 	// DetectBytes is how many bytes of a side may be examined before a
 	// connection that is not HTTP is ignored. Default 1024.

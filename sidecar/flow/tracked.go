@@ -133,6 +133,9 @@ func (c *tracked) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembl
 		// nextSeq (a SYN or RST there it drops).
 		if !tcp.SYN && !tcp.RST && seqDiff(h.next, tcp.Seq) > 0 {
 			h.buffer(tcp.Seq, len(tcp.Payload), ci.Timestamp, c.w.maxRanges)
+			if ci.Timestamp.After(c.w.lastAhead) {
+				c.w.lastAhead = ci.Timestamp
+			}
 		}
 	case tcp.SYN:
 		h.next = tcp.Seq + 1

@@ -48,6 +48,10 @@ type worker struct {
 	// flushing is set while timers run and skipping while skipHole runs:
 	// gaps found then are GapLost.
 	flushing, skipping bool
+	// lastAhead is the capture time of the latest segment reassembly
+	// buffered ahead of its side's next byte; flushedTo the flush time of
+	// the last full flush, swept the clock then (see flushDue).
+	lastAhead, flushedTo, swept time.Time
 
 	clock time.Time
 	// endClock is set by the reader before it closes in.
@@ -134,19 +138,20 @@ func (w *worker) assemble(p *packet, arena []byte) {
 }
 
 // timers flushes out-of-order data stalled for a flush interval past its
-// gap, closes connections idle for the idle timeout, and ticks every open
-// stream.
+// gap, closes connections idle for the idle timeout (both when flushDue),
+// and ticks every open stream.
 func (w *worker) timers(now time.Time) {
 	if now.After(w.clock) {
 		w.clock = now
 	}
 	w.ctx.ci = gopacket.CaptureInfo{Timestamp: w.clock}
-	w.flushing = true
-	w.asm.FlushWithOptions(reassembly.FlushOptions{
-		T:  w.clock.Add(-w.f.cfg.FlushInterval),
-		TC: w.clock.Add(-w.f.cfg.IdleTimeout),
-	})
-	w.flushing = false
+	if w.flushDue() {
+		t := w.clock.Add(-w.f.cfg.FlushInterval)
+		w.flushing = true
+		w.asm.FlushWithOptions(reassembly.FlushOptions{T: t, TC: w.clock.Add(-w.f.cfg.IdleTimeout)})
+		w.flushing = false
+		w.flushedTo, w.swept = t, w.clock
+	}
 	w.publish()
 	for _, c := range w.conns {
 		c.tick(w.clock)
