@@ -90,7 +90,7 @@ var Annotations = []Annotation{
 	{Key: AnnotationCPURequest, check: checkQuantity,
 		Meaning: "sidecar CPU request, e.g. 100m"},
 	{Key: AnnotationCPULimit, check: checkQuantity,
-		Meaning: "sidecar CPU limit, e.g. 500m"},
+		Meaning: "sidecar CPU limit, e.g. 500m; at most 1 also sets GOMAXPROCS=1"},
 	{Key: AnnotationMemoryRequest, check: checkQuantity,
 		Meaning: "sidecar memory request, e.g. 64Mi"},
 	{Key: AnnotationMemoryLimit, check: checkQuantity,

@@ -170,8 +170,9 @@ type SidecarTemplate struct {
 	// when it lacks them (see validateImagePullSecrets). Default empty.
 	ImagePullSecrets []string `mapstructure:"image_pull_secrets"`
 	// CPURequest, CPULimit, MemoryRequest and MemoryLimit are Kubernetes
-	// quantities; empty means unset. The memory limit also sets GOMEMLIMIT.
-	// Defaults 50m, none, 64Mi, 256Mi.
+	// quantities; empty means unset. The memory limit also sets GOMEMLIMIT,
+	// a CPU limit of at most 1 GOMAXPROCS=1. Defaults 50m, none, 64Mi,
+	// 256Mi.
 	CPURequest    string `mapstructure:"cpu_request"`
 	CPULimit      string `mapstructure:"cpu_limit"`
 	MemoryRequest string `mapstructure:"memory_request"`

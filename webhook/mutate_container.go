@@ -66,10 +66,8 @@ func sidecarEnv(sc config.Sidecar, res config.Resources) ([]corev1.EnvVar, error
 			ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: d.FieldPath}},
 		})
 	}
-	if res.MemoryLimit != nil {
-		// The Go runtime collects harder as it nears this, leaving headroom
-		// below the limit for memory it does not manage.
-		env = append(env, corev1.EnvVar{Name: "GOMEMLIMIT", Value: strconv.FormatInt(res.MemoryLimit.Value()/10*9, 10)})
+	for _, e := range config.GoRuntimeEnv(res) {
+		env = append(env, corev1.EnvVar{Name: e.Name, Value: e.Value})
 	}
 	for _, key := range config.Changed(config.DefaultSidecar(), sc) {
 		v, err := config.Value(sc, key)

@@ -18,7 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/bench/host"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // sidecarProc is the real podtap-sidecar binary capturing the pod's eth0
@@ -43,9 +45,12 @@ const (
 	receiverMetricsPort = 19091
 )
 
-// sidecarGoMemLimit is the GOMEMLIMIT the webhook sets for the default
-// 256Mi memory limit: 90% of it.
-const sidecarGoMemLimit = int64(256<<20) / 10 * 9
+// sidecarMemoryLimit is the sidecar's default memory limit, and
+// sidecarGoMemLimit the GOMEMLIMIT the webhook sets for it: 90% of it.
+const (
+	sidecarMemoryLimit = int64(256 << 20)
+	sidecarGoMemLimit  = sidecarMemoryLimit / 10 * 9
+)
 
 // startSidecar starts the sidecar and waits until it captures. With limit
 // set, the process joins the cgroup before it execs the sidecar, so that
@@ -75,7 +80,7 @@ func startSidecarWith(ctx context.Context, env *liveEnv, limit *host.CPULimit, m
 		return nil, err
 	}
 	cmd := exec.Command("sh", shArgs...)
-	cmd.Env = sidecarEnv(env, extraEnv)
+	cmd.Env = sidecarEnv(env, limit, extraEnv)
 	// Not an *os.File: exec makes a pipe and drains it in the bench.
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
 	if err := cmd.Start(); err != nil {
@@ -91,11 +96,20 @@ func startSidecarWith(ctx context.Context, env *liveEnv, limit *host.CPULimit, m
 
 // sidecarEnv is the sidecar's environment. It refuses PODTAP_ variables
 // that are not its settings, and the bench's own (PODTAP_CACHE) would be
-// one: it starts with nothing of the bench's environment but PATH, and
-// GOMEMLIMIT as the webhook sets it for the default 256Mi memory limit,
-// then the bench's --sidecar-env and extra.
-func sidecarEnv(env *liveEnv, extra []string) []string {
-	e := append([]string{"PATH=" + os.Getenv("PATH"), "GOMEMLIMIT=" + strconv.FormatInt(sidecarGoMemLimit, 10)}, env.sidecarEnv...)
+// one: it starts with nothing of the bench's environment but PATH, and the
+// Go runtime's variables as the webhook sets them for the default 256Mi
+// memory limit and limit's CPUs (nil: none), then the bench's
+// --sidecar-env and extra.
+func sidecarEnv(env *liveEnv, limit *host.CPULimit, extra []string) []string {
+	res := config.Resources{MemoryLimit: resource.NewQuantity(sidecarMemoryLimit, resource.BinarySI)}
+	if limit != nil {
+		res.CPULimit = resource.NewMilliQuantity(int64(limit.Cores*1000), resource.DecimalSI)
+	}
+	e := []string{"PATH=" + os.Getenv("PATH")}
+	for _, v := range config.GoRuntimeEnv(res) {
+		e = append(e, v.Name+"="+v.Value)
+	}
+	e = append(e, env.sidecarEnv...)
 	return append(e, extra...)
 }
 

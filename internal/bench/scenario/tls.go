@@ -106,7 +106,7 @@ func startTLSSidecar(ctx context.Context, env *liveEnv, pids *podPIDs, on bool) 
 	if on {
 		capture = "openssl"
 	}
-	cmd.Env = sidecarEnv(env, []string{"PODTAP_CAPTURE_TLS=" + capture})
+	cmd.Env = sidecarEnv(env, nil, []string{"PODTAP_CAPTURE_TLS=" + capture})
 	stderr, err := os.CreateTemp(env.tmp, "sidecar-tls-*.log")
 	if err != nil {
 		return nil, err
