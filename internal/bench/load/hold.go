@@ -166,8 +166,7 @@ func openIdle(ctx context.Context, addr string, clients []net.IP, first, n int, 
 				time.Sleep(wait)
 			}
 			id := first + i
-			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: clients[id%len(clients)]}, Control: bindNoPort}
-			c, err := d.DialContext(ctx, "tcp", addr)
+			c, err := dialIdle(ctx, clients[id%len(clients)], addr)
 			if err != nil {
 				return fmt.Errorf("idle connection %d: %w", id, err)
 			}
@@ -181,6 +180,27 @@ func openIdle(ctx context.Context, addr string, clients []net.IP, first, n int, 
 		return nil
 	})
 	return out, err
+}
+
+// dialIdle connects from client to addr. A connection whose SYNs all went
+// unanswered is tried again with a new socket, a few times: once in a
+// full run, one of 100,000 did (the kernel gave up after two minutes),
+// which says nothing of the sidecar, which only watches.
+func dialIdle(ctx context.Context, client net.IP, addr string) (net.Conn, error) {
+	const attempts = 3
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: client}, Control: bindNoPort, Timeout: 10 * time.Second}
+	var err error
+	for range attempts {
+		var c net.Conn
+		if c, err = d.DialContext(ctx, "tcp", addr); err == nil {
+			return c, nil
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() || ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%d attempts: %w", attempts, err)
 }
 
 // bindNoPort defers the choice of a connection's local port from bind to
