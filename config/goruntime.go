@@ -19,10 +19,13 @@ type RuntimeVar struct{ Name, Value string }
 func GoRuntimeEnv(r Resources) []RuntimeVar {
 	var env []RuntimeVar
 	if r.MemoryLimit != nil {
-		env = append(env, RuntimeVar{"GOMEMLIMIT", strconv.FormatInt(r.MemoryLimit.Value()/10*9, 10)})
+		env = append(env, RuntimeVar{"GOMEMLIMIT", strconv.FormatInt(GoMemLimit(r.MemoryLimit.Value()), 10)})
 	}
 	if r.CPULimit != nil && r.CPULimit.MilliValue() <= 1000 {
 		env = append(env, RuntimeVar{"GOMAXPROCS", "1"})
 	}
 	return env
 }
+
+// GoMemLimit is the GOMEMLIMIT for a container memory limit of limit bytes.
+func GoMemLimit(limit int64) int64 { return limit / 10 * 9 }

@@ -18,9 +18,10 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/podtap/podtap/config"
 	"github.com/podtap/podtap/internal/bench/host"
-	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // sidecarProc is the real podtap-sidecar binary capturing the pod's eth0
@@ -46,11 +47,10 @@ const (
 )
 
 // sidecarMemoryLimit is the sidecar's default memory limit, and
-// sidecarGoMemLimit the GOMEMLIMIT the webhook sets for it: 90% of it.
-const (
-	sidecarMemoryLimit = int64(256 << 20)
-	sidecarGoMemLimit  = sidecarMemoryLimit / 10 * 9
-)
+// sidecarGoMemLimit the GOMEMLIMIT the webhook sets for it.
+const sidecarMemoryLimit = int64(256 << 20)
+
+var sidecarGoMemLimit = config.GoMemLimit(sidecarMemoryLimit)
 
 // startSidecar starts the sidecar and waits until it captures. With limit
 // set, the process joins the cgroup before it execs the sidecar, so that
@@ -154,33 +154,6 @@ type sidecarMetrics struct {
 	PairDrops map[string]float64
 }
 
-// sum is where each summed metric goes.
-func (m *sidecarMetrics) sum(name string) *float64 {
-	switch name {
-	case "podtap_pairs_total":
-		return &m.Pairs
-	case "podtap_kernel_drops_total":
-		return &m.KernelDrops
-	case "podtap_tunnel_datagrams_total":
-		return &m.TunnelDatagrams
-	case "podtap_tunnel_drops_total":
-		return &m.TunnelDrops
-	case "podtap_connections":
-		return &m.Conns
-	case "podtap_connections_shed_total":
-		return &m.Shed
-	case "podtap_tls_events_total":
-		return &m.TLSEvents
-	case "podtap_tls_events_lost_total":
-		return &m.TLSLost
-	case "podtap_tls_probed_objects":
-		return &m.TLSProbed
-	case "podtap_bytes_total":
-		return &m.Bytes
-	}
-	return nil
-}
-
 func (s *sidecarProc) scrape() (sidecarMetrics, error) {
 	m := sidecarMetrics{PairDrops: map[string]float64{}}
 	resp, err := http.Get(s.metrics + "/metrics")
@@ -195,16 +168,36 @@ func (s *sidecarProc) scrape() (sidecarMetrics, error) {
 		if !ok {
 			continue
 		}
-		if p := m.sum(name); p != nil {
-			*p += value
-		}
-		switch {
-		case name == "podtap_tls_events_lost_total" && strings.Contains(line, `reason="ring_full"`):
-			m.TLSRingFull += value
-		case name == "podtap_packets_ignored_total" && strings.Contains(line, `reason="queue_full"`):
-			m.QueueDrops += value
-		case name == "podtap_pairs_dropped_total":
+		switch name {
+		case "podtap_pairs_total":
+			m.Pairs += value
+		case "podtap_pairs_dropped_total":
 			m.PairDrops[labelValue(line, "reason")] += value
+		case "podtap_kernel_drops_total":
+			m.KernelDrops += value
+		case "podtap_tunnel_datagrams_total":
+			m.TunnelDatagrams += value
+		case "podtap_tunnel_drops_total":
+			m.TunnelDrops += value
+		case "podtap_connections":
+			m.Conns += value
+		case "podtap_connections_shed_total":
+			m.Shed += value
+		case "podtap_tls_events_total":
+			m.TLSEvents += value
+		case "podtap_tls_events_lost_total":
+			m.TLSLost += value
+			if strings.Contains(line, `reason="ring_full"`) {
+				m.TLSRingFull += value
+			}
+		case "podtap_tls_probed_objects":
+			m.TLSProbed += value
+		case "podtap_bytes_total":
+			m.Bytes += value
+		case "podtap_packets_ignored_total":
+			if strings.Contains(line, `reason="queue_full"`) {
+				m.QueueDrops += value
+			}
 		}
 	}
 	return m, sc.Err()
